@@ -1,0 +1,13 @@
+//! Neutrino's API model: the Networking API v2.0 resources (networks, subnets, ports), their
+//! attribute maps and validation, and the `NeutronError` type. No I/O happens here.
+
+pub mod attrs;
+pub mod common;
+pub mod convert;
+pub mod error;
+pub mod ip;
+pub mod network;
+pub mod port;
+pub mod subnet;
+
+pub use error::{ApiError, ApiResult};
