@@ -119,7 +119,15 @@ macro_rules! standard {
 pub static NETWORK: [Attr; 20] = {
     let s = standard!();
     [
-        s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8],
+        s[0],
+        s[1],
+        s[2],
+        s[3],
+        s[4],
+        s[5],
+        s[6],
+        s[7],
+        s[8],
         a("admin_state_up").cu().col(Bool),
         a("status").col(Text),
         a("subnets"),
@@ -137,7 +145,15 @@ pub static NETWORK: [Attr; 20] = {
 pub static SUBNET: [Attr; 23] = {
     let s = standard!();
     [
-        s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8],
+        s[0],
+        s[1],
+        s[2],
+        s[3],
+        s[4],
+        s[5],
+        s[6],
+        s[7],
+        s[8],
         a("network_id").req().col(Text),
         a("ip_version").req().col(Int),
         a("cidr").c().col(Text),
@@ -158,7 +174,15 @@ pub static SUBNET: [Attr; 23] = {
 pub static PORT: [Attr; 23] = {
     let s = standard!();
     [
-        s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8],
+        s[0],
+        s[1],
+        s[2],
+        s[3],
+        s[4],
+        s[5],
+        s[6],
+        s[7],
+        s[8],
         a("network_id").req().col(Text),
         a("admin_state_up").cu().col(Bool),
         a("mac_address").cu().col(Text),
@@ -191,13 +215,9 @@ pub fn find<'a>(attrs: &'a [Attr], name: &str) -> Option<&'a Attr> {
 /// The generic checks of a body against an attribute map, in upstream's order: unknown keys,
 /// read-only keys, then required keys. Admin-only keys are the policy layer's business.
 pub fn check_body(attrs: &[Attr], body: &Map<String, Value>, op: Op) -> Result<(), ApiError> {
-    let unknown: Vec<&str> =
-        body.keys().map(String::as_str).filter(|k| find(attrs, k).is_none()).collect();
+    let unknown: Vec<&str> = body.keys().map(String::as_str).filter(|k| find(attrs, k).is_none()).collect();
     if !unknown.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "Unrecognized attribute(s) '{}'",
-            unknown.join(", ")
-        )));
+        return Err(ApiError::bad_request(format!("Unrecognized attribute(s) '{}'", unknown.join(", "))));
     }
     for key in body.keys() {
         let attr = find(attrs, key).expect("checked above");

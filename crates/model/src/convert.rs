@@ -30,9 +30,8 @@ pub fn to_bool(attr: &str, v: &Value) -> Result<bool, ApiError> {
         Value::String(s) => parse_bool_str(s),
         _ => None,
     };
-    parsed.ok_or_else(|| {
-        ApiError::invalid_attr(attr, format!("'{}' cannot be converted to boolean", show(v)))
-    })
+    parsed
+        .ok_or_else(|| ApiError::invalid_attr(attr, format!("'{}' cannot be converted to boolean", show(v))))
 }
 
 /// Parses a boolean as written in a query string or a body string.
@@ -126,8 +125,7 @@ pub fn to_mac(attr: &str, v: &Value) -> Result<String, ApiError> {
 
 /// A list (JSON array).
 pub fn to_list<'a>(attr: &str, v: &'a Value) -> Result<&'a Vec<Value>, ApiError> {
-    v.as_array()
-        .ok_or_else(|| ApiError::invalid_attr(attr, format!("'{}' is not a list", show(v))))
+    v.as_array().ok_or_else(|| ApiError::invalid_attr(attr, format!("'{}' is not a list", show(v))))
 }
 
 /// A dictionary whose keys are all in `allowed`; `required` keys must be present.
@@ -144,7 +142,10 @@ pub fn to_dict<'a>(
         return Err(ApiError::invalid_attr(attr, format!("Unexpected keys supplied: {k}")));
     }
     if let Some(k) = required.iter().find(|k| !m.contains_key(**k)) {
-        return Err(ApiError::invalid_attr(attr, format!("Validation of dictionary's keys failed. Expected keys: {{'{k}'}}")));
+        return Err(ApiError::invalid_attr(
+            attr,
+            format!("Validation of dictionary's keys failed. Expected keys: {{'{k}'}}"),
+        ));
     }
     Ok(m)
 }
@@ -159,7 +160,10 @@ mod tests {
         assert!(to_bool("x", &json!("True")).unwrap());
         assert!(!to_bool("x", &json!(0)).unwrap());
         let e = to_bool("admin_state_up", &json!("abc")).unwrap_err();
-        assert_eq!(e.message, "Invalid input for admin_state_up. Reason: 'abc' cannot be converted to boolean.");
+        assert_eq!(
+            e.message,
+            "Invalid input for admin_state_up. Reason: 'abc' cannot be converted to boolean."
+        );
     }
 
     #[test]

@@ -25,17 +25,28 @@ impl ApiError {
 
     /// 400 for an attribute whose value does not validate (`Invalid input for X. Reason: …`).
     pub fn invalid_attr(attr: &str, reason: impl AsRef<str>) -> Self {
-        Self::bad_request(format!("Invalid input for {attr}. Reason: {}.", reason.as_ref().trim_end_matches('.')))
+        Self::bad_request(format!(
+            "Invalid input for {attr}. Reason: {}.",
+            reason.as_ref().trim_end_matches('.')
+        ))
     }
 
     /// 400 `InvalidInput` (`Invalid input for operation: …`).
     pub fn invalid_input(reason: impl AsRef<str>) -> Self {
-        Self::new(400, "InvalidInput", format!("Invalid input for operation: {}.", reason.as_ref().trim_end_matches('.')))
+        Self::new(
+            400,
+            "InvalidInput",
+            format!("Invalid input for operation: {}.", reason.as_ref().trim_end_matches('.')),
+        )
     }
 
     /// 400 `BadRequest` (`Bad <resource> request: …`).
     pub fn bad_resource_request(resource: &str, msg: impl AsRef<str>) -> Self {
-        Self::new(400, "BadRequest", format!("Bad {resource} request: {}.", msg.as_ref().trim_end_matches('.')))
+        Self::new(
+            400,
+            "BadRequest",
+            format!("Bad {resource} request: {}.", msg.as_ref().trim_end_matches('.')),
+        )
     }
 
     pub fn not_found(kind: impl Into<String>, message: impl Into<String>) -> Self {

@@ -98,11 +98,8 @@ impl NetworkChanges {
         let mut provider = None;
         let keys = ["provider:network_type", "provider:physical_network", "provider:segmentation_id"];
         if keys.iter().any(|k| body.contains_key(*k)) {
-            let network_type = body
-                .get(keys[0])
-                .map(|v| convert::to_opt_string(keys[0], v, 32))
-                .transpose()?
-                .flatten();
+            let network_type =
+                body.get(keys[0]).map(|v| convert::to_opt_string(keys[0], v, 32)).transpose()?.flatten();
             if let Some(t) = &network_type {
                 if !NETWORK_TYPES.contains(&t.as_str()) {
                     return Err(ApiError::invalid_input(format!("network_type value '{t}' not supported")));

@@ -14,8 +14,17 @@ use crate::network::{name_desc, project_of};
 
 /// `binding:vnic_type` values upstream accepts.
 pub const VNIC_TYPES: &[&str] = &[
-    "normal", "direct", "macvtap", "baremetal", "direct-physical", "virtio-forwarder", "smart-nic",
-    "vdpa", "accelerator-direct", "accelerator-direct-physical", "remote-managed",
+    "normal",
+    "direct",
+    "macvtap",
+    "baremetal",
+    "direct-physical",
+    "virtio-forwarder",
+    "smart-nic",
+    "vdpa",
+    "accelerator-direct",
+    "accelerator-direct-physical",
+    "remote-managed",
 ];
 
 /// Owners whose ports are the service's own (deleted with their network, no security groups).
@@ -110,7 +119,10 @@ pub fn parse_fixed_ips(v: &Value) -> Result<Vec<FixedIpRequest>, ApiError> {
             let subnet_id = d.get("subnet_id").map(|s| convert::to_uuid("fixed_ips", s)).transpose()?;
             let ip_address = d.get("ip_address").map(|s| convert::to_ip("fixed_ips", s)).transpose()?;
             if subnet_id.is_none() && ip_address.is_none() {
-                return Err(ApiError::invalid_attr("fixed_ips", "Exactly one of subnet_id or ip_address or both must be specified"));
+                return Err(ApiError::invalid_attr(
+                    "fixed_ips",
+                    "Exactly one of subnet_id or ip_address or both must be specified",
+                ));
             }
             Ok(FixedIpRequest { subnet_id, ip_address })
         })
@@ -127,12 +139,17 @@ impl PortChanges {
             None => None,
             Some(Value::Null) => Some(json!({})),
             Some(v @ Value::Object(_)) => Some(v.clone()),
-            Some(v) => return Err(ApiError::invalid_attr("binding:profile", format!("'{v}' is not a dictionary"))),
+            Some(v) => {
+                return Err(ApiError::invalid_attr("binding:profile", format!("'{v}' is not a dictionary")));
+            }
         };
         let binding_vnic_type = s("binding:vnic_type")?;
         if let Some(t) = &binding_vnic_type {
             if !VNIC_TYPES.contains(&t.as_str()) {
-                return Err(ApiError::invalid_attr("binding:vnic_type", format!("'{t}' is not in {VNIC_TYPES:?}")));
+                return Err(ApiError::invalid_attr(
+                    "binding:vnic_type",
+                    format!("'{t}' is not in {VNIC_TYPES:?}"),
+                ));
             }
         }
         Ok(Self {

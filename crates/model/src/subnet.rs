@@ -158,8 +158,12 @@ impl SubnetChanges {
                 convert::to_list("allocation_pools", v)?
                     .iter()
                     .map(|p| {
-                        let d = convert::to_dict("allocation_pools", p, &["start", "end"], &["start", "end"])?;
-                        Ok((convert::to_ip("allocation_pools", &d["start"])?, convert::to_ip("allocation_pools", &d["end"])?))
+                        let d =
+                            convert::to_dict("allocation_pools", p, &["start", "end"], &["start", "end"])?;
+                        Ok((
+                            convert::to_ip("allocation_pools", &d["start"])?,
+                            convert::to_ip("allocation_pools", &d["end"])?,
+                        ))
                     })
                     .collect::<Result<Vec<_>, ApiError>>()
             })
@@ -172,7 +176,10 @@ impl SubnetChanges {
                 for item in list {
                     let ip = convert::to_ip("dns_nameservers", item)?;
                     if out.contains(&ip) {
-                        return Err(ApiError::invalid_attr("dns_nameservers", format!("Duplicate nameserver '{ip}'")));
+                        return Err(ApiError::invalid_attr(
+                            "dns_nameservers",
+                            format!("Duplicate nameserver '{ip}'"),
+                        ));
                     }
                     out.push(ip);
                 }
@@ -184,13 +191,21 @@ impl SubnetChanges {
             .map(|v| {
                 let mut out: Vec<HostRoute> = vec![];
                 for item in convert::to_list("host_routes", v)? {
-                    let d = convert::to_dict("host_routes", item, &["destination", "nexthop"], &["destination", "nexthop"])?;
+                    let d = convert::to_dict(
+                        "host_routes",
+                        item,
+                        &["destination", "nexthop"],
+                        &["destination", "nexthop"],
+                    )?;
                     let route = HostRoute {
                         destination: convert::to_cidr("host_routes", &d["destination"], false)?.trunc(),
                         nexthop: convert::to_ip("host_routes", &d["nexthop"])?,
                     };
                     if out.contains(&route) {
-                        return Err(ApiError::invalid_attr("host_routes", format!("Duplicate hostroute '{}'", route.destination)));
+                        return Err(ApiError::invalid_attr(
+                            "host_routes",
+                            format!("Duplicate hostroute '{}'", route.destination),
+                        ));
                     }
                     out.push(route);
                 }
@@ -221,7 +236,12 @@ fn fam(ip: &IpAddr) -> u8 {
 }
 
 /// Checks a create's CIDR, version and IPv6 modes.
-pub fn check_cidr(cidr: &IpNet, ip_version: u8, ra: Option<&str>, addr: Option<&str>) -> Result<(), ApiError> {
+pub fn check_cidr(
+    cidr: &IpNet,
+    ip_version: u8,
+    ra: Option<&str>,
+    addr: Option<&str>,
+) -> Result<(), ApiError> {
     let v = if matches!(cidr, IpNet::V4(_)) { 4 } else { 6 };
     if v != ip_version {
         return Err(ApiError::invalid_input(format!("Cidr {cidr} does not match ip_version {ip_version}")));
@@ -230,7 +250,9 @@ pub fn check_cidr(cidr: &IpNet, ip_version: u8, ra: Option<&str>, addr: Option<&
         return Err(ApiError::invalid_input(format!("{cidr} is not allowed as a subnet cidr")));
     }
     if v == 4 && (ra.is_some() || addr.is_some()) {
-        return Err(ApiError::invalid_input("ipv6_ra_mode or ipv6_address_mode cannot be set when enable_dhcp is set to False or ip_version is 4"));
+        return Err(ApiError::invalid_input(
+            "ipv6_ra_mode or ipv6_address_mode cannot be set when enable_dhcp is set to False or ip_version is 4",
+        ));
     }
     if let (Some(r), Some(a)) = (ra, addr) {
         if r != a {
@@ -245,7 +267,9 @@ pub fn check_cidr(cidr: &IpNet, ip_version: u8, ra: Option<&str>, addr: Option<&
 /// Checks a gateway against its subnet: same family, and not the network or broadcast address.
 pub fn check_gateway(cidr: &IpNet, gw: IpAddr) -> Result<(), ApiError> {
     if fam(&gw) != if matches!(cidr, IpNet::V4(_)) { 4 } else { 6 } {
-        return Err(ApiError::invalid_input(format!("Gateway IP version inconsistent with subnet IP version: {gw}")));
+        return Err(ApiError::invalid_input(format!(
+            "Gateway IP version inconsistent with subnet IP version: {gw}"
+        )));
     }
     let usable = ip::usable(cidr);
     let n = ip::to_u128(gw);
@@ -257,21 +281,29 @@ pub fn check_gateway(cidr: &IpNet, gw: IpAddr) -> Result<(), ApiError> {
 
 /// Turns requested pools into ranges: each inside the usable part of the CIDR, start <= end,
 /// no two overlapping, none holding the gateway.
-pub fn resolve_pools(cidr: &IpNet, pools: &[(IpAddr, IpAddr)], gw: Option<IpAddr>) -> Result<Vec<Range>, ApiError> {
+pub fn resolve_pools(
+    cidr: &IpNet,
+    pools: &[(IpAddr, IpAddr)],
+    gw: Option<IpAddr>,
+) -> Result<Vec<Range>, ApiError> {
     let usable = ip::usable(cidr);
     let mut out: Vec<Range> = vec![];
     for (s, e) in pools {
         let text = format!("{{'start': '{s}', 'end': '{e}'}}");
         if fam(s) != fam(e) || !cidr.contains(s) && fam(s) != fam(&cidr.network()) {
-            return Err(ApiError::bad_request(format!("The allocation pool {text} is not valid.")).with_kind("InvalidAllocationPool"));
+            return Err(ApiError::bad_request(format!("The allocation pool {text} is not valid."))
+                .with_kind("InvalidAllocationPool"));
         }
         let r = Range { start: ip::to_u128(*s), end: ip::to_u128(*e) };
         if r.start > r.end {
-            return Err(ApiError::bad_request(format!("The allocation pool {text} is not valid.")).with_kind("InvalidAllocationPool"));
+            return Err(ApiError::bad_request(format!("The allocation pool {text} is not valid."))
+                .with_kind("InvalidAllocationPool"));
         }
         if !usable.is_some_and(|u| u.contains(r.start) && u.contains(r.end)) {
-            return Err(ApiError::bad_request(format!("The allocation pool {text} spans beyond the subnet cidr {cidr}."))
-                .with_kind("OutOfBoundsAllocationPool"));
+            return Err(ApiError::bad_request(format!(
+                "The allocation pool {text} spans beyond the subnet cidr {cidr}."
+            ))
+            .with_kind("OutOfBoundsAllocationPool"));
         }
         if let Some(o) = out.iter().find(|o| o.overlaps(&r)) {
             let v6 = cidr.network().is_ipv6();
@@ -308,7 +340,12 @@ pub fn check_gateway_outside_pools(cidr: &IpNet, gw: IpAddr, pools: &[Range]) ->
 }
 
 /// Limits on DNS servers and host routes, and host routes of the right family.
-pub fn check_lists(cidr: &IpNet, dns: Option<&[IpAddr]>, routes: Option<&[HostRoute]>, id: &str) -> Result<(), ApiError> {
+pub fn check_lists(
+    cidr: &IpNet,
+    dns: Option<&[IpAddr]>,
+    routes: Option<&[HostRoute]>,
+    id: &str,
+) -> Result<(), ApiError> {
     if let Some(d) = dns {
         if d.len() > MAX_DNS_NAMESERVERS {
             return Err(ApiError::bad_request(format!(
@@ -317,7 +354,9 @@ pub fn check_lists(cidr: &IpNet, dns: Option<&[IpAddr]>, routes: Option<&[HostRo
             .with_kind("DNSNameServersExhausted"));
         }
         if let Some(bad) = d.iter().find(|ip| fam(ip) != if cidr.network().is_ipv4() { 4 } else { 6 }) {
-            return Err(ApiError::invalid_input(format!("DNS nameserver {bad} does not match the subnet's IP version")));
+            return Err(ApiError::invalid_input(format!(
+                "DNS nameserver {bad} does not match the subnet's IP version"
+            )));
         }
     }
     if let Some(r) = routes {
@@ -328,7 +367,9 @@ pub fn check_lists(cidr: &IpNet, dns: Option<&[IpAddr]>, routes: Option<&[HostRo
             .with_kind("HostRoutesExhausted"));
         }
         let v4 = cidr.network().is_ipv4();
-        if let Some(bad) = r.iter().find(|h| h.destination.network().is_ipv4() != v4 || h.nexthop.is_ipv4() != v4) {
+        if let Some(bad) =
+            r.iter().find(|h| h.destination.network().is_ipv4() != v4 || h.nexthop.is_ipv4() != v4)
+        {
             return Err(ApiError::invalid_input(format!(
                 "Host route {} via {} does not match the subnet's IP version",
                 bad.destination, bad.nexthop
@@ -360,7 +401,9 @@ mod tests {
     #[test]
     fn overlapping_and_reversed_pools_are_refused() {
         let c = net("10.0.0.0/24");
-        let e = resolve_pools(&c, &[(ip("10.0.0.2"), ip("10.0.0.9")), (ip("10.0.0.9"), ip("10.0.0.20"))], None).unwrap_err();
+        let e =
+            resolve_pools(&c, &[(ip("10.0.0.2"), ip("10.0.0.9")), (ip("10.0.0.9"), ip("10.0.0.20"))], None)
+                .unwrap_err();
         assert_eq!(e.kind, "OverlappingAllocationPools");
         let e = resolve_pools(&c, &[(ip("10.0.0.9"), ip("10.0.0.2"))], None).unwrap_err();
         assert_eq!(e.kind, "InvalidAllocationPool");
@@ -368,7 +411,8 @@ mod tests {
 
     #[test]
     fn gateway_inside_a_pool_is_a_conflict() {
-        let e = resolve_pools(&net("10.0.0.0/24"), &[(ip("10.0.0.1"), ip("10.0.0.9"))], Some(ip("10.0.0.1"))).unwrap_err();
+        let e = resolve_pools(&net("10.0.0.0/24"), &[(ip("10.0.0.1"), ip("10.0.0.9"))], Some(ip("10.0.0.1")))
+            .unwrap_err();
         assert_eq!((e.status, e.kind.as_str()), (409, "GatewayConflictWithAllocationPools"));
     }
 

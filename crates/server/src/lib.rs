@@ -4,3 +4,7 @@
 pub mod auth;
 pub mod config;
 pub mod context;
+pub mod http;
+pub mod run;
+pub mod service;
+pub mod store;

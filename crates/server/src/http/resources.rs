@@ -1,0 +1,313 @@
+//! Handlers of the resource collections (`/v2.0/{networks,subnets,ports}`), their members and
+//! their tags, dispatched by collection name; also `/v2.0/` and `/v2.0/extensions`.
+
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use neutrino_model::ApiError;
+use serde_json::{Map, Value, json};
+
+use super::error::{Fail, HttpResult};
+use super::{AppState, body, meta, no_content};
+use crate::context::RequestContext;
+use crate::service::query::ListParams;
+use crate::service::tags::{self, Tagged};
+use crate::service::{Page, networks, ports, subnets};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v2.0", get(v2_root))
+        .route("/v2.0/", get(v2_root))
+        .route("/v2.0/extensions", get(|| async { Json(meta::extensions()) }))
+        .route("/v2.0/extensions/{alias}", get(extension))
+        .route("/v2.0/{coll}", get(list).post(create))
+        .route("/v2.0/{coll}/{id}", get(show).put(update).delete(delete))
+        .route("/v2.0/{coll}/{id}/tags", get(tags_get).put(tags_put).post(tags_post).delete(tags_clear))
+        .route("/v2.0/{coll}/{id}/tags/{tag}", get(tag_check).put(tag_add).delete(tag_remove))
+}
+
+async fn v2_root(State(st): State<AppState>) -> Json<Value> {
+    Json(meta::resources(&st.base))
+}
+
+async fn extension(Path(alias): Path<String>) -> HttpResult<Json<Value>> {
+    meta::extension(&alias).map(Json).ok_or_else(|| {
+        Fail(ApiError::not_found("ExtensionNotFound", format!("Extension with alias {alias} does not exist")))
+    })
+}
+
+/// The collections this server serves.
+#[derive(Clone, Copy)]
+enum Coll {
+    Networks,
+    Subnets,
+    Ports,
+}
+
+impl Coll {
+    fn parse(s: &str) -> Result<Self, Fail> {
+        match s {
+            "networks" => Ok(Self::Networks),
+            "subnets" => Ok(Self::Subnets),
+            "ports" => Ok(Self::Ports),
+            _ => Err(Fail(ApiError::http_not_found())),
+        }
+    }
+    fn singular(self) -> &'static str {
+        match self {
+            Self::Networks => "network",
+            Self::Subnets => "subnet",
+            Self::Ports => "port",
+        }
+    }
+    fn plural(self) -> &'static str {
+        match self {
+            Self::Networks => "networks",
+            Self::Subnets => "subnets",
+            Self::Ports => "ports",
+        }
+    }
+    fn attrs(self) -> &'static [neutrino_model::attrs::Attr] {
+        match self {
+            Self::Networks => &neutrino_model::attrs::NETWORK,
+            Self::Subnets => &neutrino_model::attrs::SUBNET,
+            Self::Ports => &neutrino_model::attrs::PORT,
+        }
+    }
+}
+
+fn pairs(q: &Option<String>) -> Vec<(String, String)> {
+    q.as_deref().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
+}
+
+/// `If-Match: revision_number=N`.
+fn if_match(h: &HeaderMap) -> Result<Option<i64>, Fail> {
+    let Some(v) = h.get("if-match") else { return Ok(None) };
+    let v = v.to_str().unwrap_or_default().trim();
+    match v.strip_prefix("revision_number=") {
+        Some(n) => n
+            .trim()
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| Fail(ApiError::bad_request(format!("Invalid If-Match header: {v}")))),
+        None => Ok(None),
+    }
+}
+
+async fn create(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(coll): Path<String>,
+    bytes: Bytes,
+) -> HttpResult<Response> {
+    let c = Coll::parse(&coll)?;
+    let (objs, bulk) = body::for_create(&bytes, c.singular(), c.plural())?;
+    let made = match c {
+        Coll::Networks => networks::create(&st.svc, &ctx, objs).await?,
+        Coll::Subnets => subnets::create(&st.svc, &ctx, objs).await?,
+        Coll::Ports => ports::create(&st.svc, &ctx, objs).await?,
+    };
+    let out = if bulk {
+        json!({ c.plural(): made })
+    } else {
+        json!({ c.singular(): made.into_iter().next().unwrap_or_default() })
+    };
+    Ok((StatusCode::CREATED, Json(out)).into_response())
+}
+
+fn fields_of(q: &Option<String>) -> Vec<String> {
+    pairs(q)
+        .into_iter()
+        .filter(|(k, _)| k == "fields")
+        .flat_map(|(_, v)| v.split(',').map(|s| s.trim().to_string()).collect::<Vec<_>>())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+async fn show(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Path((coll, id)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> HttpResult<Json<Value>> {
+    let c = Coll::parse(&coll)?;
+    let fields = fields_of(&q);
+    let item = match c {
+        Coll::Networks => networks::show(&st.svc, &ctx, &id, fields).await?,
+        Coll::Subnets => subnets::show(&st.svc, &ctx, &id, fields).await?,
+        Coll::Ports => ports::show(&st.svc, &ctx, &id, fields).await?,
+    };
+    Ok(Json(json!({ c.singular(): item })))
+}
+
+/// `<collection>_links` for a page (upstream `api_common.PaginationHelper`).
+fn links(base: &str, coll: &str, raw: &[(String, String)], params: &ListParams, page: &Page) -> Vec<Value> {
+    let Some(limit) = params.limit else { return vec![] };
+    let keep: Vec<(String, String)> = raw
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "limit" | "marker" | "page_reverse"))
+        .cloned()
+        .collect();
+    let href = |marker: &str, reverse: bool| {
+        let mut ser = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &keep {
+            ser.append_pair(k, v);
+        }
+        ser.append_pair("limit", &limit.to_string());
+        ser.append_pair("marker", marker);
+        if reverse {
+            ser.append_pair("page_reverse", "True");
+        }
+        format!("{base}/v2.0/{coll}?{}", ser.finish())
+    };
+    let id_of = |m: Option<&Map<String, Value>>| {
+        m.and_then(|m| m.get("id")).and_then(Value::as_str).map(String::from)
+    };
+    let (first, last) = (id_of(page.items.first()), id_of(page.items.last()));
+    let mut out = vec![];
+    // Forward: "next" while more follow, "previous" once past the first page. Reversed pages
+    // mirror this.
+    let (has_next, has_prev) = if params.page_reverse {
+        (params.marker.is_some(), page.more)
+    } else {
+        (page.more, params.marker.is_some())
+    };
+    if let (true, Some(last)) = (has_next, &last) {
+        out.push(json!({"rel": "next", "href": href(last, false)}));
+    }
+    if let (true, Some(first)) = (has_prev, &first) {
+        out.push(json!({"rel": "previous", "href": href(first, true)}));
+    }
+    out
+}
+
+async fn list(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Path(coll): Path<String>,
+    RawQuery(q): RawQuery,
+) -> HttpResult<Json<Value>> {
+    let c = Coll::parse(&coll)?;
+    let raw = pairs(&q);
+    let params = ListParams::parse(&raw, c.attrs(), st.svc.config.server.pagination_max_limit)?;
+    let page = match c {
+        Coll::Networks => networks::list(&st.svc, &ctx, params.clone()).await?,
+        Coll::Subnets => subnets::list(&st.svc, &ctx, params.clone()).await?,
+        Coll::Ports => ports::list(&st.svc, &ctx, params.clone()).await?,
+    };
+    let links = links(&st.base, c.plural(), &raw, &params, &page);
+    let mut out = Map::new();
+    out.insert(c.plural().into(), Value::Array(page.items.into_iter().map(Value::Object).collect()));
+    if !links.is_empty() {
+        out.insert(format!("{}_links", c.plural()), Value::Array(links));
+    }
+    Ok(Json(Value::Object(out)))
+}
+
+async fn update(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Path((coll, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> HttpResult<Json<Value>> {
+    let c = Coll::parse(&coll)?;
+    let obj = body::for_update(&bytes, c.singular())?;
+    let rev = if_match(&headers)?;
+    let item = match c {
+        Coll::Networks => networks::update(&st.svc, &ctx, &id, obj, rev).await?,
+        Coll::Subnets => subnets::update(&st.svc, &ctx, &id, obj, rev).await?,
+        Coll::Ports => ports::update(&st.svc, &ctx, &id, obj, rev).await?,
+    };
+    Ok(Json(json!({ c.singular(): item })))
+}
+
+async fn delete(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Path((coll, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> HttpResult<Response> {
+    let c = Coll::parse(&coll)?;
+    let rev = if_match(&headers)?;
+    match c {
+        Coll::Networks => networks::delete(&st.svc, &ctx, &id, rev).await?,
+        Coll::Subnets => subnets::delete(&st.svc, &ctx, &id, rev).await?,
+        Coll::Ports => ports::delete(&st.svc, &ctx, &id, rev).await?,
+    }
+    Ok(no_content())
+}
+
+fn tagged(coll: &str) -> Result<Tagged, Fail> {
+    Tagged::from_collection(coll).ok_or_else(|| Fail(ApiError::http_not_found()))
+}
+
+async fn tags_get(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Path((coll, id)): Path<(String, String)>,
+) -> HttpResult<Json<Value>> {
+    let t = tags::list(&st.svc, &ctx, tagged(&coll)?, &id).await?;
+    Ok(Json(json!({"tags": t})))
+}
+
+async fn tags_put(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Path((coll, id)): Path<(String, String)>,
+    bytes: Bytes,
+) -> HttpResult<Json<Value>> {
+    let want = tags::parse_tags(&Value::Object(body::json_object(&bytes)?))?;
+    let t = tags::set(&st.svc, &ctx, tagged(&coll)?, &id, want, false).await?;
+    Ok(Json(json!({"tags": t})))
+}
+
+async fn tags_post(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Path((coll, id)): Path<(String, String)>,
+    bytes: Bytes,
+) -> HttpResult<Json<Value>> {
+    let want = tags::parse_tags(&Value::Object(body::json_object(&bytes)?))?;
+    let t = tags::set(&st.svc, &ctx, tagged(&coll)?, &id, want, true).await?;
+    Ok(Json(json!({"tags": t})))
+}
+
+async fn tags_clear(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Path((coll, id)): Path<(String, String)>,
+) -> HttpResult<Response> {
+    tags::remove(&st.svc, &ctx, tagged(&coll)?, &id, None).await?;
+    Ok(no_content())
+}
+
+async fn tag_check(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Path((coll, id, tag)): Path<(String, String, String)>,
+) -> HttpResult<Response> {
+    tags::check(&st.svc, &ctx, tagged(&coll)?, &id, &tag).await?;
+    Ok(no_content())
+}
+
+async fn tag_add(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Path((coll, id, tag)): Path<(String, String, String)>,
+) -> HttpResult<Response> {
+    tags::add_one(&st.svc, &ctx, tagged(&coll)?, &id, &tag).await?;
+    Ok(StatusCode::CREATED.into_response())
+}
+
+async fn tag_remove(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Path((coll, id, tag)): Path<(String, String, String)>,
+) -> HttpResult<Response> {
+    tags::remove(&st.svc, &ctx, tagged(&coll)?, &id, Some(tag)).await?;
+    Ok(no_content())
+}

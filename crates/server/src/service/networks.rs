@@ -1,0 +1,208 @@
+//! Networks (`/v2.0/networks`): create (also in bulk), show, list, update, delete, with the
+//! upstream rules for sharing, `router:external`, provider attributes and deletion in use.
+
+use neutrino_model::attrs::{NETWORK, Op};
+use neutrino_model::common::{Standard, new_id, now_timestamp};
+use neutrino_model::network::{Network, NetworkChanges};
+use neutrino_model::port::OWNER_DHCP;
+use neutrino_model::{ApiError, ApiResult};
+use serde_json::{Map, Value};
+
+use super::query::ListParams;
+use super::{Page, Services, check_revision, policy, render::render};
+use crate::context::RequestContext;
+use crate::store::list::Select;
+use crate::store::{Sql, SqlValue, networks as rows, ports, subnets};
+
+/// The network `id` if the caller may see it, else `NetworkNotFound`.
+pub fn visible(sql: &mut dyn Sql, ctx: &RequestContext, id: &str) -> ApiResult<Network> {
+    match rows::get(sql, id)? {
+        Some(n) if ctx.is_admin() || n.std.project_id == ctx.project_id || n.shared || n.router_external => {
+            Ok(n)
+        }
+        _ => Err(ApiError::network_not_found(id)),
+    }
+}
+
+/// The network `id` if the caller owns it (for writes); someone else's is a 404.
+fn owned(sql: &mut dyn Sql, ctx: &RequestContext, id: &str, rule: &str) -> ApiResult<Network> {
+    let n = visible(sql, ctx, id)?;
+    if !policy::owns(ctx, &n.std.project_id) {
+        // Shared and external networks are visible to all but writable by their owner only.
+        return Err(ApiError::policy(rule));
+    }
+    policy::require_write(ctx, rule)?;
+    Ok(n)
+}
+
+fn build(ctx: &RequestContext, svc: &Services, body: &Map<String, Value>) -> ApiResult<Network> {
+    policy::require_write(ctx, "create_network")?;
+    policy::check_admin_attrs(ctx, &NETWORK, body, "create_network")?;
+    let c = NetworkChanges::parse(body, Op::Create)?;
+    let now = now_timestamp();
+    Ok(Network {
+        std: Standard {
+            id: new_id(),
+            name: c.name.unwrap_or_default(),
+            description: c.description.unwrap_or_default(),
+            project_id: policy::owner_for_create(ctx, c.project_id)?,
+            created_at: now.clone(),
+            updated_at: now,
+            revision_number: 1,
+            tags: vec![],
+        },
+        admin_state_up: c.admin_state_up.unwrap_or(true),
+        status: "ACTIVE".into(),
+        shared: c.shared.unwrap_or(false),
+        mtu: svc.config.server.global_physnet_mtu,
+        router_external: c.router_external.unwrap_or(false),
+        provider: c.provider.unwrap_or_default(),
+        port_security_enabled: c.port_security_enabled.unwrap_or(true),
+        availability_zone_hints: c.availability_zone_hints.unwrap_or_default(),
+        subnets: vec![],
+    })
+}
+
+/// Creates networks from request bodies, all or nothing.
+pub async fn create(
+    svc: &Services,
+    ctx: &RequestContext,
+    bodies: Vec<Map<String, Value>>,
+) -> ApiResult<Vec<Map<String, Value>>> {
+    let nets = bodies.iter().map(|b| build(ctx, svc, b)).collect::<ApiResult<Vec<_>>>()?;
+    let ctx2 = ctx.clone();
+    svc.store
+        .write(move |sql| {
+            for n in &nets {
+                rows::insert(sql, n)?;
+            }
+            Ok(nets.iter().map(|n| render(&ctx2, &NETWORK, n.to_json(), &[])).collect())
+        })
+        .await
+}
+
+pub async fn show(
+    svc: &Services,
+    ctx: &RequestContext,
+    id: &str,
+    fields: Vec<String>,
+) -> ApiResult<Map<String, Value>> {
+    policy::require_read(ctx)?;
+    let (ctx, id) = (ctx.clone(), id.to_string());
+    svc.store.read(move |sql| Ok(render(&ctx, &NETWORK, visible(sql, &ctx, &id)?.to_json(), &fields))).await
+}
+
+pub async fn list(svc: &Services, ctx: &RequestContext, params: ListParams) -> ApiResult<Page> {
+    policy::require_read(ctx)?;
+    let ctx = ctx.clone();
+    svc.store
+        .read(move |sql| {
+            let mut select = Select::new(rows::TABLE, rows::COLS);
+            if !ctx.is_admin() {
+                select.push(
+                    "(project_id = ? OR shared = 1 OR router_external = 1)",
+                    vec![SqlValue::from(&ctx.project_id)],
+                );
+            }
+            params.apply(&mut select, &NETWORK, rows::TAG_TYPE)?;
+            if let Some(m) = &params.marker {
+                if !select.set_marker(sql, m)? {
+                    return Err(ApiError::network_not_found(m));
+                }
+            }
+            let (found, more) = select.run(sql)?;
+            let mut nets: Vec<Network> = found.iter().map(rows::from_row).collect();
+            rows::fill(sql, &mut nets)?;
+            let items =
+                nets.into_iter().map(|n| render(&ctx, &NETWORK, n.to_json(), &params.fields)).collect();
+            Ok(Page { items, more })
+        })
+        .await
+}
+
+pub async fn update(
+    svc: &Services,
+    ctx: &RequestContext,
+    id: &str,
+    body: Map<String, Value>,
+    if_match: Option<i64>,
+) -> ApiResult<Map<String, Value>> {
+    let c = NetworkChanges::parse(&body, Op::Update)?;
+    let (ctx, id) = (ctx.clone(), id.to_string());
+    svc.store
+        .write(move |sql| {
+            let mut n = owned(sql, &ctx, &id, "update_network")?;
+            policy::check_admin_attrs(&ctx, &NETWORK, &body, "update_network")?;
+            check_revision(if_match, n.std.revision_number)?;
+            let before = n.clone();
+            if let Some(p) = &c.provider {
+                let mut merged = n.provider.clone();
+                if body.contains_key("provider:network_type") {
+                    merged.network_type = p.network_type.clone();
+                }
+                if body.contains_key("provider:physical_network") {
+                    merged.physical_network = p.physical_network.clone();
+                }
+                if body.contains_key("provider:segmentation_id") {
+                    merged.segmentation_id = p.segmentation_id;
+                }
+                if merged != n.provider {
+                    return Err(ApiError::invalid_input(
+                        "Plugin does not support updating the following provider network attributes: provider:network_type, provider:physical_network, provider:segmentation_id",
+                    ));
+                }
+            }
+            if c.shared == Some(false) && n.shared {
+                let others = sql.query(
+                    "SELECT 1 FROM ports WHERE network_id = ? AND project_id <> ? AND device_owner NOT LIKE 'network:%'",
+                    &[id.as_str().into(), n.std.project_id.as_str().into()],
+                )?;
+                if !others.is_empty() {
+                    return Err(ApiError::conflict(
+                        "InvalidSharedSetting",
+                        format!("Unable to reconfigure sharing settings for network {id}. Multiple tenants are using it."),
+                    ));
+                }
+            }
+            if let Some(v) = c.name { n.std.name = v }
+            if let Some(v) = c.description { n.std.description = v }
+            if let Some(v) = c.admin_state_up { n.admin_state_up = v }
+            if let Some(v) = c.shared { n.shared = v }
+            if let Some(v) = c.router_external { n.router_external = v }
+            if let Some(v) = c.port_security_enabled { n.port_security_enabled = v }
+            if n != before {
+                n.std.revision_number += 1;
+                n.std.updated_at = now_timestamp();
+                rows::update(sql, &n)?;
+            }
+            Ok(render(&ctx, &NETWORK, n.to_json(), &[]))
+        })
+        .await
+}
+
+/// Deletes a network with its subnets and its DHCP ports; 409 `NetworkInUse` if any other port
+/// is left on it.
+pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str, if_match: Option<i64>) -> ApiResult<()> {
+    let (ctx, id) = (ctx.clone(), id.to_string());
+    svc.store
+        .write(move |sql| {
+            let n = owned(sql, &ctx, &id, "delete_network")?;
+            check_revision(if_match, n.std.revision_number)?;
+            let owners = ports::owners_on_network(sql, &id)?;
+            if owners.iter().any(|(_, owner)| owner != OWNER_DHCP) {
+                return Err(ApiError::conflict(
+                    "NetworkInUse",
+                    format!("Unable to complete operation on network {id}. There are one or more ports still in use on the network."),
+                ));
+            }
+            for (port, _) in owners {
+                ports::delete(sql, &port)?;
+            }
+            for s in subnets::of_network(sql, &id)? {
+                subnets::delete(sql, &s.std.id)?;
+            }
+            rows::delete(sql, &id)?;
+            Ok(())
+        })
+        .await
+}

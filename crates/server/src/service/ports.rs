@@ -1,0 +1,378 @@
+//! Ports (`/v2.0/ports`): create (also in bulk), show, list, update, delete, with MAC
+//! generation and uniqueness, fixed IP allocation through [`super::ipam`], and the port
+//! policy of upstream (network owners may manage ports on their network).
+
+use std::net::IpAddr;
+
+use neutrino_model::attrs::{Op, PORT};
+use neutrino_model::common::{Standard, new_id, now_timestamp};
+use neutrino_model::ip;
+use neutrino_model::port::{FixedIp, FixedIpRequest, Port, PortChanges, random_mac};
+use neutrino_model::subnet::Subnet;
+use neutrino_model::{ApiError, ApiResult};
+use serde_json::{Map, Value, json};
+
+use super::query::ListParams;
+use super::{Page, Services, check_revision, ipam, networks, policy, render::render};
+use crate::context::RequestContext;
+use crate::store::list::Select;
+use crate::store::{Sql, SqlValue, ports as rows, subnets};
+
+/// The port `id` if the caller may see it: their own, or on a network they own.
+pub fn visible(sql: &mut dyn Sql, ctx: &RequestContext, id: &str) -> ApiResult<Port> {
+    let p = rows::get(sql, id)?.ok_or_else(|| ApiError::port_not_found(id))?;
+    if ctx.is_admin() || p.std.project_id == ctx.project_id {
+        return Ok(p);
+    }
+    match crate::store::networks::get(sql, &p.network_id)? {
+        Some(n) if n.std.project_id == ctx.project_id => Ok(p),
+        _ => Err(ApiError::port_not_found(id)),
+    }
+}
+
+fn mac_in_use(network_id: &str, mac: &str) -> ApiError {
+    ApiError::conflict(
+        "MacAddressInUse",
+        format!("Unable to complete operation for network {network_id}. The mac address {mac} is in use."),
+    )
+}
+
+/// A free MAC on the network: the requested one, or a random `fa:16:3e` one.
+fn choose_mac(
+    sql: &mut dyn Sql,
+    network_id: &str,
+    asked: Option<String>,
+    pending: &[String],
+) -> ApiResult<String> {
+    if let Some(mac) = asked {
+        if pending.contains(&mac) || rows::mac_in_use(sql, network_id, &mac)? {
+            return Err(mac_in_use(network_id, &mac));
+        }
+        return Ok(mac);
+    }
+    for _ in 0..16 {
+        let mac = random_mac();
+        if !pending.contains(&mac) && !rows::mac_in_use(sql, network_id, &mac)? {
+            return Ok(mac);
+        }
+    }
+    Err(ApiError::conflict(
+        "MacAddressGenerationFailure",
+        format!("Unable to generate unique mac on network {network_id}."),
+    ))
+}
+
+fn subnet_for(subnets: &[Subnet], network_id: &str, sql: &mut dyn Sql, id: &str) -> ApiResult<Subnet> {
+    if let Some(s) = subnets.iter().find(|s| s.std.id == id) {
+        return Ok(s.clone());
+    }
+    match crate::store::subnets::get(sql, id)? {
+        None => Err(ApiError::subnet_not_found(id)),
+        Some(_) => Err(ApiError::invalid_input(format!(
+            "Failed to create port on network {network_id}, because fixed_ips included invalid subnet {id}"
+        ))),
+    }
+}
+
+/// Allocates the addresses a port asks for (or the automatic ones when `requests` is None).
+fn allocate(
+    sql: &mut dyn Sql,
+    network_id: &str,
+    requests: Option<&[FixedIpRequest]>,
+    owner: &str,
+    mac: &str,
+) -> ApiResult<Vec<FixedIp>> {
+    let all = subnets::of_network(sql, network_id)?;
+    let mut out: Vec<FixedIp> = vec![];
+    let taken = |out: &[FixedIp]| out.iter().map(|f| f.ip_address).collect::<Vec<IpAddr>>();
+    let Some(requests) = requests else {
+        let mut need_v4 = false;
+        let mut got_v4 = false;
+        let mut got_v6_stateful = false;
+        let mut need_v6_stateful = false;
+        for s in &all {
+            if ipam::is_auto_address(s) {
+                if let Some(ip) = ip::eui64(&s.cidr, mac) {
+                    out.push(FixedIp { subnet_id: s.std.id.clone(), ip_address: ip });
+                }
+                continue;
+            }
+            let (need, got) = if s.is_v6() {
+                (&mut need_v6_stateful, &mut got_v6_stateful)
+            } else {
+                (&mut need_v4, &mut got_v4)
+            };
+            *need = true;
+            if *got {
+                continue;
+            }
+            if let Some(ip) = ipam::pick(sql, s, &taken(&out))? {
+                out.push(FixedIp { subnet_id: s.std.id.clone(), ip_address: ip });
+                *got = true;
+            }
+        }
+        if (need_v4 && !got_v4) || (need_v6_stateful && !got_v6_stateful && !need_v4) {
+            return Err(ipam::exhausted(network_id));
+        }
+        return Ok(out);
+    };
+    for r in requests {
+        let subnet = match (&r.subnet_id, r.ip_address) {
+            (Some(id), _) => subnet_for(&all, network_id, sql, id)?,
+            (None, Some(ip)) => all.iter().find(|s| s.cidr.contains(&ip)).cloned().ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "IP address {ip} is not a valid IP for any of the subnets on the specified network."
+                ))
+                .with_kind("InvalidIpForNetwork")
+            })?,
+            (None, None) => unreachable!("parse_fixed_ips refuses empty entries"),
+        };
+        let ip = match r.ip_address {
+            Some(ip) => {
+                if taken(&out).contains(&ip) {
+                    return Err(ApiError::conflict(
+                        "IpAddressInUse",
+                        format!(
+                            "Unable to complete operation for network {network_id}. The IP address {ip} is in use."
+                        ),
+                    ));
+                }
+                ipam::check_requested(sql, &subnet, ip, owner)?;
+                ip
+            }
+            None if ipam::is_auto_address(&subnet) => {
+                ip::eui64(&subnet.cidr, mac).ok_or_else(|| ipam::exhausted(network_id))?
+            }
+            None => ipam::pick(sql, &subnet, &taken(&out))?.ok_or_else(|| ipam::exhausted(network_id))?,
+        };
+        out.push(FixedIp { subnet_id: subnet.std.id.clone(), ip_address: ip });
+    }
+    Ok(out)
+}
+
+/// Policy checks that depend on whether the caller owns the port's network.
+fn check_network_rules(ctx: &RequestContext, owns_net: bool, c: &PortChanges, action: &str) -> ApiResult<()> {
+    if ctx.is_admin() || owns_net {
+        return Ok(());
+    }
+    if c.mac_address.is_some() {
+        return Err(ApiError::policy(&format!("{action}:mac_address")));
+    }
+    if c.fixed_ips.as_ref().is_some_and(|f| f.iter().any(|r| r.ip_address.is_some())) {
+        return Err(ApiError::policy(&format!("{action}:fixed_ips:ip_address")));
+    }
+    if c.device_owner.as_ref().is_some_and(|o| o.starts_with("network:")) {
+        return Err(ApiError::policy(&format!("{action}:device_owner")));
+    }
+    Ok(())
+}
+
+fn build(
+    sql: &mut dyn Sql,
+    ctx: &RequestContext,
+    body: &Map<String, Value>,
+    pending: &[Port],
+) -> ApiResult<Port> {
+    policy::require_write(ctx, "create_port")?;
+    policy::check_admin_attrs(ctx, &PORT, body, "create_port")?;
+    let c = PortChanges::parse(body, Op::Create)?;
+    let network_id = c.network_id.clone().expect("required attribute");
+    let net = networks::visible(sql, ctx, &network_id)?;
+    let owns_net = policy::owns(ctx, &net.std.project_id);
+    if !owns_net && !net.shared {
+        return Err(ApiError::policy("create_port"));
+    }
+    check_network_rules(ctx, owns_net, &c, "create_port")?;
+    let pending_macs: Vec<String> =
+        pending.iter().filter(|p| p.network_id == network_id).map(|p| p.mac_address.clone()).collect();
+    let mac = choose_mac(sql, &network_id, c.mac_address.clone(), &pending_macs)?;
+    let owner = c.device_owner.clone().unwrap_or_default();
+    let fixed_ips = allocate(sql, &network_id, c.fixed_ips.as_deref(), &owner, &mac)?;
+    let now = now_timestamp();
+    Ok(Port {
+        std: Standard {
+            id: new_id(),
+            name: c.name.unwrap_or_default(),
+            description: c.description.unwrap_or_default(),
+            project_id: policy::owner_for_create(ctx, c.project_id)?,
+            created_at: now.clone(),
+            updated_at: now,
+            revision_number: 1,
+            tags: vec![],
+        },
+        network_id,
+        admin_state_up: c.admin_state_up.unwrap_or(true),
+        mac_address: mac,
+        fixed_ips,
+        device_id: c.device_id.unwrap_or_default(),
+        device_owner: owner,
+        status: "DOWN".into(),
+        port_security_enabled: c.port_security_enabled.unwrap_or(net.port_security_enabled),
+        binding_host_id: c.binding_host_id.unwrap_or_default(),
+        binding_profile: c.binding_profile.unwrap_or_else(|| json!({})),
+        binding_vif_type: "unbound".into(),
+        binding_vif_details: json!({}),
+        binding_vnic_type: c.binding_vnic_type.unwrap_or_else(|| "normal".into()),
+    })
+}
+
+pub async fn create(
+    svc: &Services,
+    ctx: &RequestContext,
+    bodies: Vec<Map<String, Value>>,
+) -> ApiResult<Vec<Map<String, Value>>> {
+    let ctx = ctx.clone();
+    svc.store
+        .write(move |sql| {
+            let mut made: Vec<Port> = vec![];
+            for b in &bodies {
+                let p = build(sql, &ctx, b, &made)?;
+                rows::insert(sql, &p)?;
+                made.push(p);
+            }
+            Ok(made.iter().map(|p| render(&ctx, &PORT, p.to_json(), &[])).collect())
+        })
+        .await
+}
+
+pub async fn show(
+    svc: &Services,
+    ctx: &RequestContext,
+    id: &str,
+    fields: Vec<String>,
+) -> ApiResult<Map<String, Value>> {
+    policy::require_read(ctx)?;
+    let (ctx, id) = (ctx.clone(), id.to_string());
+    svc.store.read(move |sql| Ok(render(&ctx, &PORT, visible(sql, &ctx, &id)?.to_json(), &fields))).await
+}
+
+pub async fn list(svc: &Services, ctx: &RequestContext, params: ListParams) -> ApiResult<Page> {
+    policy::require_read(ctx)?;
+    let ctx = ctx.clone();
+    svc.store
+        .read(move |sql| {
+            let mut select = Select::new(rows::TABLE, rows::COLS);
+            if !ctx.is_admin() {
+                select.push(
+                    "(project_id = ? OR network_id IN (SELECT n.id FROM networks n WHERE n.project_id = ?))",
+                    vec![SqlValue::from(&ctx.project_id), SqlValue::from(&ctx.project_id)],
+                );
+            }
+            for f in params.special("fixed_ips").into_iter().flatten() {
+                let (key, value) = f.split_once('=').unwrap_or(("", f));
+                let column = match key {
+                    "ip_address" => "a.ip_address",
+                    "subnet_id" => "a.subnet_id",
+                    _ => {
+                        return Err(ApiError::bad_request(format!(
+                            "Invalid input for fixed_ips. Reason: '{f}' is not of the form ip_address=X or subnet_id=X."
+                        )));
+                    }
+                };
+                select.push(
+                    format!("EXISTS (SELECT 1 FROM ip_allocations a WHERE a.port_id = ports.id AND {column} = ?)"),
+                    vec![SqlValue::from(value)],
+                );
+            }
+            params.apply(&mut select, &PORT, rows::TAG_TYPE)?;
+            if let Some(m) = &params.marker {
+                if !select.set_marker(sql, m)? {
+                    return Err(ApiError::port_not_found(m));
+                }
+            }
+            let (found, more) = select.run(sql)?;
+            let mut ports: Vec<Port> = found.iter().map(rows::from_row).collect();
+            rows::fill(sql, &mut ports)?;
+            let items = ports.into_iter().map(|p| render(&ctx, &PORT, p.to_json(), &params.fields)).collect();
+            Ok(Page { items, more })
+        })
+        .await
+}
+
+pub async fn update(
+    svc: &Services,
+    ctx: &RequestContext,
+    id: &str,
+    body: Map<String, Value>,
+    if_match: Option<i64>,
+) -> ApiResult<Map<String, Value>> {
+    let c = PortChanges::parse(&body, Op::Update)?;
+    let (ctx, id) = (ctx.clone(), id.to_string());
+    svc.store
+        .write(move |sql| {
+            let mut p = visible(sql, &ctx, &id)?;
+            policy::require_write(&ctx, "update_port")?;
+            policy::check_admin_attrs(&ctx, &PORT, &body, "update_port")?;
+            check_revision(if_match, p.std.revision_number)?;
+            let net_owner = crate::store::networks::get(sql, &p.network_id)?
+                .map(|n| n.std.project_id)
+                .unwrap_or_default();
+            check_network_rules(&ctx, policy::owns(&ctx, &net_owner), &c, "update_port")?;
+            let before = p.clone();
+            if let Some(mac) = c.mac_address.clone().filter(|m| *m != p.mac_address) {
+                if !ctx.is_admin() {
+                    return Err(ApiError::policy("update_port:mac_address"));
+                }
+                if !matches!(p.binding_vif_type.as_str(), "unbound" | "binding_failed") {
+                    return Err(ApiError::conflict(
+                        "PortBound",
+                        format!("Unable to complete operation on port {id}, port is already bound."),
+                    ));
+                }
+                p.mac_address = choose_mac(sql, &p.network_id, Some(mac), &[])?;
+            }
+            if let Some(requests) = &c.fixed_ips {
+                // The port's own addresses are free to ask for again.
+                sql.execute("DELETE FROM ip_allocations WHERE port_id = ?", &[id.as_str().into()])?;
+                let owner = c.device_owner.clone().unwrap_or_else(|| p.device_owner.clone());
+                p.fixed_ips = allocate(sql, &p.network_id, Some(requests), &owner, &p.mac_address)?;
+            }
+            if let Some(v) = c.name {
+                p.std.name = v
+            }
+            if let Some(v) = c.description {
+                p.std.description = v
+            }
+            if let Some(v) = c.admin_state_up {
+                p.admin_state_up = v
+            }
+            if let Some(v) = c.device_id {
+                p.device_id = v
+            }
+            if let Some(v) = c.device_owner {
+                p.device_owner = v
+            }
+            if let Some(v) = c.port_security_enabled {
+                p.port_security_enabled = v
+            }
+            if let Some(v) = c.binding_host_id {
+                p.binding_host_id = v
+            }
+            if let Some(v) = c.binding_profile {
+                p.binding_profile = v
+            }
+            if let Some(v) = c.binding_vnic_type {
+                p.binding_vnic_type = v
+            }
+            if p != before {
+                p.std.revision_number += 1;
+                p.std.updated_at = now_timestamp();
+                rows::update(sql, &p)?;
+            }
+            Ok(render(&ctx, &PORT, p.to_json(), &[]))
+        })
+        .await
+}
+
+/// Deletes a port and frees its addresses.
+pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str, if_match: Option<i64>) -> ApiResult<()> {
+    let (ctx, id) = (ctx.clone(), id.to_string());
+    svc.store
+        .write(move |sql| {
+            let p = visible(sql, &ctx, &id)?;
+            policy::require_write(&ctx, "delete_port")?;
+            check_revision(if_match, p.std.revision_number)?;
+            rows::delete(sql, &id).map_err(ApiError::from)
+        })
+        .await
+}

@@ -1,0 +1,126 @@
+//! Rows of the `networks` table.
+
+use neutrino_model::common::Standard;
+use neutrino_model::network::{Network, Provider};
+
+use super::list::chunks;
+use super::{Row, Sql, SqlValue, StoreError, placeholders, tags};
+
+pub const TABLE: &str = "networks";
+pub const TAG_TYPE: &str = "networks";
+pub const COLS: &str = "id, project_id, name, description, admin_state_up, status, shared, mtu, router_external, \
+    network_type, physical_network, segmentation_id, port_security_enabled, availability_zone_hints, \
+    created_at, updated_at, revision_number";
+
+pub fn from_row(r: &Row) -> Network {
+    Network {
+        std: Standard {
+            id: r[0].text(),
+            project_id: r[1].text(),
+            name: r[2].text(),
+            description: r[3].text(),
+            created_at: r[14].text(),
+            updated_at: r[15].text(),
+            revision_number: r[16].int(),
+            tags: vec![],
+        },
+        admin_state_up: r[4].bool(),
+        status: r[5].text(),
+        shared: r[6].bool(),
+        mtu: r[7].int(),
+        router_external: r[8].bool(),
+        provider: Provider {
+            network_type: r[9].opt_text(),
+            physical_network: r[10].opt_text(),
+            segmentation_id: r[11].opt_int(),
+        },
+        port_security_enabled: r[12].bool(),
+        availability_zone_hints: serde_json::from_str(&r[13].text()).unwrap_or_default(),
+        subnets: vec![],
+    }
+}
+
+fn values(n: &Network) -> Vec<SqlValue> {
+    vec![
+        n.std.id.as_str().into(),
+        n.std.project_id.as_str().into(),
+        n.std.name.as_str().into(),
+        n.std.description.as_str().into(),
+        n.admin_state_up.into(),
+        n.status.as_str().into(),
+        n.shared.into(),
+        n.mtu.into(),
+        n.router_external.into(),
+        n.provider.network_type.clone().into(),
+        n.provider.physical_network.clone().into(),
+        n.provider.segmentation_id.into(),
+        n.port_security_enabled.into(),
+        serde_json::to_string(&n.availability_zone_hints).unwrap_or_else(|_| "[]".into()).into(),
+        n.std.created_at.as_str().into(),
+        n.std.updated_at.as_str().into(),
+        n.std.revision_number.into(),
+    ]
+}
+
+pub fn insert(sql: &mut dyn Sql, n: &Network) -> Result<(), StoreError> {
+    sql.execute(&format!("INSERT INTO networks ({COLS}) VALUES ({})", placeholders(17)), &values(n))?;
+    Ok(())
+}
+
+/// Writes every column of `n` back.
+pub fn update(sql: &mut dyn Sql, n: &Network) -> Result<(), StoreError> {
+    let v = values(n);
+    let sets: Vec<String> = COLS.split(", ").skip(1).map(|c| format!("{} = ?", c.trim())).collect();
+    let mut params: Vec<SqlValue> = v[1..].to_vec();
+    params.push(v[0].clone());
+    sql.execute(&format!("UPDATE networks SET {} WHERE id = ?", sets.join(", ")), &params)?;
+    Ok(())
+}
+
+/// A network by id, with its subnets and tags.
+pub fn get(sql: &mut dyn Sql, id: &str) -> Result<Option<Network>, StoreError> {
+    let rows = sql.query(&format!("SELECT {COLS} FROM networks WHERE id = ?"), &[id.into()])?;
+    let mut nets: Vec<Network> = rows.iter().map(from_row).collect();
+    fill(sql, &mut nets)?;
+    Ok(nets.pop())
+}
+
+/// Fills in the subnet ids and tags of `nets`.
+pub fn fill(sql: &mut dyn Sql, nets: &mut [Network]) -> Result<(), StoreError> {
+    let ids: Vec<String> = nets.iter().map(|n| n.std.id.clone()).collect();
+    let mut subnets: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for chunk in chunks(&ids) {
+        let params: Vec<SqlValue> = chunk.iter().map(SqlValue::from).collect();
+        let rows = sql.query(
+            &format!(
+                "SELECT network_id, id FROM subnets WHERE network_id IN ({}) ORDER BY created_at, id",
+                placeholders(chunk.len())
+            ),
+            &params,
+        )?;
+        for r in rows {
+            subnets.entry(r[0].text()).or_default().push(r[1].text());
+        }
+    }
+    let mut tags = tags::of(sql, TAG_TYPE, &ids)?;
+    for n in nets {
+        n.subnets = subnets.remove(&n.std.id).unwrap_or_default();
+        n.std.tags = tags.remove(&n.std.id).unwrap_or_default();
+    }
+    Ok(())
+}
+
+pub fn delete(sql: &mut dyn Sql, id: &str) -> Result<(), StoreError> {
+    tags::clear(sql, TAG_TYPE, id)?;
+    sql.execute("DELETE FROM networks WHERE id = ?", &[id.into()])?;
+    Ok(())
+}
+
+/// Bumps the revision and update time of a network (a child changed).
+pub fn touch(sql: &mut dyn Sql, id: &str, now: &str) -> Result<(), StoreError> {
+    sql.execute(
+        "UPDATE networks SET revision_number = revision_number + 1, updated_at = ? WHERE id = ?",
+        &[now.into(), id.into()],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! Versioned schema migrations. Each migration is portable SQL; the store records the version it
+//! applied and refuses to start on a database newer than it knows.
+
+/// `(version, name, statements)`, in order. Never edit a released migration: add one.
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "core-networks-subnets-ports", V1)];
+
+/// The schema version this build expects.
+pub fn latest() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.0)
+}
+
+const V1: &str = "
+CREATE TABLE networks (
+    id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    admin_state_up INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    shared INTEGER NOT NULL,
+    mtu INTEGER NOT NULL,
+    router_external INTEGER NOT NULL,
+    network_type TEXT,
+    physical_network TEXT,
+    segmentation_id INTEGER,
+    port_security_enabled INTEGER NOT NULL,
+    availability_zone_hints TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    revision_number BIGINT NOT NULL
+);
+CREATE INDEX networks_project ON networks (project_id);
+CREATE TABLE subnets (
+    id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    network_id TEXT NOT NULL REFERENCES networks (id),
+    ip_version INTEGER NOT NULL,
+    cidr TEXT NOT NULL,
+    gateway_ip TEXT,
+    allocation_pools TEXT NOT NULL,
+    dns_nameservers TEXT NOT NULL,
+    host_routes TEXT NOT NULL,
+    enable_dhcp INTEGER NOT NULL,
+    ipv6_ra_mode TEXT,
+    ipv6_address_mode TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    revision_number BIGINT NOT NULL
+);
+CREATE INDEX subnets_network ON subnets (network_id);
+CREATE INDEX subnets_project ON subnets (project_id);
+CREATE TABLE ports (
+    id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    network_id TEXT NOT NULL REFERENCES networks (id),
+    admin_state_up INTEGER NOT NULL,
+    mac_address TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    device_owner TEXT NOT NULL,
+    status TEXT NOT NULL,
+    port_security_enabled INTEGER NOT NULL,
+    binding_host_id TEXT NOT NULL,
+    binding_profile TEXT NOT NULL,
+    binding_vif_type TEXT NOT NULL,
+    binding_vif_details TEXT NOT NULL,
+    binding_vnic_type TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    revision_number BIGINT NOT NULL,
+    UNIQUE (network_id, mac_address)
+);
+CREATE INDEX ports_network ON ports (network_id);
+CREATE INDEX ports_project ON ports (project_id);
+CREATE INDEX ports_device ON ports (device_id);
+CREATE TABLE ip_allocations (
+    port_id TEXT NOT NULL REFERENCES ports (id),
+    subnet_id TEXT NOT NULL REFERENCES subnets (id),
+    network_id TEXT NOT NULL,
+    ip_address TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (subnet_id, ip_address)
+);
+CREATE INDEX ip_allocations_port ON ip_allocations (port_id);
+CREATE INDEX ip_allocations_ip ON ip_allocations (ip_address);
+CREATE TABLE tags (
+    resource_type TEXT NOT NULL,
+    resource_id TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    PRIMARY KEY (resource_type, resource_id, tag)
+);
+CREATE INDEX tags_tag ON tags (resource_type, tag);
+";
