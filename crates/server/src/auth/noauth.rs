@@ -19,7 +19,9 @@ pub fn context_from_headers(h: &HeaderMap) -> RequestContext {
         None => RequestContext::admin(),
         Some(project) => {
             let roles: Vec<String> = header(h, "x-roles")
-                .map(|r| r.split(',').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect())
+                .map(|r| {
+                    r.split(',').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect()
+                })
                 .unwrap_or_else(|| vec!["member".into(), "reader".into()]);
             let user = header(h, "x-user-id").unwrap_or_else(|| format!("{project}-user"));
             RequestContext {
