@@ -239,3 +239,78 @@ impl Authenticator for BuiltinAuthenticator {
         Box::pin(async move { self.context(headers) })
     }
 }
+
+#[cfg(test)]
+impl Identity {
+    pub(crate) fn users_for_tests(&self) -> &UserStore {
+        &self.users
+    }
+}
+
+/// An identity service with plain-password users `(name, password, project, roles)`, for tests.
+#[cfg(test)]
+pub(crate) fn test_identity(users: &[(&str, &str, &str, &[&str])], public_url: &str) -> Identity {
+    let entries: Vec<super::UserConfig> = users
+        .iter()
+        .map(|(name, password, project, roles)| super::UserConfig {
+            name: name.to_string(),
+            password: Some(password.to_string()),
+            project: project.to_string(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            ..Default::default()
+        })
+        .collect();
+    let mut store = UserStore::default();
+    store.add_all(&entries, "test").expect("valid test users");
+    let catalog = CatalogInfo { public_url: public_url.into(), region: "RegionOne".into() };
+    Identity::new(store, TokenKey::random(), 3600, catalog)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(token: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-auth-token", HeaderValue::from_str(token).unwrap());
+        h
+    }
+
+    #[tokio::test]
+    async fn authenticator_accepts_issued_tokens_only() {
+        let id = Arc::new(test_identity(&[("m", "pw", "p1", &["member"])], "http://h"));
+        let auth = BuiltinAuthenticator(id.clone());
+        let user = id.users.by_name("m").unwrap().clone();
+        let (token, _) = id.issue(&user, vec!["password".into()]);
+        let ctx = auth.authenticate(&headers(&token)).await.unwrap();
+        assert_eq!((ctx.user_name.as_str(), ctx.project_name.as_str()), ("m", "p1"));
+        assert_eq!(ctx.roles, vec!["member", "reader"]);
+        assert!(ctx.can_write() && !ctx.is_admin());
+
+        assert_eq!(auth.authenticate(&HeaderMap::new()).await.unwrap_err().status, 401);
+        assert_eq!(auth.authenticate(&headers("garbage")).await.unwrap_err().status, 401);
+        let old = Claims::new(&user.id, "m", &user.project_id, "p1", &user.roles, vec![], 0, 60);
+        assert_eq!(auth.authenticate(&headers(&id.key.sign(&old))).await.unwrap_err().status, 401);
+        let mut other = user.clone();
+        other.id = "someone-else".into();
+        let (stranger, _) = id.issue(&other, vec![]);
+        assert_eq!(auth.authenticate(&headers(&stranger)).await.unwrap_err().status, 401);
+    }
+
+    #[test]
+    fn scopes_other_than_the_users_project_are_refused() {
+        let id = test_identity(&[("m", "pw", "p1", &["member"])], "http://h");
+        let user = id.users.by_name("m").unwrap();
+        let scope = |v: serde_json::Value| serde_json::from_value::<ScopeReq>(v).unwrap();
+        let ok = |v| check_scope(user, Some(&scope(v))).is_ok();
+        assert!(check_scope(user, None).is_ok());
+        assert!(ok(serde_json::json!("unscoped")));
+        assert!(ok(serde_json::json!({"project": {"name": "p1", "domain": {"id": "default"}}})));
+        assert!(ok(serde_json::json!({"project": {"id": user.project_id}})));
+        assert!(!ok(serde_json::json!({"project": {"name": "p2", "domain": {"name": "Default"}}})));
+        assert!(!ok(serde_json::json!({"project": {"name": "p1", "domain": {"name": "other"}}})));
+        assert!(!ok(serde_json::json!({"project": {"id": "nope"}})));
+        assert!(!ok(serde_json::json!({"system": {"all": true}})));
+        assert!(!ok(serde_json::json!({"project": {}})));
+    }
+}

@@ -227,3 +227,116 @@ impl Authenticator for KeystoneAuthenticator {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::extract::Request;
+    use axum::middleware::Next;
+
+    use super::*;
+    use crate::auth::builtin::{router, test_identity};
+
+    /// Serves a builtin identity service on a loopback port; returns its v3 URL, a counter of token
+    /// validations it answered, and a member's token.
+    async fn builtin_keystone() -> (String, Arc<AtomicUsize>, String) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let identity = test_identity(
+            &[("neutron", "svc", "service", &["service"]), ("member_1", "secret", "proj_1", &["member"])],
+            &base,
+        );
+        let user = identity.users_for_tests().by_name("member_1").unwrap().clone();
+        let (member_token, _) = identity.issue(&user, vec!["password".into()]);
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        let app = axum::Router::new().nest("/identity/v3", router(Arc::new(identity))).layer(
+            axum::middleware::from_fn(move |req: Request, next: Next| {
+                let counter = counter.clone();
+                async move {
+                    if req.method() == axum::http::Method::GET && req.uri().path().ends_with("/auth/tokens") {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                    }
+                    next.run(req).await
+                }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("{base}/identity/v3"), hits, member_token)
+    }
+
+    fn config(url: &str) -> KeystoneConfig {
+        KeystoneConfig {
+            url: url.into(),
+            username: "neutron".into(),
+            password: "svc".into(),
+            project_name: "service".into(),
+            timeout_secs: 5,
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn validates_against_a_keystone_and_caches() {
+        let (url, hits, member_token) = builtin_keystone().await;
+        let auth = KeystoneAuthenticator::new(config(&url)).unwrap();
+        let ctx = auth.validate(&member_token).await.unwrap();
+        assert_eq!((ctx.user_name.as_str(), ctx.project_name.as_str()), ("member_1", "proj_1"));
+        assert_eq!(ctx.roles, vec!["member", "reader"]);
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        // The second validation is answered from the cache.
+        assert_eq!(auth.validate(&member_token).await.unwrap(), ctx);
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        // Invalid tokens are refused (and not cached).
+        assert_eq!(auth.validate("bogus").await.unwrap_err().status, 401);
+        assert_eq!(auth.validate("bogus").await.unwrap_err().status, 401);
+        assert_eq!(hits.load(Ordering::SeqCst), 3);
+        let mut h = HeaderMap::new();
+        assert_eq!(auth.authenticate(&h).await.unwrap_err().status, 401);
+        h.insert("x-auth-token", member_token.parse().unwrap());
+        assert_eq!(auth.authenticate(&h).await.unwrap().project_id, ctx.project_id);
+    }
+
+    #[tokio::test]
+    async fn a_refused_service_token_is_renewed_once() {
+        let (url, hits, member_token) = builtin_keystone().await;
+        let auth = KeystoneAuthenticator::new(config(&url)).unwrap();
+        *auth.service.lock().await = Some(ServiceToken { token: "stale".into(), expires_us: i64::MAX });
+        assert_eq!(auth.validate(&member_token).await.unwrap().user_name, "member_1");
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
+        assert_ne!(auth.service.lock().await.as_ref().unwrap().token, "stale");
+    }
+
+    #[tokio::test]
+    async fn wrong_service_credentials_or_no_keystone_is_503() {
+        let (url, _, member_token) = builtin_keystone().await;
+        let mut wrong = config(&url);
+        wrong.password = "nope".into();
+        let auth = KeystoneAuthenticator::new(wrong).unwrap();
+        assert_eq!(auth.validate(&member_token).await.unwrap_err().status, 503);
+
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let dead = format!("http://{}/v3", closed.local_addr().unwrap());
+        drop(closed);
+        let auth = KeystoneAuthenticator::new(config(&dead)).unwrap();
+        assert_eq!(auth.validate(&member_token).await.unwrap_err().status, 503);
+        assert!(KeystoneAuthenticator::new(config("not a url")).is_err());
+    }
+
+    #[test]
+    fn cache_is_bounded_and_respects_expiry() {
+        let mut cache = Cache { entries: HashMap::new(), capacity: 2 };
+        let ctx = RequestContext::admin();
+        let entry = |until_us| Entry { context: ctx.clone(), until_us };
+        cache.insert([1; 32], entry(100), 0);
+        cache.insert([2; 32], entry(50), 0);
+        cache.insert([3; 32], entry(200), 0);
+        assert_eq!(cache.entries.len(), 2);
+        assert!(cache.get(&[2; 32], 0).is_none(), "the entry expiring first was evicted");
+        assert!(cache.get(&[1; 32], 99).is_some() && cache.get(&[1; 32], 100).is_none());
+        cache.insert([4; 32], entry(10), 20);
+        assert!(cache.get(&[4; 32], 0).is_none(), "already-expired entries are not stored");
+    }
+}
