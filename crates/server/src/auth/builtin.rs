@@ -53,6 +53,9 @@ impl Identity {
             }
             None => {}
         }
+        if users.is_empty() {
+            tracing::warn!("the builtin identity service has no users: every request will be refused");
+        }
         tracing::info!(users = users.len(), "builtin identity service ready");
         let catalog = CatalogInfo { public_url, region: config.server.region.clone() };
         Ok(Self::new(users, key, config.auth.token_ttl_secs, catalog))
@@ -92,7 +95,8 @@ impl Identity {
     }
 }
 
-/// The routes to nest under `/identity/v3`.
+/// The routes to mount under `/identity/v3`. Mount them with `Router::nest_service`, so that the
+/// discovery document answers at both `/identity/v3` and `/identity/v3/` (its self link).
 pub fn router(identity: Arc<Identity>) -> Router {
     Router::new()
         .route("/", get(discovery))
