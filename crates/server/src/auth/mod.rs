@@ -1,9 +1,15 @@
 //! Authentication: turns a request's headers into a [`RequestContext`]. Three modes, chosen by
 //! `[auth] mode`: `builtin` (a Keystone v3-compatible identity service in this process, under
 //! `/identity/v3`), `keystone` (tokens validated against an external Keystone), and `noauth`
-//! (identity from `X-Project-Id`/`X-Roles` headers; loopback only).
+//! (identity from `X-Project-Id`/`X-Roles` headers; loopback only). Spec: neutron-api.md §9, §10.
 
+pub mod bootstrap;
+pub mod builtin;
+pub mod keystone;
 pub mod noauth;
+pub mod tokens;
+pub mod users;
+pub mod wire;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,6 +22,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::context::RequestContext;
 
+pub use users::hash_password;
+
 /// The authentication mode.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -27,10 +35,80 @@ pub enum AuthMode {
 }
 
 /// `[auth]` in the configuration file.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     pub mode: AuthMode,
+    /// Lifetime of tokens the builtin identity service issues.
+    pub token_ttl_secs: u64,
+    /// `[[auth.users]]`: the builtin identity service's users (in addition to `<data_dir>/identity.toml`).
+    pub users: Vec<UserConfig>,
+    /// `[auth.keystone]`: the external Keystone, for `mode = "keystone"`.
+    pub keystone: Option<KeystoneConfig>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self { mode: AuthMode::default(), token_ttl_secs: 3600, users: Vec::new(), keystone: None }
+    }
+}
+
+/// One `[[auth.users]]` entry: a user with a role set in one project (domain `Default`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub name: String,
+    /// Derived from the name if unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// An argon2id PHC string (`neutrino hash-password`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
+    /// A plain password; accepted, with a warning in the log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// The project's name.
+    pub project: String,
+    /// Derived from the project's name if unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// `[auth.keystone]`: where the external Keystone is and the service credential used to validate tokens.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeystoneConfig {
+    /// The v3 endpoint, e.g. `http://keystone:5000/v3`.
+    pub url: String,
+    pub username: String,
+    pub password: String,
+    pub project_name: String,
+    pub user_domain_name: String,
+    pub project_domain_name: String,
+    /// How long a validated token is trusted without asking Keystone again (never beyond its expiry).
+    pub cache_ttl_secs: u64,
+    /// Most tokens kept in the validation cache.
+    pub cache_size: usize,
+    /// Timeout of one request to Keystone.
+    pub timeout_secs: u64,
+}
+
+impl Default for KeystoneConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            username: String::new(),
+            password: String::new(),
+            project_name: String::new(),
+            user_domain_name: "Default".into(),
+            project_domain_name: "Default".into(),
+            cache_ttl_secs: 300,
+            cache_size: 10_000,
+            timeout_secs: 10,
+        }
+    }
 }
 
 /// A boxed future, so that authenticators can be trait objects.
@@ -56,6 +134,21 @@ pub enum AuthError {
     NoauthNotLoopback(std::net::SocketAddr),
     #[error("{0}")]
     Setup(String),
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("invalid user in the identity configuration: {0}")]
+    User(String),
+}
+
+impl AuthError {
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        Self::Io { path: path.display().to_string(), source }
+    }
+}
+
+/// The `X-Auth-Token` header of a request, if present and non-empty.
+pub(crate) fn auth_token(headers: &HeaderMap) -> Option<&str> {
+    headers.get("x-auth-token").and_then(|v| v.to_str().ok()).map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// Builds the authenticator (and identity routes) the configuration asks for.
@@ -67,8 +160,59 @@ pub async fn setup(config: &Config) -> Result<Auth, AuthError> {
             }
             Ok(Auth { authenticator: Arc::new(noauth::NoAuth), identity_router: None })
         }
-        AuthMode::Builtin | AuthMode::Keystone => {
-            Err(AuthError::Setup("this authentication mode is not built yet".into()))
+        AuthMode::Builtin => {
+            let config = config.clone();
+            // Key files, argon2 hashing of bootstrap passwords: blocking work.
+            let service = tokio::task::spawn_blocking(move || builtin::Identity::open(&config))
+                .await
+                .map_err(|e| AuthError::Setup(format!("identity setup failed: {e}")))??;
+            let service = Arc::new(service);
+            Ok(Auth {
+                authenticator: Arc::new(builtin::BuiltinAuthenticator(service.clone())),
+                identity_router: Some(builtin::router(service)),
+            })
         }
+        AuthMode::Keystone => {
+            let kc = config.auth.keystone.clone().ok_or_else(|| {
+                AuthError::Setup("auth mode \"keystone\" needs an [auth.keystone] section".into())
+            })?;
+            let authenticator = keystone::KeystoneAuthenticator::new(kc)?;
+            Ok(Auth { authenticator: Arc::new(authenticator), identity_router: None })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_config_parses_users_and_keystone() {
+        let c = Config::parse(
+            r#"
+[auth]
+mode = "keystone"
+token_ttl_secs = 60
+[[auth.users]]
+name = "member_1"
+password = "secret"
+project = "proj_1"
+roles = ["member"]
+[auth.keystone]
+url = "http://127.0.0.1:5000/v3"
+username = "neutron"
+password = "pw"
+project_name = "service"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.auth.mode, AuthMode::Keystone);
+        assert_eq!(c.auth.token_ttl_secs, 60);
+        assert_eq!(c.auth.users[0].roles, vec!["member"]);
+        let k = c.auth.keystone.unwrap();
+        assert_eq!(k.cache_ttl_secs, 300);
+        assert_eq!(k.user_domain_name, "Default");
+        assert!(Config::parse("[auth]\nfoo = 1").is_err());
+        assert_eq!(Config::parse("").unwrap().auth.token_ttl_secs, 3600);
     }
 }
