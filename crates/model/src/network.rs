@@ -100,10 +100,10 @@ impl NetworkChanges {
         if keys.iter().any(|k| body.contains_key(*k)) {
             let network_type =
                 body.get(keys[0]).map(|v| convert::to_opt_string(keys[0], v, 32)).transpose()?.flatten();
-            if let Some(t) = &network_type {
-                if !NETWORK_TYPES.contains(&t.as_str()) {
-                    return Err(ApiError::invalid_input(format!("network_type value '{t}' not supported")));
-                }
+            if let Some(t) = &network_type
+                && !NETWORK_TYPES.contains(&t.as_str())
+            {
+                return Err(ApiError::invalid_input(format!("network_type value '{t}' not supported")));
             }
             let physical_network =
                 body.get(keys[1]).map(|v| convert::to_opt_string(keys[1], v, 64)).transpose()?.flatten();

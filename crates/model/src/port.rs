@@ -144,13 +144,13 @@ impl PortChanges {
             }
         };
         let binding_vnic_type = s("binding:vnic_type")?;
-        if let Some(t) = &binding_vnic_type {
-            if !VNIC_TYPES.contains(&t.as_str()) {
-                return Err(ApiError::invalid_attr(
-                    "binding:vnic_type",
-                    format!("'{t}' is not in {VNIC_TYPES:?}"),
-                ));
-            }
+        if let Some(t) = &binding_vnic_type
+            && !VNIC_TYPES.contains(&t.as_str())
+        {
+            return Err(ApiError::invalid_attr(
+                "binding:vnic_type",
+                format!("'{t}' is not in {VNIC_TYPES:?}"),
+            ));
         }
         Ok(Self {
             name,

@@ -254,12 +254,12 @@ pub fn check_cidr(
             "ipv6_ra_mode or ipv6_address_mode cannot be set when enable_dhcp is set to False or ip_version is 4",
         ));
     }
-    if let (Some(r), Some(a)) = (ra, addr) {
-        if r != a {
-            return Err(ApiError::invalid_input(format!(
-                "ipv6_ra_mode set to '{r}' with ipv6_address_mode set to '{a}' is not valid. If both attributes are set, they must be the same value"
-            )));
-        }
+    if let (Some(r), Some(a)) = (ra, addr)
+        && r != a
+    {
+        return Err(ApiError::invalid_input(format!(
+            "ipv6_ra_mode set to '{r}' with ipv6_address_mode set to '{a}' is not valid. If both attributes are set, they must be the same value"
+        )));
     }
     Ok(())
 }

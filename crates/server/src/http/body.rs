@@ -47,10 +47,10 @@ pub fn for_create(
 fn unwrap_one(item: Value, singular: &str) -> Result<Map<String, Value>, ApiError> {
     match item {
         Value::Object(mut m) => {
-            if m.len() == 1 {
-                if let Some(Value::Object(inner)) = m.remove(singular) {
-                    return Ok(inner);
-                }
+            if m.len() == 1
+                && let Some(Value::Object(inner)) = m.remove(singular)
+            {
+                return Ok(inner);
             }
             Ok(m)
         }

@@ -59,7 +59,7 @@ pub fn router(state: AppState, identity: Option<Router>) -> Router {
         .fallback(not_found)
         .with_state(state);
     if let Some(identity) = identity {
-        app = app.nest("/identity/v3", identity);
+        app = app.nest_service("/identity/v3", identity);
     }
     app
 }

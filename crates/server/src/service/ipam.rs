@@ -84,10 +84,10 @@ pub fn pick(sql: &mut dyn Sql, subnet: &Subnet, taken_here: &[IpAddr]) -> ApiRes
             }
             k -= p.size();
         }
-        if let Some(ip) = candidate.and_then(free) {
-            if !in_use(sql, &subnet.std.id, ip)? {
-                return Ok(Some(ip));
-            }
+        if let Some(ip) = candidate.and_then(free)
+            && !in_use(sql, &subnet.std.id, ip)?
+        {
+            return Ok(Some(ip));
         }
     }
     // Dense subnet: walk the pools against the sorted allocations.
@@ -100,17 +100,13 @@ pub fn pick(sql: &mut dyn Sql, subnet: &Subnet, taken_here: &[IpAddr]) -> ApiRes
     // Past this many steps in one pool, a free address must have been met.
     let budget = taken.len() + taken_here.len() + 2;
     for p in &pools {
-        let mut n = p.start;
-        for _ in 0..budget {
-            if !taken.contains(&n) {
-                if let Some(ip) = free(n) {
-                    return Ok(Some(ip));
-                }
+        let steps = p.size().min(budget as u128);
+        for n in (0..steps).map(|i| p.start + i) {
+            if !taken.contains(&n)
+                && let Some(ip) = free(n)
+            {
+                return Ok(Some(ip));
             }
-            if n == p.end {
-                break;
-            }
-            n += 1;
         }
     }
     Ok(None)

@@ -105,10 +105,10 @@ pub async fn list(svc: &Services, ctx: &RequestContext, params: ListParams) -> A
                 );
             }
             params.apply(&mut select, &NETWORK, rows::TAG_TYPE)?;
-            if let Some(m) = &params.marker {
-                if !select.set_marker(sql, m)? {
-                    return Err(ApiError::network_not_found(m));
-                }
+            if let Some(m) = &params.marker
+                && !select.set_marker(sql, m)?
+            {
+                return Err(ApiError::network_not_found(m));
             }
             let (found, more) = select.run(sql)?;
             let mut nets: Vec<Network> = found.iter().map(rows::from_row).collect();

@@ -275,11 +275,10 @@ pub async fn list(svc: &Services, ctx: &RequestContext, params: ListParams) -> A
                 );
             }
             params.apply(&mut select, &PORT, rows::TAG_TYPE)?;
-            if let Some(m) = &params.marker {
-                if !select.set_marker(sql, m)? {
+            if let Some(m) = &params.marker
+                && !select.set_marker(sql, m)? {
                     return Err(ApiError::port_not_found(m));
                 }
-            }
             let (found, more) = select.run(sql)?;
             let mut ports: Vec<Port> = found.iter().map(rows::from_row).collect();
             rows::fill(sql, &mut ports)?;

@@ -150,11 +150,10 @@ pub async fn list(svc: &Services, ctx: &RequestContext, params: ListParams) -> A
                 );
             }
             params.apply(&mut select, &SUBNET, rows::TAG_TYPE)?;
-            if let Some(m) = &params.marker {
-                if !select.set_marker(sql, m)? {
+            if let Some(m) = &params.marker
+                && !select.set_marker(sql, m)? {
                     return Err(ApiError::subnet_not_found(m));
                 }
-            }
             let (found, more) = select.run(sql)?;
             let mut subnets: Vec<Subnet> = found.iter().map(rows::from_row).collect();
             rows::fill(sql, &mut subnets)?;
