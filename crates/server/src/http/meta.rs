@@ -5,6 +5,12 @@ use serde_json::{Value, json};
 
 /// `(alias, name, description)` of each extension implemented.
 pub const EXTENSIONS: &[(&str, &str, &str)] = &[
+    ("tag", "Tag support", "Enables to set tag on resources."),
+    (
+        "ip-substring-filtering",
+        "IP address substring filtering",
+        "Provides IP address substring filtering when listing ports",
+    ),
     ("project-id", "project_id field enabled", "Extension that indicates that project_id field is enabled."),
     (
         "standard-attr-description",

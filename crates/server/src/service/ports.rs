@@ -259,26 +259,15 @@ pub async fn list(svc: &Services, ctx: &RequestContext, params: ListParams) -> A
                 );
             }
             for f in params.special("fixed_ips").into_iter().flatten() {
-                let (key, value) = f.split_once('=').unwrap_or(("", f));
-                let column = match key {
-                    "ip_address" => "a.ip_address",
-                    "subnet_id" => "a.subnet_id",
-                    _ => {
-                        return Err(ApiError::bad_request(format!(
-                            "Invalid input for fixed_ips. Reason: '{f}' is not of the form ip_address=X or subnet_id=X."
-                        )));
-                    }
-                };
-                select.push(
-                    format!("EXISTS (SELECT 1 FROM ip_allocations a WHERE a.port_id = ports.id AND {column} = ?)"),
-                    vec![SqlValue::from(value)],
-                );
+                let (cond, value) = fixed_ip_condition(f)?;
+                select.push(cond, vec![value]);
             }
             params.apply(&mut select, &PORT, rows::TAG_TYPE)?;
             if let Some(m) = &params.marker
-                && !select.set_marker(sql, m)? {
-                    return Err(ApiError::port_not_found(m));
-                }
+                && !select.set_marker(sql, m)?
+            {
+                return Err(ApiError::port_not_found(m));
+            }
             let (found, more) = select.run(sql)?;
             let mut ports: Vec<Port> = found.iter().map(rows::from_row).collect();
             rows::fill(sql, &mut ports)?;
@@ -286,6 +275,24 @@ pub async fn list(svc: &Services, ctx: &RequestContext, params: ListParams) -> A
             Ok(Page { items, more })
         })
         .await
+}
+
+/// One `fixed_ips=` list filter: `ip_address=A`, `subnet_id=S` or `ip_address_substr=P`
+/// (`ip-substring-filtering`).
+fn fixed_ip_condition(f: &str) -> ApiResult<(String, SqlValue)> {
+    let exists =
+        |cond: &str| format!("EXISTS (SELECT 1 FROM ip_allocations a WHERE a.port_id = ports.id AND {cond})");
+    match f.split_once('=') {
+        Some(("ip_address", v)) => Ok((exists("a.ip_address = ?"), v.into())),
+        Some(("subnet_id", v)) => Ok((exists("a.subnet_id = ?"), v.into())),
+        Some(("ip_address_substr", v)) => {
+            let escaped = v.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            Ok((exists("a.ip_address LIKE ? ESCAPE '\\'"), format!("%{escaped}%").into()))
+        }
+        _ => Err(ApiError::bad_request(format!(
+            "Invalid input for fixed_ips. Reason: '{f}' is not of the form ip_address=X, subnet_id=X or ip_address_substr=X."
+        ))),
+    }
 }
 
 pub async fn update(

@@ -225,11 +225,21 @@ pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str, if_match: Op
             let s = owned(sql, &ctx, &id, "delete_subnet")?;
             check_revision(if_match, s.std.revision_number)?;
             let holders = ports::owners_on_subnet(sql, &id)?;
-            if holders.iter().any(|(_, owner)| owner != OWNER_DHCP) {
+            // SLAAC and DHCPv6-stateless addresses are derived, not handed out: upstream
+            // removes them from their ports rather than refusing the delete.
+            let auto = super::ipam::is_auto_address(&s);
+            if !auto && holders.iter().any(|(_, owner)| owner != OWNER_DHCP) {
                 return Err(ApiError::conflict(
                     "SubnetInUse",
                     format!("Unable to complete operation on subnet {id}: One or more ports have an IP allocation from this subnet."),
                 ));
+            }
+            let now = now_timestamp();
+            for (port, _) in &holders {
+                sql.execute(
+                    "UPDATE ports SET revision_number = revision_number + 1, updated_at = ? WHERE id = ?",
+                    &[now.as_str().into(), port.as_str().into()],
+                )?;
             }
             sql.execute("DELETE FROM ip_allocations WHERE subnet_id = ?", &[id.as_str().into()])?;
             rows::delete(sql, &id)?;
