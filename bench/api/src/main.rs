@@ -1,1 +1,265 @@
-fn main() {}
+//! `bench-api`: drives the Networking API over HTTP and prints ops/s and p50/p99 latency for
+//! network+subnet create, port create (to 1,000 and 10,000 ports on one network), port list at
+//! 1,000 and 10,000 ports, port show and port delete, at concurrency 1 and 8. By default it
+//! starts a server in this process on a SQLite file (the embedded default, noauth) on its own
+//! runtime; `--url` points it at a running server instead (noauth mode).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+/// Upstream Neutron on the same kind of machine (issue #2): port create p50 80 ms and
+/// 11 creates/s; list of 1,000 ports 560 ms.
+const NEUTRON_PORT_CREATE_P50_MS: f64 = 80.0;
+const NEUTRON_PORT_CREATES_PER_S: f64 = 11.0;
+const NEUTRON_LIST_1000_MS: f64 = 560.0;
+
+struct Row {
+    op: String,
+    conc: usize,
+    n: usize,
+    ops: f64,
+    p50: f64,
+    p99: f64,
+}
+
+#[derive(Clone)]
+struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        if !status.is_success() {
+            bail!("{path}: {status}: {text}");
+        }
+        Ok(if text.is_empty() { Value::Null } else { serde_json::from_str(&text)? })
+    }
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+/// Runs `n` calls of `f(i)` with `conc` workers; returns the row.
+async fn measure<F, Fut>(op: &str, conc: usize, n: usize, f: F) -> Result<Row>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<()>> + Send,
+{
+    let f = Arc::new(f);
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = vec![];
+    for _ in 0..conc {
+        let (f, next) = (f.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = vec![];
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let t = Instant::now();
+                f(i).await?;
+                lat.push(t.elapsed());
+            }
+            Ok::<_, anyhow::Error>(lat)
+        }));
+    }
+    let mut all = vec![];
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    let wall = start.elapsed().as_secs_f64();
+    all.sort();
+    Ok(Row { op: op.into(), conc, n, ops: n as f64 / wall, p50: pct(&all, 0.5), p99: pct(&all, 0.99) })
+}
+
+async fn network_with_subnet(api: &Api, cidr: &str) -> Result<String> {
+    let net = api.call(reqwest::Method::POST, "/v2.0/networks", Some(json!({"network": {"name": "bench"}}))).await?;
+    let id = net["network"]["id"].as_str().context("network id")?.to_string();
+    api.call(
+        reqwest::Method::POST,
+        "/v2.0/subnets",
+        Some(json!({"subnet": {"network_id": id, "ip_version": 4, "cidr": cidr}})),
+    )
+    .await?;
+    Ok(id)
+}
+
+async fn port_rows(api: &Api, conc: usize, rows: &mut Vec<Row>, ports: &mut Vec<String>) -> Result<()> {
+    let net = network_with_subnet(api, "10.0.0.0/16").await?;
+    let created = Arc::new(parking_lot_free::Bag::default());
+    for (label, upto) in [("port create (0 to 1,000)", 1_000usize), ("port create (1,000 to 10,000)", 10_000)] {
+        let from = created.len();
+        let (a, n, bag) = (api.clone(), net.clone(), created.clone());
+        rows.push(
+            measure(label, conc, upto - from, move |_| {
+                let (a, n, bag) = (a.clone(), n.clone(), bag.clone());
+                async move {
+                    let p = a.call(reqwest::Method::POST, "/v2.0/ports", Some(json!({"port": {"network_id": n}}))).await?;
+                    bag.push(p["port"]["id"].as_str().context("port id")?.to_string());
+                    Ok(())
+                }
+            })
+            .await?,
+        );
+        if upto == 1_000 {
+            list_row(api, conc, &net, "port list (1,000 ports)", rows).await?;
+        } else {
+            list_row(api, conc, &net, "port list (10,000 ports)", rows).await?;
+        }
+    }
+    ports.extend(created.take());
+    Ok(())
+}
+
+async fn list_row(api: &Api, conc: usize, net: &str, label: &str, rows: &mut Vec<Row>) -> Result<()> {
+    let (a, path) = (api.clone(), format!("/v2.0/ports?network_id={net}"));
+    let n = if label.contains("10,000") { 20 } else { 100 };
+    rows.push(
+        measure(label, conc, n, move |_| {
+            let (a, path) = (a.clone(), path.clone());
+            async move {
+                a.call(reqwest::Method::GET, &path, None).await?;
+                Ok(())
+            }
+        })
+        .await?,
+    );
+    Ok(())
+}
+
+/// A tiny thread-safe collection without extra dependencies.
+mod parking_lot_free {
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    pub struct Bag(Mutex<Vec<String>>);
+
+    impl Bag {
+        pub fn push(&self, s: String) {
+            self.0.lock().expect("bag lock").push(s);
+        }
+        pub fn len(&self) -> usize {
+            self.0.lock().expect("bag lock").len()
+        }
+        pub fn take(&self) -> Vec<String> {
+            std::mem::take(&mut *self.0.lock().expect("bag lock"))
+        }
+    }
+}
+
+async fn start_server(dir: &std::path::Path) -> Result<String> {
+    let mut config = neutrino_server::config::Config::default();
+    config.auth.mode = neutrino_server::auth::AuthMode::Noauth;
+    config.server.data_dir = dir.to_path_buf();
+    let store = neutrino_server::store::Store::open(&format!("sqlite:{}", dir.join("bench.db").display()))?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    config.server.bind = addr;
+    listener.set_nonblocking(true)?;
+    // The server gets its own runtime so that client and server do not share one scheduler.
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        rt.block_on(async move {
+            let app = neutrino_server::run::app_with_store(config, store).await.expect("app");
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            axum::serve(listener, app).await.expect("serve");
+        });
+    });
+    Ok(format!("http://{addr}"))
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let dir = tempfile::tempdir()?;
+    let base = match args.iter().position(|a| a == "--url") {
+        Some(i) => args.get(i + 1).context("--url needs a value")?.trim_end_matches('/').to_string(),
+        None => start_server(dir.path()).await?,
+    };
+    let api = Api { http: reqwest::Client::builder().pool_max_idle_per_host(16).build()?, base };
+    let mut rows = vec![];
+    for conc in [1usize, 8] {
+        let a = api.clone();
+        let third = conc * 1000;
+        rows.push(
+            measure("create network+subnet", conc, 200, move |i| {
+                let a = a.clone();
+                async move {
+                    let cidr = format!("10.{}.{}.0/24", 100 + (third + i) / 256 % 100, (third + i) % 256);
+                    network_with_subnet(&a, &cidr).await.map(|_| ())
+                }
+            })
+            .await?,
+        );
+        let mut ports = vec![];
+        port_rows(&api, conc, &mut rows, &mut ports).await?;
+        let ids = Arc::new(ports);
+        let (a, show_ids) = (api.clone(), ids.clone());
+        rows.push(
+            measure("port show", conc, 2_000, move |i| {
+                let (a, id) = (a.clone(), show_ids[i % show_ids.len()].clone());
+                async move { a.call(reqwest::Method::GET, &format!("/v2.0/ports/{id}"), None).await.map(|_| ()) }
+            })
+            .await?,
+        );
+        let (a, del_ids) = (api.clone(), ids.clone());
+        rows.push(
+            measure("port delete", conc, 1_000, move |i| {
+                let (a, id) = (a.clone(), del_ids[i].clone());
+                async move { a.call(reqwest::Method::DELETE, &format!("/v2.0/ports/{id}"), None).await.map(|_| ()) }
+            })
+            .await?,
+        );
+    }
+    print_table(&rows);
+    Ok(())
+}
+
+fn print_table(rows: &[Row]) {
+    println!("{:<32} {:>4} {:>7} {:>10} {:>9} {:>9}", "operation", "conc", "n", "ops/s", "p50 ms", "p99 ms");
+    for r in rows {
+        println!("{:<32} {:>4} {:>7} {:>10.0} {:>9.2} {:>9.2}", r.op, r.conc, r.n, r.ops, r.p50, r.p99);
+    }
+    println!();
+    let find = |op: &str, conc: usize| rows.iter().find(|r| r.op.starts_with(op) && r.conc == conc);
+    if let Some(r) = find("port create (0 to 1,000)", 1) {
+        println!(
+            "port create p50 at concurrency 1: {:.2} ms (target < 2 ms; Neutron {NEUTRON_PORT_CREATE_P50_MS} ms, {:.0}x faster)",
+            r.p50,
+            NEUTRON_PORT_CREATE_P50_MS / r.p50
+        );
+    }
+    if let Some(r) = find("port create (0 to 1,000)", 8) {
+        println!(
+            "port creates/s at concurrency 8: {:.0} (target > 1,000; Neutron {NEUTRON_PORT_CREATES_PER_S}/s, {:.0}x)",
+            r.ops,
+            r.ops / NEUTRON_PORT_CREATES_PER_S
+        );
+    }
+    if let Some(r) = find("port list (1,000 ports)", 1) {
+        println!(
+            "list of 1,000 ports p50: {:.2} ms (target < 20 ms; Neutron {NEUTRON_LIST_1000_MS} ms, {:.0}x faster)",
+            r.p50,
+            NEUTRON_LIST_1000_MS / r.p50
+        );
+    }
+}
