@@ -100,17 +100,12 @@ pub fn pick(sql: &mut dyn Sql, subnet: &Subnet, taken_here: &[IpAddr]) -> ApiRes
     // Past this many steps in one pool, a free address must have been met.
     let budget = taken.len() + taken_here.len() + 2;
     for p in &pools {
-        let mut n = p.start;
-        for _ in 0..budget {
+        for n in (p.start..=p.end).take(budget) {
             if !taken.contains(&n) {
                 if let Some(ip) = free(n) {
                     return Ok(Some(ip));
                 }
             }
-            if n == p.end {
-                break;
-            }
-            n += 1;
         }
     }
     Ok(None)
