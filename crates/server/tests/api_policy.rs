@@ -193,7 +193,7 @@ async fn shared_and_external_networks_are_visible_to_all() {
     let (s, _) = p2.get(&format!("/v2.0/networks/{shared}")).await;
     assert_eq!(s, StatusCode::OK);
     let (_, b) = p2.get("/v2.0/networks?shared=True").await;
-    assert_eq!(ids(&b, "networks"), [shared.clone()]);
+    assert_eq!(ids(&b, "networks"), std::slice::from_ref(&shared));
     let (_, b) = p2.get("/v2.0/subnets").await;
     assert_eq!(ids(&b, "subnets"), [sub]);
     assert_error(&p2.get(&format!("/v2.0/networks/{}", id(&private))).await, 404, "NetworkNotFound");
