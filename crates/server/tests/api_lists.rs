@@ -220,3 +220,26 @@ async fn project_filters_and_field_selection_on_lists() {
     let (_, b) = admin.get("/v2.0/networks?tenant_id=p2&fields=tenant_id").await;
     assert_eq!(b, json!({"networks": [{"tenant_id": "p2"}]}));
 }
+
+#[tokio::test]
+async fn changed_since_filters_on_updated_at() {
+    let app = App::new().await;
+    let p1 = app.as_("p1", "member");
+    let n = p1.network(json!({"name": "n"})).await;
+    let at = n["updated_at"].as_str().unwrap().to_string();
+    let (_, b) = p1.get(&format!("/v2.0/networks?changed_since={at}")).await;
+    assert_eq!(ids(&b, "networks"), [id(&n)]);
+    let net = id(&n);
+    p1.port(&net, json!({})).await;
+    let (_, b) = p1.get("/v2.0/ports?changed_since=2000-01-01T00:00:00").await;
+    assert_eq!(b["ports"].as_array().unwrap().len(), 1);
+    let (_, b) = p1.get("/v2.0/networks?changed_since=2999-01-01T00:00:00Z").await;
+    assert_eq!(b, json!({"networks": []}));
+    let r = p1.get("/v2.0/subnets?changed_since=yesterday").await;
+    assert_error_msg(
+        &r,
+        400,
+        "InvalidInput",
+        "Invalid input for operation: The input changed_since must be in the following format: YYYY-MM-DDTHH:MM:SS.",
+    );
+}
