@@ -19,6 +19,16 @@ pub fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
+/// A request body of a create or update: a non-empty JSON object (upstream
+/// `prepare_request_body` refuses `{}` as it refuses no body at all).
+fn resource_body(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    let body = json_object(bytes)?;
+    if body.is_empty() {
+        return Err(ApiError::bad_request("Resource body required"));
+    }
+    Ok(body)
+}
+
 /// The resource objects of a create: one (`singular`) or several (`plural`, all or nothing).
 /// Returns the objects and whether the request was a bulk one.
 pub fn for_create(
@@ -26,7 +36,7 @@ pub fn for_create(
     singular: &str,
     plural: &str,
 ) -> Result<(Vec<Map<String, Value>>, bool), ApiError> {
-    let mut body = json_object(bytes)?;
+    let mut body = resource_body(bytes)?;
     if let Some(list) = body.remove(plural) {
         if !body.is_empty() {
             return Err(ApiError::bad_request(format!("Unrecognized attribute(s) '{}'", keys(&body))));
@@ -64,7 +74,7 @@ fn keys(m: &Map<String, Value>) -> String {
 
 /// The resource object of an update.
 pub fn for_update(bytes: &[u8], singular: &str) -> Result<Map<String, Value>, ApiError> {
-    single(json_object(bytes)?, singular)
+    single(resource_body(bytes)?, singular)
 }
 
 fn single(mut body: Map<String, Value>, singular: &str) -> Result<Map<String, Value>, ApiError> {
@@ -102,7 +112,9 @@ mod tests {
 
     #[test]
     fn malformed_bodies_are_400() {
-        for b in [&b"{"[..], b"[]", b"", br#"{"net": {}}"#, br#"{"network": 5}"#, br#"{"networks": []}"#] {
+        for b in
+            [&b"{"[..], b"[]", b"", b"{}", br#"{"net": {}}"#, br#"{"network": 5}"#, br#"{"networks": []}"#]
+        {
             assert_eq!(
                 for_create(b, "network", "networks").unwrap_err().status,
                 400,
@@ -110,5 +122,6 @@ mod tests {
                 std::str::from_utf8(b)
             );
         }
+        assert_eq!(for_update(b"{}", "network").unwrap_err().message, "Resource body required");
     }
 }

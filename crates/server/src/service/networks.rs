@@ -14,19 +14,26 @@ use crate::context::RequestContext;
 use crate::store::list::Select;
 use crate::store::{Sql, SqlValue, networks as rows, ports, subnets};
 
+/// Whether the caller may see `n`: their own, shared or external.
+fn sees(ctx: &RequestContext, n: &Network) -> bool {
+    ctx.is_admin() || n.std.project_id == ctx.project_id || n.shared || n.router_external
+}
+
 /// The network `id` if the caller may see it, else `NetworkNotFound`.
 pub fn visible(sql: &mut dyn Sql, ctx: &RequestContext, id: &str) -> ApiResult<Network> {
     match rows::get(sql, id)? {
-        Some(n) if ctx.is_admin() || n.std.project_id == ctx.project_id || n.shared || n.router_external => {
-            Ok(n)
-        }
+        Some(n) if sees(ctx, &n) => Ok(n),
         _ => Err(ApiError::network_not_found(id)),
     }
 }
 
-/// The network `id` if the caller owns it (for writes); someone else's is a 404.
+/// The network `id` if the caller owns it (for writes). A network the caller cannot see is a
+/// policy-hidden 404 (`HTTPNotFound`); one they see but do not own is a 403.
 fn owned(sql: &mut dyn Sql, ctx: &RequestContext, id: &str, rule: &str) -> ApiResult<Network> {
-    let n = visible(sql, ctx, id)?;
+    let n = rows::get(sql, id)?.ok_or_else(|| ApiError::network_not_found(id))?;
+    if !sees(ctx, &n) {
+        return Err(ApiError::http_not_found());
+    }
     if !policy::owns(ctx, &n.std.project_id) {
         // Shared and external networks are visible to all but writable by their owner only.
         return Err(ApiError::policy(rule));

@@ -18,16 +18,24 @@ use crate::context::RequestContext;
 use crate::store::list::Select;
 use crate::store::{Sql, SqlValue, ports as rows, subnets};
 
-/// The port `id` if the caller may see it: their own, or on a network they own.
+/// Whether the caller may see `p`: their own, or on a network they own.
+fn sees(sql: &mut dyn Sql, ctx: &RequestContext, p: &Port) -> ApiResult<bool> {
+    if ctx.is_admin() || p.std.project_id == ctx.project_id {
+        return Ok(true);
+    }
+    Ok(crate::store::networks::get(sql, &p.network_id)?.is_some_and(|n| n.std.project_id == ctx.project_id))
+}
+
+/// The port `id` if the caller may see it, else `PortNotFound`.
 pub fn visible(sql: &mut dyn Sql, ctx: &RequestContext, id: &str) -> ApiResult<Port> {
     let p = rows::get(sql, id)?.ok_or_else(|| ApiError::port_not_found(id))?;
-    if ctx.is_admin() || p.std.project_id == ctx.project_id {
-        return Ok(p);
-    }
-    match crate::store::networks::get(sql, &p.network_id)? {
-        Some(n) if n.std.project_id == ctx.project_id => Ok(p),
-        _ => Err(ApiError::port_not_found(id)),
-    }
+    if sees(sql, ctx, &p)? { Ok(p) } else { Err(ApiError::port_not_found(id)) }
+}
+
+/// The port `id` for a write: one the caller cannot see is a policy-hidden 404 (`HTTPNotFound`).
+fn writable(sql: &mut dyn Sql, ctx: &RequestContext, id: &str) -> ApiResult<Port> {
+    let p = rows::get(sql, id)?.ok_or_else(|| ApiError::port_not_found(id))?;
+    if sees(sql, ctx, &p)? { Ok(p) } else { Err(ApiError::http_not_found()) }
 }
 
 fn mac_in_use(network_id: &str, mac: &str) -> ApiError {
@@ -306,7 +314,7 @@ pub async fn update(
     let (ctx, id) = (ctx.clone(), id.to_string());
     svc.store
         .write(move |sql| {
-            let mut p = visible(sql, &ctx, &id)?;
+            let mut p = writable(sql, &ctx, &id)?;
             policy::require_write(&ctx, "update_port")?;
             policy::check_admin_attrs(&ctx, &PORT, &body, "update_port")?;
             check_revision(if_match, p.std.revision_number)?;
@@ -375,7 +383,7 @@ pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str, if_match: Op
     let (ctx, id) = (ctx.clone(), id.to_string());
     svc.store
         .write(move |sql| {
-            let p = visible(sql, &ctx, &id)?;
+            let p = writable(sql, &ctx, &id)?;
             policy::require_write(&ctx, "delete_port")?;
             check_revision(if_match, p.std.revision_number)?;
             rows::delete(sql, &id).map_err(ApiError::from)

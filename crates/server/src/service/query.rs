@@ -14,6 +14,23 @@ use crate::store::{SqlValue, tags};
 /// Tag filters of `standard-attr-tag`.
 pub const TAG_FILTERS: &[&str] = &["tags", "tags-any", "not-tags", "not-tags-any"];
 
+/// `standard-attr-timestamp`'s filter: resources updated at or after a time.
+pub const CHANGED_SINCE: &str = "changed_since";
+
+/// Parses an ISO 8601 time (naive times are UTC) into the stored `YYYY-MM-DDTHH:MM:SSZ` form.
+fn changed_since(v: &str) -> Result<String, ApiError> {
+    let t = v.trim();
+    let utc = chrono::DateTime::parse_from_rfc3339(t)
+        .map(|d| d.naive_utc())
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(t.trim_end_matches('Z'), "%Y-%m-%dT%H:%M:%S%.f"))
+        .map_err(|_| {
+            ApiError::invalid_input(
+                "The input changed_since must be in the following format: YYYY-MM-DDTHH:MM:SS",
+            )
+        })?;
+    Ok(utc.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
 /// A parsed list query.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListParams {
@@ -57,6 +74,7 @@ impl ListParams {
                     })?
                 }
                 key if TAG_FILTERS.contains(&key) => p.filters.entry(k.clone()).or_default().push(v.clone()),
+                CHANGED_SINCE => p.filters.entry(k.clone()).or_default().push(changed_since(v)?),
                 key => {
                     let attr =
                         find(attrs, key).filter(|a| a.filter != FilterKind::None).ok_or_else(|| {
@@ -104,6 +122,12 @@ impl ListParams {
         for (name, values) in &self.filters {
             if TAG_FILTERS.contains(&name.as_str()) {
                 self.apply_tags(select, name, values, tag_type);
+                continue;
+            }
+            if name == CHANGED_SINCE {
+                for v in values {
+                    select.push("updated_at >= ?", vec![SqlValue::from(v)]);
+                }
                 continue;
             }
             let Some(attr) = find(attrs, name) else { continue };
@@ -191,6 +215,18 @@ mod tests {
             let e = ListParams::parse(&pairs(&q), &NETWORK, None).unwrap_err();
             assert_eq!(e.status, 400, "{q:?}");
         }
+    }
+
+    #[test]
+    fn changed_since_is_normalised_to_utc() {
+        let p = ListParams::parse(&pairs(&[("changed_since", "2024-05-01T12:00:00+02:00")]), &NETWORK, None)
+            .unwrap();
+        assert_eq!(p.filters["changed_since"], vec!["2024-05-01T10:00:00Z"]);
+        let p =
+            ListParams::parse(&pairs(&[("changed_since", "2024-05-01T12:00:00")]), &NETWORK, None).unwrap();
+        assert_eq!(p.filters["changed_since"], vec!["2024-05-01T12:00:00Z"]);
+        let e = ListParams::parse(&pairs(&[("changed_since", "yesterday")]), &NETWORK, None).unwrap_err();
+        assert_eq!((e.status, e.kind.as_str()), (400, "InvalidInput"));
     }
 
     #[test]

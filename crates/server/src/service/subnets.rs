@@ -15,21 +15,26 @@ use crate::context::RequestContext;
 use crate::store::list::Select;
 use crate::store::{Sql, SqlValue, networks as net_rows, ports, subnets as rows};
 
-/// The subnet `id` if the caller may see it (own, or on a network they can see).
-pub fn visible(sql: &mut dyn Sql, ctx: &RequestContext, id: &str) -> ApiResult<Subnet> {
-    let s = rows::get(sql, id)?.ok_or_else(|| ApiError::subnet_not_found(id))?;
-    if ctx.is_admin()
+/// Whether the caller may see `s` (own, or on a network they can see).
+fn sees(sql: &mut dyn Sql, ctx: &RequestContext, s: &Subnet) -> ApiResult<bool> {
+    Ok(ctx.is_admin()
         || s.std.project_id == ctx.project_id
-        || networks::visible(sql, ctx, &s.network_id).is_ok()
-    {
-        Ok(s)
-    } else {
-        Err(ApiError::subnet_not_found(id))
-    }
+        || networks::visible(sql, ctx, &s.network_id).is_ok())
 }
 
+/// The subnet `id` if the caller may see it, else `SubnetNotFound`.
+pub fn visible(sql: &mut dyn Sql, ctx: &RequestContext, id: &str) -> ApiResult<Subnet> {
+    let s = rows::get(sql, id)?.ok_or_else(|| ApiError::subnet_not_found(id))?;
+    if sees(sql, ctx, &s)? { Ok(s) } else { Err(ApiError::subnet_not_found(id)) }
+}
+
+/// The subnet `id` if the caller owns it (for writes); one they cannot see is a policy-hidden
+/// 404 (`HTTPNotFound`), one they see but do not own a 403.
 fn owned(sql: &mut dyn Sql, ctx: &RequestContext, id: &str, rule: &str) -> ApiResult<Subnet> {
-    let s = visible(sql, ctx, id)?;
+    let s = rows::get(sql, id)?.ok_or_else(|| ApiError::subnet_not_found(id))?;
+    if !sees(sql, ctx, &s)? {
+        return Err(ApiError::http_not_found());
+    }
     if !policy::owns(ctx, &s.std.project_id) {
         return Err(ApiError::policy(rule));
     }
