@@ -22,7 +22,7 @@ pub enum Error {
     #[error("invalid URL {url}: {reason}")]
     Url { url: String, reason: String },
     /// The transport failed (connection refused, TLS, timeout ...).
-    #[error("cannot reach {url}: {source}")]
+    #[error("cannot reach {url}")]
     Transport { url: String, source: reqwest::Error },
     /// The server answered with a success status but a body this client cannot read.
     #[error("unexpected response from server: {0}")]
