@@ -74,7 +74,7 @@ pub struct CloudAuth {
 /// How a cloud connects, before any network traffic.
 #[derive(Debug, Clone)]
 pub enum CloudPlan {
-    Password { creds: PasswordAuth, endpoint_override: Option<String> },
+    Password { creds: Box<PasswordAuth>, endpoint_override: Option<String> },
     Direct { endpoint: String, auth: Auth },
 }
 
@@ -120,7 +120,7 @@ impl Cloud {
                     region_name: self.region_name,
                     interface: self.interface,
                 };
-                Ok(CloudPlan::Password { creds, endpoint_override })
+                Ok(CloudPlan::Password { creds: Box::new(creds), endpoint_override })
             }
             "none" | "noauth" => Ok(CloudPlan::Direct { endpoint: endpoint()?, auth: Auth::None }),
             "admin_token" | "token" => {
