@@ -1,8 +1,17 @@
-//! The `neutrino` binary: `neutrino server` and the resource commands.
+//! The `neutrino` binary: `neutrino server` and the resource commands (`network`, `subnet`,
+//! `port`); errors are printed as `Error: …` with exit code 1.
 
+mod connect;
+mod error;
+mod output;
+mod resources;
 mod server;
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
+
+use resources::{network::NetworkCmd, port::PortCmd, subnet::SubnetCmd};
 
 #[derive(Parser)]
 #[command(
@@ -11,6 +20,11 @@ use clap::{Parser, Subcommand};
     about = "Network-as-a-service speaking the OpenStack Networking API v2.0"
 )]
 struct Cli {
+    #[command(flatten)]
+    connect: connect::ConnectArgs,
+    /// Output format of the resource commands.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = output::Format::Table)]
+    output: output::Format,
     #[command(subcommand)]
     command: Command,
 }
@@ -19,10 +33,29 @@ struct Cli {
 enum Command {
     /// Run the API server.
     Server(server::ServerArgs),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(NetworkCmd),
+    /// Manage subnets.
+    #[command(subcommand)]
+    Subnet(SubnetCmd),
+    /// Manage ports.
+    #[command(subcommand)]
+    Port(PortCmd),
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn resource_command(cli: Cli) -> Result<(), error::CliError> {
+    let client = connect::connect(&cli.connect).await?;
+    let fmt = cli.output;
+    match cli.command {
+        Command::Server(_) => Ok(()),
+        Command::Network(c) => resources::network::run(&client, fmt, c).await,
+        Command::Subnet(c) => resources::subnet::run(&client, fmt, c).await,
+        Command::Port(c) => resources::port::run(&client, fmt, c).await,
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("NEUTRINO_LOG").unwrap_or_else(|_| "info".into()),
@@ -32,5 +65,16 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     match cli.command {
         Command::Server(args) => rt.block_on(server::run(args)),
+        _ => Ok(rt.block_on(resource_command(cli))?),
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::from(1)
+        }
     }
 }

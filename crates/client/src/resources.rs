@@ -1,0 +1,219 @@
+//! Operations on one collection (networks, subnets, ports): create, list (following pagination
+//! links), show, update, delete, OSC-style name-or-id lookup, and the tags sub-resource.
+
+use reqwest::Method;
+use serde_json::{Map, Value, json};
+
+use crate::{Client, Error};
+
+/// One API object as the server returns it.
+pub type Object = Map<String, Value>;
+
+/// A resource collection of the Networking API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Network,
+    Subnet,
+    Port,
+}
+
+impl Kind {
+    /// The body key of one object (`network`).
+    pub fn singular(self) -> &'static str {
+        match self {
+            Kind::Network => "network",
+            Kind::Subnet => "subnet",
+            Kind::Port => "port",
+        }
+    }
+
+    /// The collection name in URLs and list bodies (`networks`).
+    pub fn plural(self) -> &'static str {
+        match self {
+            Kind::Network => "networks",
+            Kind::Subnet => "subnets",
+            Kind::Port => "ports",
+        }
+    }
+
+    /// The name used in messages (`Network`).
+    pub fn display(self) -> &'static str {
+        match self {
+            Kind::Network => "Network",
+            Kind::Subnet => "Subnet",
+            Kind::Port => "Port",
+        }
+    }
+}
+
+/// Operations on one collection; get it from [`Client::networks`] and friends.
+#[derive(Debug, Clone, Copy)]
+pub struct Resources<'a> {
+    client: &'a Client,
+    kind: Kind,
+}
+
+fn unwrap_key(body: Option<Value>, key: &str) -> Result<Value, Error> {
+    match body {
+        Some(Value::Object(mut m)) => {
+            m.remove(key).ok_or_else(|| Error::Decode(format!("response has no {key:?} key")))
+        }
+        _ => Err(Error::Decode(format!("expected an object with a {key:?} key"))),
+    }
+}
+
+fn object(v: Value) -> Result<Object, Error> {
+    match v {
+        Value::Object(m) => Ok(m),
+        other => Err(Error::Decode(format!("expected an object, got {other}"))),
+    }
+}
+
+fn string_list(v: Value) -> Result<Vec<String>, Error> {
+    serde_json::from_value(v).map_err(|e| Error::Decode(format!("tags: {e}")))
+}
+
+/// The query of a `rel=next` link in a list body, if the page has one.
+fn next_query(body: &Object, plural: &str) -> Option<Vec<(String, String)>> {
+    let links = body.get(&format!("{plural}_links"))?.as_array()?;
+    let href =
+        links.iter().find(|l| l.get("rel").and_then(Value::as_str) == Some("next"))?.get("href")?.as_str()?;
+    let url = url::Url::parse(href).ok()?;
+    Some(url.query_pairs().into_owned().collect())
+}
+
+impl<'a> Resources<'a> {
+    pub(crate) fn new(client: &'a Client, kind: Kind) -> Self {
+        Self { client, kind }
+    }
+
+    /// The collection these operations act on.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// `POST /v2.0/{plural}` with `{singular: body}`.
+    pub async fn create(&self, body: Object) -> Result<Object, Error> {
+        let k = self.kind;
+        let url = self.client.url(&[k.plural()], &[]);
+        let resp = self.client.send(Method::POST, url, Some(&json!({ k.singular(): body }))).await?;
+        object(unwrap_key(resp, k.singular())?)
+    }
+
+    /// `GET /v2.0/{plural}?filters`, following `rel=next` links until the last page.
+    pub async fn list(&self, filters: &[(String, String)]) -> Result<Vec<Object>, Error> {
+        let plural = self.kind.plural();
+        let mut query = filters.to_vec();
+        let mut out = Vec::new();
+        // Bounded: a server that loops its links cannot keep us here forever.
+        for _ in 0..10_000 {
+            let url = self.client.url(&[plural], &query);
+            let body = match self.client.send(Method::GET, url, None).await? {
+                Some(Value::Object(m)) => m,
+                _ => return Err(Error::Decode(format!("list of {plural} is not an object"))),
+            };
+            let items = match body.get(plural) {
+                Some(Value::Array(a)) => a.clone(),
+                _ => return Err(Error::Decode(format!("response has no {plural:?} list"))),
+            };
+            let empty = items.is_empty();
+            for item in items {
+                out.push(object(item)?);
+            }
+            match next_query(&body, plural) {
+                Some(q) if !empty && q != query => query = q,
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// `GET /v2.0/{plural}/{id}`.
+    pub async fn show(&self, id: &str) -> Result<Object, Error> {
+        let k = self.kind;
+        let resp = self.client.send(Method::GET, self.client.url(&[k.plural(), id], &[]), None).await?;
+        object(unwrap_key(resp, k.singular())?)
+    }
+
+    /// `PUT /v2.0/{plural}/{id}` with `{singular: body}`.
+    pub async fn update(&self, id: &str, body: Object) -> Result<Object, Error> {
+        let k = self.kind;
+        let url = self.client.url(&[k.plural(), id], &[]);
+        let resp = self.client.send(Method::PUT, url, Some(&json!({ k.singular(): body }))).await?;
+        object(unwrap_key(resp, k.singular())?)
+    }
+
+    /// `DELETE /v2.0/{plural}/{id}`.
+    pub async fn delete(&self, id: &str) -> Result<(), Error> {
+        let url = self.client.url(&[self.kind.plural(), id], &[]);
+        self.client.send(Method::DELETE, url, None).await.map(|_| ())
+    }
+
+    /// Finds one object by id or name, as OSC does: `GET` by id; when that answers 404 (or
+    /// 400/403), list with `?name=` and require exactly one match.
+    pub async fn find(&self, name_or_id: &str) -> Result<Object, Error> {
+        match self.show(name_or_id).await {
+            Ok(o) => return Ok(o),
+            Err(e) if matches!(e.status(), Some(400 | 403 | 404)) => {}
+            Err(e) => return Err(e),
+        }
+        let mut found = self.list(&[("name".to_string(), name_or_id.to_string())]).await?;
+        let resource = self.kind.display();
+        match found.len() {
+            0 => Err(Error::NotFound { resource, name: name_or_id.to_string() }),
+            1 => Ok(found.remove(0)),
+            _ => Err(Error::Ambiguous { resource, name: name_or_id.to_string() }),
+        }
+    }
+
+    /// The id of the object [`Resources::find`] finds.
+    pub async fn find_id(&self, name_or_id: &str) -> Result<String, Error> {
+        let o = self.find(name_or_id).await?;
+        o.get("id")
+            .and_then(Value::as_str)
+            .map(String::from)
+            .ok_or_else(|| Error::Decode(format!("{} {name_or_id} has no id", self.kind.singular())))
+    }
+
+    /// `PUT /v2.0/{plural}/{id}/tags`: replaces all tags; returns the tags now set.
+    pub async fn set_tags(&self, id: &str, tags: &[String]) -> Result<Vec<String>, Error> {
+        let url = self.client.url(&[self.kind.plural(), id, "tags"], &[]);
+        let resp = self.client.send(Method::PUT, url, Some(&json!({ "tags": tags }))).await?;
+        string_list(unwrap_key(resp, "tags")?)
+    }
+
+    /// `POST /v2.0/{plural}/{id}/tags`: adds tags; returns the tags now set.
+    pub async fn add_tags(&self, id: &str, tags: &[String]) -> Result<Vec<String>, Error> {
+        let url = self.client.url(&[self.kind.plural(), id, "tags"], &[]);
+        let resp = self.client.send(Method::POST, url, Some(&json!({ "tags": tags }))).await?;
+        string_list(unwrap_key(resp, "tags")?)
+    }
+
+    /// `DELETE /v2.0/{plural}/{id}/tags`: removes every tag.
+    pub async fn clear_tags(&self, id: &str) -> Result<(), Error> {
+        let url = self.client.url(&[self.kind.plural(), id, "tags"], &[]);
+        self.client.send(Method::DELETE, url, None).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_link_query_is_extracted() {
+        let body = json!({"networks": [], "networks_links": [
+            {"rel": "previous", "href": "http://x/v2.0/networks?limit=1&marker=a&page_reverse=True"},
+            {"rel": "next", "href": "http://elsewhere/v2.0/networks?name=n&limit=1&marker=b"}]});
+        let q = next_query(body.as_object().unwrap(), "networks").unwrap();
+        let pairs: Vec<(&str, &str)> = q.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(pairs, [("name", "n"), ("limit", "1"), ("marker", "b")]);
+        assert!(next_query(json!({"networks": []}).as_object().unwrap(), "networks").is_none());
+    }
+
+    #[test]
+    fn kinds_name_their_collections() {
+        assert_eq!((Kind::Subnet.singular(), Kind::Subnet.plural()), ("subnet", "subnets"));
+        assert_eq!(Kind::Port.display(), "Port");
+    }
+}
