@@ -92,7 +92,9 @@ where
 }
 
 async fn network_with_subnet(api: &Api, cidr: &str) -> Result<String> {
-    let net = api.call(reqwest::Method::POST, "/v2.0/networks", Some(json!({"network": {"name": "bench"}}))).await?;
+    let net = api
+        .call(reqwest::Method::POST, "/v2.0/networks", Some(json!({"network": {"name": "bench"}})))
+        .await?;
     let id = net["network"]["id"].as_str().context("network id")?.to_string();
     api.call(
         reqwest::Method::POST,
@@ -106,14 +108,17 @@ async fn network_with_subnet(api: &Api, cidr: &str) -> Result<String> {
 async fn port_rows(api: &Api, conc: usize, rows: &mut Vec<Row>, ports: &mut Vec<String>) -> Result<()> {
     let net = network_with_subnet(api, "10.0.0.0/16").await?;
     let created = Arc::new(parking_lot_free::Bag::default());
-    for (label, upto) in [("port create (0 to 1,000)", 1_000usize), ("port create (1,000 to 10,000)", 10_000)] {
+    for (label, upto) in [("port create (0 to 1,000)", 1_000usize), ("port create (1,000 to 10,000)", 10_000)]
+    {
         let from = created.len();
         let (a, n, bag) = (api.clone(), net.clone(), created.clone());
         rows.push(
             measure(label, conc, upto - from, move |_| {
                 let (a, n, bag) = (a.clone(), n.clone(), bag.clone());
                 async move {
-                    let p = a.call(reqwest::Method::POST, "/v2.0/ports", Some(json!({"port": {"network_id": n}}))).await?;
+                    let p = a
+                        .call(reqwest::Method::POST, "/v2.0/ports", Some(json!({"port": {"network_id": n}})))
+                        .await?;
                     bag.push(p["port"]["id"].as_str().context("port id")?.to_string());
                     Ok(())
                 }
@@ -177,7 +182,11 @@ async fn start_server(dir: &std::path::Path) -> Result<String> {
     listener.set_nonblocking(true)?;
     // The server gets its own runtime so that client and server do not share one scheduler.
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
         rt.block_on(async move {
             let app = neutrino_server::run::app_with_store(config, store).await.expect("app");
             let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
@@ -225,7 +234,9 @@ async fn main() -> Result<()> {
         rows.push(
             measure("port delete", conc, 1_000, move |i| {
                 let (a, id) = (a.clone(), del_ids[i].clone());
-                async move { a.call(reqwest::Method::DELETE, &format!("/v2.0/ports/{id}"), None).await.map(|_| ()) }
+                async move {
+                    a.call(reqwest::Method::DELETE, &format!("/v2.0/ports/{id}"), None).await.map(|_| ())
+                }
             })
             .await?,
         );

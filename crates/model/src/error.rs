@@ -120,14 +120,6 @@ impl ApiError {
 /// Result alias used across the API layers.
 pub type ApiResult<T> = Result<T, ApiError>;
 
-impl ApiError {
-    /// The same error under another upstream exception name.
-    pub fn with_kind(mut self, kind: impl Into<String>) -> Self {
-        self.kind = kind.into();
-        self
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
