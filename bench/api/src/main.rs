@@ -33,6 +33,18 @@ struct Api {
 }
 
 impl Api {
+    /// GETs `path` and reads the whole body without parsing it (as `curl` would): list latency
+    /// is the server's, not the client's JSON decoding.
+    async fn fetch(&self, path: &str) -> Result<usize> {
+        let resp = self.http.get(format!("{}{path}", self.base)).send().await?;
+        let status = resp.status();
+        let bytes = resp.bytes().await?;
+        if !status.is_success() {
+            bail!("{path}: {status}");
+        }
+        Ok(bytes.len())
+    }
+
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value> {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(b) = body {
@@ -142,7 +154,7 @@ async fn list_row(api: &Api, conc: usize, net: &str, label: &str, rows: &mut Vec
         measure(label, conc, n, move |_| {
             let (a, path) = (a.clone(), path.clone());
             async move {
-                a.call(reqwest::Method::GET, &path, None).await?;
+                a.fetch(&path).await?;
                 Ok(())
             }
         })
