@@ -33,6 +33,9 @@ struct Cli {
 enum Command {
     /// Run the API server.
     Server(server::ServerArgs),
+    /// Print the argon2id hash of a password read from standard input, for `password_hash`
+    /// in `[[auth.users]]`.
+    HashPassword,
     /// Manage networks.
     #[command(subcommand)]
     Network(NetworkCmd),
@@ -48,7 +51,7 @@ async fn resource_command(cli: Cli) -> Result<(), error::CliError> {
     let client = connect::connect(&cli.connect).await?;
     let fmt = cli.output;
     match cli.command {
-        Command::Server(_) => Ok(()),
+        Command::Server(_) | Command::HashPassword => Ok(()),
         Command::Network(c) => resources::network::run(&client, fmt, c).await,
         Command::Subnet(c) => resources::subnet::run(&client, fmt, c).await,
         Command::Port(c) => resources::port::run(&client, fmt, c).await,
@@ -65,6 +68,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     match cli.command {
         Command::Server(args) => rt.block_on(server::run(args)),
+        Command::HashPassword => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            let password = line.trim_end_matches(['\n', '\r']);
+            anyhow::ensure!(!password.is_empty(), "no password on standard input");
+            println!("{}", neutrino_server::auth::hash_password(password));
+            Ok(())
+        }
         _ => Ok(rt.block_on(resource_command(cli))?),
     }
 }
