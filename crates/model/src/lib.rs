@@ -1,6 +1,7 @@
 //! Neutrino's API model: the Networking API v2.0 resources (networks, subnets, ports), their
 //! attribute maps and validation, and the `NeutronError` type. No I/O happens here.
 
+pub mod agent;
 pub mod attrs;
 pub mod common;
 pub mod convert;

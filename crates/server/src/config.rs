@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthConfig;
+use crate::ml2::Ml2Config;
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -14,6 +15,17 @@ pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
+    pub ml2: Ml2Config,
+    pub agents: AgentsConfig,
+}
+
+/// `[agents]`: how agents authenticate to the internal API.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentsConfig {
+    /// The shared agent credential; unset means `<data_dir>/agent.token`, created on first
+    /// start.
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod config;
 pub mod context;
 pub mod http;
+pub mod ml2;
 pub mod run;
 pub mod service;
 pub mod store;

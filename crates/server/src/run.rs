@@ -21,6 +21,8 @@ pub enum ServerError {
     Auth(#[from] auth::AuthError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
+    #[error("invalid [ml2] configuration: {0}")]
+    Ml2(#[from] crate::ml2::config::Ml2ConfigError),
     #[error("server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -30,14 +32,47 @@ pub async fn app_with_store(config: Config, store: Store) -> Result<Router, Serv
     let config = Arc::new(config);
     let auth = auth::setup(&config).await?;
     let state = AppState {
-        svc: Services::new(store, config.clone()),
+        svc: Services::new(store, config.clone())?,
         auth: auth.authenticator,
         base: config.server.public_url(),
+        agent_token: agent_token(&config).map(std::sync::Arc::new),
     };
     let inner = router(state, auth.identity_router);
     Ok(Router::new()
         .fallback_service(inner)
         .layer(axum::middleware::map_request(|r| async { strip_json(r) })))
+}
+
+/// The agents' credential: configured, or kept in `<data_dir>/agent.token` (created on first
+/// start, mode 0600). Without either, the agent API is off.
+fn agent_token(config: &Config) -> Option<String> {
+    if let Some(t) = &config.agents.token {
+        return Some(t.clone());
+    }
+    let path = config.server.data_dir.join("agent.token");
+    if let Ok(t) = std::fs::read_to_string(&path) {
+        return Some(t.trim().to_string());
+    }
+    let token: String = {
+        use rand::Rng;
+        rand::thread_rng().sample_iter(&rand::distributions::Alphanumeric).take(40).map(char::from).collect()
+    };
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+        f.write_all(token.as_bytes())
+    };
+    match write() {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), "created the agent credential");
+            Some(token)
+        }
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "no agent credential: the agent API is off");
+            None
+        }
+    }
 }
 
 /// The application on the store the configuration names.

@@ -16,7 +16,8 @@ async fn create_fills_upstream_defaults() {
     assert_eq!(n["status"], "ACTIVE");
     assert_eq!(n["shared"], false);
     assert_eq!(n["router:external"], false);
-    assert_eq!(n["mtu"], 1500);
+    // A VXLAN tenant network (the default tenant type) on a 1500-byte physical network.
+    assert_eq!(n["mtu"], 1450);
     assert_eq!(n["port_security_enabled"], true);
     assert_eq!(n["subnets"], json!([]));
     assert_eq!(n["description"], "");

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 /// `(alias, name, description)` of each extension implemented.
 pub const EXTENSIONS: &[(&str, &str, &str)] = &[
     ("tag", "Tag support", "Enables to set tag on resources."),
+    ("agent", "agent", "The agent management extension."),
     (
         "ip-substring-filtering",
         "IP address substring filtering",

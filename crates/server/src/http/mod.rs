@@ -2,6 +2,7 @@
 //! `/` and `/v2.0/` discovery, `/v2.0/extensions`, the resource collections with tags, and
 //! the identity routes of the builtin mode under `/identity/v3`.
 
+pub mod agents;
 pub mod body;
 pub mod error;
 pub mod meta;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub auth: Arc<dyn Authenticator>,
     /// The public URL, without a trailing slash (links).
     pub base: String,
+    /// The agents' credential for `/internal/v1`; `None` disables that API.
+    pub agent_token: Option<std::sync::Arc<String>>,
 }
 
 async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
@@ -51,11 +54,13 @@ async fn method_not_allowed() -> Fail {
 /// The router of the whole API (without the `.json` suffix handling; see [`strip_json`]).
 pub fn router(state: AppState, identity: Option<Router>) -> Router {
     let api = resources::routes()
+        .merge(agents::public_routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .method_not_allowed_fallback(method_not_allowed);
     let mut app = Router::new()
         .route("/", get(|State(st): State<AppState>| async move { axum::Json(meta::versions(&st.base)) }))
         .merge(api)
+        .merge(agents::internal_routes(state.clone()))
         .fallback(not_found)
         .with_state(state);
     if let Some(identity) = identity {

@@ -2,6 +2,9 @@
 //! store, policy, IPAM). They see neither HTTP nor SQLite: a [`Store`] transaction and a
 //! [`RequestContext`] in, model types or an [`ApiError`] out.
 
+pub mod agents;
+pub mod binding;
+pub mod internal;
 pub mod ipam;
 pub mod networks;
 pub mod policy;
@@ -14,6 +17,7 @@ pub mod tags;
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::ml2::{Ml2, config::Ml2ConfigError};
 use crate::store::Store;
 
 /// What every service call needs.
@@ -21,12 +25,35 @@ use crate::store::Store;
 pub struct Services {
     pub store: Store,
     pub config: Arc<Config>,
+    pub ml2: Arc<Ml2>,
+    /// Ticks after every write that recorded a change, waking agents' watches.
+    pub feed: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Services {
-    pub fn new(store: Store, config: Arc<Config>) -> Self {
-        Self { store, config }
+    pub fn new(store: Store, config: Arc<Config>) -> Result<Self, Ml2ConfigError> {
+        let ml2 = Ml2::new(config.ml2.clone(), config.server.global_physnet_mtu)?;
+        let (feed, _) = tokio::sync::watch::channel(0);
+        Ok(Self { store, config, ml2: Arc::new(ml2), feed: Arc::new(feed) })
     }
+
+    /// Wakes the agents' watches: the change feed has new rows.
+    pub fn changed(&self) {
+        self.feed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Seconds after which an agent without heartbeat is dead.
+    pub fn agent_down_time(&self) -> i64 {
+        i64::try_from(self.config.ml2.agent_down_time).unwrap_or(i64::MAX)
+    }
+}
+
+/// Unix seconds now.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// A page of a list: rendered items, and whether items follow it.

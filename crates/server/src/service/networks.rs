@@ -76,11 +76,16 @@ pub async fn create(
     ctx: &RequestContext,
     bodies: Vec<Map<String, Value>>,
 ) -> ApiResult<Vec<Map<String, Value>>> {
-    let nets = bodies.iter().map(|b| build(ctx, svc, b)).collect::<ApiResult<Vec<_>>>()?;
-    let ctx2 = ctx.clone();
+    let mut nets = bodies.iter().map(|b| build(ctx, svc, b)).collect::<ApiResult<Vec<_>>>()?;
+    let (ctx2, ml2) = (ctx.clone(), svc.ml2.clone());
     svc.store
         .write(move |sql| {
-            for n in &nets {
+            for n in &mut nets {
+                // The segment: the admin's provider attributes checked and reserved, or a
+                // tenant segment allocated; the MTU follows its type.
+                let asked = std::mem::take(&mut n.provider);
+                n.provider = ml2.allocate(sql, &n.std.id, Some(&asked))?;
+                n.mtu = ml2.mtu(n.provider.network_type.as_deref());
                 rows::insert(sql, n)?;
             }
             Ok(nets.iter().map(|n| render(&ctx2, &NETWORK, n.to_json(), &[])).collect())
@@ -136,7 +141,8 @@ pub async fn update(
 ) -> ApiResult<Map<String, Value>> {
     let c = NetworkChanges::parse(&body, Op::Update)?;
     let (ctx, id) = (ctx.clone(), id.to_string());
-    svc.store
+    let out = svc
+        .store
         .write(move |sql| {
             let mut n = owned(sql, &ctx, &id, "update_network")?;
             policy::check_admin_attrs(&ctx, &NETWORK, &body, "update_network")?;
@@ -181,16 +187,19 @@ pub async fn update(
                 n.std.revision_number += 1;
                 n.std.updated_at = now_timestamp();
                 rows::update(sql, &n)?;
+                crate::store::changes::record(sql, "network", &id, Some(&id), None)?;
             }
             Ok(render(&ctx, &NETWORK, n.to_json(), &[]))
         })
-        .await
+        .await?;
+    svc.changed();
+    Ok(out)
 }
 
 /// Deletes a network with its subnets and its DHCP ports; 409 `NetworkInUse` if any other port
 /// is left on it.
 pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str, if_match: Option<i64>) -> ApiResult<()> {
-    let (ctx, id) = (ctx.clone(), id.to_string());
+    let (ctx, id, ml2) = (ctx.clone(), id.to_string(), svc.ml2.clone());
     svc.store
         .write(move |sql| {
             let n = owned(sql, &ctx, &id, "delete_network")?;
@@ -208,8 +217,12 @@ pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str, if_match: Op
             for s in subnets::of_network(sql, &id)? {
                 subnets::delete(sql, &s.std.id)?;
             }
+            ml2.release(sql, &id)?;
             rows::delete(sql, &id)?;
+            crate::store::changes::record(sql, "network", &id, Some(&id), None)?;
             Ok(())
         })
-        .await
+        .await?;
+    svc.changed();
+    Ok(())
 }

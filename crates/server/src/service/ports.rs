@@ -13,7 +13,7 @@ use neutrino_model::{ApiError, ApiResult};
 use serde_json::{Map, Value, json};
 
 use super::query::ListParams;
-use super::{Page, Services, check_revision, ipam, networks, policy, render::render};
+use super::{Page, Services, binding, check_revision, ipam, networks, policy, render::render};
 use crate::context::RequestContext;
 use crate::store::list::Select;
 use crate::store::{Sql, SqlValue, ports as rows, subnets};
@@ -180,6 +180,7 @@ fn build(
     ctx: &RequestContext,
     body: &Map<String, Value>,
     pending: &[Port],
+    down_time: i64,
 ) -> ApiResult<Port> {
     policy::require_write(ctx, "create_port")?;
     policy::check_admin_attrs(ctx, &PORT, body, "create_port")?;
@@ -197,6 +198,8 @@ fn build(
     let owner = c.device_owner.clone().unwrap_or_default();
     let fixed_ips = allocate(sql, &network_id, c.fixed_ips.as_deref(), &owner, &mac)?;
     let now = now_timestamp();
+    let host = c.binding_host_id.clone().unwrap_or_default();
+    let bound = binding::binding_for(sql, &host, &net.provider, down_time)?;
     Ok(Port {
         std: Standard {
             id: new_id(),
@@ -216,10 +219,10 @@ fn build(
         device_owner: owner,
         status: "DOWN".into(),
         port_security_enabled: c.port_security_enabled.unwrap_or(net.port_security_enabled),
-        binding_host_id: c.binding_host_id.unwrap_or_default(),
+        binding_host_id: host,
         binding_profile: c.binding_profile.unwrap_or_else(|| json!({})),
-        binding_vif_type: "unbound".into(),
-        binding_vif_details: json!({}),
+        binding_vif_type: bound.vif_type,
+        binding_vif_details: bound.vif_details,
         binding_vnic_type: c.binding_vnic_type.unwrap_or_else(|| "normal".into()),
     })
 }
@@ -229,18 +232,22 @@ pub async fn create(
     ctx: &RequestContext,
     bodies: Vec<Map<String, Value>>,
 ) -> ApiResult<Vec<Map<String, Value>>> {
-    let ctx = ctx.clone();
-    svc.store
+    let (ctx, down) = (ctx.clone(), svc.agent_down_time());
+    let out = svc
+        .store
         .write(move |sql| {
             let mut made: Vec<Port> = vec![];
             for b in &bodies {
-                let p = build(sql, &ctx, b, &made)?;
+                let p = build(sql, &ctx, b, &made, down)?;
                 rows::insert(sql, &p)?;
+                binding::record(sql, None, Some(&p))?;
                 made.push(p);
             }
             Ok(made.iter().map(|p| render(&ctx, &PORT, p.to_json(), &[])).collect())
         })
-        .await
+        .await?;
+    svc.changed();
+    Ok(out)
 }
 
 pub async fn show(
@@ -311,8 +318,9 @@ pub async fn update(
     if_match: Option<i64>,
 ) -> ApiResult<Map<String, Value>> {
     let c = PortChanges::parse(&body, Op::Update)?;
-    let (ctx, id) = (ctx.clone(), id.to_string());
-    svc.store
+    let (ctx, id, down) = (ctx.clone(), id.to_string(), svc.agent_down_time());
+    let out = svc
+        .store
         .write(move |sql| {
             let mut p = writable(sql, &ctx, &id)?;
             policy::require_write(&ctx, "update_port")?;
@@ -360,7 +368,11 @@ pub async fn update(
                 p.port_security_enabled = v
             }
             if let Some(v) = c.binding_host_id {
-                p.binding_host_id = v
+                // (Re)bind: upstream binds again whenever the host is set.
+                let segment =
+                    crate::store::networks::get(sql, &p.network_id)?.map(|n| n.provider).unwrap_or_default();
+                binding::apply(&mut p, binding::binding_for(sql, &v, &segment, down)?);
+                p.binding_host_id = v;
             }
             if let Some(v) = c.binding_profile {
                 p.binding_profile = v
@@ -372,10 +384,13 @@ pub async fn update(
                 p.std.revision_number += 1;
                 p.std.updated_at = now_timestamp();
                 rows::update(sql, &p)?;
+                binding::record(sql, Some(&before), Some(&p))?;
             }
             Ok(render(&ctx, &PORT, p.to_json(), &[]))
         })
-        .await
+        .await?;
+    svc.changed();
+    Ok(out)
 }
 
 /// Deletes a port and frees its addresses.
@@ -386,7 +401,10 @@ pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str, if_match: Op
             let p = writable(sql, &ctx, &id)?;
             policy::require_write(&ctx, "delete_port")?;
             check_revision(if_match, p.std.revision_number)?;
-            rows::delete(sql, &id).map_err(ApiError::from)
+            rows::delete(sql, &id)?;
+            binding::record(sql, Some(&p), None)
         })
-        .await
+        .await?;
+    svc.changed();
+    Ok(())
 }

@@ -2,6 +2,8 @@
 //! resource SQL (portable: `?` placeholders, INTEGER/BIGINT/TEXT columns only, no
 //! SQLite-only syntax) runs on SQLite today and on a PostgreSQL backend later.
 
+pub mod agents;
+pub mod changes;
 pub mod list;
 pub mod networks;
 pub mod ports;

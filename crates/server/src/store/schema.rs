@@ -2,7 +2,8 @@
 //! applied and refuses to start on a database newer than it knows.
 
 /// `(version, name, statements)`, in order. Never edit a released migration: add one.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "core-networks-subnets-ports", V1)];
+pub const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "core-networks-subnets-ports", V1), (2, "ml2-segments-agents-changes", V2)];
 
 /// The schema version this build expects.
 pub fn latest() -> i64 {
@@ -93,4 +94,40 @@ CREATE TABLE tags (
     PRIMARY KEY (resource_type, resource_id, tag)
 );
 CREATE INDEX tags_tag ON tags (resource_type, tag);
+";
+
+/// ML2 segment allocations, agents, and the change feed agents watch.
+const V2: &str = "
+CREATE TABLE segment_allocations (
+    network_type TEXT NOT NULL,
+    physical_network TEXT NOT NULL,
+    segmentation_id BIGINT NOT NULL,
+    network_id TEXT NOT NULL,
+    PRIMARY KEY (network_type, physical_network, segmentation_id)
+);
+CREATE INDEX segment_allocations_network ON segment_allocations (network_id);
+CREATE TABLE agents (
+    id TEXT PRIMARY KEY,
+    agent_type TEXT NOT NULL,
+    agent_binary TEXT NOT NULL,
+    host TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    admin_state_up INTEGER NOT NULL,
+    description TEXT NOT NULL,
+    availability_zone TEXT,
+    configurations TEXT NOT NULL,
+    heartbeat_at BIGINT NOT NULL,
+    started_at TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    heartbeat_timestamp TEXT NOT NULL,
+    UNIQUE (agent_type, host)
+);
+CREATE TABLE changes (
+    revision BIGINT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    resource_id TEXT NOT NULL,
+    network_id TEXT,
+    host TEXT
+);
+CREATE INDEX ports_host ON ports (binding_host_id);
 ";

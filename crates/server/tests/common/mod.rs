@@ -12,6 +12,9 @@ use neutrino_server::store::Store;
 use serde_json::Value;
 use tower::ServiceExt;
 
+/// The agent credential of test applications.
+pub const AGENT_TOKEN: &str = "agent-secret";
+
 /// A running application (in-memory or file-backed store).
 pub struct App {
     router: Router,
@@ -32,20 +35,35 @@ impl App {
     }
 
     async fn with_store(store: Store, dir: Option<tempfile::TempDir>) -> Self {
-        let mut config = Config::default();
+        Self::with_config(Config::default(), store, dir).await
+    }
+
+    /// The application with `config` (noauth, and the agent credential `agent-secret`).
+    pub async fn with_config(mut config: Config, store: Store, dir: Option<tempfile::TempDir>) -> Self {
         config.auth.mode = AuthMode::Noauth;
+        config.agents.token = Some(AGENT_TOKEN.into());
         let router = neutrino_server::run::app_with_store(config, store).await.expect("app builds");
         Self { router, _dir: dir }
     }
 
+    /// An agent of the internal API (sends the agent credential).
+    pub fn agent(&self) -> Caller {
+        Caller { router: self.router.clone(), project: None, roles: String::new(), agent: true }
+    }
+
     /// A caller of `project` with `roles` (comma list, e.g. `member,reader`).
     pub fn as_(&self, project: &str, roles: &str) -> Caller {
-        Caller { router: self.router.clone(), project: Some(project.into()), roles: roles.into() }
+        Caller {
+            router: self.router.clone(),
+            project: Some(project.into()),
+            roles: roles.into(),
+            agent: false,
+        }
     }
 
     /// The noauth admin (no `X-Project-Id`).
     pub fn admin(&self) -> Caller {
-        Caller { router: self.router.clone(), project: None, roles: String::new() }
+        Caller { router: self.router.clone(), project: None, roles: String::new(), agent: false }
     }
 }
 
@@ -55,6 +73,7 @@ pub struct Caller {
     router: Router,
     project: Option<String>,
     roles: String,
+    agent: bool,
 }
 
 /// A response: its status and its JSON body (`Null` when empty).
@@ -74,6 +93,9 @@ impl Caller {
             if !self.roles.is_empty() {
                 req = req.header("x-roles", self.roles.as_str());
             }
+        }
+        if self.agent {
+            req = req.header("x-agent-token", AGENT_TOKEN);
         }
         for (k, v) in headers {
             req = req.header(*k, *v);

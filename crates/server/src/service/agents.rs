@@ -1,0 +1,192 @@
+//! Agents (`/v2.0/agents`, admin only: list, show, update `admin_state_up`/`description`,
+//! delete) and their heartbeats (internal API): an agent is alive while its last heartbeat is
+//! newer than `agent_down_time`, as upstream's `agents_db` decides.
+
+use neutrino_model::agent::{Agent, agent_timestamp};
+use neutrino_model::common::new_id;
+use neutrino_model::{ApiError, ApiResult, convert};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::{Services, unix_now};
+use crate::context::RequestContext;
+use crate::store::{agents as rows, changes};
+
+fn agent_not_found(id: &str) -> ApiError {
+    ApiError::not_found("AgentNotFound", format!("Agent {id} could not be found."))
+}
+
+/// `GET /v2.0/agents`: everything for admins, nothing for others (upstream filters the
+/// collection by policy).
+pub async fn list(
+    svc: &Services,
+    ctx: &RequestContext,
+    filters: Vec<(String, String)>,
+) -> ApiResult<Vec<Map<String, Value>>> {
+    if !ctx.is_admin() {
+        return Ok(vec![]);
+    }
+    let down = svc.agent_down_time();
+    let all = svc.store.read(move |sql| Ok(rows::all(sql, unix_now(), down)?)).await?;
+    Ok(all
+        .into_iter()
+        .map(|a| a.to_json())
+        .filter(|m| {
+            filters.iter().all(|(k, v)| match m.get(k) {
+                Some(Value::String(s)) => s == v,
+                Some(Value::Bool(b)) => convert::parse_bool_str(v) == Some(*b),
+                _ => k == "fields",
+            })
+        })
+        .collect())
+}
+
+pub async fn show(svc: &Services, ctx: &RequestContext, id: &str) -> ApiResult<Map<String, Value>> {
+    if !ctx.is_admin() {
+        return Err(agent_not_found(id));
+    }
+    let (down, id) = (svc.agent_down_time(), id.to_string());
+    svc.store
+        .read(move |sql| {
+            Ok(rows::get(sql, &id, unix_now(), down)?.ok_or_else(|| agent_not_found(&id))?.to_json())
+        })
+        .await
+}
+
+/// `PUT /v2.0/agents/{id}`: only `admin_state_up` and `description` change.
+pub async fn update(
+    svc: &Services,
+    ctx: &RequestContext,
+    id: &str,
+    body: Map<String, Value>,
+) -> ApiResult<Map<String, Value>> {
+    if !ctx.is_admin() {
+        return Err(agent_not_found(id));
+    }
+    if let Some(k) = body.keys().find(|k| !matches!(k.as_str(), "admin_state_up" | "description")) {
+        return Err(ApiError::bad_request(format!("Cannot update read-only attribute {k}")));
+    }
+    let admin = body.get("admin_state_up").map(|v| convert::to_bool("admin_state_up", v)).transpose()?;
+    let desc = body.get("description").map(|v| convert::to_string("description", v, 255)).transpose()?;
+    let (down, id) = (svc.agent_down_time(), id.to_string());
+    let out = svc
+        .store
+        .write(move |sql| {
+            let mut a = rows::get(sql, &id, unix_now(), down)?.ok_or_else(|| agent_not_found(&id))?;
+            if let Some(v) = admin {
+                a.admin_state_up = v;
+            }
+            if let Some(v) = desc {
+                a.description = v;
+            }
+            rows::update(sql, &a)?;
+            changes::record(sql, "agent", &a.id, None, Some(&a.host))?;
+            Ok(a.to_json())
+        })
+        .await?;
+    svc.changed();
+    Ok(out)
+}
+
+pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str) -> ApiResult<()> {
+    if !ctx.is_admin() {
+        return Err(agent_not_found(id));
+    }
+    let id = id.to_string();
+    svc.store
+        .write(move |sql| {
+            let host = sql.query("SELECT host FROM agents WHERE id = ?", &[id.as_str().into()])?;
+            let Some(host) = host.first().map(|r| r[0].text()) else { return Err(agent_not_found(&id)) };
+            rows::delete(sql, &id)?;
+            changes::record(sql, "agent", &id, None, Some(&host))?;
+            Ok(())
+        })
+        .await?;
+    svc.changed();
+    Ok(())
+}
+
+/// A heartbeat (`report_state`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Report {
+    pub host: String,
+    pub agent_type: String,
+    pub binary: String,
+    #[serde(default = "na")]
+    pub topic: String,
+    #[serde(default)]
+    pub availability_zone: Option<String>,
+    #[serde(default)]
+    pub configurations: Value,
+    /// True on the first report after the agent (re)started.
+    #[serde(default)]
+    pub start_flag: bool,
+}
+
+fn na() -> String {
+    "N/A".into()
+}
+
+/// Records a heartbeat: creates the agent on its first report, refreshes it afterwards. A
+/// change of configuration (tunnel endpoint, mappings) goes to the change feed, since other
+/// hosts' tunnels and this host's bindings depend on it.
+pub async fn report(svc: &Services, r: Report) -> ApiResult<Value> {
+    if r.host.is_empty() || r.host.len() > 255 || r.agent_type.is_empty() {
+        return Err(ApiError::bad_request("a report needs a host and an agent_type"));
+    }
+    let down = svc.agent_down_time();
+    let (out, changed) = svc
+        .store
+        .write(move |sql| {
+            let now = unix_now();
+            let ts = agent_timestamp(now);
+            let existing = rows::by_host(sql, &r.agent_type, &r.host, now, down)?;
+            let (agent, changed) = match existing {
+                Some(mut a) => {
+                    let revived = !a.alive;
+                    let changed = a.configurations != r.configurations || revived;
+                    a.configurations = r.configurations.clone();
+                    a.binary = r.binary.clone();
+                    a.topic = r.topic.clone();
+                    a.availability_zone = r.availability_zone.clone();
+                    a.heartbeat_at = now;
+                    a.heartbeat_timestamp = ts.clone();
+                    if r.start_flag {
+                        a.started_at = ts;
+                    }
+                    a.alive = true;
+                    rows::update(sql, &a)?;
+                    (a, changed)
+                }
+                None => {
+                    let a = Agent {
+                        id: new_id(),
+                        agent_type: r.agent_type.clone(),
+                        binary: r.binary.clone(),
+                        host: r.host.clone(),
+                        topic: r.topic.clone(),
+                        admin_state_up: true,
+                        description: String::new(),
+                        availability_zone: r.availability_zone.clone(),
+                        configurations: r.configurations.clone(),
+                        heartbeat_at: now,
+                        heartbeat_timestamp: ts.clone(),
+                        started_at: ts.clone(),
+                        created_at: ts,
+                        alive: true,
+                    };
+                    rows::insert(sql, &a)?;
+                    (a, true)
+                }
+            };
+            if changed {
+                changes::record(sql, "agent", &agent.id, None, Some(&agent.host))?;
+            }
+            Ok((json!({"id": agent.id, "alive": true, "admin_state_up": agent.admin_state_up}), changed))
+        })
+        .await?;
+    if changed {
+        svc.changed();
+    }
+    Ok(out)
+}
