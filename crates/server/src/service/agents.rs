@@ -5,8 +5,9 @@
 use neutrino_model::agent::{Agent, agent_timestamp};
 use neutrino_model::common::new_id;
 use neutrino_model::{ApiError, ApiResult, convert};
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
+
+pub use neutrino_model::internal::Report;
 
 use super::{Services, unix_now};
 use crate::context::RequestContext;
@@ -104,27 +105,6 @@ pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str) -> ApiResult
         .await?;
     svc.changed();
     Ok(())
-}
-
-/// A heartbeat (`report_state`).
-#[derive(Debug, Clone, Deserialize)]
-pub struct Report {
-    pub host: String,
-    pub agent_type: String,
-    pub binary: String,
-    #[serde(default = "na")]
-    pub topic: String,
-    #[serde(default)]
-    pub availability_zone: Option<String>,
-    #[serde(default)]
-    pub configurations: Value,
-    /// True on the first report after the agent (re)started.
-    #[serde(default)]
-    pub start_flag: bool,
-}
-
-fn na() -> String {
-    "N/A".into()
 }
 
 /// Records a heartbeat: creates the agent on its first report, refreshes it afterwards. A

@@ -7,65 +7,13 @@ use std::time::Duration;
 
 use neutrino_model::common::now_timestamp;
 use neutrino_model::{ApiError, ApiResult};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+pub use neutrino_model::internal::{Delta, FixedIpState, HostState, NetworkState, PortState, StatusReport};
 
 use super::{Services, unix_now};
 use crate::ml2::binding::VIF_OVS;
 use crate::store::{Sql, SqlValue, changes, placeholders};
-
-/// A port the host must wire.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PortState {
-    pub id: String,
-    pub network_id: String,
-    pub mac_address: String,
-    pub fixed_ips: Vec<FixedIpState>,
-    pub admin_state_up: bool,
-    pub device_owner: String,
-    pub device_id: String,
-    pub port_security_enabled: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FixedIpState {
-    pub subnet_id: String,
-    pub ip_address: String,
-}
-
-/// A network the host has ports on, with its segment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NetworkState {
-    pub id: String,
-    pub network_type: String,
-    pub physical_network: Option<String>,
-    pub segmentation_id: Option<i64>,
-    pub mtu: i64,
-    pub admin_state_up: bool,
-}
-
-/// Everything one host must realise.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HostState {
-    pub revision: i64,
-    pub ports: Vec<PortState>,
-    pub networks: Vec<NetworkState>,
-    /// Tunnel networks → tunnel endpoints of the other hosts with ports on them.
-    pub peers: BTreeMap<String, Vec<String>>,
-}
-
-/// The answer to a watch.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Delta {
-    pub revision: i64,
-    /// The revision is too old (or the feed too busy): list the whole state again.
-    pub resync: bool,
-    pub ports: Vec<PortState>,
-    pub removed_ports: Vec<String>,
-    pub networks: Vec<NetworkState>,
-    /// Recomputed peer lists of the networks whose peers may have changed.
-    pub peers: BTreeMap<String, Vec<String>>,
-}
 
 const PORT_COLS: &str = "p.id, p.network_id, p.mac_address, p.admin_state_up, p.device_owner, p.device_id, p.port_security_enabled";
 
@@ -269,16 +217,6 @@ async fn delta(svc: &Services, host: &str, since: i64) -> ApiResult<Delta> {
             Ok(d)
         })
         .await
-}
-
-/// A port status report from the agent of `host`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-pub struct StatusReport {
-    pub host: String,
-    #[serde(default)]
-    pub up: Vec<String>,
-    #[serde(default)]
-    pub down: Vec<String>,
 }
 
 /// Flips the status of ports bound to the reporting host; reports about other ports are
