@@ -1,0 +1,155 @@
+//! The agent's configuration file (`neutrino agent --config FILE`), named like upstream's
+//! `openvswitch_agent.ini`: `integration_bridge`, `tunnel_bridge`, `bridge_mappings`,
+//! `tunnel_types`, `local_ip`, `datapath_type`, plus the server, its credential, the OVSDB
+//! socket, the run directory of ovs-vswitchd and the namespace the host lives in.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentConfig {
+    /// The host name ports are bound to.
+    pub host: String,
+    /// The server's URL (`http://127.0.0.1:9696`).
+    pub server: String,
+    /// The agent credential, or a file holding it.
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub integration_bridge: String,
+    pub tunnel_bridge: String,
+    /// `physnet1 = "br-eth1"`.
+    pub bridge_mappings: BTreeMap<String, String>,
+    /// `vxlan`, `gre`.
+    pub tunnel_types: Vec<String>,
+    /// This host's tunnel endpoint.
+    pub local_ip: Option<String>,
+    /// `system` (kernel module) or `netdev` (userspace).
+    pub datapath_type: String,
+    /// The OVSDB socket.
+    pub ovsdb: PathBuf,
+    /// Where ovs-vswitchd keeps `<bridge>.mgmt` (`OVS_RUNDIR`).
+    pub ovs_rundir: PathBuf,
+    /// The network namespace of the host's interfaces: empty in production, set by the sandbox.
+    pub netns: Option<String>,
+    /// Seconds between heartbeats.
+    pub report_interval: u64,
+    /// The cookie on every flow this agent installs; derived from the host name if unset.
+    pub cookie: Option<u64>,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            host: String::new(),
+            server: "http://127.0.0.1:9696".into(),
+            token: None,
+            token_file: None,
+            integration_bridge: "br-int".into(),
+            tunnel_bridge: "br-tun".into(),
+            bridge_mappings: BTreeMap::new(),
+            tunnel_types: vec![],
+            local_ip: None,
+            datapath_type: "system".into(),
+            ovsdb: PathBuf::from("/var/run/openvswitch/db.sock"),
+            ovs_rundir: PathBuf::from("/var/run/openvswitch"),
+            netns: None,
+            report_interval: 10,
+            cookie: None,
+        }
+    }
+}
+
+/// Errors reading the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {0}: {1}")]
+    Read(String, std::io::Error),
+    #[error("invalid agent configuration: {0}")]
+    Parse(#[from] toml::de::Error),
+    #[error("invalid agent configuration: {0}")]
+    Invalid(String),
+}
+
+impl AgentConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.display().to_string(), e))?;
+        let c: Self = toml::from_str(&text)?;
+        c.check()?;
+        Ok(c)
+    }
+
+    /// Checks what the agent cannot work without.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.host.is_empty() {
+            return Err(ConfigError::Invalid("host is required".into()));
+        }
+        if let Some(t) = self.tunnel_types.iter().find(|t| !matches!(t.as_str(), "vxlan" | "gre")) {
+            return Err(ConfigError::Invalid(format!("unknown tunnel type {t:?} (vxlan, gre)")));
+        }
+        if !self.tunnel_types.is_empty() && self.local_ip.as_deref().is_none_or(|ip| ip.parse::<std::net::IpAddr>().is_err())
+        {
+            return Err(ConfigError::Invalid("tunnel_types need local_ip, an IP address".into()));
+        }
+        Ok(())
+    }
+
+    /// The agent credential.
+    pub fn token(&self) -> Result<String, ConfigError> {
+        match (&self.token, &self.token_file) {
+            (Some(t), _) => Ok(t.clone()),
+            (None, Some(f)) => std::fs::read_to_string(f)
+                .map(|s| s.trim().to_string())
+                .map_err(|e| ConfigError::Read(f.display().to_string(), e)),
+            (None, None) => Err(ConfigError::Invalid("token or token_file is required".into())),
+        }
+    }
+
+    /// The flow cookie: configured, or a stable value derived from the host name so that a
+    /// restarted agent recognises its own flows.
+    pub fn cookie(&self) -> u64 {
+        self.cookie.unwrap_or_else(|| {
+            let h = self.host.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+            // Keep it recognisable: the high 16 bits spell "NT".
+            (0x4e54u64 << 48) | (h & 0x0000_ffff_ffff_ffff)
+        })
+    }
+
+    /// The patch port names of a physical bridge (`int-br-eth1` on br-int, `phy-br-eth1` on it).
+    pub fn phys_patch_names(bridge: &str) -> (String, String) {
+        let mut a = format!("int-{bridge}");
+        let mut b = format!("phy-{bridge}");
+        a.truncate(15);
+        b.truncate(15);
+        (a, b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_checks() {
+        let c: AgentConfig = toml::from_str(
+            r#"host = "h1"
+token = "t"
+tunnel_types = ["vxlan"]
+local_ip = "172.31.0.1"
+datapath_type = "netdev"
+[bridge_mappings]
+physnet1 = "br-eth1"
+"#,
+        )
+        .unwrap();
+        c.check().unwrap();
+        assert_eq!(c.bridge_mappings["physnet1"], "br-eth1");
+        assert_eq!(c.cookie() >> 48, 0x4e54);
+        assert_eq!(c.cookie(), c.clone().cookie());
+        let bad = AgentConfig { host: "h".into(), tunnel_types: vec!["vxlan".into()], ..Default::default() };
+        assert!(bad.check().is_err());
+        assert!(toml::from_str::<AgentConfig>("hostt = 1").is_err());
+    }
+}

@@ -1,0 +1,269 @@
+//! The flows of a host, as a pure function of its desired state and its bridge layout,
+//! following Neutron's Open vSwitch agent: `br-int` switches on host-local VLANs and
+//! translates segmentation ids coming from physical bridges; `br-<physnet>` translates local
+//! VLANs to the segment's VLAN (or strips them for flat); `br-tun` maps tunnel ids to local
+//! VLANs and floods only to the hosts that have ports on a network.
+
+use std::collections::BTreeMap;
+
+use neutrino_ovs::flow::Flow;
+use neutrino_ovs::ofctl::canary_flow;
+
+/// `br-int` tables (Neutron's `constants.py` numbering).
+pub const INT_LOCAL_SWITCHING: u8 = 0;
+pub const INT_TRANSIENT: u8 = 60;
+/// `br-tun` tables.
+pub const TUN_FROM_PATCH: u8 = 2;
+pub const TUN_GRE_TO_LV: u8 = 3;
+pub const TUN_VXLAN_TO_LV: u8 = 4;
+pub const TUN_FLOOD: u8 = 22;
+
+/// Where things are on this host's bridges (ofports assigned by ovs-vswitchd).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Layout {
+    pub cookie: u64,
+    pub int_bridge: String,
+    pub tun: Option<TunLayout>,
+    /// Physical network → its bridge and patch ports.
+    pub phys: BTreeMap<String, PhysLayout>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TunLayout {
+    pub bridge: String,
+    /// `patch-int` on `br-tun`.
+    pub patch_int: i64,
+    /// Tunnel ports by (type, remote IP).
+    pub ports: BTreeMap<(String, String), i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PhysLayout {
+    pub bridge: String,
+    /// `int-br-<x>` on `br-int`.
+    pub int_ofport: i64,
+    /// `phy-br-<x>` on the physical bridge.
+    pub phy_ofport: i64,
+}
+
+/// A network present on this host, with its local VLAN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalNet {
+    pub id: String,
+    pub network_type: String,
+    pub physical_network: Option<String>,
+    pub segmentation_id: Option<i64>,
+    pub local_vlan: u16,
+}
+
+fn f(table: u8, priority: u16, cookie: u64, matches: impl Into<String>, actions: impl Into<String>) -> Flow {
+    Flow::new(table, priority, cookie, &matches.into(), &actions.into())
+}
+
+/// All flows of all bridges of the host. `peers` gives, per tunnel network, the tunnel
+/// endpoints of the other hosts that have ports on it.
+pub fn generate(layout: &Layout, nets: &[LocalNet], peers: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<Flow>> {
+    let c = layout.cookie;
+    let mut out: BTreeMap<String, Vec<Flow>> = BTreeMap::new();
+    let mut int = vec![
+        f(INT_LOCAL_SWITCHING, 0, c, "", format!("resubmit(,{INT_TRANSIENT})")),
+        f(INT_TRANSIENT, 3, c, "", "NORMAL"),
+        canary_flow(c),
+    ];
+    for (physnet, p) in &layout.phys {
+        int.push(f(0, 2, c, format!("in_port={}", p.int_ofport), "drop"));
+        let mut phys = vec![f(0, 0, c, "", "NORMAL"), f(0, 2, c, format!("in_port={}", p.phy_ofport), "drop")];
+        for n in nets.iter().filter(|n| n.physical_network.as_deref() == Some(physnet)) {
+            let lv = n.local_vlan;
+            match (n.network_type.as_str(), n.segmentation_id) {
+                ("vlan", Some(seg)) => {
+                    int.push(f(
+                        0,
+                        3,
+                        c,
+                        format!("in_port={},dl_vlan={seg}", p.int_ofport),
+                        format!("mod_vlan_vid:{lv},resubmit(,{INT_TRANSIENT})"),
+                    ));
+                    phys.push(f(
+                        0,
+                        4,
+                        c,
+                        format!("in_port={},dl_vlan={lv}", p.phy_ofport),
+                        format!("mod_vlan_vid:{seg},NORMAL"),
+                    ));
+                }
+                ("flat", _) => {
+                    int.push(f(
+                        0,
+                        3,
+                        c,
+                        format!("in_port={},vlan_tci=0x0000/0x1fff", p.int_ofport),
+                        format!("mod_vlan_vid:{lv},resubmit(,{INT_TRANSIENT})"),
+                    ));
+                    phys.push(f(0, 4, c, format!("in_port={},dl_vlan={lv}", p.phy_ofport), "strip_vlan,NORMAL"));
+                }
+                _ => {}
+            }
+        }
+        out.insert(p.bridge.clone(), phys);
+    }
+    if let Some(t) = &layout.tun {
+        let mut tun = vec![
+            f(0, 0, c, "", "drop"),
+            f(0, 1, c, format!("in_port={}", t.patch_int), format!("resubmit(,{TUN_FROM_PATCH})")),
+            // Unicast is flooded too (to the hosts of the network only): no MAC learning table.
+            f(TUN_FROM_PATCH, 0, c, "", format!("resubmit(,{TUN_FLOOD})")),
+            f(TUN_GRE_TO_LV, 0, c, "", "drop"),
+            f(TUN_VXLAN_TO_LV, 0, c, "", "drop"),
+            f(TUN_FLOOD, 0, c, "", "drop"),
+        ];
+        for ((kind, _), ofport) in &t.ports {
+            let table = if kind == "gre" { TUN_GRE_TO_LV } else { TUN_VXLAN_TO_LV };
+            tun.push(f(0, 1, c, format!("in_port={ofport}"), format!("resubmit(,{table})")));
+        }
+        for n in nets.iter().filter(|n| matches!(n.network_type.as_str(), "vxlan" | "gre")) {
+            let Some(seg) = n.segmentation_id else { continue };
+            let table = if n.network_type == "gre" { TUN_GRE_TO_LV } else { TUN_VXLAN_TO_LV };
+            tun.push(f(
+                table,
+                1,
+                c,
+                format!("tun_id={seg:#x}"),
+                format!("mod_vlan_vid:{},output:{}", n.local_vlan, t.patch_int),
+            ));
+            let outs: Vec<String> = peers
+                .get(&n.id)
+                .into_iter()
+                .flatten()
+                .filter_map(|ip| t.ports.get(&(n.network_type.clone(), ip.clone())))
+                .map(|p| format!("output:{p}"))
+                .collect();
+            if !outs.is_empty() {
+                tun.push(f(
+                    TUN_FLOOD,
+                    1,
+                    c,
+                    format!("dl_vlan={}", n.local_vlan),
+                    format!("strip_vlan,set_tunnel:{seg:#x},{}", outs.join(",")),
+                ));
+            }
+        }
+        out.insert(t.bridge.clone(), tun);
+    }
+    out.insert(layout.int_bridge.clone(), int);
+    for flows in out.values_mut() {
+        flows.sort_by(|a, b| (a.table, std::cmp::Reverse(a.priority), &a.matches).cmp(&(b.table, std::cmp::Reverse(b.priority), &b.matches)));
+    }
+    out
+}
+
+/// The tunnel ports the host needs: (type, remote IP) for every peer of a tunnel network.
+pub fn wanted_tunnels(nets: &[LocalNet], peers: &BTreeMap<String, Vec<String>>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = nets
+        .iter()
+        .filter(|n| matches!(n.network_type.as_str(), "vxlan" | "gre"))
+        .flat_map(|n| peers.get(&n.id).into_iter().flatten().map(|ip| (n.network_type.clone(), ip.clone())))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// A tunnel port's name: `vxlan-ac1f0002` for 172.31.0.2 (at most 15 characters).
+pub fn tunnel_port_name(kind: &str, ip: &str) -> String {
+    let hex: String = match ip.parse::<std::net::Ipv4Addr>() {
+        Ok(a) => a.octets().iter().map(|o| format!("{o:02x}")).collect(),
+        Err(_) => ip.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))).to_string(),
+    };
+    let prefix = if kind == "gre" { "gre" } else { "vxlan" };
+    let mut name = format!("{prefix}-{hex}");
+    name.truncate(15);
+    name
+}
+
+/// Flows as text, one per line, for snapshots and for operators.
+pub fn render(flows: &BTreeMap<String, Vec<Flow>>) -> String {
+    let mut s = String::new();
+    for (bridge, list) in flows {
+        s.push_str(&format!("# {bridge}\n"));
+        for fl in list {
+            s.push_str(&fl.to_add_line());
+            s.push('\n');
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout() -> Layout {
+        let mut phys = BTreeMap::new();
+        phys.insert("physnet1".to_string(), PhysLayout { bridge: "br-eth1".into(), int_ofport: 2, phy_ofport: 1 });
+        let mut ports = BTreeMap::new();
+        ports.insert(("vxlan".to_string(), "172.31.0.2".to_string()), 5);
+        ports.insert(("vxlan".to_string(), "172.31.0.3".to_string()), 6);
+        ports.insert(("gre".to_string(), "172.31.0.2".to_string()), 7);
+        Layout {
+            cookie: 0x4e54_0000_0000_0001,
+            int_bridge: "br-int".into(),
+            tun: Some(TunLayout { bridge: "br-tun".into(), patch_int: 1, ports }),
+            phys,
+        }
+    }
+
+    fn nets() -> Vec<LocalNet> {
+        let n = |id: &str, t: &str, p: Option<&str>, seg: Option<i64>, lv| LocalNet {
+            id: id.into(),
+            network_type: t.into(),
+            physical_network: p.map(String::from),
+            segmentation_id: seg,
+            local_vlan: lv,
+        };
+        vec![
+            n("net-vx", "vxlan", None, Some(100), 1),
+            n("net-gre", "gre", None, Some(7), 2),
+            n("net-vlan", "vlan", Some("physnet1"), Some(101), 3),
+            n("net-flat", "flat", Some("physnet1"), None, 4),
+            n("net-lonely", "vxlan", None, Some(200), 5),
+        ]
+    }
+
+    fn peers() -> BTreeMap<String, Vec<String>> {
+        let mut p = BTreeMap::new();
+        p.insert("net-vx".to_string(), vec!["172.31.0.2".to_string(), "172.31.0.3".to_string()]);
+        p.insert("net-gre".to_string(), vec!["172.31.0.2".to_string()]);
+        p.insert("net-lonely".to_string(), vec![]);
+        p
+    }
+
+    #[test]
+    fn flows_of_a_host_with_every_segment_type() {
+        insta::assert_snapshot!(render(&generate(&layout(), &nets(), &peers())));
+    }
+
+    #[test]
+    fn flooding_goes_only_to_hosts_of_the_network() {
+        let flows = generate(&layout(), &nets(), &peers());
+        let flood: Vec<&Flow> = flows["br-tun"].iter().filter(|f| f.table == TUN_FLOOD && f.priority == 1).collect();
+        assert_eq!(flood.len(), 2, "no flood flow for a network without peers");
+        assert!(flood.iter().any(|f| f.actions.ends_with("output:5,output:6")));
+        assert!(flood.iter().any(|f| f.actions.ends_with("output:7")));
+    }
+
+    #[test]
+    fn empty_host_has_only_base_flows_and_is_stable() {
+        let a = generate(&layout(), &[], &BTreeMap::new());
+        assert_eq!(a, generate(&layout(), &[], &BTreeMap::new()));
+        assert!(a["br-tun"].iter().all(|f| !f.matches.contains("tun_id")));
+    }
+
+    #[test]
+    fn tunnel_ports_are_named_and_wanted_per_peer() {
+        assert_eq!(tunnel_port_name("vxlan", "172.31.0.2"), "vxlan-ac1f0002");
+        assert_eq!(tunnel_port_name("gre", "10.0.0.1"), "gre-0a000001");
+        let w = wanted_tunnels(&nets(), &peers());
+        assert_eq!(w.len(), 3);
+    }
+}
