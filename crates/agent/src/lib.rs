@@ -3,5 +3,8 @@
 //! flows) to it idempotently, reporting heartbeats and port up/down.
 
 pub mod config;
+pub mod control;
 pub mod flows;
+pub mod reconcile;
+pub mod run;
 pub mod vlan;

@@ -1,0 +1,375 @@
+//! The reconciler: the host's desired state (from the server) and what it observes (OVSDB
+//! interfaces, installed flows) in memory; `sync` converges Open vSwitch to it idempotently
+//! and applies only the differences — tags of ports that changed, tunnel ports that came or
+//! went, flow deltas in one bundle per bridge. It never wipes: a restarted agent recovers the
+//! local VLANs from the port tags and removes only stale flows carrying its cookie.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use neutrino_model::internal::{Delta, HostState, NetworkState, PortState};
+use neutrino_ovs::flow::{Flow, diff};
+use neutrino_ovs::ofctl::FlowProgrammer;
+use neutrino_ovs::vswitch::{EventKind, InterfaceEvent, PortSpec, StrMap, Vswitch};
+
+use crate::config::AgentConfig;
+use crate::flows::{self, Layout, LocalNet, PhysLayout, TunLayout};
+use crate::vlan::{DEAD_VLAN, LocalVlans};
+
+/// `external_ids` key marking what this agent created.
+pub const OWNER_KEY: &str = "neutrino-owner";
+
+/// Errors of a sync.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("ovsdb: {0}")]
+    Vswitch(#[from] neutrino_ovs::vswitch::VswitchError),
+    #[error("openflow: {0}")]
+    Ofctl(#[from] neutrino_ovs::ofctl::OfctlError),
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Ports whose status must be reported after a sync.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StatusChanges {
+    pub up: Vec<String>,
+    pub down: Vec<String>,
+}
+
+/// A VM (or service) interface on the integration bridge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Iface {
+    port_id: String,
+    ofport: Option<i64>,
+}
+
+pub struct Reconciler<V: Vswitch, P: FlowProgrammer> {
+    cfg: AgentConfig,
+    cookie: u64,
+    vs: V,
+    ofctl: P,
+    revision: i64,
+    ports: BTreeMap<String, PortState>,
+    networks: BTreeMap<String, NetworkState>,
+    peers: BTreeMap<String, Vec<String>>,
+    vlans: LocalVlans,
+    ifaces: BTreeMap<String, Iface>,
+    tags: BTreeMap<String, Option<u16>>,
+    installed: Option<BTreeMap<String, Vec<Flow>>>,
+    tunnels: BTreeMap<(String, String), i64>,
+    phys: BTreeMap<String, PhysLayout>,
+    patch_int: Option<i64>,
+    up: BTreeSet<String>,
+    recovered: bool,
+}
+
+fn ids(pairs: &[(&str, &str)]) -> StrMap {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
+    pub fn new(cfg: AgentConfig, vs: V, ofctl: P) -> Self {
+        let cookie = cfg.cookie();
+        Self {
+            cfg,
+            cookie,
+            vs,
+            ofctl,
+            revision: 0,
+            ports: BTreeMap::new(),
+            networks: BTreeMap::new(),
+            peers: BTreeMap::new(),
+            vlans: LocalVlans::default(),
+            ifaces: BTreeMap::new(),
+            tags: BTreeMap::new(),
+            installed: None,
+            tunnels: BTreeMap::new(),
+            phys: BTreeMap::new(),
+            patch_int: None,
+            up: BTreeSet::new(),
+            recovered: false,
+        }
+    }
+
+    pub fn revision(&self) -> i64 {
+        self.revision
+    }
+    pub fn vswitch(&self) -> &V {
+        &self.vs
+    }
+    pub fn cookie(&self) -> u64 {
+        self.cookie
+    }
+
+    fn owner(&self) -> StrMap {
+        ids(&[(OWNER_KEY, &self.cfg.host)])
+    }
+
+    async fn ofport(&self, iface: &str) -> Result<i64, SyncError> {
+        self.vs
+            .ofport(iface, Duration::from_secs(10))
+            .await?
+            .filter(|p| *p > 0)
+            .ok_or_else(|| SyncError::Setup(format!("no OpenFlow port for {iface}")))
+    }
+
+    /// Creates the bridges and patch ports (idempotent), learns their ofports, and reads the
+    /// tags of existing ports and our installed flows — nothing is removed here.
+    pub async fn setup(&mut self) -> Result<(), SyncError> {
+        let dp = self.cfg.datapath_type.clone();
+        let int = self.cfg.integration_bridge.clone();
+        let owner = self.owner();
+        self.vs.ensure_bridge(&int, &dp, &owner, Some("secure")).await?;
+        let patch = |peer: &str| PortSpec {
+            iface_type: "patch".into(),
+            options: ids(&[("peer", peer)]),
+            port_external_ids: owner.clone(),
+            ..Default::default()
+        };
+        if !self.cfg.tunnel_types.is_empty() {
+            let tun = self.cfg.tunnel_bridge.clone();
+            self.vs.ensure_bridge(&tun, &dp, &owner, Some("secure")).await?;
+            self.vs.ensure_port(&int, "patch-tun", &patch("patch-int")).await?;
+            self.vs.ensure_port(&tun, "patch-int", &patch("patch-tun")).await?;
+            self.patch_int = Some(self.ofport("patch-int").await?);
+        }
+        for (physnet, bridge) in self.cfg.bridge_mappings.clone() {
+            // The physical bridge is the operator's (it holds the NIC); we only add patches.
+            self.vs.ensure_bridge(&bridge, &dp, &StrMap::new(), None).await?;
+            let (int_name, phy_name) = AgentConfig::phys_patch_names(&bridge);
+            self.vs.ensure_port(&int, &int_name, &patch(&phy_name)).await?;
+            self.vs.ensure_port(&bridge, &phy_name, &patch(&int_name)).await?;
+            let layout =
+                PhysLayout { bridge, int_ofport: self.ofport(&int_name).await?, phy_ofport: self.ofport(&phy_name).await? };
+            self.phys.insert(physnet, layout);
+        }
+        for p in self.vs.list_ports(&int).await? {
+            self.tags.insert(p.name.clone(), p.tag);
+            if let Some(id) = p.external_ids.get("iface-id") {
+                self.ifaces.insert(p.name.clone(), Iface { port_id: id.clone(), ofport: p.ofport });
+            }
+        }
+        if !self.cfg.tunnel_types.is_empty() {
+            for p in self.vs.list_ports(&self.cfg.tunnel_bridge).await? {
+                let ours = p.external_ids.get(OWNER_KEY).is_some_and(|h| *h == self.cfg.host);
+                if let (true, Some(remote)) = (ours, p.options.get("remote_ip")) {
+                    self.tunnels.insert((p.iface_type.clone(), remote.clone()), p.ofport.unwrap_or(-1));
+                }
+            }
+        }
+        self.installed = None;
+        Ok(())
+    }
+
+    /// Replaces the desired state with a full listing.
+    pub fn load(&mut self, st: HostState) {
+        self.revision = st.revision;
+        self.ports = st.ports.into_iter().map(|p| (p.id.clone(), p)).collect();
+        self.networks = st.networks.into_iter().map(|n| (n.id.clone(), n)).collect();
+        self.peers = st.peers;
+    }
+
+    /// Applies a watch delta. Returns false if the agent must list again.
+    pub fn apply(&mut self, d: Delta) -> bool {
+        if d.resync {
+            return false;
+        }
+        for id in d.removed_ports {
+            self.ports.remove(&id);
+        }
+        for p in d.ports {
+            self.ports.insert(p.id.clone(), p);
+        }
+        for n in d.networks {
+            self.networks.insert(n.id.clone(), n);
+        }
+        self.peers.extend(d.peers);
+        self.revision = self.revision.max(d.revision);
+        true
+    }
+
+    /// Records an interface event from the OVSDB monitor.
+    pub fn on_interface(&mut self, ev: InterfaceEvent) {
+        match (ev.kind, ev.iface_id()) {
+            (EventKind::Deleted, _) => {
+                self.ifaces.remove(&ev.name);
+                self.tags.remove(&ev.name);
+            }
+            (_, Some(id)) => {
+                self.ifaces.insert(ev.name.clone(), Iface { port_id: id.to_string(), ofport: ev.ofport });
+            }
+            (_, None) => {
+                self.ifaces.remove(&ev.name);
+            }
+        }
+    }
+
+    /// Forgets the installed flows so that the next sync dumps and reprograms them (after an
+    /// ovs-vswitchd restart).
+    pub fn invalidate_flows(&mut self) {
+        self.installed = None;
+    }
+
+    /// Whether ovs-vswitchd lost our flows (the canary flow is gone).
+    pub async fn vswitchd_restarted(&self) -> Result<bool, SyncError> {
+        Ok(neutrino_ovs::ofctl::restarted(&self.ofctl, &self.cfg.integration_bridge, self.cookie).await?)
+    }
+
+    fn local_nets(&mut self) -> Vec<LocalNet> {
+        let wanted: BTreeSet<String> = self.ports.values().map(|p| p.network_id.clone()).collect();
+        if !self.recovered {
+            // After a restart, keep the VLANs the ports already carry.
+            for (iface, i) in &self.ifaces {
+                if let (Some(p), Some(Some(tag))) = (self.ports.get(&i.port_id), self.tags.get(iface)) {
+                    self.vlans.recover(&p.network_id, *tag);
+                }
+            }
+            self.recovered = true;
+        }
+        let gone: Vec<String> = self.vlans.networks().map(|(n, _)| n.clone()).filter(|n| !wanted.contains(n)).collect();
+        for n in gone {
+            self.vlans.release(&n);
+        }
+        wanted
+            .iter()
+            .filter_map(|id| {
+                let n = self.networks.get(id)?;
+                let local_vlan = self.vlans.assign(id)?;
+                Some(LocalNet {
+                    id: id.clone(),
+                    network_type: n.network_type.clone(),
+                    physical_network: n.physical_network.clone(),
+                    segmentation_id: n.segmentation_id,
+                    local_vlan,
+                })
+            })
+            .collect()
+    }
+
+    async fn sync_tunnels(&mut self, nets: &[LocalNet]) -> Result<(), SyncError> {
+        let Some(local_ip) = self.cfg.local_ip.clone() else { return Ok(()) };
+        let wanted: BTreeSet<(String, String)> = flows::wanted_tunnels(nets, &self.peers)
+            .into_iter()
+            .filter(|(t, ip)| self.cfg.tunnel_types.contains(t) && *ip != local_ip)
+            .collect();
+        let tun = self.cfg.tunnel_bridge.clone();
+        let stale: Vec<(String, String)> = self.tunnels.keys().filter(|k| !wanted.contains(*k)).cloned().collect();
+        for (t, ip) in stale {
+            self.vs.delete_port(&tun, &flows::tunnel_port_name(&t, &ip)).await?;
+            self.tunnels.remove(&(t, ip));
+        }
+        for (t, ip) in wanted {
+            if self.tunnels.get(&(t.clone(), ip.clone())).is_some_and(|p| *p > 0) {
+                continue;
+            }
+            let name = flows::tunnel_port_name(&t, &ip);
+            let spec = PortSpec {
+                iface_type: t.clone(),
+                options: ids(&[("remote_ip", &ip), ("local_ip", &local_ip), ("key", "flow")]),
+                port_external_ids: self.owner(),
+                iface_external_ids: self.owner(),
+                tag: None,
+            };
+            self.vs.ensure_port(&tun, &name, &spec).await?;
+            let ofport = self.ofport(&name).await?;
+            self.tunnels.insert((t, ip), ofport);
+        }
+        Ok(())
+    }
+
+    /// Converges the host to the desired state; returns the port status changes to report.
+    pub async fn sync(&mut self) -> Result<StatusChanges, SyncError> {
+        let nets = self.local_nets();
+        self.sync_tunnels(&nets).await?;
+        // Tags: the network's local VLAN for known, enabled ports; the dead VLAN otherwise.
+        let mut wired = BTreeSet::new();
+        for (iface, i) in self.ifaces.clone() {
+            let want = match self.ports.get(&i.port_id) {
+                Some(p) if p.admin_state_up => self.vlans.get(&p.network_id).unwrap_or(DEAD_VLAN),
+                _ => DEAD_VLAN,
+            };
+            if self.tags.get(&iface).copied().flatten() != Some(want) {
+                self.vs.set_port_tag(&iface, Some(want)).await?;
+                self.tags.insert(iface.clone(), Some(want));
+            }
+            if want != DEAD_VLAN && i.ofport.is_some_and(|o| o > 0) {
+                wired.insert(i.port_id.clone());
+            }
+        }
+        // Flows.
+        let layout = Layout {
+            cookie: self.cookie,
+            int_bridge: self.cfg.integration_bridge.clone(),
+            tun: self.patch_int.map(|patch_int| TunLayout {
+                bridge: self.cfg.tunnel_bridge.clone(),
+                patch_int,
+                ports: self.tunnels.clone(),
+            }),
+            phys: self.phys.clone(),
+        };
+        let desired = flows::generate(&layout, &nets, &self.peers);
+        let mut installed = match self.installed.take() {
+            Some(i) => i,
+            None => {
+                let mut m = BTreeMap::new();
+                for bridge in desired.keys() {
+                    m.insert(bridge.clone(), self.ofctl.dump(bridge, Some(self.cookie)).await?);
+                }
+                m
+            }
+        };
+        for (bridge, want) in &desired {
+            let have = installed.get(bridge).cloned().unwrap_or_default();
+            let delta = diff(want, &have, self.cookie);
+            if !delta.is_empty() {
+                if let Err(e) = self.ofctl.apply(bridge, &delta).await {
+                    // Unknown state: dump again next time.
+                    self.installed = None;
+                    return Err(e.into());
+                }
+            }
+            installed.insert(bridge.clone(), want.clone());
+        }
+        self.installed = Some(installed);
+        // Status: up once wired; down when a reported port lost its wiring (still bound here).
+        let mut changes = StatusChanges::default();
+        for id in &wired {
+            if self.up.insert(id.clone()) {
+                changes.up.push(id.clone());
+            }
+        }
+        let lost: Vec<String> = self.up.iter().filter(|id| !wired.contains(*id)).cloned().collect();
+        for id in lost {
+            self.up.remove(&id);
+            if self.ports.contains_key(&id) {
+                changes.down.push(id);
+            }
+        }
+        Ok(changes)
+    }
+
+    /// Puts a port back in the "to report" set (its report failed).
+    pub fn retry_status(&mut self, changes: &StatusChanges) {
+        for id in &changes.up {
+            self.up.remove(id);
+        }
+        for id in &changes.down {
+            self.up.insert(id.clone());
+        }
+    }
+
+    /// The configuration reported with each heartbeat.
+    pub fn configurations(&self) -> serde_json::Value {
+        serde_json::json!({
+            "bridge_mappings": self.cfg.bridge_mappings,
+            "tunnel_types": self.cfg.tunnel_types,
+            "tunneling_ip": self.cfg.local_ip.clone().unwrap_or_default(),
+            "integration_bridge": self.cfg.integration_bridge,
+            "datapath_type": self.cfg.datapath_type,
+            "devices": self.ifaces.len(),
+            "l2_population": false,
+            "arp_responder_enabled": false,
+        })
+    }
+}
