@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::process::{read_pidfile, stop_pid, stop_record};
 use crate::runner::{Cmd, HostRunner, Runner, run_ok};
 use crate::spec::{REQUIRED_PREFIX, validate_prefix};
-use crate::state::{ProcessRecord, STATE_FILE, SandboxState, VmHandle, salvage_prefix};
+use crate::state::{PREFIX_FILE, ProcessRecord, STATE_FILE, SandboxState, VmHandle, salvage_prefix};
 
 /// What `down` did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -30,16 +30,19 @@ pub fn down(run_dir: &Path) -> Result<DownReport> {
 /// Tears down the sandbox at `run_dir`: stops its processes by pidfile (agents, then
 /// `ovs-vswitchd`, then `ovsdb-server`), deletes its namespaces — those recorded and, as a
 /// safety net, any whose name starts with the prefix — and removes the run directory.
-/// `prefix` defaults to the recorded one (salvaged from a truncated file), else `nt-`.
-/// Idempotent.
+/// `prefix` defaults to the recorded one (salvaged from a truncated file, else read from
+/// `<run_dir>/name_prefix`); when none is known nothing is swept by name. Idempotent.
 pub fn down_with(run_dir: &Path, prefix: Option<&str>, runner: &dyn Runner) -> Result<DownReport> {
     let (state, salvaged) = load_lenient(run_dir);
     let prefix = prefix
         .map(str::to_string)
         .or_else(|| state.as_ref().map(|s| s.name_prefix.clone()))
         .or(salvaged)
-        .unwrap_or_else(|| REQUIRED_PREFIX.into());
-    validate_prefix(&prefix)?;
+        .or_else(|| read_prefix_file(run_dir));
+    // Without a known prefix there is no sweep: other sandboxes (`nt-…`) may share the machine.
+    if let Some(p) = &prefix {
+        validate_prefix(p)?;
+    }
     let mut report = DownReport::default();
 
     let mut records = state.as_ref().map(|s| s.processes.clone()).unwrap_or_default();
@@ -76,11 +79,14 @@ pub fn down_with(run_dir: &Path, prefix: Option<&str>, runner: &dyn Runner) -> R
     let mut targets: Vec<String> =
         state.as_ref().map(|s| s.namespaces.iter().rev().cloned().collect()).unwrap_or_default();
     targets.extend(state.iter().flat_map(|s| s.vms.iter().map(|v| v.netns.clone())));
-    targets.extend(present.iter().filter(|n| n.starts_with(&prefix)).cloned());
+    if let Some(prefix) = &prefix {
+        targets.extend(present.iter().filter(|n| n.starts_with(prefix.as_str())).cloned());
+    }
     let mut seen = BTreeSet::new();
     targets.retain(|n| seen.insert(n.clone()) && present.contains(n) && n.starts_with(REQUIRED_PREFIX));
     // VM namespaces first, then hosts, then the fabric ones.
-    targets.sort_by_key(|n| !n.starts_with(&format!("{prefix}vm-")));
+    let vm_prefix = format!("{}vm-", prefix.as_deref().unwrap_or(REQUIRED_PREFIX));
+    targets.sort_by_key(|n| !n.starts_with(&vm_prefix));
     for ns in &targets {
         // Whatever still runs inside a sandbox namespace was started by the sandbox or its tests.
         if let Ok(out) = runner.run(&Cmd::new("ip").args(["netns", "pids", ns])) {
@@ -125,6 +131,12 @@ fn load_lenient(run_dir: &Path) -> (Option<SandboxState>, Option<String>) {
     }
 }
 
+/// The prefix `up` wrote to `<run_dir>/name_prefix` before anything else.
+fn read_prefix_file(run_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(run_dir.join(PREFIX_FILE)).ok()?;
+    Some(text.trim().to_string()).filter(|p| validate_prefix(p).is_ok())
+}
+
 /// `*.pid` files in `run_dir` and its immediate subdirectories.
 fn pidfiles(run_dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
@@ -158,7 +170,7 @@ fn looks_like_run_dir(dir: &Path) -> bool {
     let entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
     let ours = entries.is_empty()
         || entries.iter().any(|p| {
-            p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(STATE_FILE))
+            p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(STATE_FILE) || n == PREFIX_FILE)
                 || p.join("conf.db").exists()
         });
     deep && ours
@@ -201,8 +213,12 @@ pub fn status(run_dir: &Path) -> Result<Status> {
 
 pub fn status_with(run_dir: &Path, runner: &dyn Runner) -> Result<Status> {
     let (state, salvaged) = load_lenient(run_dir);
-    let prefix =
-        state.as_ref().map(|s| s.name_prefix.clone()).or(salvaged).unwrap_or_else(|| REQUIRED_PREFIX.into());
+    let prefix = state
+        .as_ref()
+        .map(|s| s.name_prefix.clone())
+        .or(salvaged)
+        .or_else(|| read_prefix_file(run_dir))
+        .unwrap_or_else(|| REQUIRED_PREFIX.into());
     let present = list_netns(runner)?;
     let state = state.unwrap_or_default();
     let processes: Vec<ProcessStatus> = state

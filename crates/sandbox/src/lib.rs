@@ -30,10 +30,10 @@ mod tests;
 pub use down::{DownReport, HostStatus, ProcessStatus, Status, down, down_with, status, status_with};
 pub use error::{Error, Result};
 pub use process::{exec, read_pidfile, spawn, stop_pid};
-pub use runner::{Cmd, CmdOutput, FakeRunner, HostRunner, Runner, proc_alive, run_ok};
+pub use runner::{Cmd, CmdOutput, FakeRunner, HostRunner, Runner, proc_alive, resolve_program, run_ok};
 pub use sandbox::Sandbox;
 pub use spec::{
     EXT_GATEWAY_CIDR, HostSpec, MAX_IFNAME, REQUIRED_PREFIX, SandboxSpec, VmSpec, parse_cidr, tap_name,
 };
-pub use state::{HostHandle, ProcessRecord, STATE_FILE, SandboxState, VmHandle};
+pub use state::{HostHandle, PREFIX_FILE, ProcessRecord, STATE_FILE, SandboxState, VmHandle, salvage_prefix};
 pub use up::{EXT_BRIDGE, INTEGRATION_BRIDGE, TUNNEL_BRIDGE, vswitch_schema};

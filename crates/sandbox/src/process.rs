@@ -9,7 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::runner::{Cmd, Runner};
+use crate::runner::{Cmd, Runner, resolve_program};
 use crate::sandbox::Sandbox;
 use crate::spec::REQUIRED_PREFIX;
 use crate::state::{ProcessRecord, not_found};
@@ -66,8 +66,8 @@ fn check_netns(netns: &str, argv: &[&str]) -> Result<()> {
 }
 
 fn netns_command(netns: &str, argv: &[&str]) -> Command {
-    let mut c = Command::new("ip");
-    c.args(["netns", "exec", netns]).args(argv).stdin(Stdio::null());
+    let mut c = Command::new(resolve_program("ip"));
+    c.args(["netns", "exec", netns, &resolve_program(argv[0])]).args(&argv[1..]).stdin(Stdio::null());
     c
 }
 

@@ -51,16 +51,35 @@ impl Cmd {
     pub fn to_command(&self) -> Command {
         let mut command = match &self.netns {
             Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, &self.program]);
+                let mut c = Command::new(resolve_program("ip"));
+                c.args(["netns", "exec", ns, &resolve_program(&self.program)]);
                 c
             }
-            None => Command::new(&self.program),
+            None => Command::new(resolve_program(&self.program)),
         };
         command.args(&self.args);
         command.envs(self.env.iter().map(|(k, v)| (k, v)));
         command
     }
+}
+
+/// `program` itself when `$PATH` finds it (or it holds a `/`), else its path in an `sbin`
+/// directory: `ip`, `ethtool`, `ovsdb-server` and `ovs-vswitchd` live there and a non-login
+/// root shell's `$PATH` may lack it.
+pub fn resolve_program(program: &str) -> String {
+    if program.contains('/') {
+        return program.into();
+    }
+    let in_path = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()));
+    if in_path {
+        return program.into();
+    }
+    ["/usr/sbin", "/sbin", "/usr/local/sbin"]
+        .iter()
+        .map(|d| std::path::Path::new(d).join(program))
+        .find(|p| p.is_file())
+        .map_or_else(|| program.into(), |p| p.display().to_string())
 }
 
 impl fmt::Display for Cmd {

@@ -12,6 +12,8 @@ use crate::spec::parse_cidr;
 
 /// File name of the record inside the run directory.
 pub const STATE_FILE: &str = "sandbox.json";
+/// The namespace prefix alone, written first, so `down` can sweep even without `sandbox.json`.
+pub const PREFIX_FILE: &str = "name_prefix";
 
 /// Everything the sandbox created, written before and after each step so `down` can undo a
 /// sandbox that crashed half-way. `name_prefix` comes first so a truncated file still names it.

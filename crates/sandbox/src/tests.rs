@@ -37,7 +37,7 @@ fn up_plan_for_one_host() {
         "[nt-fab] ip link set fabric up".into(),
         "ip netns add nt-phys".into(),
         "[nt-phys] ip link set lo up".into(),
-        "[nt-phys] ip link add physnet type bridge vlan_filtering 0".into(),
+        "[nt-phys] ip link add physnet type bridge".into(),
         "[nt-phys] ip link set physnet up".into(),
         "ip netns add nt-ext".into(),
         "[nt-ext] ip link set lo up".into(),
@@ -306,4 +306,26 @@ fn down_refuses_foreign_prefixes_and_dirs() {
     let report = down_with(dir.path(), None, &fake).unwrap();
     assert!(dir.path().join("precious.txt").exists());
     assert_eq!(report.leftovers.len(), 1);
+}
+
+#[test]
+fn down_without_a_known_prefix_sweeps_nothing_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeRunner::new();
+    fake.respond("netns list", CmdOutput { stdout: "nt-other\nnt-exp\n".into(), ..Default::default() });
+    down_with(dir.path(), None, &fake).unwrap();
+    assert!(!fake.lines().iter().any(|l| l.starts_with("ip netns del")), "{:?}", fake.lines());
+
+    // With sandbox.json gone entirely, `name_prefix` still names the sandbox's namespaces.
+    let spec = spec(dir.path(), 1, false);
+    let (fake, _sb) = up(&spec);
+    std::fs::remove_file(spec.run_dir.join("sandbox.json")).unwrap();
+    fake.respond(
+        "netns list",
+        CmdOutput { stdout: "nt-h1\nnt-fab\nnt-exp-x\n".into(), ..Default::default() },
+    );
+    fake.clear();
+    down_with(&spec.run_dir, None, fake.as_ref()).unwrap();
+    let dels: Vec<_> = fake.lines().into_iter().filter(|l| l.starts_with("ip netns del")).collect();
+    assert_eq!(dels, ["ip netns del nt-h1", "ip netns del nt-fab", "ip netns del nt-exp-x"]);
 }

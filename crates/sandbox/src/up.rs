@@ -11,7 +11,7 @@ use crate::process::read_pidfile;
 use crate::runner::{Cmd, HostRunner, Runner, run_ok};
 use crate::sandbox::Sandbox;
 use crate::spec::{EXT_GATEWAY_CIDR, HostSpec, Names, SandboxSpec};
-use crate::state::{HostHandle, ProcessRecord, SandboxState};
+use crate::state::{HostHandle, PREFIX_FILE, ProcessRecord, SandboxState};
 
 /// The bridge carrying the tunnel endpoint address.
 pub const TUNNEL_BRIDGE: &str = "br-phy";
@@ -57,6 +57,9 @@ impl Sandbox {
             return Err(Error::AlreadyUp(run_dir.clone()));
         }
         std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
+        let prefix_file = run_dir.join(PREFIX_FILE);
+        std::fs::write(&prefix_file, format!("{}\n", spec.name_prefix))
+            .map_err(|e| Error::io(&prefix_file, e))?;
         let state = SandboxState {
             name_prefix: spec.name_prefix.clone(),
             run_dir: run_dir.clone(),
@@ -78,8 +81,9 @@ impl Sandbox {
         let physnets = spec.physnets();
         self.add_bridge_netns(&names.fab_ns(), Names::FAB_BRIDGE, &[], None)?;
         if !physnets.is_empty() {
-            // vlan_filtering off: tagged frames of VLAN networks pass untouched.
-            self.add_bridge_netns(&names.phys_ns(), Names::PHYS_BRIDGE, &["vlan_filtering", "0"], None)?;
+            // A bridge without VLAN filtering (the default; these kernels reject even an explicit
+            // `vlan_filtering 0`) passes the tagged frames of VLAN networks untouched.
+            self.add_bridge_netns(&names.phys_ns(), Names::PHYS_BRIDGE, &[], None)?;
         }
         if spec.ext {
             self.add_bridge_netns(&names.ext_ns(), Names::EXT_BRIDGE, &[], Some(EXT_GATEWAY_CIDR))?;
