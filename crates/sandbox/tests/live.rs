@@ -156,8 +156,14 @@ fn two_hosts_tunnel_endpoints_and_two_vms() {
     let (h1, h2) = (sb.host("h1").unwrap().clone(), sb.host("h2").unwrap().clone());
     eventually(h1.netns(), &["busybox", "ping", "-c1", "-W1", &h2.tunnel_addr().to_string()], 10);
     eventually(h2.netns(), &["busybox", "ping", "-c1", "-W1", &h1.tunnel_addr().to_string()], 10);
-    // The outside world is reachable only through br-ex, which nothing routes yet: just present.
-    assert!(namespaces_with("nt-a-").contains(&"nt-a-ext".to_string()));
+    // The outside world answers through br-ex (an address on br-ex inside the host namespace,
+    // removed again: routing towards ext is the L3 agent's job).
+    let ip_h1 =
+        |args: &[&str]| assert!(exec(h1.netns(), &[&["ip"], args].concat()).unwrap().status.success());
+    ip_h1(&["addr", "add", "203.0.113.254/24", "dev", "br-ex"]);
+    ip_h1(&["link", "set", "br-ex", "up"]);
+    eventually(h1.netns(), &["busybox", "ping", "-c1", "-W1", "203.0.113.1"], 10);
+    ip_h1(&["addr", "del", "203.0.113.254/24", "dev", "br-ex"]);
 
     // Two VMs on h1's br-int, same VLAN tag, NORMAL forwarding.
     let vm = |name: &str, port: &str, mac: &str, ip: &str| VmSpec {
