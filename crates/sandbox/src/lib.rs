@@ -1,0 +1,39 @@
+//! A simulated multi-host cloud inside network namespaces, for Neutrino's tests and demo:
+//! per host a namespace with its own userspace Open vSwitch, an underlay fabric for tunnels,
+//! a physical network for flat/VLAN segments, an optional outside world, and "VMs" plugged
+//! into `br-int` as Nova's os-vif does. Nothing is added to the root namespace.
+//!
+//! ```no_run
+//! use neutrino_sandbox::{Sandbox, SandboxSpec, VmSpec};
+//! let mut spec = SandboxSpec::default(2);
+//! spec.run_dir = "/tmp/nt-demo".into();
+//! let mut sb = Sandbox::up(&spec)?;
+//! let vm = sb.plug_vm("h1", &VmSpec::new("a", "0123456789abcdef", "fa:16:3e:00:00:01"))?;
+//! sb.exec(&vm.netns, &["ip", "addr"])?;
+//! sb.teardown()?;
+//! # Ok::<(), neutrino_sandbox::Error>(())
+//! ```
+
+mod down;
+mod error;
+mod process;
+mod runner;
+mod sandbox;
+mod spec;
+mod state;
+mod up;
+mod vm;
+
+#[cfg(test)]
+mod tests;
+
+pub use down::{DownReport, HostStatus, ProcessStatus, Status, down, down_with, status, status_with};
+pub use error::{Error, Result};
+pub use process::{exec, read_pidfile, spawn, stop_pid};
+pub use runner::{Cmd, CmdOutput, FakeRunner, HostRunner, Runner, proc_alive, resolve_program, run_ok};
+pub use sandbox::Sandbox;
+pub use spec::{
+    EXT_GATEWAY_CIDR, HostSpec, MAX_IFNAME, REQUIRED_PREFIX, SandboxSpec, VmSpec, parse_cidr, tap_name,
+};
+pub use state::{HostHandle, PREFIX_FILE, ProcessRecord, STATE_FILE, SandboxState, VmHandle, salvage_prefix};
+pub use up::{EXT_BRIDGE, INTEGRATION_BRIDGE, TUNNEL_BRIDGE, vswitch_schema};
