@@ -1,6 +1,7 @@
 //! The `neutrino` binary: `neutrino server` and the resource commands (`network`, `subnet`,
 //! `port`); errors are printed as `Error: …` with exit code 1.
 
+mod agent;
 mod connect;
 mod error;
 mod output;
@@ -33,6 +34,8 @@ struct Cli {
 enum Command {
     /// Run the API server.
     Server(server::ServerArgs),
+    /// Run the host agent (Open vSwitch L2).
+    Agent(agent::AgentArgs),
     /// Print the argon2id hash of a password read from standard input, for `password_hash`
     /// in `[[auth.users]]`.
     HashPassword,
@@ -51,7 +54,7 @@ async fn resource_command(cli: Cli) -> Result<(), error::CliError> {
     let client = connect::connect(&cli.connect).await?;
     let fmt = cli.output;
     match cli.command {
-        Command::Server(_) | Command::HashPassword => Ok(()),
+        Command::Server(_) | Command::Agent(_) | Command::HashPassword => Ok(()),
         Command::Network(c) => resources::network::run(&client, fmt, c).await,
         Command::Subnet(c) => resources::subnet::run(&client, fmt, c).await,
         Command::Port(c) => resources::port::run(&client, fmt, c).await,
@@ -68,6 +71,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     match cli.command {
         Command::Server(args) => rt.block_on(server::run(args)),
+        Command::Agent(args) => rt.block_on(agent::run(args)),
         Command::HashPassword => {
             let mut line = String::new();
             std::io::stdin().read_line(&mut line)?;
