@@ -100,7 +100,13 @@ impl OvsOfctl {
         self
     }
 
-    async fn run(&self, bridge: &str, args: &[&str], stdin: Option<String>) -> Result<String, OfctlError> {
+    async fn run(
+        &self,
+        bridge: &str,
+        command: &str,
+        args: &[&str],
+        stdin: Option<String>,
+    ) -> Result<String, OfctlError> {
         let mut cmd = Command::new(&self.program);
         cmd.env("OVS_RUNDIR", &self.rundir)
             .args(args)
@@ -117,10 +123,9 @@ impl OvsOfctl {
         }
         let out = child.wait_with_output().await?;
         if !out.status.success() {
-            let command = args.iter().find(|a| !a.starts_with('-')).unwrap_or(&"").to_string();
             return Err(OfctlError::Failed {
                 bridge: bridge.to_string(),
-                command,
+                command: command.to_string(),
                 stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
             });
         }
@@ -134,7 +139,7 @@ impl OvsOfctl {
         if let Some(f) = filter.as_deref() {
             args.push(f);
         }
-        Ok(Flow::parse_dump(&self.run(bridge, &args, None).await?)?)
+        Ok(Flow::parse_dump(&self.run(bridge, "dump-flows", &args, None).await?)?)
     }
 }
 
@@ -148,11 +153,16 @@ impl FlowProgrammer for OvsOfctl {
             return Ok(());
         }
         let args = ["-O", "OpenFlow14", "--bundle", "add-flows", bridge, "-"];
-        self.run(bridge, &args, Some(bundle_text(delta))).await.map(|_| ())
+        self.run(bridge, "add-flows", &args, Some(bundle_text(delta))).await.map(|_| ())
     }
 
     async fn has_flow(&self, bridge: &str, flow: &Flow) -> Result<bool, OfctlError> {
-        let filter = format!("{},cookie={:#x}/-1", flow.strict_match(), flow.cookie);
+        // dump-flows filters are non-strict and take no priority: narrow, then compare exactly.
+        let mut filter = format!("table={},cookie={:#x}/-1", flow.table, flow.cookie);
+        if !flow.matches.is_empty() {
+            filter.push(',');
+            filter.push_str(&flow.matches);
+        }
         Ok(self.dump_filtered(bridge, Some(filter)).await?.iter().any(|f| f == flow))
     }
 }
