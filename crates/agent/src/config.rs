@@ -75,7 +75,8 @@ pub enum ConfigError {
 
 impl AgentConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.display().to_string(), e))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.display().to_string(), e))?;
         let c: Self = toml::from_str(&text)?;
         c.check()?;
         Ok(c)
@@ -89,7 +90,8 @@ impl AgentConfig {
         if let Some(t) = self.tunnel_types.iter().find(|t| !matches!(t.as_str(), "vxlan" | "gre")) {
             return Err(ConfigError::Invalid(format!("unknown tunnel type {t:?} (vxlan, gre)")));
         }
-        if !self.tunnel_types.is_empty() && self.local_ip.as_deref().is_none_or(|ip| ip.parse::<std::net::IpAddr>().is_err())
+        if !self.tunnel_types.is_empty()
+            && self.local_ip.as_deref().is_none_or(|ip| ip.parse::<std::net::IpAddr>().is_err())
         {
             return Err(ConfigError::Invalid("tunnel_types need local_ip, an IP address".into()));
         }
@@ -111,7 +113,10 @@ impl AgentConfig {
     /// restarted agent recognises its own flows.
     pub fn cookie(&self) -> u64 {
         self.cookie.unwrap_or_else(|| {
-            let h = self.host.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+            let h = self
+                .host
+                .bytes()
+                .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
             // Keep it recognisable: the high 16 bits spell "NT".
             (0x4e54u64 << 48) | (h & 0x0000_ffff_ffff_ffff)
         })

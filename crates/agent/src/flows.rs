@@ -62,7 +62,11 @@ fn f(table: u8, priority: u16, cookie: u64, matches: impl Into<String>, actions:
 
 /// All flows of all bridges of the host. `peers` gives, per tunnel network, the tunnel
 /// endpoints of the other hosts that have ports on it.
-pub fn generate(layout: &Layout, nets: &[LocalNet], peers: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<Flow>> {
+pub fn generate(
+    layout: &Layout,
+    nets: &[LocalNet],
+    peers: &BTreeMap<String, Vec<String>>,
+) -> BTreeMap<String, Vec<Flow>> {
     let c = layout.cookie;
     let mut out: BTreeMap<String, Vec<Flow>> = BTreeMap::new();
     let mut int = vec![
@@ -72,7 +76,8 @@ pub fn generate(layout: &Layout, nets: &[LocalNet], peers: &BTreeMap<String, Vec
     ];
     for (physnet, p) in &layout.phys {
         int.push(f(0, 2, c, format!("in_port={}", p.int_ofport), "drop"));
-        let mut phys = vec![f(0, 0, c, "", "NORMAL"), f(0, 2, c, format!("in_port={}", p.phy_ofport), "drop")];
+        let mut phys =
+            vec![f(0, 0, c, "", "NORMAL"), f(0, 2, c, format!("in_port={}", p.phy_ofport), "drop")];
         for n in nets.iter().filter(|n| n.physical_network.as_deref() == Some(physnet)) {
             let lv = n.local_vlan;
             match (n.network_type.as_str(), n.segmentation_id) {
@@ -100,7 +105,13 @@ pub fn generate(layout: &Layout, nets: &[LocalNet], peers: &BTreeMap<String, Vec
                         format!("in_port={},vlan_tci=0x0000/0x1fff", p.int_ofport),
                         format!("mod_vlan_vid:{lv},resubmit(,{INT_TRANSIENT})"),
                     ));
-                    phys.push(f(0, 4, c, format!("in_port={},dl_vlan={lv}", p.phy_ofport), "strip_vlan,NORMAL"));
+                    phys.push(f(
+                        0,
+                        4,
+                        c,
+                        format!("in_port={},dl_vlan={lv}", p.phy_ofport),
+                        "strip_vlan,NORMAL",
+                    ));
                 }
                 _ => {}
             }
@@ -152,7 +163,13 @@ pub fn generate(layout: &Layout, nets: &[LocalNet], peers: &BTreeMap<String, Vec
     }
     out.insert(layout.int_bridge.clone(), int);
     for flows in out.values_mut() {
-        flows.sort_by(|a, b| (a.table, std::cmp::Reverse(a.priority), &a.matches).cmp(&(b.table, std::cmp::Reverse(b.priority), &b.matches)));
+        flows.sort_by(|a, b| {
+            (a.table, std::cmp::Reverse(a.priority), &a.matches).cmp(&(
+                b.table,
+                std::cmp::Reverse(b.priority),
+                &b.matches,
+            ))
+        });
     }
     out
 }
@@ -200,7 +217,10 @@ mod tests {
 
     fn layout() -> Layout {
         let mut phys = BTreeMap::new();
-        phys.insert("physnet1".to_string(), PhysLayout { bridge: "br-eth1".into(), int_ofport: 2, phy_ofport: 1 });
+        phys.insert(
+            "physnet1".to_string(),
+            PhysLayout { bridge: "br-eth1".into(), int_ofport: 2, phy_ofport: 1 },
+        );
         let mut ports = BTreeMap::new();
         ports.insert(("vxlan".to_string(), "172.31.0.2".to_string()), 5);
         ports.insert(("vxlan".to_string(), "172.31.0.3".to_string()), 6);
@@ -246,7 +266,8 @@ mod tests {
     #[test]
     fn flooding_goes_only_to_hosts_of_the_network() {
         let flows = generate(&layout(), &nets(), &peers());
-        let flood: Vec<&Flow> = flows["br-tun"].iter().filter(|f| f.table == TUN_FLOOD && f.priority == 1).collect();
+        let flood: Vec<&Flow> =
+            flows["br-tun"].iter().filter(|f| f.table == TUN_FLOOD && f.priority == 1).collect();
         assert_eq!(flood.len(), 2, "no flood flow for a network without peers");
         assert!(flood.iter().any(|f| f.actions.ends_with("output:5,output:6")));
         assert!(flood.iter().any(|f| f.actions.ends_with("output:7")));

@@ -140,8 +140,11 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
             let (int_name, phy_name) = AgentConfig::phys_patch_names(&bridge);
             self.vs.ensure_port(&int, &int_name, &patch(&phy_name)).await?;
             self.vs.ensure_port(&bridge, &phy_name, &patch(&int_name)).await?;
-            let layout =
-                PhysLayout { bridge, int_ofport: self.ofport(&int_name).await?, phy_ofport: self.ofport(&phy_name).await? };
+            let layout = PhysLayout {
+                bridge,
+                int_ofport: self.ofport(&int_name).await?,
+                phy_ofport: self.ofport(&phy_name).await?,
+            };
             self.phys.insert(physnet, layout);
         }
         for p in self.vs.list_ports(&int).await? {
@@ -227,7 +230,8 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
             }
             self.recovered = true;
         }
-        let gone: Vec<String> = self.vlans.networks().map(|(n, _)| n.clone()).filter(|n| !wanted.contains(n)).collect();
+        let gone: Vec<String> =
+            self.vlans.networks().map(|(n, _)| n.clone()).filter(|n| !wanted.contains(n)).collect();
         for n in gone {
             self.vlans.release(&n);
         }
@@ -254,7 +258,8 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
             .filter(|(t, ip)| self.cfg.tunnel_types.contains(t) && *ip != local_ip)
             .collect();
         let tun = self.cfg.tunnel_bridge.clone();
-        let stale: Vec<(String, String)> = self.tunnels.keys().filter(|k| !wanted.contains(*k)).cloned().collect();
+        let stale: Vec<(String, String)> =
+            self.tunnels.keys().filter(|k| !wanted.contains(*k)).cloned().collect();
         for (t, ip) in stale {
             self.vs.delete_port(&tun, &flows::tunnel_port_name(&t, &ip)).await?;
             self.tunnels.remove(&(t, ip));
@@ -322,12 +327,12 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
         for (bridge, want) in &desired {
             let have = installed.get(bridge).cloned().unwrap_or_default();
             let delta = diff(want, &have, self.cookie);
-            if !delta.is_empty() {
-                if let Err(e) = self.ofctl.apply(bridge, &delta).await {
-                    // Unknown state: dump again next time.
-                    self.installed = None;
-                    return Err(e.into());
-                }
+            if !delta.is_empty()
+                && let Err(e) = self.ofctl.apply(bridge, &delta).await
+            {
+                // Unknown state: dump again next time.
+                self.installed = None;
+                return Err(e.into());
             }
             installed.insert(bridge.clone(), want.clone());
         }

@@ -72,7 +72,12 @@ async fn watcher<C: ControlPlane + Clone>(cp: C, host: String, mut since: i64, t
     }
 }
 
-async fn report_status<C: ControlPlane>(cp: &C, host: &str, r: &mut Reconciler<OvsVswitch, OvsOfctl>, ch: StatusChanges) {
+async fn report_status<C: ControlPlane>(
+    cp: &C,
+    host: &str,
+    r: &mut Reconciler<OvsVswitch, OvsOfctl>,
+    ch: StatusChanges,
+) {
     if ch.up.is_empty() && ch.down.is_empty() {
         return;
     }
@@ -101,7 +106,10 @@ async fn heartbeat<C: ControlPlane>(cp: &C, cfg: &AgentConfig, conf: serde_json:
 }
 
 /// One life of the agent loop: returns on a shutdown signal, or an error to restart from.
-pub async fn run_once(cfg: &AgentConfig, shutdown: &mut tokio::sync::watch::Receiver<bool>) -> Result<(), AgentError> {
+pub async fn run_once(
+    cfg: &AgentConfig,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<(), AgentError> {
     let cp = HttpControlPlane::new(&cfg.server, &cfg.token()?)?;
     let vs = OvsVswitch::connect(&cfg.ovsdb).await?;
     let ofctl = OvsOfctl::new(cfg.ovs_rundir.clone());

@@ -19,7 +19,9 @@ impl LocalVlans {
     /// Takes over a VLAN found on an existing port of `net` (after a restart). A VLAN already
     /// used by another network is not taken (the port will be retagged).
     pub fn recover(&mut self, net: &str, vlan: u16) -> bool {
-        if !(1..DEAD_VLAN).contains(&vlan) || self.by_net.contains_key(net) || self.by_net.values().any(|v| *v == vlan)
+        if !(1..DEAD_VLAN).contains(&vlan)
+            || self.by_net.contains_key(net)
+            || self.by_net.values().any(|v| *v == vlan)
         {
             return false;
         }

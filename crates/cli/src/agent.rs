@@ -20,7 +20,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let mut cfg = AgentConfig::load(&args.config)
         .or_else(|e| match &args.host {
             // The file may leave the host to the flag.
-            Some(_) => toml::from_str::<AgentConfig>(&std::fs::read_to_string(&args.config)?).map_err(anyhow::Error::from),
+            Some(_) => toml::from_str::<AgentConfig>(&std::fs::read_to_string(&args.config)?)
+                .map_err(anyhow::Error::from),
             None => Err(e.into()),
         })
         .with_context(|| format!("reading {}", args.config.display()))?;

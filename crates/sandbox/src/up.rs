@@ -241,6 +241,26 @@ impl Sandbox {
         self.state.save()
     }
 
+    /// Kills the host's ovs-vswitchd (SIGKILL, as a crash would) and starts it again on the
+    /// same database: OpenFlow tables are lost, OVSDB keeps bridges and ports.
+    pub fn restart_vswitchd(&mut self, host: &str) -> Result<()> {
+        let handle = self.host(host)?.clone();
+        let pidfile = handle.dir.join("ovs-vswitchd.pid");
+        if let Some(pid) = crate::process::read_pidfile(&pidfile) {
+            run_ok(self.runner().as_ref(), &Cmd::new("kill").arg("-9").arg(pid.to_string()))?;
+            for _ in 0..100 {
+                if !self.runner().alive(pid) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+        let _ = std::fs::remove_file(&pidfile);
+        self.state.processes.retain(|r| !(r.host == handle.name && r.name == "ovs-vswitchd"));
+        let db = format!("unix:{}", path(&handle.db_socket()));
+        self.start_daemon(&handle, "ovs-vswitchd", &[db])
+    }
+
     pub(crate) fn run_ok(&self, cmd: &Cmd) -> Result<()> {
         run_ok(self.runner().as_ref(), cmd).map(drop)
     }

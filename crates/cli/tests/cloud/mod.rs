@@ -21,13 +21,17 @@ pub fn prerequisites() -> bool {
     // SAFETY-free check of root: /proc/self/status Uid line.
     let root = std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false);
     if !root {
         missing.push("root");
     }
     for prog in ["ovs-vswitchd", "ovsdb-server", "ovs-vsctl", "ovs-ofctl", "ip", "busybox", "iperf3"] {
-        let found = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"].iter().any(|d| std::path::Path::new(d).join(prog).exists());
+        let found = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+            .iter()
+            .any(|d| std::path::Path::new(d).join(prog).exists());
         if !found {
             missing.push(prog);
         }
@@ -61,7 +65,11 @@ impl Cloud {
     pub fn up(prefix: &str, hosts: usize) -> Cloud {
         let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let dir = tempfile::tempdir().expect("tempdir");
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         listener.set_nonblocking(true).expect("nonblocking");
@@ -70,7 +78,9 @@ impl Cloud {
         config.agents.token = Some(AGENT_TOKEN.into());
         config.server.bind = addr;
         config.server.data_dir = dir.path().join("server");
-        let store = neutrino_server::store::Store::open(&format!("sqlite:{}/server.db", dir.path().display())).expect("store");
+        let store =
+            neutrino_server::store::Store::open(&format!("sqlite:{}/server.db", dir.path().display()))
+                .expect("store");
         rt.spawn(async move {
             let app = neutrino_server::run::app_with_store(config, store).await.expect("app");
             let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
@@ -88,7 +98,9 @@ impl Cloud {
         }
         cloud.wait(Duration::from_secs(30), "agents alive", |c| {
             let agents = c.api("GET", "/v2.0/agents", None).1;
-            agents["agents"].as_array().is_some_and(|a| a.len() == names.len() && a.iter().all(|x| x["alive"] == true))
+            agents["agents"]
+                .as_array()
+                .is_some_and(|a| a.len() == names.len() && a.iter().all(|x| x["alive"] == true))
         });
         cloud
     }
@@ -135,7 +147,10 @@ impl Cloud {
             let resp = req.send().await.expect("server answers");
             let status = resp.status().as_u16();
             let bytes = resp.bytes().await.expect("body");
-            (status, if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("json") })
+            (
+                status,
+                if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("json") },
+            )
         })
     }
 
@@ -187,7 +202,14 @@ impl Cloud {
 
     /// A VM `name` on `host` attached to `network`: the port is created bound to the host, the
     /// VM plugged with its MAC and address; waits until the port is ACTIVE. Returns (port id, ip).
-    pub fn vm(&mut self, host: &str, name: &str, network: &str, mtu: i64, ip: Option<&str>) -> (String, String) {
+    pub fn vm(
+        &mut self,
+        host: &str,
+        name: &str,
+        network: &str,
+        mtu: i64,
+        ip: Option<&str>,
+    ) -> (String, String) {
         let mut port = json!({"network_id": network, "binding:host_id": host, "device_owner": "compute:nova",
             "device_id": format!("vm-{name}")});
         if let Some(ip) = ip {
@@ -233,16 +255,17 @@ impl Cloud {
     /// Bytes a one-second iperf3 TCP transfer from `from` to `to` (at `ip`) delivered.
     pub fn tcp_bytes(&self, from: &str, to: &str, ip: &str) -> u64 {
         for _ in 0..5 {
-            let mut server = self.sandbox.spawn(&self.vm_netns(to), &["iperf3", "-s", "-1"]).expect("iperf3 -s");
+            let mut server =
+                self.sandbox.spawn(&self.vm_netns(to), &["iperf3", "-s", "-1"]).expect("iperf3 -s");
             std::thread::sleep(Duration::from_millis(300));
             let out = self.exec(from, &["iperf3", "-c", ip, "-t", "1", "-J"]);
             let _ = server.kill();
             let _ = server.wait();
             let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-            if v.get("error").is_none() {
-                if let Some(b) = v["end"]["sum_received"]["bytes"].as_u64() {
-                    return b;
-                }
+            if v.get("error").is_none()
+                && let Some(b) = v["end"]["sum_received"]["bytes"].as_u64()
+            {
+                return b;
             }
         }
         0
@@ -257,4 +280,11 @@ impl Drop for Cloud {
         }
         let _ = neutrino_sandbox::down(self.sandbox.run_dir());
     }
+}
+
+/// Packets sent and received by a `busybox ping` summary.
+pub fn ping_counts(out: &str) -> (u32, u32) {
+    let line = out.lines().find(|l| l.contains("packets transmitted")).unwrap_or_default();
+    let nums: Vec<u32> = line.split(|c: char| !c.is_ascii_digit()).filter_map(|t| t.parse().ok()).collect();
+    (nums.first().copied().unwrap_or(0), nums.get(1).copied().unwrap_or(0))
 }
