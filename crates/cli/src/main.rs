@@ -6,6 +6,7 @@ mod connect;
 mod error;
 mod output;
 mod resources;
+mod sandbox;
 mod server;
 
 use std::process::ExitCode;
@@ -36,6 +37,9 @@ enum Command {
     Server(server::ServerArgs),
     /// Run the host agent (Open vSwitch L2).
     Agent(agent::AgentArgs),
+    /// A simulated multi-host cloud in network namespaces (needs root).
+    #[command(subcommand)]
+    Sandbox(sandbox::SandboxCmd),
     /// Print the argon2id hash of a password read from standard input, for `password_hash`
     /// in `[[auth.users]]`.
     HashPassword,
@@ -55,6 +59,7 @@ async fn resource_command(cli: Cli) -> Result<(), error::CliError> {
     let fmt = cli.output;
     match cli.command {
         Command::Server(_) | Command::Agent(_) | Command::HashPassword => Ok(()),
+        Command::Sandbox(c) => sandbox::run_api(&client, c).await,
         Command::Network(c) => resources::network::run(&client, fmt, c).await,
         Command::Subnet(c) => resources::subnet::run(&client, fmt, c).await,
         Command::Port(c) => resources::port::run(&client, fmt, c).await,
@@ -72,6 +77,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Server(args) => rt.block_on(server::run(args)),
         Command::Agent(args) => rt.block_on(agent::run(args)),
+        Command::Sandbox(ref c) if sandbox::run_local(c)? => Ok(()),
         Command::HashPassword => {
             let mut line = String::new();
             std::io::stdin().read_line(&mut line)?;
