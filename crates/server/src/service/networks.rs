@@ -116,13 +116,8 @@ pub async fn list(svc: &Services, ctx: &RequestContext, params: ListParams) -> A
                     vec![SqlValue::from(&ctx.project_id)],
                 );
             }
-            params.apply(&mut select, &NETWORK, rows::TAG_TYPE)?;
-            if let Some(m) = &params.marker
-                && !select.set_marker(sql, m)?
-            {
-                return Err(ApiError::network_not_found(m));
-            }
-            let (found, more) = select.run(sql)?;
+            let (found, more) =
+                params.run(sql, &mut select, &NETWORK, rows::TAG_TYPE, ApiError::network_not_found)?;
             let mut nets: Vec<Network> = found.iter().map(rows::from_row).collect();
             rows::fill(sql, &mut nets)?;
             let items =

@@ -277,13 +277,8 @@ pub async fn list(svc: &Services, ctx: &RequestContext, params: ListParams) -> A
                 let (cond, value) = fixed_ip_condition(f)?;
                 select.push(cond, vec![value]);
             }
-            params.apply(&mut select, &PORT, rows::TAG_TYPE)?;
-            if let Some(m) = &params.marker
-                && !select.set_marker(sql, m)?
-            {
-                return Err(ApiError::port_not_found(m));
-            }
-            let (found, more) = select.run(sql)?;
+            let (found, more) =
+                params.run(sql, &mut select, &PORT, rows::TAG_TYPE, ApiError::port_not_found)?;
             let mut ports: Vec<Port> = found.iter().map(rows::from_row).collect();
             rows::fill(sql, &mut ports)?;
             let items = ports.into_iter().map(|p| render(&ctx, &PORT, p.to_json(), &params.fields)).collect();

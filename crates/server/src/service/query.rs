@@ -150,6 +150,25 @@ impl ListParams {
         Ok(())
     }
 
+    /// Applies the query to `select` and runs it from the marker: the page's rows and whether
+    /// more follow. An unknown marker is `not_found`.
+    pub fn run(
+        &self,
+        sql: &mut dyn crate::store::Sql,
+        select: &mut Select,
+        attrs: &[Attr],
+        tag_type: &str,
+        not_found: fn(&str) -> ApiError,
+    ) -> Result<(Vec<crate::store::Row>, bool), ApiError> {
+        self.apply(select, attrs, tag_type)?;
+        if let Some(m) = &self.marker
+            && !select.set_marker(sql, m)?
+        {
+            return Err(not_found(m));
+        }
+        Ok(select.run(sql)?)
+    }
+
     fn apply_tags(&self, select: &mut Select, name: &str, values: &[String], tag_type: &str) {
         let tags: Vec<String> = values
             .iter()

@@ -154,12 +154,7 @@ pub async fn list(svc: &Services, ctx: &RequestContext, params: ListParams) -> A
                     vec![SqlValue::from(&ctx.project_id), SqlValue::from(&ctx.project_id)],
                 );
             }
-            params.apply(&mut select, &SUBNET, rows::TAG_TYPE)?;
-            if let Some(m) = &params.marker
-                && !select.set_marker(sql, m)? {
-                    return Err(ApiError::subnet_not_found(m));
-                }
-            let (found, more) = select.run(sql)?;
+            let (found, more) = params.run(sql, &mut select, &SUBNET, rows::TAG_TYPE, ApiError::subnet_not_found)?;
             let mut subnets: Vec<Subnet> = found.iter().map(rows::from_row).collect();
             rows::fill(sql, &mut subnets)?;
             let items = subnets.into_iter().map(|s| render(&ctx, &SUBNET, s.to_json(), &params.fields)).collect();

@@ -71,17 +71,11 @@ fn values(a: &Agent) -> Vec<SqlValue> {
 }
 
 pub fn insert(sql: &mut dyn Sql, a: &Agent) -> Result<(), StoreError> {
-    sql.execute(&format!("INSERT INTO agents ({COLS}) VALUES ({})", super::placeholders(13)), &values(a))?;
-    Ok(())
+    super::insert_row(sql, "agents", COLS, &values(a))
 }
 
 pub fn update(sql: &mut dyn Sql, a: &Agent) -> Result<(), StoreError> {
-    let v = values(a);
-    let sets: Vec<String> = COLS.split(", ").skip(1).map(|c| format!("{} = ?", c.trim())).collect();
-    let mut params: Vec<SqlValue> = v[1..].to_vec();
-    params.push(v[0].clone());
-    sql.execute(&format!("UPDATE agents SET {} WHERE id = ?", sets.join(", ")), &params)?;
-    Ok(())
+    super::update_row(sql, "agents", COLS, &values(a))
 }
 
 pub fn delete(sql: &mut dyn Sql, id: &str) -> Result<usize, StoreError> {

@@ -195,6 +195,21 @@ impl Store {
     }
 }
 
+/// Inserts one row: `values` in the order of `cols` (a comma list).
+pub fn insert_row(sql: &mut dyn Sql, table: &str, cols: &str, values: &[SqlValue]) -> Result<(), StoreError> {
+    sql.execute(&format!("INSERT INTO {table} ({cols}) VALUES ({})", placeholders(values.len())), values)?;
+    Ok(())
+}
+
+/// Writes every column back; the first of `cols` is the `id` the row is found by.
+pub fn update_row(sql: &mut dyn Sql, table: &str, cols: &str, values: &[SqlValue]) -> Result<(), StoreError> {
+    let sets: Vec<String> = cols.split(", ").skip(1).map(|c| format!("{} = ?", c.trim())).collect();
+    let mut params: Vec<SqlValue> = values[1..].to_vec();
+    params.push(values[0].clone());
+    sql.execute(&format!("UPDATE {table} SET {} WHERE id = ?", sets.join(", ")), &params)?;
+    Ok(())
+}
+
 /// `?, ?, ?` for `n` parameters.
 pub fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")

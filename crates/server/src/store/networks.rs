@@ -63,18 +63,12 @@ fn values(n: &Network) -> Vec<SqlValue> {
 }
 
 pub fn insert(sql: &mut dyn Sql, n: &Network) -> Result<(), StoreError> {
-    sql.execute(&format!("INSERT INTO networks ({COLS}) VALUES ({})", placeholders(17)), &values(n))?;
-    Ok(())
+    super::insert_row(sql, "networks", COLS, &values(n))
 }
 
 /// Writes every column of `n` back.
 pub fn update(sql: &mut dyn Sql, n: &Network) -> Result<(), StoreError> {
-    let v = values(n);
-    let sets: Vec<String> = COLS.split(", ").skip(1).map(|c| format!("{} = ?", c.trim())).collect();
-    let mut params: Vec<SqlValue> = v[1..].to_vec();
-    params.push(v[0].clone());
-    sql.execute(&format!("UPDATE networks SET {} WHERE id = ?", sets.join(", ")), &params)?;
-    Ok(())
+    super::update_row(sql, "networks", COLS, &values(n))
 }
 
 /// A network by id, with its subnets and tags.

@@ -68,7 +68,7 @@ fn values(p: &Port) -> Vec<SqlValue> {
 
 /// Inserts the port row and its address allocations.
 pub fn insert(sql: &mut dyn Sql, p: &Port) -> Result<(), StoreError> {
-    sql.execute(&format!("INSERT INTO ports ({COLS}) VALUES ({})", placeholders(19)), &values(p))?;
+    super::insert_row(sql, "ports", COLS, &values(p))?;
     insert_ips(sql, p)
 }
 
@@ -90,11 +90,7 @@ fn insert_ips(sql: &mut dyn Sql, p: &Port) -> Result<(), StoreError> {
 
 /// Writes every column of `p` back and replaces its allocations.
 pub fn update(sql: &mut dyn Sql, p: &Port) -> Result<(), StoreError> {
-    let v = values(p);
-    let sets: Vec<String> = COLS.split(", ").skip(1).map(|c| format!("{} = ?", c.trim())).collect();
-    let mut params: Vec<SqlValue> = v[1..].to_vec();
-    params.push(v[0].clone());
-    sql.execute(&format!("UPDATE ports SET {} WHERE id = ?", sets.join(", ")), &params)?;
+    super::update_row(sql, "ports", COLS, &values(p))?;
     sql.execute("DELETE FROM ip_allocations WHERE port_id = ?", &[p.std.id.as_str().into()])?;
     insert_ips(sql, p)
 }

@@ -99,17 +99,11 @@ fn values(s: &Subnet) -> Vec<SqlValue> {
 }
 
 pub fn insert(sql: &mut dyn Sql, s: &Subnet) -> Result<(), StoreError> {
-    sql.execute(&format!("INSERT INTO subnets ({COLS}) VALUES ({})", placeholders(17)), &values(s))?;
-    Ok(())
+    super::insert_row(sql, "subnets", COLS, &values(s))
 }
 
 pub fn update(sql: &mut dyn Sql, s: &Subnet) -> Result<(), StoreError> {
-    let v = values(s);
-    let sets: Vec<String> = COLS.split(", ").skip(1).map(|c| format!("{} = ?", c.trim())).collect();
-    let mut params: Vec<SqlValue> = v[1..].to_vec();
-    params.push(v[0].clone());
-    sql.execute(&format!("UPDATE subnets SET {} WHERE id = ?", sets.join(", ")), &params)?;
-    Ok(())
+    super::update_row(sql, "subnets", COLS, &values(s))
 }
 
 pub fn get(sql: &mut dyn Sql, id: &str) -> Result<Option<Subnet>, StoreError> {
