@@ -34,6 +34,15 @@ fn networks_with_the_same_cidr_are_isolated_and_deleting_a_port_cuts_it_off() {
     c.wait(Duration::from_secs(20), "r2 cut off", |c| !c.ping("r1", &r2));
     // The other network is untouched.
     assert!(c.ping("b1", &b2), "deleting a red port broke blue\n{}", c.logs());
+    // red's last port left h2: h2 drops red's tunnel id, keeps blue's; h1 keeps its tunnel to h2
+    // (blue still needs it) but no longer floods red there.
+    let (red_seg, blue_seg) = (c.segment(&red), c.segment(&blue));
+    c.wait(Duration::from_secs(10), "red's flows gone from h2", |c| {
+        !c.flows("h2", "br-tun").contains(&format!("tun_id={red_seg:#x}"))
+    });
+    assert!(c.flows("h2", "br-tun").contains(&format!("tun_id={blue_seg:#x}")));
+    let h1_tun = c.flows("h1", "br-tun");
+    assert_eq!(h1_tun.matches("load:").count(), 1, "h1 floods only blue over tunnels:\n{h1_tun}");
 }
 
 #[test]

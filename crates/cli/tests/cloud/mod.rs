@@ -288,3 +288,23 @@ pub fn ping_counts(out: &str) -> (u32, u32) {
     let nums: Vec<u32> = line.split(|c: char| !c.is_ascii_digit()).filter_map(|t| t.parse().ok()).collect();
     (nums.first().copied().unwrap_or(0), nums.get(1).copied().unwrap_or(0))
 }
+
+impl Cloud {
+    /// The flows of `bridge` on `host`, as `ovs-ofctl dump-flows` prints them.
+    pub fn flows(&self, host: &str, bridge: &str) -> String {
+        let h = self.sandbox.host(host).expect("host");
+        let out = std::process::Command::new("ovs-ofctl")
+            .env("OVS_RUNDIR", h.run_dir())
+            .args(["-O", "OpenFlow14", "--no-stats", "dump-flows", bridge])
+            .output()
+            .expect("ovs-ofctl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The segmentation id of a network (admin view).
+    pub fn segment(&self, network: &str) -> i64 {
+        self.api("GET", &format!("/v2.0/networks/{network}"), None).1["network"]["provider:segmentation_id"]
+            .as_i64()
+            .expect("segmentation id")
+    }
+}
