@@ -215,4 +215,14 @@ project_name = "service"
         assert!(Config::parse("[auth]\nfoo = 1").is_err());
         assert_eq!(Config::parse("").unwrap().auth.token_ttl_secs, 3600);
     }
+
+    #[tokio::test]
+    async fn noauth_is_refused_unless_bound_to_loopback() {
+        let mut c = Config::default();
+        c.auth.mode = AuthMode::Noauth;
+        c.server.bind = "0.0.0.0:9696".parse().unwrap();
+        assert!(matches!(setup(&c).await, Err(AuthError::NoauthNotLoopback(_))));
+        c.server.bind = "[::1]:9696".parse().unwrap();
+        assert!(setup(&c).await.is_ok());
+    }
 }
