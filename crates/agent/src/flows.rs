@@ -142,13 +142,16 @@ pub fn generate(
                 format!("tun_id={seg:#x}"),
                 format!("mod_vlan_vid:{},output:{}", n.local_vlan, t.patch_int),
             ));
-            let outs: Vec<String> = peers
+            // By ofport, once each: the flow depends on the set of peers, not on their order.
+            let mut ofports: Vec<i64> = peers
                 .get(&n.id)
                 .into_iter()
                 .flatten()
-                .filter_map(|ip| t.ports.get(&(n.network_type.clone(), ip.clone())))
-                .map(|p| format!("output:{p}"))
+                .filter_map(|ip| t.ports.get(&(n.network_type.clone(), ip.clone())).copied())
                 .collect();
+            ofports.sort_unstable();
+            ofports.dedup();
+            let outs: Vec<String> = ofports.iter().map(|p| format!("output:{p}")).collect();
             if !outs.is_empty() {
                 tun.push(f(
                     TUN_FLOOD,
@@ -271,6 +274,10 @@ mod tests {
         assert_eq!(flood.len(), 2, "no flood flow for a network without peers");
         assert!(flood.iter().any(|f| f.actions.ends_with("output:5,output:6")));
         assert!(flood.iter().any(|f| f.actions.ends_with("output:7")));
+        // The same peers in another order, or listed twice, give the same flows.
+        let mut shuffled = peers();
+        shuffled.insert("net-vx".into(), vec!["172.31.0.3".into(), "172.31.0.2".into(), "172.31.0.3".into()]);
+        assert_eq!(generate(&layout(), &nets(), &shuffled), flows);
     }
 
     #[test]
