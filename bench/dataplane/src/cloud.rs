@@ -1,0 +1,257 @@
+//! The cloud under test: a Neutrino server in this process (its own runtime, a SQLite file in
+//! a tempdir, noauth, an agent token), a sandbox of hosts in `nt-bd-…` namespaces, one
+//! `neutrino agent` process per host, and blocking helpers for the API, `ovs-vsctl` and
+//! `ovs-ofctl`. Dropping it stops the agents and tears the sandbox down.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use neutrino_sandbox::{HostHandle, Sandbox, SandboxSpec, VmSpec};
+use serde_json::{Value, json};
+
+const AGENT_TOKEN: &str = "bench-dataplane-agent";
+/// Namespace prefix of everything this benchmark creates.
+pub const PREFIX: &str = "nt-bd-";
+
+pub struct Cloud {
+    pub sandbox: Sandbox,
+    rt: tokio::runtime::Runtime,
+    http: reqwest::Client,
+    url: String,
+    neutrino: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+/// Starts the server on its own 2-thread runtime so that it does not share a scheduler with
+/// the client; returns its URL.
+fn start_server(dir: &Path) -> Result<String> {
+    let mut config = neutrino_server::config::Config::default();
+    config.auth.mode = neutrino_server::auth::AuthMode::Noauth;
+    config.agents.token = Some(AGENT_TOKEN.into());
+    config.server.data_dir = dir.join("server");
+    let store = neutrino_server::store::Store::open(&format!("sqlite:{}", dir.join("bench.db").display()))?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    config.server.bind = addr;
+    listener.set_nonblocking(true)?;
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("server runtime");
+        rt.block_on(async move {
+            let app = neutrino_server::run::app_with_store(config, store).await.expect("app");
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            axum::serve(listener, app).await.expect("serve");
+        });
+    });
+    Ok(format!("http://{addr}"))
+}
+
+impl Cloud {
+    /// The server, a sandbox of `hosts` hosts and their agents, all alive.
+    pub fn up(neutrino: &Path, hosts: usize) -> Result<Cloud> {
+        let dir = tempfile::tempdir()?;
+        let url = start_server(dir.path())?;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let mut spec = SandboxSpec::default(hosts);
+        spec.name_prefix = PREFIX.into();
+        spec.run_dir = dir.path().join("sandbox");
+        // A sandbox left by an earlier, crashed run of this benchmark has the same prefix.
+        let _ = neutrino_sandbox::down_with(&spec.run_dir, Some(PREFIX), &neutrino_sandbox::HostRunner);
+        let sandbox = Sandbox::up(&spec).context("sandbox up")?;
+        let mut cloud =
+            Cloud { sandbox, rt, http: reqwest::Client::new(), url, neutrino: neutrino.to_path_buf(), dir };
+        let names: Vec<String> = cloud.sandbox.hosts().iter().map(|h| h.name.clone()).collect();
+        for h in &names {
+            cloud.start_agent(h)?;
+        }
+        cloud.wait(Duration::from_secs(30), "agents alive", |c| {
+            let agents = c.api("GET", "/v2.0/agents", None)?;
+            Ok(agents["agents"]
+                .as_array()
+                .is_some_and(|a| a.len() == names.len() && a.iter().all(|x| x["alive"] == true)))
+        })?;
+        Ok(cloud)
+    }
+
+    fn agent_config(&self, host: &str) -> Result<PathBuf> {
+        let h = self.sandbox.host(host)?;
+        let path = self.dir.path().join(format!("agent-{host}.toml"));
+        let text = format!(
+            "host = \"{host}\"\nserver = \"{url}\"\ntoken = \"{AGENT_TOKEN}\"\ntunnel_types = [\"vxlan\", \"gre\"]\n\
+             local_ip = \"{ip}\"\ndatapath_type = \"netdev\"\novsdb = \"{db}\"\novs_rundir = \"{rd}\"\nnetns = \"{ns}\"\n\
+             report_interval = 2\n[bridge_mappings]\nphysnet1 = \"{br}\"\n",
+            url = self.url,
+            ip = h.tunnel_addr(),
+            db = h.db_socket().display(),
+            rd = h.run_dir().display(),
+            ns = h.netns(),
+            br = h.physnet_bridge("physnet1").context("physnet1 bridge")?,
+        );
+        std::fs::write(&path, text)?;
+        Ok(path)
+    }
+
+    pub fn start_agent(&mut self, host: &str) -> Result<()> {
+        let cfg = self.agent_config(host)?.display().to_string();
+        let bin = self.neutrino.display().to_string();
+        self.sandbox.start_process(
+            host,
+            "agent",
+            &[&bin, "agent", "--config", &cfg],
+            &[("NEUTRINO_LOG", "info")],
+        )?;
+        Ok(())
+    }
+
+    pub fn stop_agent(&mut self, host: &str) -> Result<()> {
+        Ok(self.sandbox.stop_process(host, "agent")?)
+    }
+
+    /// The agent log of `host`.
+    pub fn agent_log(&self, host: &str) -> Result<PathBuf> {
+        Ok(self.sandbox.host(host)?.run_dir().join("agent.log"))
+    }
+
+    pub fn host(&self, name: &str) -> Result<&HostHandle> {
+        Ok(self.sandbox.host(name)?)
+    }
+
+    /// One API call as the noauth admin; non-2xx answers are errors.
+    pub fn api(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+        let m = reqwest::Method::from_bytes(method.as_bytes())?;
+        let mut req = self.http.request(m, format!("{}{path}", self.url));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        self.rt.block_on(async move {
+            let resp = req.send().await?;
+            let status = resp.status();
+            let bytes = resp.bytes().await?;
+            if !status.is_success() {
+                bail!("{path}: {status}: {}", String::from_utf8_lossy(&bytes));
+            }
+            Ok(if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes)? })
+        })
+    }
+
+    /// Polls `ok` every 100 ms until it holds or `timeout` passes.
+    pub fn wait(
+        &self,
+        timeout: Duration,
+        what: &str,
+        mut ok: impl FnMut(&Self) -> Result<bool>,
+    ) -> Result<()> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if ok(self)? {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!("timed out after {timeout:?} waiting for {what}")
+    }
+
+    /// A VXLAN network with a subnet of `cidr` (no gateway); returns (network id, MTU).
+    pub fn vxlan_network(&self, cidr: &str) -> Result<(String, u32)> {
+        let n = self.api(
+            "POST",
+            "/v2.0/networks",
+            Some(json!({"network": {"name": "bench", "provider:network_type": "vxlan"}})),
+        )?;
+        let id = n["network"]["id"].as_str().context("network id")?.to_string();
+        self.api(
+            "POST",
+            "/v2.0/subnets",
+            Some(json!({"subnet": {"network_id": id, "ip_version": 4, "cidr": cidr, "gateway_ip": null}})),
+        )?;
+        let mtu = n["network"]["mtu"].as_u64().context("mtu")?;
+        Ok((id, u32::try_from(mtu)?))
+    }
+
+    /// Creates a port on `network`, bound to `host` when given; returns the port object.
+    pub fn port(&self, network: &str, host: Option<&str>, name: &str) -> Result<Value> {
+        let mut port = json!({"network_id": network, "device_owner": "compute:nova", "device_id": format!("vm-{name}"),
+            "name": name});
+        if let Some(h) = host {
+            port["binding:host_id"] = json!(h);
+        }
+        let p = self.api("POST", "/v2.0/ports", Some(json!({"port": port})))?;
+        Ok(p["port"].clone())
+    }
+
+    /// How many ports of `network` are ACTIVE.
+    pub fn active_ports(&self, network: &str) -> Result<usize> {
+        let l =
+            self.api("GET", &format!("/v2.0/ports?network_id={network}&status=ACTIVE&fields=id"), None)?;
+        Ok(l["ports"].as_array().map_or(0, Vec::len))
+    }
+
+    /// Plugs a real VM (a veth into its own namespace) for a port bound to `host`, with the
+    /// port's address and `mtu`; waits until the port is ACTIVE. Returns the VM's address.
+    pub fn vm(&mut self, host: &str, name: &str, network: &str, mtu: u32) -> Result<String> {
+        let p = self.port(network, Some(host), name)?;
+        let id = p["id"].as_str().context("id")?.to_string();
+        let ip = p["fixed_ips"][0]["ip_address"].as_str().context("ip")?.to_string();
+        let mut spec = VmSpec::new(name, &id, p["mac_address"].as_str().context("mac")?);
+        spec.ip_cidr = Some(format!("{ip}/20"));
+        spec.mtu = mtu;
+        self.sandbox.plug_vm(host, &spec)?;
+        let path = format!("/v2.0/ports/{id}");
+        self.wait(Duration::from_secs(30), &format!("port of VM {name} ACTIVE"), |c| {
+            Ok(c.api("GET", &path, None)?["port"]["status"] == "ACTIVE")
+        })?;
+        Ok(ip)
+    }
+
+    pub fn vm_netns(&self, name: &str) -> Result<String> {
+        Ok(self.sandbox.vm(name)?.netns.clone())
+    }
+
+    /// `ovs-vsctl` against `host`'s database with `args`; fails on a non-zero exit.
+    pub fn vsctl<S: AsRef<std::ffi::OsStr>>(&self, host: &str, args: &[S]) -> Result<String> {
+        let h = self.host(host)?;
+        let out = Command::new("ovs-vsctl")
+            .arg(format!("--db={}", h.db_target()))
+            .arg("--timeout=60")
+            .args(args)
+            .output()
+            .context("ovs-vsctl")?;
+        if !out.status.success() {
+            bail!("ovs-vsctl: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// Number of OpenFlow rules on `bridge` of `host` (all cookies).
+    pub fn flow_count(&self, host: &str, bridge: &str) -> Result<usize> {
+        let mgmt = self.host(host)?.run_dir().join(format!("{bridge}.mgmt"));
+        let out = Command::new("ovs-ofctl")
+            .args(["-O", "OpenFlow14", "dump-flows"])
+            .arg(format!("unix:{}", mgmt.display()))
+            .output()
+            .context("ovs-ofctl")?;
+        if !out.status.success() {
+            bail!("ovs-ofctl dump-flows {bridge}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains("cookie=")).count())
+    }
+}
+
+impl Drop for Cloud {
+    fn drop(&mut self) {
+        let names: Vec<String> = self.sandbox.hosts().iter().map(|h| h.name.clone()).collect();
+        for h in names {
+            let _ = self.sandbox.stop_process(&h, "agent");
+        }
+        match neutrino_sandbox::down(self.sandbox.run_dir()) {
+            Ok(r) if !r.leftovers.is_empty() => eprintln!("sandbox down left: {:?}", r.leftovers),
+            Ok(_) => {}
+            Err(e) => eprintln!("sandbox down failed: {e}"),
+        }
+    }
+}
