@@ -289,6 +289,7 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
         self.sync_tunnels(&nets).await?;
         // Tags: the network's local VLAN for known, enabled ports; the dead VLAN otherwise.
         let mut wired = BTreeSet::new();
+        let mut retagged = false;
         for (iface, i) in self.ifaces.clone() {
             let want = match self.ports.get(&i.port_id) {
                 Some(p) if p.admin_state_up => self.vlans.get(&p.network_id).unwrap_or(DEAD_VLAN),
@@ -297,6 +298,7 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
             if self.tags.get(&iface).copied().flatten() != Some(want) {
                 self.vs.set_port_tag(&iface, Some(want)).await?;
                 self.tags.insert(iface.clone(), Some(want));
+                retagged = true;
             }
             if want != DEAD_VLAN && i.ofport.is_some_and(|o| o > 0) {
                 wired.insert(i.port_id.clone());
@@ -337,6 +339,14 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
             installed.insert(bridge.clone(), want.clone());
         }
         self.installed = Some(installed);
+        // A port is wired once ovs-vswitchd (not just OVSDB) has its tag: wait for it, once per
+        // sync, before reporting anything up.
+        if retagged
+            && wired.iter().any(|id| !self.up.contains(id))
+            && !self.vs.wait_applied(Duration::from_secs(10)).await?
+        {
+            tracing::warn!("ovs-vswitchd has not applied the port tags after 10 s; reporting anyway");
+        }
         // Status: up once wired; down when a reported port lost its wiring (still bound here).
         let mut changes = StatusChanges::default();
         for id in &wired {

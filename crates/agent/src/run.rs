@@ -32,6 +32,40 @@ pub enum AgentError {
 enum Msg {
     Full(HostState),
     Delta(Delta),
+    /// ovs-vswitchd lost its flows.
+    Restarted,
+}
+
+/// Checks the canary flow every second, off the main loop (a dump of a busy ovs-vswitchd
+/// must not delay deltas).
+async fn canary(cfg: AgentConfig, cookie: u64, tx: mpsc::Sender<Msg>) {
+    let ofctl = OvsOfctl::new(cfg.ovs_rundir.clone());
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if neutrino_ovs::ofctl::restarted(&ofctl, &cfg.integration_bridge, cookie).await.unwrap_or(false) {
+            if tx.send(Msg::Restarted).await.is_err() {
+                return;
+            }
+            // Give the main loop time to reprogram before looking again.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }
+}
+
+/// Sends heartbeats with the latest configuration, off the main loop.
+async fn beats<C: ControlPlane>(
+    cp: C,
+    cfg: AgentConfig,
+    conf: tokio::sync::watch::Receiver<serde_json::Value>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(cfg.report_interval.max(1)));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let c = conf.borrow().clone();
+        heartbeat(&cp, &cfg, c, false).await;
+    }
 }
 
 /// Long-polls the server and forwards what it learns; lists again after a gap or an error.
@@ -127,21 +161,31 @@ pub async fn run_once(
     tracing::info!(revision = r.revision(), "agent in sync");
 
     let (tx, mut rx) = mpsc::channel(64);
-    let watch = tokio::spawn(watcher(cp.clone(), cfg.host.clone(), r.revision(), tx));
-    let _guard = AbortOnDrop(watch);
-    let mut beat = tokio::time::interval(Duration::from_secs(cfg.report_interval.max(1)));
-    let mut canary = tokio::time::interval(Duration::from_secs(1));
+    let (conf_tx, conf_rx) = tokio::sync::watch::channel(r.configurations());
+    let _tasks = [
+        AbortOnDrop(tokio::spawn(watcher(cp.clone(), cfg.host.clone(), r.revision(), tx.clone()))),
+        AbortOnDrop(tokio::spawn(canary(cfg.clone(), r.cookie(), tx))),
+        AbortOnDrop(tokio::spawn(beats(cp.clone(), cfg.clone(), conf_rx))),
+    ];
     loop {
         tokio::select! {
             _ = shutdown.changed() => return Ok(()),
             msg = rx.recv() => {
-                match msg {
-                    Some(Msg::Full(st)) => r.load(st),
-                    Some(Msg::Delta(d)) => { r.apply(d); }
-                    None => return Err(AgentError::Control(ControlError::Transport("watcher stopped".into()))),
+                let Some(first) = msg else {
+                    return Err(AgentError::Control(ControlError::Transport("watcher stopped".into())));
+                };
+                let mut restarted = false;
+                for m in std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
+                    match m {
+                        Msg::Full(st) => r.load(st),
+                        Msg::Delta(d) => { r.apply(d); }
+                        Msg::Restarted => restarted = true,
+                    }
                 }
-                while let Ok(m) = rx.try_recv() {
-                    match m { Msg::Full(st) => r.load(st), Msg::Delta(d) => { r.apply(d); } }
+                if restarted {
+                    tracing::warn!("ovs-vswitchd lost its flows (restart): reprogramming");
+                    r.setup().await?;
+                    r.invalidate_flows();
                 }
             }
             ev = events.recv() => {
@@ -149,19 +193,10 @@ pub async fn run_once(
                 r.on_interface(ev);
                 while let Ok(ev) = events.try_recv() { r.on_interface(ev); }
             }
-            _ = beat.tick() => {
-                heartbeat(&cp, cfg, r.configurations(), false).await;
-                continue;
-            }
-            _ = canary.tick() => {
-                if !r.vswitchd_restarted().await.unwrap_or(false) { continue; }
-                tracing::warn!("ovs-vswitchd lost its flows (restart): reprogramming");
-                r.setup().await?;
-                r.invalidate_flows();
-            }
         }
         let ch = r.sync().await?;
         report_status(&cp, &cfg.host, &mut r, ch).await;
+        let _ = conf_tx.send(r.configurations());
     }
 }
 

@@ -72,6 +72,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_env("NEUTRINO_LOG").unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let rt = tokio::runtime::Runtime::new()?;
     match cli.command {
