@@ -44,6 +44,9 @@ pub struct UpArgs {
     /// Number of hosts (h1, h2, …).
     #[arg(long, default_value_t = 2)]
     hosts: usize,
+    /// Prefix of the namespaces the sandbox creates (several sandboxes need different ones).
+    #[arg(long, default_value = "nt-")]
+    prefix: String,
     /// The server agents report to.
     #[arg(long, default_value = "http://127.0.0.1:9696")]
     server: String,
@@ -132,6 +135,7 @@ fn up(a: &UpArgs) -> Result<(), CliError> {
     };
     let mut spec = SandboxSpec::default(a.hosts);
     spec.run_dir = a.dir.run_dir.clone();
+    spec.name_prefix = a.prefix.clone();
     let mut s = Sandbox::up(&spec).map_err(sb)?;
     let exe = std::env::current_exe().map_err(|e| CliError::Config(e.to_string()))?.display().to_string();
     let hosts: Vec<_> = s.hosts().to_vec();

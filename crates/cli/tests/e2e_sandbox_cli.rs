@@ -1,0 +1,160 @@
+//! `neutrino sandbox up|status|vm create|vm exec|vm delete|down` as an operator types them,
+//! against a `neutrino server` process: the VM's port binds, turns ACTIVE, and `down` leaves
+//! no namespace behind.
+
+mod cloud;
+
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+struct Server(Child);
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn neutrino(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_neutrino")).args(args).output().expect("neutrino runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = neutrino(args);
+    assert!(
+        out.status.success(),
+        "neutrino {args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn namespaces(prefix: &str) -> Vec<String> {
+    let out = Command::new("ip").args(["netns", "list"]).output().expect("ip netns");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with(prefix))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn sandbox_commands_drive_a_one_host_cloud() {
+    if !cloud::prerequisites() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let url = format!("http://127.0.0.1:{port}");
+    let data = dir.path().join("data");
+    let child = Command::new(env!("CARGO_BIN_EXE_neutrino"))
+        .args(["server", "--auth", "noauth", "--bind", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(&data)
+        .spawn()
+        .expect("server starts");
+    let _server = Server(child);
+    let token = data.join("agent.token");
+    let start = Instant::now();
+    while !token.exists() || neutrino(&["--os-url", &url, "network", "list"]).status.code() != Some(0) {
+        assert!(start.elapsed() < Duration::from_secs(20), "server did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let run_dir = dir.path().join("sandbox");
+    let rd = run_dir.to_str().expect("utf-8 path");
+    let prefix = "nt-sc-";
+    ok(&[
+        "sandbox",
+        "up",
+        "--hosts",
+        "1",
+        "--prefix",
+        prefix,
+        "--run-dir",
+        rd,
+        "--server",
+        &url,
+        "--agent-token-file",
+        token.to_str().expect("utf-8"),
+    ]);
+    let result = std::panic::catch_unwind(|| {
+        let status: Value =
+            serde_json::from_str(&ok(&["sandbox", "status", "--run-dir", rd])).expect("status json");
+        assert_eq!(status["hosts"].as_array().map(Vec::len), Some(1), "{status}");
+        ok(&["--os-url", &url, "network", "create", "n1"]);
+        ok(&[
+            "--os-url",
+            &url,
+            "subnet",
+            "create",
+            "s1",
+            "--network",
+            "n1",
+            "--subnet-range",
+            "10.50.0.0/24",
+        ]);
+        // The agent's first heartbeat may still be on its way: binding needs a live agent.
+        let start = Instant::now();
+        loop {
+            let out = neutrino(&[
+                "--os-url",
+                &url,
+                "sandbox",
+                "vm",
+                "create",
+                "v1",
+                "--host",
+                "h1",
+                "--network",
+                "n1",
+                "--ip",
+                "10.50.0.7",
+                "--run-dir",
+                rd,
+            ]);
+            if out.status.success() {
+                assert!(String::from_utf8_lossy(&out.stdout).contains("ACTIVE"));
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "vm create: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let _ = neutrino(&["--os-url", &url, "port", "delete", "vm-v1"]);
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let addr = ok(&[
+            "sandbox",
+            "vm",
+            "exec",
+            "v1",
+            "--run-dir",
+            rd,
+            "--",
+            "ip",
+            "-o",
+            "-4",
+            "addr",
+            "show",
+            "eth0",
+        ]);
+        assert!(addr.contains("10.50.0.7/24"), "{addr}");
+        let ports: Value =
+            serde_json::from_str(&ok(&["--os-url", &url, "-o", "json", "port", "list"])).expect("json");
+        assert_eq!(ports[0]["status"], "ACTIVE", "{ports}");
+        ok(&["--os-url", &url, "sandbox", "vm", "delete", "v1", "--run-dir", rd]);
+        let ports: Value =
+            serde_json::from_str(&ok(&["--os-url", &url, "-o", "json", "port", "list"])).expect("json");
+        assert_eq!(ports, Value::Array(vec![]));
+    });
+    ok(&["sandbox", "down", "--run-dir", rd]);
+    assert_eq!(namespaces(prefix), Vec::<String>::new(), "sandbox down left namespaces");
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
