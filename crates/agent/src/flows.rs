@@ -1,8 +1,14 @@
 //! The flows of a host, as a pure function of its desired state and its bridge layout,
-//! following Neutron's Open vSwitch agent: `br-int` switches on host-local VLANs and
-//! translates segmentation ids coming from physical bridges; `br-<physnet>` translates local
-//! VLANs to the segment's VLAN (or strips them for flat); `br-tun` maps tunnel ids to local
-//! VLANs and floods only to the hosts that have ports on a network.
+//! following Neutron's Open vSwitch agent: `br-int` puts each VM port's traffic on its
+//! network's host-local VLAN and switches within it; `br-<physnet>` translates local VLANs to
+//! the segment's VLAN (or strips them for flat); `br-tun` maps tunnel ids to local VLANs and
+//! floods only to the hosts that have ports on a network.
+//!
+//! The local VLAN of a VM port is set by OpenFlow (`in_port=P → mod_vlan_vid`), not by the
+//! port's OVSDB `tag`: a tag change makes ovs-vswitchd reconfigure the whole bridge, which
+//! costs tens of ms with a thousand ports, while a flow change costs the same at any size.
+//! Switching is by flows too: unicast to a local port's MAC, and a per-network flood to the
+//! uplinks (tunnel and physical patches, still tagged) and the local ports (untagged).
 
 use std::collections::BTreeMap;
 
@@ -12,6 +18,9 @@ use neutrino_ovs::ofctl::canary_flow;
 /// `br-int` tables (Neutron's `constants.py` numbering).
 pub const INT_LOCAL_SWITCHING: u8 = 0;
 pub const INT_TRANSIENT: u8 = 60;
+/// Priority of the per-port ingress flows of table 0 (they carry the local VLAN; a restarted
+/// agent reads the VLANs back from them).
+pub const INT_PORT_INGRESS: u16 = 10;
 /// `br-tun` tables.
 pub const TUN_FROM_PATCH: u8 = 2;
 pub const TUN_GRE_TO_LV: u8 = 3;
@@ -33,6 +42,8 @@ pub struct TunLayout {
     pub bridge: String,
     /// `patch-int` on `br-tun`.
     pub patch_int: i64,
+    /// `patch-tun` on `br-int`.
+    pub int_patch: i64,
     /// Tunnel ports by (type, remote IP).
     pub ports: BTreeMap<(String, String), i64>,
 }
@@ -54,6 +65,15 @@ pub struct LocalNet {
     pub physical_network: Option<String>,
     pub segmentation_id: Option<i64>,
     pub local_vlan: u16,
+    /// The network's wired ports on this host.
+    pub ports: Vec<LocalPort>,
+}
+
+/// A VM (or service) port on `br-int`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LocalPort {
+    pub ofport: i64,
+    pub mac: String,
 }
 
 fn f(table: u8, priority: u16, cookie: u64, matches: impl Into<String>, actions: impl Into<String>) -> Flow {
@@ -71,9 +91,12 @@ pub fn generate(
     let mut out: BTreeMap<String, Vec<Flow>> = BTreeMap::new();
     let mut int = vec![
         f(INT_LOCAL_SWITCHING, 0, c, "", format!("resubmit(,{INT_TRANSIENT})")),
-        f(INT_TRANSIENT, 3, c, "", "NORMAL"),
+        f(INT_TRANSIENT, 0, c, "", "drop"),
         canary_flow(c),
     ];
+    for n in nets {
+        switching(&mut int, layout, n);
+    }
     for (physnet, p) in &layout.phys {
         int.push(f(0, 2, c, format!("in_port={}", p.int_ofport), "drop"));
         let mut phys =
@@ -177,6 +200,57 @@ pub fn generate(
     out
 }
 
+/// `br-int` flows of one network: ingress per port (tagging), unicast per port, one flood.
+fn switching(int: &mut Vec<Flow>, layout: &Layout, n: &LocalNet) {
+    let (c, lv) = (layout.cookie, n.local_vlan);
+    let mut ports = n.ports.clone();
+    ports.sort();
+    ports.dedup_by(|a, b| a.ofport == b.ofport);
+    for p in &ports {
+        int.push(f(
+            INT_LOCAL_SWITCHING,
+            INT_PORT_INGRESS,
+            c,
+            format!("in_port={}", p.ofport),
+            format!("mod_vlan_vid:{lv},resubmit(,{INT_TRANSIENT})"),
+        ));
+        int.push(f(
+            INT_TRANSIENT,
+            2,
+            c,
+            format!("dl_vlan={lv},dl_dst={}", p.mac),
+            format!("strip_vlan,output:{}", p.ofport),
+        ));
+    }
+    let mut outs: Vec<String> = vec![];
+    match (n.network_type.as_str(), &layout.tun, n.physical_network.as_ref().and_then(|p| layout.phys.get(p)))
+    {
+        ("vxlan" | "gre", Some(t), _) => outs.push(format!("output:{}", t.int_patch)),
+        ("vlan" | "flat", _, Some(p)) => outs.push(format!("output:{}", p.int_ofport)),
+        _ => {}
+    }
+    if !ports.is_empty() {
+        outs.push("strip_vlan".into());
+        outs.extend(ports.iter().map(|p| format!("output:{}", p.ofport)));
+    }
+    if !outs.is_empty() {
+        int.push(f(INT_TRANSIENT, 1, c, format!("dl_vlan={lv}"), outs.join(",")));
+    }
+}
+
+/// Local VLANs found in installed ingress flows: ofport → VLAN (what a restarted agent keeps).
+pub fn ingress_vlans(flows: &[Flow]) -> BTreeMap<i64, u16> {
+    flows
+        .iter()
+        .filter(|fl| fl.table == INT_LOCAL_SWITCHING && fl.priority == INT_PORT_INGRESS)
+        .filter_map(|fl| {
+            let port = fl.matches.strip_prefix("in_port=")?.parse().ok()?;
+            let vlan = fl.actions.strip_prefix("mod_vlan_vid:")?.split(',').next()?.parse().ok()?;
+            Some((port, vlan))
+        })
+        .collect()
+}
+
 /// The tunnel ports the host needs: (type, remote IP) for every peer of a tunnel network.
 pub fn wanted_tunnels(nets: &[LocalNet], peers: &BTreeMap<String, Vec<String>>) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = nets
@@ -231,18 +305,19 @@ mod tests {
         Layout {
             cookie: 0x4e54_0000_0000_0001,
             int_bridge: "br-int".into(),
-            tun: Some(TunLayout { bridge: "br-tun".into(), patch_int: 1, ports }),
+            tun: Some(TunLayout { bridge: "br-tun".into(), patch_int: 1, int_patch: 1, ports }),
             phys,
         }
     }
 
     fn nets() -> Vec<LocalNet> {
-        let n = |id: &str, t: &str, p: Option<&str>, seg: Option<i64>, lv| LocalNet {
+        let n = |id: &str, t: &str, p: Option<&str>, seg: Option<i64>, lv: u16| LocalNet {
             id: id.into(),
             network_type: t.into(),
             physical_network: p.map(String::from),
             segmentation_id: seg,
             local_vlan: lv,
+            ports: vec![LocalPort { ofport: 10 + i64::from(lv), mac: format!("fa:16:3e:00:00:{lv:02x}") }],
         };
         vec![
             n("net-vx", "vxlan", None, Some(100), 1),
@@ -285,6 +360,14 @@ mod tests {
         let a = generate(&layout(), &[], &BTreeMap::new());
         assert_eq!(a, generate(&layout(), &[], &BTreeMap::new()));
         assert!(a["br-tun"].iter().all(|f| !f.matches.contains("tun_id")));
+    }
+
+    #[test]
+    fn local_vlans_are_read_back_from_ingress_flows() {
+        let flows = generate(&layout(), &nets(), &peers());
+        let vlans = ingress_vlans(&flows["br-int"]);
+        assert_eq!(vlans.len(), 5);
+        assert_eq!(vlans[&13], 3);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The reconciler: the host's desired state (from the server) and what it observes (OVSDB
 //! interfaces, installed flows) in memory; `sync` converges Open vSwitch to it idempotently
-//! and applies only the differences — tags of ports that changed, tunnel ports that came or
-//! went, flow deltas in one bundle per bridge. It never wipes: a restarted agent recovers the
-//! local VLANs from the port tags and removes only stale flows carrying its cookie.
+//! and applies only the differences — tunnel ports that came or went, flow deltas in one
+//! bundle per bridge (a VM port is wired by flows alone, see [`crate::flows`]). It never
+//! wipes: a restarted agent recovers the local VLANs from its installed ingress flows and
+//! removes only stale flows carrying its cookie.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -13,8 +14,8 @@ use neutrino_ovs::ofctl::FlowProgrammer;
 use neutrino_ovs::vswitch::{EventKind, InterfaceEvent, PortSpec, StrMap, Vswitch};
 
 use crate::config::AgentConfig;
-use crate::flows::{self, Layout, LocalNet, PhysLayout, TunLayout};
-use crate::vlan::{DEAD_VLAN, LocalVlans};
+use crate::flows::{self, Layout, LocalNet, LocalPort, PhysLayout, TunLayout};
+use crate::vlan::LocalVlans;
 
 /// `external_ids` key marking what this agent created.
 pub const OWNER_KEY: &str = "neutrino-owner";
@@ -55,11 +56,13 @@ pub struct Reconciler<V: Vswitch, P: FlowProgrammer> {
     peers: BTreeMap<String, Vec<String>>,
     vlans: LocalVlans,
     ifaces: BTreeMap<String, Iface>,
-    tags: BTreeMap<String, Option<u16>>,
+    /// ofport → local VLAN, read from the ingress flows found at start.
+    found_vlans: BTreeMap<i64, u16>,
     installed: Option<BTreeMap<String, Vec<Flow>>>,
     tunnels: BTreeMap<(String, String), i64>,
     phys: BTreeMap<String, PhysLayout>,
     patch_int: Option<i64>,
+    int_patch: Option<i64>,
     up: BTreeSet<String>,
     recovered: bool,
 }
@@ -82,11 +85,12 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
             peers: BTreeMap::new(),
             vlans: LocalVlans::default(),
             ifaces: BTreeMap::new(),
-            tags: BTreeMap::new(),
+            found_vlans: BTreeMap::new(),
             installed: None,
             tunnels: BTreeMap::new(),
             phys: BTreeMap::new(),
             patch_int: None,
+            int_patch: None,
             up: BTreeSet::new(),
             recovered: false,
         }
@@ -115,7 +119,7 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
     }
 
     /// Creates the bridges and patch ports (idempotent), learns their ofports, and reads the
-    /// tags of existing ports and our installed flows — nothing is removed here.
+    /// local VLANs of our installed ingress flows — nothing is removed here.
     pub async fn setup(&mut self) -> Result<(), SyncError> {
         let dp = self.cfg.datapath_type.clone();
         let int = self.cfg.integration_bridge.clone();
@@ -133,6 +137,7 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
             self.vs.ensure_port(&int, "patch-tun", &patch("patch-int")).await?;
             self.vs.ensure_port(&tun, "patch-int", &patch("patch-tun")).await?;
             self.patch_int = Some(self.ofport("patch-int").await?);
+            self.int_patch = Some(self.ofport("patch-tun").await?);
         }
         for (physnet, bridge) in self.cfg.bridge_mappings.clone() {
             // The physical bridge is the operator's (it holds the NIC); we only add patches.
@@ -147,8 +152,10 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
             };
             self.phys.insert(physnet, layout);
         }
+        if !self.recovered {
+            self.found_vlans = flows::ingress_vlans(&self.ofctl.dump(&int, Some(self.cookie)).await?);
+        }
         for p in self.vs.list_ports(&int).await? {
-            self.tags.insert(p.name.clone(), p.tag);
             if let Some(id) = p.external_ids.get("iface-id") {
                 self.ifaces.insert(p.name.clone(), Iface { port_id: id.clone(), ofport: p.ofport });
             }
@@ -197,7 +204,6 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
         match (ev.kind, ev.iface_id()) {
             (EventKind::Deleted, _) => {
                 self.ifaces.remove(&ev.name);
-                self.tags.remove(&ev.name);
             }
             (_, Some(id)) => {
                 self.ifaces.insert(ev.name.clone(), Iface { port_id: id.to_string(), ofport: ev.ofport });
@@ -219,13 +225,17 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
         Ok(neutrino_ovs::ofctl::restarted(&self.ofctl, &self.cfg.integration_bridge, self.cookie).await?)
     }
 
-    fn local_nets(&mut self) -> Vec<LocalNet> {
+    /// The networks on this host with their local VLANs and wired ports; also the ids of the
+    /// wired ports (known, enabled, plugged with an ofport).
+    fn local_nets(&mut self) -> (Vec<LocalNet>, BTreeSet<String>) {
         let wanted: BTreeSet<String> = self.ports.values().map(|p| p.network_id.clone()).collect();
         if !self.recovered {
-            // After a restart, keep the VLANs the ports already carry.
-            for (iface, i) in &self.ifaces {
-                if let (Some(p), Some(Some(tag))) = (self.ports.get(&i.port_id), self.tags.get(iface)) {
-                    self.vlans.recover(&p.network_id, *tag);
+            // After a restart, keep the VLANs the ports' ingress flows already carry.
+            for i in self.ifaces.values() {
+                if let (Some(p), Some(vlan)) =
+                    (self.ports.get(&i.port_id), i.ofport.and_then(|o| self.found_vlans.get(&o)))
+                {
+                    self.vlans.recover(&p.network_id, *vlan);
                 }
             }
             self.recovered = true;
@@ -235,7 +245,21 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
         for n in gone {
             self.vlans.release(&n);
         }
-        wanted
+        let mut ports: BTreeMap<&str, Vec<LocalPort>> = BTreeMap::new();
+        let mut wired = BTreeSet::new();
+        for i in self.ifaces.values() {
+            let (Some(p), Some(ofport)) = (self.ports.get(&i.port_id), i.ofport.filter(|o| *o > 0)) else {
+                continue;
+            };
+            if p.admin_state_up {
+                ports
+                    .entry(p.network_id.as_str())
+                    .or_default()
+                    .push(LocalPort { ofport, mac: p.mac_address.clone() });
+                wired.insert(p.id.clone());
+            }
+        }
+        let nets = wanted
             .iter()
             .filter_map(|id| {
                 let n = self.networks.get(id)?;
@@ -246,9 +270,14 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
                     physical_network: n.physical_network.clone(),
                     segmentation_id: n.segmentation_id,
                     local_vlan,
+                    ports: ports.remove(id.as_str()).unwrap_or_default(),
                 })
             })
-            .collect()
+            .collect::<Vec<_>>();
+        // A port whose network is unknown (or out of VLANs) is not wired.
+        let on_nets: BTreeSet<&str> = nets.iter().map(|n| n.id.as_str()).collect();
+        wired.retain(|id| self.ports.get(id).is_some_and(|p| on_nets.contains(p.network_id.as_str())));
+        (nets, wired)
     }
 
     async fn sync_tunnels(&mut self, nets: &[LocalNet]) -> Result<(), SyncError> {
@@ -285,32 +314,16 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
 
     /// Converges the host to the desired state; returns the port status changes to report.
     pub async fn sync(&mut self) -> Result<StatusChanges, SyncError> {
-        let nets = self.local_nets();
+        let (nets, wired) = self.local_nets();
         self.sync_tunnels(&nets).await?;
-        // Tags: the network's local VLAN for known, enabled ports; the dead VLAN otherwise.
-        let mut wired = BTreeSet::new();
-        let mut retagged = false;
-        for (iface, i) in self.ifaces.clone() {
-            let want = match self.ports.get(&i.port_id) {
-                Some(p) if p.admin_state_up => self.vlans.get(&p.network_id).unwrap_or(DEAD_VLAN),
-                _ => DEAD_VLAN,
-            };
-            if self.tags.get(&iface).copied().flatten() != Some(want) {
-                self.vs.set_port_tag(&iface, Some(want)).await?;
-                self.tags.insert(iface.clone(), Some(want));
-                retagged = true;
-            }
-            if want != DEAD_VLAN && i.ofport.is_some_and(|o| o > 0) {
-                wired.insert(i.port_id.clone());
-            }
-        }
         // Flows.
         let layout = Layout {
             cookie: self.cookie,
             int_bridge: self.cfg.integration_bridge.clone(),
-            tun: self.patch_int.map(|patch_int| TunLayout {
+            tun: self.patch_int.zip(self.int_patch).map(|(patch_int, int_patch)| TunLayout {
                 bridge: self.cfg.tunnel_bridge.clone(),
                 patch_int,
+                int_patch,
                 ports: self.tunnels.clone(),
             }),
             phys: self.phys.clone(),
@@ -339,15 +352,8 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
             installed.insert(bridge.clone(), want.clone());
         }
         self.installed = Some(installed);
-        // A port is wired once ovs-vswitchd (not just OVSDB) has its tag: wait for it, once per
-        // sync, before reporting anything up.
-        if retagged
-            && wired.iter().any(|id| !self.up.contains(id))
-            && !self.vs.wait_applied(Duration::from_secs(10)).await?
-        {
-            tracing::warn!("ovs-vswitchd has not applied the port tags after 10 s; reporting anyway");
-        }
-        // Status: up once wired; down when a reported port lost its wiring (still bound here).
+        // Status: up once its flows are in (the bundle returns once ovs-vswitchd has them);
+        // down when a reported port lost its wiring (still bound here).
         let mut changes = StatusChanges::default();
         for id in &wired {
             if self.up.insert(id.clone()) {

@@ -1,6 +1,6 @@
 //! Tier-2 tests of the agent's reconcile loop (DESIGN.md "Tests"): the reconciler against
 //! the in-memory Open vSwitch fakes, with desired state built by hand. They cover what users
-//! rely on: bridges and patch ports, VM port tags and up/down reports, tunnel ports per peer,
+//! rely on: bridges and patch ports, VM port VLANs (ingress flows) and up/down reports, tunnel ports per peer,
 //! flows equal to `flows::generate`, restarts of the agent and of ovs-vswitchd without loss,
 //! and the cost of a change being proportional to the change.
 
@@ -432,10 +432,18 @@ async fn one_more_port_on_a_known_network_changes_no_flows() {
     let ch = agent.synced().await;
     assert_eq!(ch.up, vec!["p1b"]);
     assert_eq!(ovs.tag("tap1b"), ovs.tag("tap1"));
-    assert_eq!(ovs.of.apply_count(), applies, "flow deltas for a port on a known network");
-    assert_eq!(ovs.all_flows(), flows);
-    // One interface added (by "Nova") and one tag written (by us): nothing else.
-    assert_eq!(ovs.vs.writes(), writes + 2);
+    // One bundle on br-int: the port's ingress and unicast flows, and its network's flood
+    // flow rewritten; no other bridge, no OVSDB write of ours (only "Nova"'s plug).
+    assert_eq!(ovs.of.apply_count(), applies + 1, "one bundle for one port");
+    let after = ovs.all_flows();
+    assert_eq!(after["br-tun"], flows["br-tun"]);
+    assert_eq!(after["br-eth1"], flows["br-eth1"]);
+    let added: Vec<&Flow> = after["br-int"].iter().filter(|f| !flows["br-int"].contains(f)).collect();
+    assert_eq!(added.len(), 3, "{added:?}");
+    assert_eq!(after["br-int"].len(), flows["br-int"].len() + 2);
+    assert_eq!(ovs.vs.writes(), writes + 1);
+    let flows = after;
+    let applies = ovs.of.apply_count();
 
     // By contrast, a new tunnel network without peers touches br-tun only, with one flow.
     let n4 = net_vxlan("net-4", 104);
@@ -443,13 +451,15 @@ async fn one_more_port_on_a_known_network_changes_no_flows() {
     assert!(agent.r.apply(d));
     ovs.plug("tap4", "p4");
     agent.synced().await;
-    assert_eq!(ovs.of.apply_count(), applies + 1);
+    // br-int (the port's flows and the network's flood) and br-tun (its tunnel id): one
+    // bundle each.
+    assert_eq!(ovs.of.apply_count(), applies + 2);
     let after = ovs.all_flows();
-    assert_eq!(after["br-int"], flows["br-int"]);
     assert_eq!(after["br-eth1"], flows["br-eth1"]);
     let added: Vec<&Flow> = after["br-tun"].iter().filter(|f| !flows["br-tun"].contains(f)).collect();
     assert_eq!(added.len(), 1, "{added:?}");
     assert_eq!(after["br-tun"].len(), flows["br-tun"].len() + 1);
+    assert_eq!(after["br-int"].len(), flows["br-int"].len() + 3);
 }
 
 #[tokio::test]

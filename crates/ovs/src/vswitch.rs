@@ -139,14 +139,6 @@ pub trait Vswitch: Send + Sync {
         timeout: Duration,
     ) -> impl Future<Output = Result<Option<i64>, VswitchError>> + Send;
 
-    /// Waits until ovs-vswitchd has applied every change committed so far (it bumps
-    /// `next_cfg` and waits for `cur_cfg` to reach it, as `ovs-vsctl` does without
-    /// `--no-wait`). False on timeout. Fakes apply at once.
-    fn wait_applied(&self, timeout: Duration) -> impl Future<Output = Result<bool, VswitchError>> + Send {
-        let _ = timeout;
-        async { Ok(true) }
-    }
-
     /// A stream of interface events: first an `Added` for every existing interface, then
     /// changes as they happen. The stream ends when the connection to the database is lost;
     /// monitor again (after reconnecting) and treat the new `Added` events as a full resync.

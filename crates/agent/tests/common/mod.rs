@@ -110,9 +110,13 @@ impl Ovs {
         self.vs.plug_vm_interface("br-int", iface, port_id, "fa:16:3e:00:00:01", "vm-1").expect("plug");
     }
 
-    /// The VLAN tag of a port.
+    /// The local VLAN a port's traffic is put on: read from its ingress flow on `br-int`
+    /// (the agent tags by OpenFlow, not OVSDB); [`DEAD_VLAN`] when it has none (its traffic is
+    /// dropped). `None` if the port does not exist.
     pub fn tag(&self, port: &str) -> Option<u16> {
-        self.vs.port(port).and_then(|(_, p)| p.tag)
+        let ofport = self.vs.port(port).and_then(|(_, p)| p.ofport)?;
+        let vlans = neutrino_agent::flows::ingress_vlans(&self.of.flows("br-int"));
+        Some(vlans.get(&ofport).copied().unwrap_or(neutrino_agent::vlan::DEAD_VLAN))
     }
 
     /// The ofport of a port (the fake assigns one at once).
@@ -141,6 +145,7 @@ impl Ovs {
             tun = Some(TunLayout {
                 bridge: "br-tun".into(),
                 patch_int: self.ofport("patch-int"),
+                int_patch: self.ofport("patch-tun"),
                 ports: ports.collect(),
             });
         }
@@ -228,7 +233,16 @@ impl Agent {
         nets: &[LocalNet],
         peers: &BTreeMap<String, Vec<String>>,
     ) -> BTreeMap<String, Vec<Flow>> {
-        flows::generate(&ovs.layout(self.cookie()).await, nets, peers)
+        // Each network's wired ports: the br-int ports tagged with its VLAN (`Ovs::tag` checks
+        // the VLANs themselves), with the MAC their port was given.
+        let mut nets = nets.to_vec();
+        for p in ovs.vs.list_ports("br-int").await.expect("br-int") {
+            let (Some(id), Some(ofport)) = (p.external_ids.get("iface-id"), p.ofport) else { continue };
+            if let Some(n) = nets.iter_mut().find(|n| ovs.tag(&p.name) == Some(n.local_vlan)) {
+                n.ports.push(neutrino_agent::flows::LocalPort { ofport, mac: mac_of(id) });
+            }
+        }
+        flows::generate(&ovs.layout(self.cookie()).await, &nets, peers)
             .into_iter()
             .map(|(b, f)| (b, sorted(f)))
             .collect()
@@ -268,11 +282,17 @@ pub fn net_flat(id: &str) -> NetworkState {
     }
 }
 
+/// The MAC of a test port, derived from its id (unique per id, as the API makes it).
+pub fn mac_of(id: &str) -> String {
+    let h = id.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    format!("fa:16:3e:{:02x}:{:02x}:{:02x}", (h >> 16) & 0xff, (h >> 8) & 0xff, h & 0xff)
+}
+
 pub fn port(id: &str, net: &str) -> PortState {
     PortState {
         id: id.into(),
         network_id: net.into(),
-        mac_address: "fa:16:3e:00:00:01".into(),
+        mac_address: mac_of(id),
         fixed_ips: vec![],
         admin_state_up: true,
         device_owner: "compute:nova".into(),
@@ -306,5 +326,6 @@ pub fn local(n: &NetworkState, vlan: u16) -> LocalNet {
         physical_network: n.physical_network.clone(),
         segmentation_id: n.segmentation_id,
         local_vlan: vlan,
+        ports: vec![],
     }
 }

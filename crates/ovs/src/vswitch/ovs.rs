@@ -269,29 +269,6 @@ impl Vswitch for OvsVswitch {
         }
     }
 
-    async fn wait_applied(&self, timeout: Duration) -> Result<bool, VswitchError> {
-        let ops = vec![
-            json!({"op": "mutate", "table": "Open_vSwitch", "where": [], "mutations": [["next_cfg", "+=", 1]]}),
-            json!({"op": "select", "table": "Open_vSwitch", "where": [], "columns": ["next_cfg"]}),
-        ];
-        let res = self.client.transact(DB, ops).await?;
-        let Some(target) = res.get(1).and_then(|r| r["rows"][0]["next_cfg"].as_i64()) else {
-            return Err(VswitchError::Invalid("no Open_vSwitch row".into()));
-        };
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let op = json!({"op": "select", "table": "Open_vSwitch", "where": [], "columns": ["cur_cfg"]});
-            let res = self.client.transact(DB, vec![op]).await?;
-            if res.first().and_then(|r| r["rows"][0]["cur_cfg"].as_i64()).is_some_and(|c| c >= target) {
-                return Ok(true);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Ok(false);
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    }
-
     async fn delete_port(&self, bridge: &str, port: &str) -> Result<(), VswitchError> {
         let Some(row) = self.one("Port", port, &["_uuid"]).await? else { return Ok(()) };
         let op = json!({"op": "mutate", "table": "Bridge", "where": by_name(bridge),
