@@ -1,6 +1,7 @@
 //! Binding latency: for each sample a port is created without a host, an os-vif-style
 //! interface for it is plugged into h1's `br-int` (an OVS internal port with
-//! `external_ids:iface-id`), the agent is seen to park it on the dead VLAN, then
+//! `external_ids:iface-id`) and given an ofport, then after 100 ms (the agent's OVSDB monitor
+//! has long delivered the interface; an unknown port gets no flows, so nothing shows it),
 //! `binding:host_id=h1` is PUT and the port polled every 2 ms until ACTIVE. Between levels
 //! h1 is filled with bound, plugged ports in batches of one `ovs-vsctl` call per 100 ports.
 //! Flows on h1's br-int and br-tun are counted at each level.
@@ -13,7 +14,6 @@ use serde_json::{Value, json};
 use crate::cloud::Cloud;
 
 pub const HOST: &str = "h1";
-const DEAD_VLAN: &str = "4095";
 const BATCH: usize = 100;
 
 /// One level of measurement 1 (and the flow counts of measurement 3 at that level).
@@ -107,10 +107,14 @@ impl<'a> Filler<'a> {
         let tap = neutrino_sandbox::tap_name(&id);
         self.last_tap = Some(tap.clone());
         self.cloud.vsctl(HOST, &plug_args(&[(id.clone(), mac)]))?;
-        // The agent has seen the interface once it parks it on the dead VLAN.
-        self.cloud.wait(Duration::from_secs(30), &format!("{tap} on the dead VLAN"), |c| {
-            Ok(c.vsctl(HOST, &["get", "port", &tap, "tag"])? == DEAD_VLAN)
+        // Plugged once ovs-vswitchd gave it an ofport; the agent's monitor sees it at once.
+        self.cloud.wait(Duration::from_secs(30), &format!("{tap} has an ofport"), |c| {
+            Ok(c.vsctl(HOST, &["get", "interface", &tap, "ofport"])?
+                .trim()
+                .parse::<i64>()
+                .is_ok_and(|o| o > 0))
         })?;
+        std::thread::sleep(Duration::from_millis(100));
         let path = format!("/v2.0/ports/{id}");
         let start = Instant::now();
         let p = self.cloud.api("PUT", &path, Some(json!({"port": {"binding:host_id": HOST}})))?;

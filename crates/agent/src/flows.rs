@@ -21,6 +21,19 @@ pub const INT_TRANSIENT: u8 = 60;
 /// Priority of the per-port ingress flows of table 0 (they carry the local VLAN; a restarted
 /// agent reads the VLANs back from them).
 pub const INT_PORT_INGRESS: u16 = 10;
+/// Seconds a MAC learnt from an uplink stays without traffic.
+pub const LEARN_IDLE_TIMEOUT: u16 = 300;
+
+/// What `br-int` does with traffic from an uplink (tunnel or physical patch): learn where its
+/// source MAC lives — a flow `dl_vlan,dl_dst=src → output:in_port` in table 60 (priority 2,
+/// cookie 0: not ours to sweep, it times out) — then switch it. Without this, unicast to a
+/// remote VM would be flooded to every local port of its network.
+fn learn_then_switch() -> String {
+    format!(
+        "learn(table={INT_TRANSIENT},idle_timeout={LEARN_IDLE_TIMEOUT},priority=2,\
+         NXM_OF_VLAN_TCI[0..11],NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],output:NXM_OF_IN_PORT[]),resubmit(,{INT_TRANSIENT})"
+    )
+}
 /// `br-tun` tables.
 pub const TUN_FROM_PATCH: u8 = 2;
 pub const TUN_GRE_TO_LV: u8 = 3;
@@ -90,7 +103,7 @@ pub fn generate(
     let c = layout.cookie;
     let mut out: BTreeMap<String, Vec<Flow>> = BTreeMap::new();
     let mut int = vec![
-        f(INT_LOCAL_SWITCHING, 0, c, "", format!("resubmit(,{INT_TRANSIENT})")),
+        f(INT_LOCAL_SWITCHING, 0, c, "", learn_then_switch()),
         f(INT_TRANSIENT, 0, c, "", "drop"),
         canary_flow(c),
     ];
@@ -110,7 +123,7 @@ pub fn generate(
                         3,
                         c,
                         format!("in_port={},dl_vlan={seg}", p.int_ofport),
-                        format!("mod_vlan_vid:{lv},resubmit(,{INT_TRANSIENT})"),
+                        format!("mod_vlan_vid:{lv},{}", learn_then_switch()),
                     ));
                     phys.push(f(
                         0,
@@ -126,7 +139,7 @@ pub fn generate(
                         3,
                         c,
                         format!("in_port={},vlan_tci=0x0000/0x1fff", p.int_ofport),
-                        format!("mod_vlan_vid:{lv},resubmit(,{INT_TRANSIENT})"),
+                        format!("mod_vlan_vid:{lv},{}", learn_then_switch()),
                     ));
                     phys.push(f(
                         0,

@@ -209,6 +209,12 @@ pub async fn run_api(client: &Client, cmd: SandboxCmd) -> Result<(), CliError> {
                 if p["status"] == "ACTIVE" {
                     break;
                 }
+                if p["binding:vif_type"] == "binding_failed" {
+                    return Err(CliError::Config(format!(
+                        "port {port_id} could not bind to {host}: no live agent there reaches the network's segment \
+                         (the VM stays plugged; `neutrino sandbox vm delete {name}` removes it)"
+                    )));
+                }
                 if start.elapsed() > Duration::from_secs(30) {
                     return Err(CliError::Config(format!(
                         "port {port_id} did not become ACTIVE (binding: {})",

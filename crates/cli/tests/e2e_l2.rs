@@ -13,8 +13,20 @@ fn two_hosts_talk(prefix: &str, kind: &str) {
     let mut c = Cloud::up(prefix, 2);
     let (net, mtu) = c.network(kind, "10.10.0.0/24");
     let (_, ip1) = c.vm("h1", "a", &net, mtu, None);
-    let (_, ip2) = c.vm("h2", "b", &net, mtu, None);
+    let (b_port, ip2) = c.vm("h2", "b", &net, mtu, None);
     c.wait_ping("a", &ip2);
+    // h1 learnt where b's MAC lives (its uplink): unicast to b is not flooded to h1's ports.
+    let b_mac = c.api("GET", &format!("/v2.0/ports/{b_port}"), None).1["port"]["mac_address"]
+        .as_str()
+        .map(String::from);
+    let b_mac = b_mac.expect("mac");
+    let int = c.flows("h1", "br-int");
+    assert!(
+        int.lines().any(|l| l.contains("table=60")
+            && l.contains(&format!("dl_dst={b_mac}"))
+            && l.contains("output:")),
+        "no learnt flow for {b_mac} on h1:\n{int}"
+    );
     assert!(c.ping("b", &ip1), "b pings a\n{}", c.logs());
     let bytes = c.tcp_bytes("a", "b", &ip2);
     assert!(bytes >= 1_000_000, "a TCP transfer across hosts over {kind} delivered {bytes} bytes");

@@ -42,6 +42,16 @@ fn namespaces(prefix: &str) -> Vec<String> {
         .collect()
 }
 
+/// A GET on the noauth server, body as text (HTTP/1.0, no client library needed).
+fn get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").expect("request");
+    let mut body = String::new();
+    s.read_to_string(&mut body).expect("response");
+    body
+}
+
 #[test]
 fn sandbox_commands_drive_a_one_host_cloud() {
     if !cloud::prerequisites() {
@@ -97,37 +107,29 @@ fn sandbox_commands_drive_a_one_host_cloud() {
             "--subnet-range",
             "10.50.0.0/24",
         ]);
-        // The agent's first heartbeat may still be on its way: binding needs a live agent.
+        // Binding needs a live agent: wait for h1's first heartbeat.
         let start = Instant::now();
-        loop {
-            let out = neutrino(&[
-                "--os-url",
-                &url,
-                "sandbox",
-                "vm",
-                "create",
-                "v1",
-                "--host",
-                "h1",
-                "--network",
-                "n1",
-                "--ip",
-                "10.50.0.7",
-                "--run-dir",
-                rd,
-            ]);
-            if out.status.success() {
-                assert!(String::from_utf8_lossy(&out.stdout).contains("ACTIVE"));
-                break;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "vm create: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let _ = neutrino(&["--os-url", &url, "port", "delete", "vm-v1"]);
-            std::thread::sleep(Duration::from_millis(500));
+        while !get(port, "/v2.0/agents").contains("\"alive\":true") {
+            assert!(start.elapsed() < Duration::from_secs(20), "the agent of h1 never reported");
+            std::thread::sleep(Duration::from_millis(100));
         }
+        let out = ok(&[
+            "--os-url",
+            &url,
+            "sandbox",
+            "vm",
+            "create",
+            "v1",
+            "--host",
+            "h1",
+            "--network",
+            "n1",
+            "--ip",
+            "10.50.0.7",
+            "--run-dir",
+            rd,
+        ]);
+        assert!(out.contains("ACTIVE"), "{out}");
         let addr = ok(&[
             "sandbox",
             "vm",
