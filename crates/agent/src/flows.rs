@@ -220,20 +220,7 @@ fn switching(int: &mut Vec<Flow>, layout: &Layout, n: &LocalNet) {
     ports.sort();
     ports.dedup_by(|a, b| a.ofport == b.ofport);
     for p in &ports {
-        int.push(f(
-            INT_LOCAL_SWITCHING,
-            INT_PORT_INGRESS,
-            c,
-            format!("in_port={}", p.ofport),
-            format!("mod_vlan_vid:{lv},resubmit(,{INT_TRANSIENT})"),
-        ));
-        int.push(f(
-            INT_TRANSIENT,
-            2,
-            c,
-            format!("dl_vlan={lv},dl_dst={}", p.mac),
-            format!("strip_vlan,output:{}", p.ofport),
-        ));
+        int.extend(port_flows(c, lv, p));
     }
     let mut outs: Vec<String> = vec![];
     match (n.network_type.as_str(), &layout.tun, n.physical_network.as_ref().and_then(|p| layout.phys.get(p)))
@@ -249,6 +236,29 @@ fn switching(int: &mut Vec<Flow>, layout: &Layout, n: &LocalNet) {
     if !outs.is_empty() {
         int.push(f(INT_TRANSIENT, 1, c, format!("dl_vlan={lv}"), outs.join(",")));
     }
+}
+
+/// A port's two flows, written directly in `ovs-ofctl`'s canonical form: normalising
+/// thousands of strings on every sync would make each sync cost more as ports accumulate.
+/// (`per_port_flows_are_canonical` checks the form against the normaliser.) Local unicast
+/// (priority 3) outranks MACs learnt from uplinks (priority 2).
+fn port_flows(cookie: u64, lv: u16, p: &LocalPort) -> [Flow; 2] {
+    [
+        Flow {
+            table: INT_LOCAL_SWITCHING,
+            priority: INT_PORT_INGRESS,
+            cookie,
+            matches: format!("in_port={}", p.ofport),
+            actions: format!("mod_vlan_vid:{lv},resubmit(,{INT_TRANSIENT})"),
+        },
+        Flow {
+            table: INT_TRANSIENT,
+            priority: 3,
+            cookie,
+            matches: format!("dl_dst={},dl_vlan={lv}", p.mac.to_ascii_lowercase()),
+            actions: format!("strip_vlan,output:{}", p.ofport),
+        },
+    ]
 }
 
 /// Local VLANs found in installed ingress flows: ofport → VLAN (what a restarted agent keeps).
@@ -373,6 +383,14 @@ mod tests {
         let a = generate(&layout(), &[], &BTreeMap::new());
         assert_eq!(a, generate(&layout(), &[], &BTreeMap::new()));
         assert!(a["br-tun"].iter().all(|f| !f.matches.contains("tun_id")));
+    }
+
+    #[test]
+    fn per_port_flows_are_canonical() {
+        let p = LocalPort { ofport: 42, mac: "FA:16:3E:0A:0B:0C".into() };
+        for fl in port_flows(7, 9, &p) {
+            assert_eq!(fl, Flow::new(fl.table, fl.priority, fl.cookie, &fl.matches, &fl.actions));
+        }
     }
 
     #[test]
