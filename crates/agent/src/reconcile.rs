@@ -340,8 +340,7 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
             }
         };
         for (bridge, want) in &desired {
-            let have = installed.get(bridge).cloned().unwrap_or_default();
-            let delta = diff(want, &have, self.cookie);
+            let delta = diff(want, installed.get(bridge).map(Vec::as_slice).unwrap_or_default(), self.cookie);
             if !delta.is_empty()
                 && let Err(e) = self.ofctl.apply(bridge, &delta).await
             {
