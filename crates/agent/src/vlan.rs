@@ -1,9 +1,9 @@
 //! Host-local VLANs: each network present on the host gets a VLAN id on `br-int` (1-4094),
-//! recovered from the tags of existing ports after a restart so that traffic keeps flowing.
+//! recovered from the agent's own ingress flows after a restart so that traffic keeps flowing.
 
 use std::collections::BTreeMap;
 
-/// The tag Neutron gives ports that must not pass traffic.
+/// The VLAN Neutron parks ports on that must not pass traffic (here: a port without flows).
 pub const DEAD_VLAN: u16 = 4095;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -17,7 +17,7 @@ impl LocalVlans {
     }
 
     /// Takes over a VLAN found on an existing port of `net` (after a restart). A VLAN already
-    /// used by another network is not taken (the port will be retagged).
+    /// used by another network is not taken (the port's flows will move it).
     pub fn recover(&mut self, net: &str, vlan: u16) -> bool {
         if !(1..DEAD_VLAN).contains(&vlan)
             || self.by_net.contains_key(net)
