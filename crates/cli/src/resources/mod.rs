@@ -74,6 +74,28 @@ pub struct SetTags {
     pub no_tag: bool,
 }
 
+/// `--description`, `--project` and `--tag`, common to the create commands.
+#[derive(Args, Debug, Default, Clone)]
+pub struct CreateCommon {
+    /// Description.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Owning project (admin).
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Tag to set (repeat for several).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+}
+
+impl CreateCommon {
+    /// Puts `description` and `project_id` into a POST body (tags go by `PUT .../tags`).
+    pub fn put_into(&self, body: &mut Object) {
+        put(body, "description", self.description.clone());
+        put(body, "project_id", self.project.clone());
+    }
+}
+
 /// `--project`, `--tag`, `--name` and `--long`, common to the list commands.
 #[derive(Args, Debug, Default, Clone)]
 pub struct ListCommon {

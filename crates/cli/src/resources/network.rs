@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use neutrino_client::{Client, Object};
 use serde_json::Value;
 
-use super::{ListCommon, SetTags, apply_set, delete_many, flag_pair, put, tag_created};
+use super::{CreateCommon, ListCommon, SetTags, apply_set, delete_many, flag_pair, put, tag_created};
 use crate::error::CliError;
 use crate::output::{Column, Format, col, print_list, print_object};
 
@@ -51,15 +51,8 @@ pub struct CreateArgs {
     /// Disable the network (admin_state_up false).
     #[arg(long)]
     pub disable: bool,
-    /// Description.
-    #[arg(long)]
-    pub description: Option<String>,
-    /// Owning project (admin).
-    #[arg(long)]
-    pub project: Option<String>,
-    /// Tag to set (repeat for several).
-    #[arg(long = "tag", value_name = "TAG")]
-    pub tags: Vec<String>,
+    #[command(flatten)]
+    pub common: CreateCommon,
 }
 
 #[derive(Args, Debug, Default)]
@@ -113,8 +106,7 @@ pub fn create_body(a: &CreateArgs) -> Object {
     b.insert("admin_state_up".into(), Value::Bool(!a.disable));
     put(&mut b, "shared", flag_pair(a.share, a.no_share));
     put(&mut b, "router:external", flag_pair(a.external, a.internal));
-    put(&mut b, "description", a.description.clone());
-    put(&mut b, "project_id", a.project.clone());
+    a.common.put_into(&mut b);
     b
 }
 
@@ -151,7 +143,7 @@ pub async fn run(client: &Client, fmt: Format, cmd: NetworkCmd) -> Result<(), Cl
     match cmd {
         NetworkCmd::Create(a) => {
             let mut obj = res.create(create_body(&a)).await?;
-            tag_created(res, &mut obj, &a.tags).await?;
+            tag_created(res, &mut obj, &a.common.tags).await?;
             print_object(fmt, &obj)
         }
         NetworkCmd::List(a) => {
@@ -184,7 +176,7 @@ mod tests {
             share: true,
             external: true,
             disable: true,
-            description: Some("d".into()),
+            common: CreateCommon { description: Some("d".into()), ..Default::default() },
             ..Default::default()
         };
         assert_eq!(

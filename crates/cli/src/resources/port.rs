@@ -4,7 +4,10 @@ use clap::{Args, Subcommand};
 use neutrino_client::{Client, Object};
 use serde_json::{Value, json};
 
-use super::{ListCommon, SetTags, apply_set, delete_many, flag_pair, ip, kv_get, parse_kv, put, tag_created};
+use super::{
+    CreateCommon, ListCommon, SetTags, apply_set, delete_many, flag_pair, ip, kv_get, parse_kv, put,
+    tag_created,
+};
 use crate::error::CliError;
 use crate::output::{Column, Format, col, print_list, print_object};
 
@@ -84,15 +87,8 @@ pub struct CreateArgs {
     /// Disable the port.
     #[arg(long)]
     pub disable: bool,
-    /// Description.
-    #[arg(long)]
-    pub description: Option<String>,
-    /// Owning project (admin).
-    #[arg(long)]
-    pub project: Option<String>,
-    /// Tag to set (repeat for several).
-    #[arg(long = "tag", value_name = "TAG")]
-    pub tags: Vec<String>,
+    #[command(flatten)]
+    pub common: CreateCommon,
 }
 
 #[derive(Args, Debug, Default)]
@@ -160,8 +156,7 @@ pub fn create_body(a: &CreateArgs, network_id: &str, fixed_ips: Option<Vec<Value
     put(&mut b, "device_id", a.device_id.clone());
     put(&mut b, "device_owner", a.device_owner.clone());
     put(&mut b, "binding:host_id", a.host.clone());
-    put(&mut b, "description", a.description.clone());
-    put(&mut b, "project_id", a.project.clone());
+    a.common.put_into(&mut b);
     b
 }
 
@@ -235,7 +230,7 @@ pub async fn run(client: &Client, fmt: Format, cmd: PortCmd) -> Result<(), CliEr
                 false => Some(resolve(client, &a.fixed_ips).await?),
             };
             let mut obj = res.create(create_body(&a, &net, fixed)).await?;
-            tag_created(res, &mut obj, &a.tags).await?;
+            tag_created(res, &mut obj, &a.common.tags).await?;
             print_object(fmt, &obj)
         }
         PortCmd::List(a) => {

@@ -5,7 +5,10 @@ use clap::{Args, Subcommand};
 use neutrino_client::{Client, Object};
 use serde_json::{Value, json};
 
-use super::{ListCommon, SetTags, apply_set, delete_many, flag_pair, ip, kv_get, parse_kv, put, tag_created};
+use super::{
+    CreateCommon, ListCommon, SetTags, apply_set, delete_many, flag_pair, ip, kv_get, parse_kv, put,
+    tag_created,
+};
 use crate::error::CliError;
 use crate::output::{Column, Format, col, print_list, print_object};
 
@@ -103,15 +106,8 @@ pub struct CreateArgs {
     /// Disable DHCP.
     #[arg(long)]
     pub no_dhcp: bool,
-    /// Description.
-    #[arg(long)]
-    pub description: Option<String>,
-    /// Owning project (admin).
-    #[arg(long)]
-    pub project: Option<String>,
-    /// Tag to set (repeat for several).
-    #[arg(long = "tag", value_name = "TAG")]
-    pub tags: Vec<String>,
+    #[command(flatten)]
+    pub common: CreateCommon,
 }
 
 #[derive(Args, Debug, Default)]
@@ -189,8 +185,7 @@ pub fn create_body(a: &CreateArgs, network_id: &str) -> Object {
         put(&mut b, "host_routes", Some(a.host_routes.clone()));
     }
     put(&mut b, "enable_dhcp", flag_pair(a.dhcp, a.no_dhcp));
-    put(&mut b, "description", a.description.clone());
-    put(&mut b, "project_id", a.project.clone());
+    a.common.put_into(&mut b);
     b
 }
 
@@ -247,7 +242,7 @@ pub async fn run(client: &Client, fmt: Format, cmd: SubnetCmd) -> Result<(), Cli
         SubnetCmd::Create(a) => {
             let net = client.networks().find_id(&a.network).await?;
             let mut obj = res.create(create_body(&a, &net)).await?;
-            tag_created(res, &mut obj, &a.tags).await?;
+            tag_created(res, &mut obj, &a.common.tags).await?;
             print_object(fmt, &obj)
         }
         SubnetCmd::List(a) => {
