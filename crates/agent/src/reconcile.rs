@@ -339,16 +339,17 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
                 m
             }
         };
-        for (bridge, want) in &desired {
-            let delta = diff(want, installed.get(bridge).map(Vec::as_slice).unwrap_or_default(), self.cookie);
+        for (bridge, want) in desired {
+            let delta =
+                diff(&want, installed.get(&bridge).map(Vec::as_slice).unwrap_or_default(), self.cookie);
             if !delta.is_empty()
-                && let Err(e) = self.ofctl.apply(bridge, &delta).await
+                && let Err(e) = self.ofctl.apply(&bridge, &delta).await
             {
                 // Unknown state: dump again next time.
                 self.installed = None;
                 return Err(e.into());
             }
-            installed.insert(bridge.clone(), want.clone());
+            installed.insert(bridge, want);
         }
         self.installed = Some(installed);
         // Status: up once its flows are in (the bundle returns once ovs-vswitchd has them);

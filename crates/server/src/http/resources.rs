@@ -254,15 +254,27 @@ async fn tags_get(
     Ok(Json(json!({"tags": t})))
 }
 
+/// `PUT .../tags` replaces the tags, `POST .../tags` adds to them.
+async fn set_tags(
+    st: &AppState,
+    ctx: &RequestContext,
+    coll: &str,
+    id: &str,
+    bytes: &[u8],
+    add: bool,
+) -> HttpResult<Json<Value>> {
+    let want = tags::parse_tags(&Value::Object(body::json_object(bytes)?))?;
+    let t = tags::set(&st.svc, ctx, tagged(coll)?, id, want, add).await?;
+    Ok(Json(json!({"tags": t})))
+}
+
 async fn tags_put(
     State(st): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
     Path((coll, id)): Path<(String, String)>,
     bytes: Bytes,
 ) -> HttpResult<Json<Value>> {
-    let want = tags::parse_tags(&Value::Object(body::json_object(&bytes)?))?;
-    let t = tags::set(&st.svc, &ctx, tagged(&coll)?, &id, want, false).await?;
-    Ok(Json(json!({"tags": t})))
+    set_tags(&st, &ctx, &coll, &id, &bytes, false).await
 }
 
 async fn tags_post(
@@ -271,9 +283,7 @@ async fn tags_post(
     Path((coll, id)): Path<(String, String)>,
     bytes: Bytes,
 ) -> HttpResult<Json<Value>> {
-    let want = tags::parse_tags(&Value::Object(body::json_object(&bytes)?))?;
-    let t = tags::set(&st.svc, &ctx, tagged(&coll)?, &id, want, true).await?;
-    Ok(Json(json!({"tags": t})))
+    set_tags(&st, &ctx, &coll, &id, &bytes, true).await
 }
 
 async fn tags_clear(
