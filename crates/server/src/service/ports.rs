@@ -23,7 +23,7 @@ fn sees(sql: &mut dyn Sql, ctx: &RequestContext, p: &Port) -> ApiResult<bool> {
     if ctx.is_admin() || p.std.project_id == ctx.project_id {
         return Ok(true);
     }
-    Ok(crate::store::networks::get(sql, &p.network_id)?.is_some_and(|n| n.std.project_id == ctx.project_id))
+    Ok(crate::store::networks::row(sql, &p.network_id)?.is_some_and(|n| n.std.project_id == ctx.project_id))
 }
 
 /// The port `id` if the caller may see it, else `PortNotFound`.
@@ -321,10 +321,8 @@ pub async fn update(
             policy::require_write(&ctx, "update_port")?;
             policy::check_admin_attrs(&ctx, &PORT, &body, "update_port")?;
             check_revision(if_match, p.std.revision_number)?;
-            let net_owner = crate::store::networks::get(sql, &p.network_id)?
-                .map(|n| n.std.project_id)
-                .unwrap_or_default();
-            check_network_rules(&ctx, policy::owns(&ctx, &net_owner), &c, "update_port")?;
+            let net = crate::store::networks::row(sql, &p.network_id)?.unwrap_or_default();
+            check_network_rules(&ctx, policy::owns(&ctx, &net.std.project_id), &c, "update_port")?;
             let before = p.clone();
             if let Some(mac) = c.mac_address.clone().filter(|m| *m != p.mac_address) {
                 if !ctx.is_admin() {
@@ -364,9 +362,7 @@ pub async fn update(
             }
             if let Some(v) = c.binding_host_id {
                 // (Re)bind: upstream binds again whenever the host is set.
-                let segment =
-                    crate::store::networks::get(sql, &p.network_id)?.map(|n| n.provider).unwrap_or_default();
-                binding::apply(&mut p, binding::binding_for(sql, &v, &segment, down)?);
+                binding::apply(&mut p, binding::binding_for(sql, &v, &net.provider, down)?);
                 p.binding_host_id = v;
             }
             if let Some(v) = c.binding_profile {

@@ -73,10 +73,16 @@ pub fn update(sql: &mut dyn Sql, n: &Network) -> Result<(), StoreError> {
 
 /// A network by id, with its subnets and tags.
 pub fn get(sql: &mut dyn Sql, id: &str) -> Result<Option<Network>, StoreError> {
-    let rows = sql.query(&format!("SELECT {COLS} FROM networks WHERE id = ?"), &[id.into()])?;
-    let mut nets: Vec<Network> = rows.iter().map(from_row).collect();
+    let mut nets: Vec<Network> = row(sql, id)?.into_iter().collect();
     fill(sql, &mut nets)?;
     Ok(nets.pop())
+}
+
+/// A network's own row, without its subnets and tags: for the checks of port requests
+/// (owner, segment), which need no more.
+pub fn row(sql: &mut dyn Sql, id: &str) -> Result<Option<Network>, StoreError> {
+    let rows = sql.query(&format!("SELECT {COLS} FROM networks WHERE id = ?"), &[id.into()])?;
+    Ok(rows.first().map(from_row))
 }
 
 /// Fills in the subnet ids and tags of `nets`.
