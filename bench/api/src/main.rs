@@ -183,29 +183,13 @@ mod parking_lot_free {
     }
 }
 
-async fn start_server(dir: &std::path::Path) -> Result<String> {
+/// The server on a SQLite file in `dir`, noauth, on its own runtime.
+fn start_server(dir: &std::path::Path) -> Result<String> {
     let mut config = neutrino_server::config::Config::default();
     config.auth.mode = neutrino_server::auth::AuthMode::Noauth;
     config.server.data_dir = dir.to_path_buf();
     let store = neutrino_server::store::Store::open(&format!("sqlite:{}", dir.join("bench.db").display()))?;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let addr = listener.local_addr()?;
-    config.server.bind = addr;
-    listener.set_nonblocking(true)?;
-    // The server gets its own runtime so that client and server do not share one scheduler.
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let app = neutrino_server::run::app_with_store(config, store).await.expect("app");
-            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            axum::serve(listener, app).await.expect("serve");
-        });
-    });
-    Ok(format!("http://{addr}"))
+    Ok(neutrino_server::run::spawn_local(config, store)?)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -214,7 +198,7 @@ async fn main() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let base = match args.iter().position(|a| a == "--url") {
         Some(i) => args.get(i + 1).context("--url needs a value")?.trim_end_matches('/').to_string(),
-        None => start_server(dir.path()).await?,
+        None => start_server(dir.path())?,
     };
     let api = Api { http: reqwest::Client::builder().pool_max_idle_per_host(16).build()?, base };
     let mut rows = vec![];

@@ -32,23 +32,7 @@ fn start_server(dir: &Path) -> Result<String> {
     config.agents.token = Some(AGENT_TOKEN.into());
     config.server.data_dir = dir.join("server");
     let store = neutrino_server::store::Store::open(&format!("sqlite:{}", dir.join("bench.db").display()))?;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let addr = listener.local_addr()?;
-    config.server.bind = addr;
-    listener.set_nonblocking(true)?;
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("server runtime");
-        rt.block_on(async move {
-            let app = neutrino_server::run::app_with_store(config, store).await.expect("app");
-            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            axum::serve(listener, app).await.expect("serve");
-        });
-    });
-    Ok(format!("http://{addr}"))
+    Ok(neutrino_server::run::spawn_local(config, store)?)
 }
 
 impl Cloud {

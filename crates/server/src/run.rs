@@ -102,6 +102,40 @@ pub async fn serve_on(listener: TcpListener, app: Router) -> Result<(), ServerEr
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(ServerError::Serve)
 }
 
+/// Serves the application on a free loopback port from a thread with its own 2-thread
+/// runtime, so that a caller driving it from another runtime (benchmarks, end-to-end tests)
+/// does not share a scheduler with it. Returns its URL once it is ready to serve.
+pub fn spawn_local(mut config: Config, store: Store) -> Result<String, ServerError> {
+    let bind_err = |source| ServerError::Bind { addr: "127.0.0.1:0".into(), source };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(bind_err)?;
+    let addr = listener.local_addr().map_err(bind_err)?;
+    listener.set_nonblocking(true).map_err(bind_err)?;
+    config.server.bind = addr;
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => return drop(ready_tx.send(Err(ServerError::Serve(e)))),
+        };
+        rt.block_on(async move {
+            let app = match app_with_store(config, store).await {
+                Ok(app) => app,
+                Err(e) => return drop(ready_tx.send(Err(e))),
+            };
+            let listener = match TcpListener::from_std(listener) {
+                Ok(l) => l,
+                Err(e) => return drop(ready_tx.send(Err(ServerError::Serve(e)))),
+            };
+            let _ = ready_tx.send(Ok(()));
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "in-process server stopped");
+            }
+        });
+    });
+    ready_rx.recv().map_err(|_| ServerError::Serve(std::io::Error::other("server thread ended")))??;
+    Ok(format!("http://{addr}"))
+}
+
 /// Runs `neutrino server`.
 pub async fn serve(config: Config) -> Result<(), ServerError> {
     std::fs::create_dir_all(&config.server.data_dir).map_err(|e| {

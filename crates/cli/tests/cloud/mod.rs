@@ -70,23 +70,14 @@ impl Cloud {
             .enable_all()
             .build()
             .expect("runtime");
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        listener.set_nonblocking(true).expect("nonblocking");
         let mut config = neutrino_server::config::Config::default();
         config.auth.mode = neutrino_server::auth::AuthMode::Noauth;
         config.agents.token = Some(AGENT_TOKEN.into());
-        config.server.bind = addr;
         config.server.data_dir = dir.path().join("server");
         let store =
             neutrino_server::store::Store::open(&format!("sqlite:{}/server.db", dir.path().display()))
                 .expect("store");
-        rt.spawn(async move {
-            let app = neutrino_server::run::app_with_store(config, store).await.expect("app");
-            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            axum::serve(listener, app).await.expect("serve");
-        });
-        let url = format!("http://{addr}");
+        let url = neutrino_server::run::spawn_local(config, store).expect("server starts");
         let mut spec = SandboxSpec::default(hosts);
         spec.name_prefix = prefix.to_string();
         spec.run_dir = dir.path().join("sandbox");
