@@ -42,6 +42,11 @@ pub struct ServerConfig {
     pub pagination_max_limit: Option<usize>,
     /// The MTU of networks (upstream `global_physnet_mtu`).
     pub global_physnet_mtu: i64,
+    /// Most parameters one query string may carry (more is a 400).
+    pub max_query_params: usize,
+    /// Most resources one bulk create may carry (more is a 413): bounds how long one request
+    /// holds the store's single writer.
+    pub max_bulk_items: usize,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +58,8 @@ impl Default for ServerConfig {
             region: "RegionOne".into(),
             pagination_max_limit: None,
             global_physnet_mtu: 1500,
+            max_query_params: crate::service::query::MAX_QUERY_PARAMS,
+            max_bulk_items: 1000,
         }
     }
 }
@@ -67,11 +74,23 @@ impl ServerConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
     /// `sqlite:PATH`, `sqlite::memory:`; unset means `sqlite:<data_dir>/neutrino.db`.
     pub url: Option<String>,
+    /// Longest one transaction may run, in milliseconds: beyond it the request's change is
+    /// rolled back and answered 503, so no request holds the store's single writer for longer.
+    pub transaction_timeout_ms: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            transaction_timeout_ms: crate::store::sqlite::DEFAULT_TRANSACTION_TIMEOUT.as_millis() as u64,
+        }
+    }
 }
 
 /// Errors reading the configuration.

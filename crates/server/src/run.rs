@@ -77,7 +77,8 @@ fn agent_token(config: &Config) -> Option<String> {
 
 /// The application on the store the configuration names.
 pub async fn app(config: Config) -> Result<Router, ServerError> {
-    let store = Store::open(&config.database_url())?;
+    let timeout = std::time::Duration::from_millis(config.database.transaction_timeout_ms.max(1));
+    let store = Store::open_with(&config.database_url(), timeout)?;
     app_with_store(config, store).await
 }
 

@@ -32,10 +32,7 @@ async fn list(
     Extension(ctx): Extension<RequestContext>,
     RawQuery(q): RawQuery,
 ) -> HttpResult<Json<Value>> {
-    let filters: Vec<(String, String)> = q
-        .as_deref()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
+    let filters = crate::service::query::parse_pairs(q.as_deref(), st.svc.config.server.max_query_params)?;
     Ok(Json(json!({"agents": agents::list(&st.svc, &ctx, filters).await?})))
 }
 

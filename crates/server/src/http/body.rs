@@ -53,6 +53,19 @@ pub fn for_create(
     Ok((vec![single(body, singular)?], false))
 }
 
+/// Refuses a bulk create of more than `max` resources (413): one request runs in one write
+/// transaction, and the store has a single writer that every other write waits for.
+pub fn check_bulk_size(items: usize, max: usize) -> Result<(), ApiError> {
+    if items > max {
+        return Err(ApiError::new(
+            413,
+            "HTTPRequestEntityTooLarge",
+            format!("Bulk request of {items} resources exceeds the limit of {max} per request"),
+        ));
+    }
+    Ok(())
+}
+
 /// A bulk item may be bare or wrapped (`{"network": {...}}`), as upstream accepts both.
 fn unwrap_one(item: Value, singular: &str) -> Result<Map<String, Value>, ApiError> {
     match item {

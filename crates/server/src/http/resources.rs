@@ -13,7 +13,8 @@ use serde_json::{Map, Value, json};
 use super::error::{Fail, HttpResult};
 use super::{AppState, body, meta, no_content};
 use crate::context::RequestContext;
-use crate::service::query::ListParams;
+use crate::service::policy;
+use crate::service::query::{self, ListParams};
 use crate::service::tags::{self, Tagged};
 use crate::service::{Page, networks, ports, subnets};
 
@@ -79,8 +80,9 @@ impl Coll {
     }
 }
 
-fn pairs(q: &Option<String>) -> Vec<(String, String)> {
-    q.as_deref().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
+/// The query's pairs, bounded in number and length (400 beyond).
+fn pairs(st: &AppState, q: &Option<String>) -> Result<Vec<(String, String)>, Fail> {
+    Ok(query::parse_pairs(q.as_deref(), st.svc.config.server.max_query_params)?)
 }
 
 /// `If-Match: revision_number=N`.
@@ -105,6 +107,7 @@ async fn create(
 ) -> HttpResult<Response> {
     let c = Coll::parse(&coll)?;
     let (objs, bulk) = body::for_create(&bytes, c.singular(), c.plural())?;
+    body::check_bulk_size(objs.len(), st.svc.config.server.max_bulk_items)?;
     let made = match c {
         Coll::Networks => networks::create(&st.svc, &ctx, objs).await?,
         Coll::Subnets => subnets::create(&st.svc, &ctx, objs).await?,
@@ -118,13 +121,11 @@ async fn create(
     Ok((StatusCode::CREATED, Json(out)).into_response())
 }
 
-fn fields_of(q: &Option<String>) -> Vec<String> {
-    pairs(q)
-        .into_iter()
-        .filter(|(k, _)| k == "fields")
-        .flat_map(|(_, v)| v.split(',').map(|s| s.trim().to_string()).collect::<Vec<_>>())
-        .filter(|s| !s.is_empty())
-        .collect()
+/// `fields=` of a show; other parameters are ignored, as upstream does.
+fn fields_of(st: &AppState, q: &Option<String>) -> Result<Vec<String>, Fail> {
+    let only_fields: Vec<(String, String)> =
+        pairs(st, q)?.into_iter().filter(|(k, _)| k == "fields").collect();
+    Ok(ListParams::parse(&only_fields, &[], None, &|_| true)?.fields)
 }
 
 async fn show(
@@ -134,7 +135,7 @@ async fn show(
     RawQuery(q): RawQuery,
 ) -> HttpResult<Json<Value>> {
     let c = Coll::parse(&coll)?;
-    let fields = fields_of(&q);
+    let fields = fields_of(&st, &q)?;
     let item = match c {
         Coll::Networks => networks::show(&st.svc, &ctx, &id, fields).await?,
         Coll::Subnets => subnets::show(&st.svc, &ctx, &id, fields).await?,
@@ -191,8 +192,9 @@ async fn list(
     RawQuery(q): RawQuery,
 ) -> HttpResult<Json<Value>> {
     let c = Coll::parse(&coll)?;
-    let raw = pairs(&q);
-    let params = ListParams::parse(&raw, c.attrs(), st.svc.config.server.pagination_max_limit)?;
+    let raw = pairs(&st, &q)?;
+    let readable = |a: &neutrino_model::attrs::Attr| policy::may_read(&ctx, a);
+    let params = ListParams::parse(&raw, c.attrs(), st.svc.config.server.pagination_max_limit, &readable)?;
     let page = match c {
         Coll::Networks => networks::list(&st.svc, &ctx, params.clone()).await?,
         Coll::Subnets => subnets::list(&st.svc, &ctx, params.clone()).await?,

@@ -111,7 +111,7 @@ pub async fn list(svc: &Services, ctx: &RequestContext, params: ListParams) -> A
         .read(move |sql| {
             let mut select = Select::new(rows::TABLE, rows::COLS);
             if !ctx.is_admin() {
-                select.push(
+                select.scope(
                     "(project_id = ? OR shared = 1 OR router_external = 1)",
                     vec![SqlValue::from(&ctx.project_id)],
                 );

@@ -52,15 +52,18 @@ pub fn owns(ctx: &RequestContext, project_id: &str) -> bool {
     ctx.is_admin() || ctx.project_id == project_id
 }
 
+/// Whether the caller may read attribute `a` (admin-only ones are hidden from others, except
+/// the `binding:` attributes from the `service` role).
+pub fn may_read(ctx: &RequestContext, a: &Attr) -> bool {
+    !a.admin_read || ctx.is_admin() || (ctx.is_service() && a.name.starts_with("binding:"))
+}
+
 /// Removes the attributes the caller may not read.
 pub fn strip(ctx: &RequestContext, attrs: &[Attr], m: &mut Map<String, Value>) {
     if ctx.is_admin() {
         return;
     }
-    for a in attrs.iter().filter(|a| a.admin_read) {
-        if ctx.is_service() && a.name.starts_with("binding:") {
-            continue;
-        }
+    for a in attrs.iter().filter(|a| !may_read(ctx, a)) {
         m.remove(a.name);
     }
 }

@@ -70,21 +70,28 @@ fn choose_mac(
     ))
 }
 
-fn subnet_for(subnets: &[Subnet], network_id: &str, sql: &mut dyn Sql, id: &str) -> ApiResult<Subnet> {
+/// The subnet `id` of a `fixed_ips` entry: one of the network's, else `SubnetNotFound` when the
+/// caller cannot see it (as an unknown id) and `InvalidInput` when it is on another network.
+fn subnet_for(
+    sql: &mut dyn Sql,
+    ctx: &RequestContext,
+    subnets: &[Subnet],
+    network_id: &str,
+    id: &str,
+) -> ApiResult<Subnet> {
     if let Some(s) = subnets.iter().find(|s| s.std.id == id) {
         return Ok(s.clone());
     }
-    match crate::store::subnets::get(sql, id)? {
-        None => Err(ApiError::subnet_not_found(id)),
-        Some(_) => Err(ApiError::invalid_input(format!(
-            "Failed to create port on network {network_id}, because fixed_ips included invalid subnet {id}"
-        ))),
-    }
+    super::subnets::visible(sql, ctx, id)?;
+    Err(ApiError::invalid_input(format!(
+        "Failed to create port on network {network_id}, because fixed_ips included invalid subnet {id}"
+    )))
 }
 
 /// Allocates the addresses a port asks for (or the automatic ones when `requests` is None).
 fn allocate(
     sql: &mut dyn Sql,
+    ctx: &RequestContext,
     network_id: &str,
     requests: Option<&[FixedIpRequest]>,
     owner: &str,
@@ -126,7 +133,7 @@ fn allocate(
     };
     for r in requests {
         let subnet = match (&r.subnet_id, r.ip_address) {
-            (Some(id), _) => subnet_for(&all, network_id, sql, id)?,
+            (Some(id), _) => subnet_for(sql, ctx, &all, network_id, id)?,
             (None, Some(ip)) => all.iter().find(|s| s.cidr.contains(&ip)).cloned().ok_or_else(|| {
                 ApiError::bad_request(format!(
                     "IP address {ip} is not a valid IP for any of the subnets on the specified network."
@@ -196,7 +203,7 @@ fn build(
         pending.iter().filter(|p| p.network_id == network_id).map(|p| p.mac_address.clone()).collect();
     let mac = choose_mac(sql, &network_id, c.mac_address.clone(), &pending_macs)?;
     let owner = c.device_owner.clone().unwrap_or_default();
-    let fixed_ips = allocate(sql, &network_id, c.fixed_ips.as_deref(), &owner, &mac)?;
+    let fixed_ips = allocate(sql, ctx, &network_id, c.fixed_ips.as_deref(), &owner, &mac)?;
     let now = now_timestamp();
     let host = c.binding_host_id.clone().unwrap_or_default();
     let bound = binding::binding_for(sql, &host, &net.provider, down_time)?;
@@ -268,14 +275,14 @@ pub async fn list(svc: &Services, ctx: &RequestContext, params: ListParams) -> A
         .read(move |sql| {
             let mut select = Select::new(rows::TABLE, rows::COLS);
             if !ctx.is_admin() {
-                select.push(
+                select.scope(
                     "(project_id = ? OR network_id IN (SELECT n.id FROM networks n WHERE n.project_id = ?))",
                     vec![SqlValue::from(&ctx.project_id), SqlValue::from(&ctx.project_id)],
                 );
             }
-            for f in params.special("fixed_ips").into_iter().flatten() {
-                let (cond, value) = fixed_ip_condition(f)?;
-                select.push(cond, vec![value]);
+            if let Some(filters) = params.special("fixed_ips") {
+                let (cond, values) = fixed_ips_condition(filters)?;
+                select.push(cond, values);
             }
             let (found, more) =
                 params.run(sql, &mut select, &PORT, rows::TAG_TYPE, ApiError::port_not_found)?;
@@ -287,22 +294,42 @@ pub async fn list(svc: &Services, ctx: &RequestContext, params: ListParams) -> A
         .await
 }
 
-/// One `fixed_ips=` list filter: `ip_address=A`, `subnet_id=S` or `ip_address_substr=P`
-/// (`ip-substring-filtering`).
-fn fixed_ip_condition(f: &str) -> ApiResult<(String, SqlValue)> {
-    let exists =
-        |cond: &str| format!("EXISTS (SELECT 1 FROM ip_allocations a WHERE a.port_id = ports.id AND {cond})");
-    match f.split_once('=') {
-        Some(("ip_address", v)) => Ok((exists("a.ip_address = ?"), v.into())),
-        Some(("subnet_id", v)) => Ok((exists("a.subnet_id = ?"), v.into())),
-        Some(("ip_address_substr", v)) => {
-            let escaped = v.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-            Ok((exists("a.ip_address LIKE ? ESCAPE '\\'"), format!("%{escaped}%").into()))
+/// The `fixed_ips=` list filters (`ip_address=A`, `subnet_id=S`, `ip_address_substr=P` of
+/// `ip-substring-filtering`) as one condition, as upstream joins them: the port has an address
+/// matching every kind given, and within a kind any of its values.
+fn fixed_ips_condition(filters: &[String]) -> ApiResult<(String, Vec<SqlValue>)> {
+    let (mut ips, mut subnets, mut substrs) = (vec![], vec![], vec![]);
+    for f in filters {
+        match f.split_once('=') {
+            Some(("ip_address", v)) => ips.push(SqlValue::from(v)),
+            Some(("subnet_id", v)) => subnets.push(SqlValue::from(v)),
+            Some(("ip_address_substr", v)) => {
+                let escaped = v.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                substrs.push(SqlValue::from(format!("%{escaped}%")));
+            }
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid input for fixed_ips. Reason: '{f}' is not of the form ip_address=X, subnet_id=X or ip_address_substr=X."
+                )));
+            }
         }
-        _ => Err(ApiError::bad_request(format!(
-            "Invalid input for fixed_ips. Reason: '{f}' is not of the form ip_address=X, subnet_id=X or ip_address_substr=X."
-        ))),
     }
+    let mut conds = vec![];
+    if !ips.is_empty() {
+        conds.push(format!("a.ip_address IN ({})", crate::store::placeholders(ips.len())));
+    }
+    if !subnets.is_empty() {
+        conds.push(format!("a.subnet_id IN ({})", crate::store::placeholders(subnets.len())));
+    }
+    if !substrs.is_empty() {
+        let likes = vec!["a.ip_address LIKE ? ESCAPE '\\'".to_string(); substrs.len()];
+        conds.push(crate::store::list::balanced("OR", &likes));
+    }
+    let cond = format!(
+        "EXISTS (SELECT 1 FROM ip_allocations a WHERE a.port_id = ports.id AND {})",
+        conds.join(" AND ")
+    );
+    Ok((cond, ips.into_iter().chain(subnets).chain(substrs).collect()))
 }
 
 pub async fn update(
@@ -340,7 +367,7 @@ pub async fn update(
                 // The port's own addresses are free to ask for again.
                 sql.execute("DELETE FROM ip_allocations WHERE port_id = ?", &[id.as_str().into()])?;
                 let owner = c.device_owner.clone().unwrap_or_else(|| p.device_owner.clone());
-                p.fixed_ips = allocate(sql, &p.network_id, Some(requests), &owner, &p.mac_address)?;
+                p.fixed_ips = allocate(sql, &ctx, &p.network_id, Some(requests), &owner, &p.mac_address)?;
             }
             if let Some(v) = c.name {
                 p.std.name = v

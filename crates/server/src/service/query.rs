@@ -2,7 +2,7 @@
 //! `sort_key`/`sort_dir`, `limit`/`marker`/`page_reverse`, tag filters), checked against a
 //! resource's attribute map (`filter-validation`) and turned into a [`Select`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use neutrino_model::ApiError;
 use neutrino_model::attrs::{Attr, FilterKind, find};
@@ -31,11 +31,62 @@ fn changed_since(v: &str) -> Result<String, ApiError> {
     Ok(utc.format("%Y-%m-%dT%H:%M:%SZ").to_string())
 }
 
+/// Most query parameters one request may carry (`[server] max_query_params`'s default).
+pub const MAX_QUERY_PARAMS: usize = 1000;
+/// Longest value of one query parameter, in bytes.
+pub const MAX_QUERY_VALUE: usize = 4096;
+/// Most filter values (after splitting tag lists) one list may compare against: each becomes
+/// an SQL parameter, and the total must stay far below SQLite's limit on variables.
+pub const MAX_FILTER_VALUES: usize = 1000;
+
+/// Splits a raw query string into pairs, refusing more than `max_params` of them or a value
+/// longer than [`MAX_QUERY_VALUE`] (400), so that no query string costs more to parse, check
+/// or run than a bounded amount.
+pub fn parse_pairs(raw: Option<&str>, max_params: usize) -> Result<Vec<(String, String)>, ApiError> {
+    let Some(raw) = raw else { return Ok(vec![]) };
+    let mut out = vec![];
+    for (k, v) in url::form_urlencoded::parse(raw.as_bytes()) {
+        if out.len() == max_params {
+            return Err(ApiError::bad_request(format!(
+                "Too many query parameters: at most {max_params} are accepted"
+            )));
+        }
+        if k.len() > MAX_QUERY_VALUE || v.len() > MAX_QUERY_VALUE {
+            return Err(ApiError::bad_request(format!(
+                "Query parameter '{}' is too long: at most {MAX_QUERY_VALUE} bytes",
+                k.chars().take(64).collect::<String>()
+            )));
+        }
+        out.push((k.into_owned(), v.into_owned()));
+    }
+    Ok(out)
+}
+
+/// `limit` as upstream reads it (`int(limit)`, 0 or greater): any size of integer is
+/// accepted and means "that many"; values beyond what a page could hold are "all".
+fn parse_limit(v: &str) -> Result<usize, ApiError> {
+    let t = v.trim();
+    let digits = t.strip_prefix('+').unwrap_or(t);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        // Python's int() also takes "-0"; nothing else negative is a valid limit.
+        if digits.strip_prefix('-').is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b == b'0')) {
+            return Ok(0);
+        }
+        return Err(ApiError::bad_request(format!("Limit must be an integer 0 or greater and not '{v}'")));
+    }
+    // Saturate: a limit above i64::MAX rows is the same as no limit on any store.
+    Ok(digits.parse::<u64>().map_or(i64::MAX as u64, |n| n.min(i64::MAX as u64)) as usize)
+}
+
+/// Who reads: decides which attributes the caller may filter and sort on (those they may see).
+pub type Readable<'a> = &'a dyn Fn(&Attr) -> bool;
+
 /// A parsed list query.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListParams {
     pub filters: BTreeMap<String, Vec<String>>,
     pub fields: Vec<String>,
+    /// Sort keys, each attribute (store column) once, in the order first given.
     pub sorts: Vec<(String, bool)>,
     pub limit: Option<usize>,
     pub marker: Option<String>,
@@ -44,25 +95,37 @@ pub struct ListParams {
 
 impl ListParams {
     /// Parses query pairs in order. `max_limit` caps `limit` (upstream `pagination_max_limit`).
+    /// Filters and sort keys on attributes the caller may not read (`readable`) are refused as
+    /// unknown ones are: to that caller they do not exist.
     pub fn parse(
         pairs: &[(String, String)],
         attrs: &[Attr],
         max_limit: Option<usize>,
+        readable: Readable<'_>,
     ) -> Result<Self, ApiError> {
         let mut p = ListParams::default();
         let mut keys = vec![];
         let mut dirs = vec![];
+        let visible = |key: &str| find(attrs, key).filter(|a| readable(a));
+        let mut seen_fields = HashSet::new();
         for (k, v) in pairs {
             match k.as_str() {
                 "fields" => {
-                    p.fields.extend(v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from))
+                    for f in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                        if seen_fields.insert(f) {
+                            if p.fields.len() == MAX_FILTER_VALUES {
+                                return Err(ApiError::bad_request(format!(
+                                    "Too many fields: at most {MAX_FILTER_VALUES} are accepted"
+                                )));
+                            }
+                            p.fields.push(f.to_string());
+                        }
+                    }
                 }
                 "sort_key" => keys.push(v.clone()),
                 "sort_dir" => dirs.push(v.clone()),
                 "limit" => {
-                    let n: usize = v.parse().map_err(|_| {
-                        ApiError::bad_request(format!("Limit must be an integer 0 or greater and not '{v}'"))
-                    })?;
+                    let n = parse_limit(v)?;
                     p.limit = (n > 0).then_some(n);
                 }
                 "marker" => p.marker = Some(v.clone()),
@@ -76,13 +139,22 @@ impl ListParams {
                 key if TAG_FILTERS.contains(&key) => p.filters.entry(k.clone()).or_default().push(v.clone()),
                 CHANGED_SINCE => p.filters.entry(k.clone()).or_default().push(changed_since(v)?),
                 key => {
-                    let attr =
-                        find(attrs, key).filter(|a| a.filter != FilterKind::None).ok_or_else(|| {
-                            ApiError::bad_request(format!("[{key}] is invalid attribute for filtering"))
-                        })?;
+                    let attr = visible(key).filter(|a| a.filter != FilterKind::None).ok_or_else(|| {
+                        ApiError::bad_request(format!("[{key}] is invalid attribute for filtering"))
+                    })?;
                     p.filters.entry(attr.name.to_string()).or_default().push(v.clone());
                 }
             }
+        }
+        let values: usize = p
+            .filters
+            .iter()
+            .map(|(k, vs)| if TAG_FILTERS.contains(&k.as_str()) { split_tags(vs).len() } else { vs.len() })
+            .sum();
+        if values > MAX_FILTER_VALUES {
+            return Err(ApiError::bad_request(format!(
+                "Too many filter values: at most {MAX_FILTER_VALUES} are accepted"
+            )));
         }
         if let Some(max) = max_limit {
             p.limit = Some(p.limit.map_or(max, |l| l.min(max)));
@@ -93,6 +165,7 @@ impl ListParams {
         if keys.len() != dirs.len() {
             return Err(ApiError::bad_request("The number of sort_keys and sort_dirs must be same"));
         }
+        let mut columns: Vec<&str> = vec![];
         for (k, d) in keys.into_iter().zip(dirs) {
             let asc = match d.as_str() {
                 "asc" => true,
@@ -103,10 +176,15 @@ impl ListParams {
                     )));
                 }
             };
-            if !find(attrs, &k).is_some_and(|a| a.sort) {
-                return Err(ApiError::bad_request(format!("'{k}' is an invalid attribute for sort_keys")));
+            let column = visible(&k).filter(|a| a.sort).and_then(|a| a.column).ok_or_else(|| {
+                ApiError::bad_request(format!("'{k}' is an invalid attribute for sort_keys"))
+            })?;
+            // A key already sorted on cannot change the order again: keep its first use only,
+            // so the cost of a query is bounded by the number of sortable attributes.
+            if !columns.contains(&column) {
+                columns.push(column);
+                p.sorts.push((k, asc));
             }
-            p.sorts.push((k, asc));
         }
         Ok(p)
     }
@@ -125,8 +203,9 @@ impl ListParams {
                 continue;
             }
             if name == CHANGED_SINCE {
-                for v in values {
-                    select.push("updated_at >= ?", vec![SqlValue::from(v)]);
+                // Repeats narrow nothing further than the latest of them.
+                if let Some(latest) = values.iter().max() {
+                    select.push("updated_at >= ?", vec![SqlValue::from(latest)]);
                 }
                 continue;
             }
@@ -137,8 +216,8 @@ impl ListParams {
             select.any_of(column, converted);
         }
         for (k, asc) in &self.sorts {
-            let attr = find(attrs, k).expect("checked in parse");
-            let column = attr.column.expect("sort keys have columns");
+            let Some(attr) = find(attrs, k) else { continue };
+            let Some(column) = attr.column else { continue };
             let expr = match attr.filter {
                 FilterKind::Text => format!("COALESCE({column}, '')"),
                 _ => format!("COALESCE({column}, -1)"),
@@ -151,7 +230,8 @@ impl ListParams {
     }
 
     /// Applies the query to `select` and runs it from the marker: the page's rows and whether
-    /// more follow. An unknown marker is `not_found`.
+    /// more follow. A marker outside the select's scope (unknown, or not visible to the caller)
+    /// is `not_found`, as upstream looks the marker up with the caller's own visibility.
     pub fn run(
         &self,
         sql: &mut dyn crate::store::Sql,
@@ -170,27 +250,25 @@ impl ListParams {
     }
 
     fn apply_tags(&self, select: &mut Select, name: &str, values: &[String], tag_type: &str) {
-        let tags: Vec<String> = values
-            .iter()
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(String::from)
-            .collect();
+        let tags = split_tags(values);
         if tags.is_empty() {
             return;
         }
-        let has = tags::has_tag_condition(tag_type, select.table);
-        let each: Vec<String> = tags.iter().map(|_| has.clone()).collect();
-        let params: Vec<SqlValue> = tags.iter().map(SqlValue::from).collect();
-        let cond = match name {
-            "tags" => format!("({})", each.join(" AND ")),
-            "tags-any" => format!("({})", each.join(" OR ")),
-            "not-tags" => format!("NOT ({})", each.join(" AND ")),
-            _ => format!("NOT ({})", each.join(" OR ")),
-        };
+        let (cond, params) = tags::filter_condition(tag_type, select.table, name, &tags);
         select.push(cond, params);
     }
+}
+
+/// The distinct tags of tag filter values (each a comma list).
+fn split_tags(values: &[String]) -> Vec<String> {
+    let mut seen = HashSet::new();
+    let mut tags: Vec<String> = vec![];
+    for t in values.iter().flat_map(|v| v.split(',')).map(str::trim).filter(|t| !t.is_empty()) {
+        if seen.insert(t) {
+            tags.push(t.to_string());
+        }
+    }
+    tags
 }
 
 fn convert(attr: &Attr, v: &str) -> Result<SqlValue, ApiError> {
@@ -209,14 +287,17 @@ mod tests {
     use super::*;
     use neutrino_model::attrs::NETWORK;
 
+    const ALL: Readable<'static> = &|_| true;
+
     fn pairs(q: &[(&str, &str)]) -> Vec<(String, String)> {
         q.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
     fn repeated_keys_collect_values() {
-        let p = ListParams::parse(&pairs(&[("name", "a"), ("name", "b"), ("fields", "id")]), &NETWORK, None)
-            .unwrap();
+        let p =
+            ListParams::parse(&pairs(&[("name", "a"), ("name", "b"), ("fields", "id")]), &NETWORK, None, ALL)
+                .unwrap();
         assert_eq!(p.filters["name"], vec!["a", "b"]);
         assert_eq!(p.fields, vec!["id"]);
     }
@@ -231,38 +312,40 @@ mod tests {
             vec![("sort_key", "name"), ("sort_key", "id"), ("sort_dir", "asc")],
             vec![("page_reverse", "maybe")],
         ] {
-            let e = ListParams::parse(&pairs(&q), &NETWORK, None).unwrap_err();
+            let e = ListParams::parse(&pairs(&q), &NETWORK, None, ALL).unwrap_err();
             assert_eq!(e.status, 400, "{q:?}");
         }
     }
 
     #[test]
     fn changed_since_is_normalised_to_utc() {
-        let p = ListParams::parse(&pairs(&[("changed_since", "2024-05-01T12:00:00+02:00")]), &NETWORK, None)
-            .unwrap();
-        assert_eq!(p.filters["changed_since"], vec!["2024-05-01T10:00:00Z"]);
         let p =
-            ListParams::parse(&pairs(&[("changed_since", "2024-05-01T12:00:00")]), &NETWORK, None).unwrap();
+            ListParams::parse(&pairs(&[("changed_since", "2024-05-01T12:00:00+02:00")]), &NETWORK, None, ALL)
+                .unwrap();
+        assert_eq!(p.filters["changed_since"], vec!["2024-05-01T10:00:00Z"]);
+        let p = ListParams::parse(&pairs(&[("changed_since", "2024-05-01T12:00:00")]), &NETWORK, None, ALL)
+            .unwrap();
         assert_eq!(p.filters["changed_since"], vec!["2024-05-01T12:00:00Z"]);
-        let e = ListParams::parse(&pairs(&[("changed_since", "yesterday")]), &NETWORK, None).unwrap_err();
+        let e =
+            ListParams::parse(&pairs(&[("changed_since", "yesterday")]), &NETWORK, None, ALL).unwrap_err();
         assert_eq!((e.status, e.kind.as_str()), (400, "InvalidInput"));
     }
 
     #[test]
     fn max_limit_caps_the_page() {
-        let p = ListParams::parse(&pairs(&[("limit", "500")]), &NETWORK, Some(100)).unwrap();
+        let p = ListParams::parse(&pairs(&[("limit", "500")]), &NETWORK, Some(100), ALL).unwrap();
         assert_eq!(p.limit, Some(100));
-        let p = ListParams::parse(&pairs(&[("limit", "0")]), &NETWORK, None).unwrap();
+        let p = ListParams::parse(&pairs(&[("limit", "0")]), &NETWORK, None, ALL).unwrap();
         assert_eq!(p.limit, None);
     }
 
     #[test]
     fn boolean_filters_are_converted() {
-        let p = ListParams::parse(&pairs(&[("shared", "True")]), &NETWORK, None).unwrap();
+        let p = ListParams::parse(&pairs(&[("shared", "True")]), &NETWORK, None, ALL).unwrap();
         let mut s = Select::new("networks", "id");
         p.apply(&mut s, &NETWORK, "networks").unwrap();
         assert_eq!(s.wheres[0].1, vec![SqlValue::Int(1)]);
-        let p = ListParams::parse(&pairs(&[("shared", "yes")]), &NETWORK, None).unwrap();
+        let p = ListParams::parse(&pairs(&[("shared", "yes")]), &NETWORK, None, ALL).unwrap();
         assert_eq!(p.apply(&mut s, &NETWORK, "networks").unwrap_err().status, 400);
     }
 }

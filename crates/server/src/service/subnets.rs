@@ -149,7 +149,7 @@ pub async fn list(svc: &Services, ctx: &RequestContext, params: ListParams) -> A
         .read(move |sql| {
             let mut select = Select::new(rows::TABLE, rows::COLS);
             if !ctx.is_admin() {
-                select.push(
+                select.scope(
                     "(project_id = ? OR network_id IN (SELECT n.id FROM networks n WHERE n.shared = 1 OR n.router_external = 1 OR n.project_id = ?))",
                     vec![SqlValue::from(&ctx.project_id), SqlValue::from(&ctx.project_id)],
                 );

@@ -8,7 +8,10 @@ use super::{Row, Sql, SqlValue, StoreError, placeholders};
 pub struct Select {
     pub table: &'static str,
     pub columns: &'static str,
-    /// SQL conditions, ANDed, each with its parameters.
+    /// What the caller may see at all (ANDed, with parameters): applies to the page and to the
+    /// marker row alike, so that a marker outside it is as unknown as a missing one.
+    pub scope: Vec<(String, Vec<SqlValue>)>,
+    /// The query's filters: SQL conditions, ANDed, each with its parameters.
     pub wheres: Vec<(String, Vec<SqlValue>)>,
     /// Sort expressions and whether ascending; `id` is appended as the tie-breaker.
     pub order: Vec<(String, bool)>,
@@ -31,6 +34,11 @@ impl Select {
 
     pub fn push(&mut self, cond: impl Into<String>, params: Vec<SqlValue>) {
         self.wheres.push((cond.into(), params));
+    }
+
+    /// Restricts the select (and its marker) to what the caller may see.
+    pub fn scope(&mut self, cond: impl Into<String>, params: Vec<SqlValue>) {
+        self.scope.push((cond.into(), params));
     }
 
     fn keys(&self) -> Vec<(String, bool)> {
@@ -58,7 +66,8 @@ impl Select {
     /// Runs the select: the rows of the page in API order, and whether more rows follow it.
     pub fn run(&self, sql: &mut dyn Sql) -> Result<(Vec<Row>, bool), StoreError> {
         let keys = self.keys();
-        let mut wheres = self.wheres.clone();
+        let mut wheres: Vec<(String, Vec<SqlValue>)> =
+            self.scope.iter().chain(&self.wheres).cloned().collect();
         if let Some(marker) = &self.marker {
             // Lexicographic "after the marker" over the sort keys.
             let mut ors = vec![];
@@ -90,7 +99,9 @@ impl Select {
         text.push_str(" ORDER BY ");
         text.push_str(&order.join(", "));
         if let Some(limit) = self.limit {
-            text.push_str(&format!(" LIMIT {}", limit + 1));
+            // One more row than the page tells whether more follow; saturate for huge limits.
+            let fetch = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1).min(i64::MAX as u64);
+            text.push_str(&format!(" LIMIT {fetch}"));
         }
         let mut rows = sql.query(&text, &params)?;
         let more = self.limit.is_some_and(|l| rows.len() > l);
@@ -104,16 +115,36 @@ impl Select {
     }
 }
 
+/// `conds` joined by `op` (`AND`/`OR`) in balanced parentheses, so that the expression's depth
+/// grows with the logarithm of their number (SQLite refuses expression trees deeper than 1000).
+pub fn balanced(op: &str, conds: &[String]) -> String {
+    match conds {
+        [] => String::new(),
+        [one] => format!("({one})"),
+        _ => {
+            let (a, b) = conds.split_at(conds.len() / 2);
+            format!("({} {op} {})", balanced(op, a), balanced(op, b))
+        }
+    }
+}
+
 /// Splits `ids` into chunks small enough for one statement's parameters.
 pub fn chunks(ids: &[String]) -> impl Iterator<Item = &[String]> {
     ids.chunks(500)
 }
 
 impl Select {
-    /// Looks the marker row up by id; false when it does not exist.
+    /// Looks the marker row up by id within the select's scope; false when it does not exist
+    /// or the caller may not see it.
     pub fn set_marker(&mut self, sql: &mut dyn Sql, id: &str) -> Result<bool, StoreError> {
-        let q = format!("SELECT {} FROM {} WHERE id = ?", self.marker_columns(), self.table);
-        let rows = sql.query(&q, &[id.into()])?;
+        let mut q = format!("SELECT {} FROM {} WHERE id = ?", self.marker_columns(), self.table);
+        let mut params = vec![SqlValue::from(id)];
+        for (cond, p) in &self.scope {
+            q.push_str(" AND ");
+            q.push_str(cond);
+            params.extend(p.iter().cloned());
+        }
+        let rows = sql.query(&q, &params)?;
         match rows.into_iter().next() {
             Some(r) => {
                 self.marker = Some(r);

@@ -102,6 +102,9 @@ pub enum StoreError {
     SchemaTooNew { found: i64, known: i64 },
     #[error("cannot open the store: {0}")]
     Open(String),
+    /// A transaction ran past its time and was rolled back.
+    #[error("the transaction took too long and was rolled back")]
+    Timeout,
 }
 
 impl From<StoreError> for ApiError {
@@ -111,6 +114,11 @@ impl From<StoreError> for ApiError {
             StoreError::Unique(m) => {
                 ApiError::conflict("Conflict", format!("A conflicting change was made: {m}"))
             }
+            StoreError::Timeout => ApiError::new(
+                503,
+                "ServiceUnavailable",
+                "The request took too long to complete and was rolled back; nothing was changed. Retry it, or split it into smaller requests.",
+            ),
             _ => ApiError::internal(),
         }
     }
@@ -147,11 +155,21 @@ impl Store {
 
     /// Opens the store a URL names: `sqlite:PATH` or `sqlite::memory:`.
     pub fn open(url: &str) -> Result<Self, StoreError> {
-        match url.strip_prefix("sqlite:") {
-            Some(":memory:") => Ok(Self::new(Arc::new(sqlite::SqliteBackend::memory()?))),
-            Some(path) => Ok(Self::new(Arc::new(sqlite::SqliteBackend::open(std::path::Path::new(path))?))),
-            None => Err(StoreError::Open(format!("unsupported database url {url:?} (expected sqlite:PATH)"))),
-        }
+        Self::open_with(url, sqlite::DEFAULT_TRANSACTION_TIMEOUT)
+    }
+
+    /// Opens the store a URL names, with transactions limited to `timeout` each.
+    pub fn open_with(url: &str, timeout: std::time::Duration) -> Result<Self, StoreError> {
+        let backend = match url.strip_prefix("sqlite:") {
+            Some(":memory:") => sqlite::SqliteBackend::memory()?,
+            Some(path) => sqlite::SqliteBackend::open(std::path::Path::new(path))?,
+            None => {
+                return Err(StoreError::Open(format!(
+                    "unsupported database url {url:?} (expected sqlite:PATH)"
+                )));
+            }
+        };
+        Ok(Self::new(Arc::new(backend.with_timeout(timeout))))
     }
 
     /// An empty in-memory store (tests).

@@ -3,6 +3,7 @@
 //! connections; migrations applied and the schema version checked at open.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use neutrino_model::ApiError;
 use parking_lot::Mutex;
@@ -13,9 +14,15 @@ use super::{Backend, Row, Sql, SqlValue, StoreError, Work, schema};
 
 const READERS: usize = 4;
 
+/// How long one transaction may run unless configured (`[database] transaction_timeout_ms`).
+pub const DEFAULT_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub struct SqliteBackend {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
+    /// Longest a transaction may run before it is rolled back: no request holds the single
+    /// writer (or a reader connection) for longer.
+    timeout: Duration,
 }
 
 fn db(e: rusqlite::Error) -> StoreError {
@@ -26,6 +33,9 @@ fn db(e: rusqlite::Error) -> StoreError {
                     || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY) =>
         {
             StoreError::Unique(msg.clone().unwrap_or_default())
+        }
+        rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::OperationInterrupted => {
+            StoreError::Timeout
         }
         _ => StoreError::Db(e.to_string()),
     }
@@ -63,7 +73,7 @@ impl SqliteBackend {
             tune(&r, false)?;
             readers.push(Mutex::new(r));
         }
-        Ok(Self { writer: Mutex::new(writer), readers })
+        Ok(Self { writer: Mutex::new(writer), readers, timeout: DEFAULT_TRANSACTION_TIMEOUT })
     }
 
     /// A private in-memory database; reads go through the writer connection.
@@ -71,7 +81,13 @@ impl SqliteBackend {
         let writer = Connection::open_in_memory().map_err(|e| StoreError::Open(e.to_string()))?;
         tune(&writer, false)?;
         migrate(&writer)?;
-        Ok(Self { writer: Mutex::new(writer), readers: vec![] })
+        Ok(Self { writer: Mutex::new(writer), readers: vec![], timeout: DEFAULT_TRANSACTION_TIMEOUT })
+    }
+
+    /// Sets the longest a transaction may run (it is rolled back with a 503 beyond).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 }
 
@@ -101,7 +117,18 @@ fn migrate(c: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-struct Conn<'a>(&'a Connection);
+/// One transaction's connection and the time it must be done by.
+struct Conn<'a> {
+    c: &'a Connection,
+    deadline: Instant,
+}
+
+impl Conn<'_> {
+    /// Refuses further statements once the transaction's time is up (it is then rolled back).
+    fn check_deadline(&self) -> Result<(), StoreError> {
+        if Instant::now() > self.deadline { Err(StoreError::Timeout) } else { Ok(()) }
+    }
+}
 
 fn to_rvalue(v: &SqlValue) -> RValue {
     match v {
@@ -113,7 +140,8 @@ fn to_rvalue(v: &SqlValue) -> RValue {
 
 impl Sql for Conn<'_> {
     fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, StoreError> {
-        let mut stmt = self.0.prepare_cached(sql).map_err(db)?;
+        self.check_deadline()?;
+        let mut stmt = self.c.prepare_cached(sql).map_err(db)?;
         let n = stmt.column_count();
         let mut rows = stmt.query(params_from_iter(params.iter().map(to_rvalue))).map_err(db)?;
         let mut out = vec![];
@@ -135,14 +163,24 @@ impl Sql for Conn<'_> {
     }
 
     fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<usize, StoreError> {
-        let mut stmt = self.0.prepare_cached(sql).map_err(db)?;
+        self.check_deadline()?;
+        let mut stmt = self.c.prepare_cached(sql).map_err(db)?;
         stmt.execute(params_from_iter(params.iter().map(to_rvalue))).map_err(db)
     }
 }
 
-fn transact(c: &Connection, begin: &str, work: Work) -> Result<Box<dyn std::any::Any + Send>, ApiError> {
+fn transact(
+    c: &Connection,
+    begin: &str,
+    timeout: Duration,
+    work: Work,
+) -> Result<Box<dyn std::any::Any + Send>, ApiError> {
+    let deadline = Instant::now() + timeout;
+    // A single statement that runs past the deadline is interrupted (SQLITE_INTERRUPT) too.
+    c.progress_handler(10_000, Some(move || Instant::now() > deadline));
     c.execute_batch(begin).map_err(db)?;
-    let out = work(&mut Conn(c));
+    let out = work(&mut Conn { c, deadline });
+    c.progress_handler(0, None::<fn() -> bool>);
     let end = if out.is_ok() { "COMMIT" } else { "ROLLBACK" };
     if let Err(e) = c.execute_batch(end) {
         // A failed COMMIT leaves the transaction open: roll it back so the next one starts clean.
@@ -155,7 +193,7 @@ fn transact(c: &Connection, begin: &str, work: Work) -> Result<Box<dyn std::any:
 impl Backend for SqliteBackend {
     fn write(&self, work: Work) -> Result<Box<dyn std::any::Any + Send>, ApiError> {
         let c = self.writer.lock();
-        transact(&c, "BEGIN IMMEDIATE", work)
+        transact(&c, "BEGIN IMMEDIATE", self.timeout, work)
     }
 
     fn read(&self, work: Work) -> Result<Box<dyn std::any::Any + Send>, ApiError> {
@@ -164,12 +202,12 @@ impl Backend for SqliteBackend {
         }
         for r in &self.readers {
             if let Some(c) = r.try_lock() {
-                return transact(&c, "BEGIN", work);
+                return transact(&c, "BEGIN", self.timeout, work);
             }
         }
         let slot = rand::random::<usize>() % self.readers.len();
         let c = self.readers[slot].lock();
-        transact(&c, "BEGIN", work)
+        transact(&c, "BEGIN", self.timeout, work)
     }
 }
 
@@ -210,6 +248,46 @@ mod tests {
             })
             .await;
         assert_eq!(r.unwrap_err().status, 409);
+    }
+
+    #[tokio::test]
+    async fn a_transaction_past_its_time_is_rolled_back_and_frees_the_writer() {
+        let s = Store::new(std::sync::Arc::new(
+            SqliteBackend::memory().unwrap().with_timeout(Duration::from_millis(200)),
+        ));
+        // A write that keeps issuing statements past its deadline: refused with 503, and what
+        // it wrote before is gone.
+        let r: Result<(), ApiError> = s
+            .write(|sql| {
+                for i in 0.. {
+                    sql.execute(
+                        "INSERT INTO tags (resource_type, resource_id, tag) VALUES ('n', 'x', ?)",
+                        &[SqlValue::Int(i)],
+                    )?;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Ok(())
+            })
+            .await;
+        assert_eq!(r.unwrap_err().status, 503);
+        // One long statement is interrupted too.
+        let r = s
+            .read(|sql| {
+                let q =
+                    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c";
+                Ok(sql.query(q, &[])?)
+            })
+            .await;
+        assert_eq!(r.unwrap_err().status, 503);
+        // The writer is free again, and a short write commits (positive control).
+        s.write(|sql| {
+            sql.execute("INSERT INTO tags (resource_type, resource_id, tag) VALUES ('n', 'y', 't')", &[])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let n = s.read(|sql| Ok(sql.query("SELECT COUNT(*) FROM tags", &[])?[0][0].int())).await.unwrap();
+        assert_eq!(n, 1);
     }
 
     #[test]

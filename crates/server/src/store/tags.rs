@@ -57,9 +57,21 @@ pub fn clear(sql: &mut dyn Sql, rtype: &str, id: &str) -> Result<usize, StoreErr
     sql.execute("DELETE FROM tags WHERE resource_type = ? AND resource_id = ?", &[rtype.into(), id.into()])
 }
 
-/// The SQL condition "the row's id has tag" for list filters.
-pub fn has_tag_condition(rtype: &str, table: &str) -> String {
-    format!(
-        "EXISTS (SELECT 1 FROM tags t WHERE t.resource_type = '{rtype}' AND t.resource_id = {table}.id AND t.tag = ?)"
-    )
+/// The condition of one tag filter of `standard-attr-tag` over `table`'s rows and its
+/// parameters: `tags` (all of), `tags-any`, `not-tags` (not all of), `not-tags-any` (none of)
+/// the distinct `tags`. One subquery whatever the number of tags, so that the statement's size
+/// grows with the tags as an `IN` list, never as a nested expression.
+pub fn filter_condition(rtype: &str, table: &str, filter: &str, tags: &[String]) -> (String, Vec<SqlValue>) {
+    let from = format!(
+        "FROM tags t WHERE t.resource_type = '{rtype}' AND t.resource_id = {table}.id AND t.tag IN ({})",
+        placeholders(tags.len())
+    );
+    let n = tags.len();
+    let cond = match filter {
+        "tags" => format!("(SELECT COUNT(*) {from}) = {n}"),
+        "tags-any" => format!("EXISTS (SELECT 1 {from})"),
+        "not-tags" => format!("(SELECT COUNT(*) {from}) < {n}"),
+        _ => format!("NOT EXISTS (SELECT 1 {from})"),
+    };
+    (cond, tags.iter().map(SqlValue::from).collect())
 }
