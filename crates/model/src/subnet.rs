@@ -19,7 +19,7 @@ pub const MAX_DNS_NAMESERVERS: usize = 5;
 pub const MAX_HOST_ROUTES: usize = 20;
 const IPV6_MODES: &[&str] = &["slaac", "dhcpv6-stateful", "dhcpv6-stateless"];
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct HostRoute {
     pub destination: IpNet,
     pub nexthop: IpAddr,
@@ -173,9 +173,10 @@ impl SubnetChanges {
             .map(|v| {
                 let list = convert::to_list("dns_nameservers", v)?;
                 let mut out: Vec<IpAddr> = vec![];
+                let mut seen = std::collections::HashSet::new();
                 for item in list {
                     let ip = convert::to_ip("dns_nameservers", item)?;
-                    if out.contains(&ip) {
+                    if !seen.insert(ip) {
                         return Err(ApiError::invalid_attr(
                             "dns_nameservers",
                             format!("Duplicate nameserver '{ip}'"),
@@ -190,6 +191,7 @@ impl SubnetChanges {
             .get("host_routes")
             .map(|v| {
                 let mut out: Vec<HostRoute> = vec![];
+                let mut seen = std::collections::HashSet::new();
                 for item in convert::to_list("host_routes", v)? {
                     let d = convert::to_dict(
                         "host_routes",
@@ -201,7 +203,7 @@ impl SubnetChanges {
                         destination: convert::to_cidr("host_routes", &d["destination"], false)?.trunc(),
                         nexthop: convert::to_ip("host_routes", &d["nexthop"])?,
                     };
-                    if out.contains(&route) {
+                    if !seen.insert(route.clone()) {
                         return Err(ApiError::invalid_attr(
                             "host_routes",
                             format!("Duplicate hostroute '{}'", route.destination),
@@ -288,6 +290,8 @@ pub fn resolve_pools(
 ) -> Result<Vec<Range>, ApiError> {
     let usable = ip::usable(cidr);
     let mut out: Vec<Range> = vec![];
+    // The accepted (disjoint) pools by start: an overlap is found in O(log n), not O(n).
+    let mut by_start: std::collections::BTreeMap<u128, u128> = std::collections::BTreeMap::new();
     for (s, e) in pools {
         let text = format!("{{'start': '{s}', 'end': '{e}'}}");
         if fam(s) != fam(e) || !cidr.contains(s) && fam(s) != fam(&cidr.network()) {
@@ -305,15 +309,19 @@ pub fn resolve_pools(
             ))
             .with_kind("OutOfBoundsAllocationPool"));
         }
-        if let Some(o) = out.iter().find(|o| o.overlaps(&r)) {
+        // Of disjoint pools, only the last one starting at or before `r.end` can reach into `r`.
+        if let Some((&start, &end)) = by_start.range(..=r.end).next_back()
+            && end >= r.start
+        {
             let v6 = cidr.network().is_ipv6();
             return Err(ApiError::bad_request(format!(
                 "Found overlapping allocation pools: {text} and {{'start': '{}', 'end': '{}'}}",
-                ip::from_u128(o.start, v6),
-                ip::from_u128(o.end, v6)
+                ip::from_u128(start, v6),
+                ip::from_u128(end, v6)
             ))
             .with_kind("OverlappingAllocationPools"));
         }
+        by_start.insert(r.start, r.end);
         out.push(r);
     }
     if let Some(g) = gw {
@@ -396,6 +404,21 @@ mod tests {
         assert_eq!(e.kind, "OutOfBoundsAllocationPool");
         let e = resolve_pools(&net("10.0.0.0/24"), &[(ip("10.0.0.0"), ip("10.0.0.5"))], None).unwrap_err();
         assert_eq!(e.kind, "OutOfBoundsAllocationPool");
+    }
+
+    #[test]
+    fn many_pools_are_checked_against_each_other_in_any_order() {
+        // 30,000 one-address pools of a /16, given out of order; then one overlapping pool that
+        // must be found whichever pool it meets.
+        let c = net("10.0.0.0/16");
+        let addr = |i: u32| IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + 2 * i + 1));
+        let mut pools: Vec<(IpAddr, IpAddr)> = (1..30_001).map(|i| (addr(i), addr(i))).collect();
+        pools.reverse();
+        assert_eq!(resolve_pools(&c, &pools, None).unwrap().len(), 30_000);
+        pools.push((addr(14_999), addr(15_000)));
+        let e = resolve_pools(&c, &pools, None).unwrap_err();
+        assert_eq!(e.kind, "OverlappingAllocationPools");
+        assert!(e.message.contains(&format!("'start': '{}'", addr(15_000))), "{}", e.message);
     }
 
     #[test]
