@@ -6,6 +6,7 @@ pub mod agents;
 pub mod body;
 pub mod error;
 pub mod meta;
+pub mod openapi;
 mod resources;
 
 use std::sync::Arc;
@@ -59,6 +60,7 @@ pub fn router(state: AppState, identity: Option<Router>) -> Router {
         .method_not_allowed_fallback(method_not_allowed);
     let mut app = Router::new()
         .route("/", get(|State(st): State<AppState>| async move { axum::Json(meta::versions(&st.base)) }))
+        .merge(openapi::routes())
         .merge(api)
         .merge(agents::internal_routes(state.clone()))
         .fallback(not_found)
