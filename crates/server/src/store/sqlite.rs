@@ -176,10 +176,22 @@ fn transact(
     work: Work,
 ) -> Result<Box<dyn std::any::Any + Send>, ApiError> {
     let deadline = Instant::now() + timeout;
+    if !c.is_autocommit() {
+        // Never expected (every path below ends the transaction), but a connection left inside
+        // a transaction would refuse every later one: start clean.
+        tracing::error!("a store connection was left inside a transaction; rolling it back");
+        let _ = c.execute_batch("ROLLBACK");
+    }
     // A single statement that runs past the deadline is interrupted (SQLITE_INTERRUPT) too.
     c.progress_handler(10_000, Some(move || Instant::now() > deadline));
     c.execute_batch(begin).map_err(db)?;
-    let out = work(&mut Conn { c, deadline });
+    // A panic in the work (a bug) fails its request with a 500 and rolls back; it must not
+    // leave the connection inside the transaction for the next request.
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut Conn { c, deadline })))
+        .unwrap_or_else(|_| {
+            tracing::error!("a store transaction panicked; rolled back");
+            Err(ApiError::internal())
+        });
     c.progress_handler(0, None::<fn() -> bool>);
     let end = if out.is_ok() { "COMMIT" } else { "ROLLBACK" };
     if let Err(e) = c.execute_batch(end) {
@@ -288,6 +300,34 @@ mod tests {
         .unwrap();
         let n = s.read(|sql| Ok(sql.query("SELECT COUNT(*) FROM tags", &[])?[0][0].int())).await.unwrap();
         assert_eq!(n, 1);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_transaction_is_rolled_back_and_the_store_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&format!("sqlite:{}/db", dir.path().display())).unwrap();
+        for _ in 0..3 {
+            let r: Result<(), ApiError> = s
+                .write(|sql| {
+                    sql.execute(
+                        "INSERT INTO tags (resource_type, resource_id, tag) VALUES ('n', 'x', 't')",
+                        &[],
+                    )?;
+                    panic!("a bug in a service");
+                })
+                .await;
+            assert_eq!(r.unwrap_err().status, 500);
+            let r: Result<(), ApiError> = s.read(|_| panic!("a bug in a read")).await;
+            assert_eq!(r.unwrap_err().status, 500);
+        }
+        s.write(|sql| {
+            sql.execute("INSERT INTO tags (resource_type, resource_id, tag) VALUES ('n', 'y', 't')", &[])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let n = s.read(|sql| Ok(sql.query("SELECT COUNT(*) FROM tags", &[])?[0][0].int())).await.unwrap();
+        assert_eq!(n, 1, "the panicked writes left nothing, the next write committed");
     }
 
     #[test]
