@@ -96,8 +96,7 @@ pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str) -> ApiResult
     let id = id.to_string();
     svc.store
         .write(move |sql| {
-            let host = sql.query("SELECT host FROM agents WHERE id = ?", &[id.as_str().into()])?;
-            let Some(host) = host.first().map(|r| r[0].text()) else { return Err(agent_not_found(&id)) };
+            let Some(host) = rows::host_of(sql, &id)? else { return Err(agent_not_found(&id)) };
             rows::delete(sql, &id)?;
             changes::record(sql, "agent", &id, None, Some(&host))?;
             Ok(())

@@ -11,8 +11,7 @@ use serde_json::{Map, Value};
 use super::query::ListParams;
 use super::{Page, Services, check_revision, policy, render::render};
 use crate::context::RequestContext;
-use crate::store::list::Select;
-use crate::store::{Sql, SqlValue, networks as rows, ports, subnets};
+use crate::store::{Sql, networks as rows, ports, subnets};
 
 /// Whether the caller may see `n`: their own, shared or external.
 fn sees(ctx: &RequestContext, n: &Network) -> bool {
@@ -109,13 +108,7 @@ pub async fn list(svc: &Services, ctx: &RequestContext, params: ListParams) -> A
     let ctx = ctx.clone();
     svc.store
         .read(move |sql| {
-            let mut select = Select::new(rows::TABLE, rows::COLS);
-            if !ctx.is_admin() {
-                select.scope(
-                    "(project_id = ? OR shared = 1 OR router_external = 1)",
-                    vec![SqlValue::from(&ctx.project_id)],
-                );
-            }
+            let mut select = rows::select(policy::scope(&ctx));
             let (found, more) =
                 params.run(sql, &mut select, &NETWORK, rows::TAG_TYPE, ApiError::network_not_found)?;
             let mut nets: Vec<Network> = found.iter().map(rows::from_row).collect();
@@ -161,11 +154,7 @@ pub async fn update(
                 }
             }
             if c.shared == Some(false) && n.shared {
-                let others = sql.query(
-                    "SELECT 1 FROM ports WHERE network_id = ? AND project_id <> ? AND device_owner NOT LIKE 'network:%'",
-                    &[id.as_str().into(), n.std.project_id.as_str().into()],
-                )?;
-                if !others.is_empty() {
+                if ports::used_by_others(sql, &id, &n.std.project_id)? {
                     return Err(ApiError::conflict(
                         "InvalidSharedSetting",
                         format!("Unable to reconfigure sharing settings for network {id}. Multiple tenants are using it."),

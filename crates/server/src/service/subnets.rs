@@ -12,8 +12,7 @@ use serde_json::{Map, Value};
 use super::query::ListParams;
 use super::{Page, Services, check_revision, networks, policy, render::render};
 use crate::context::RequestContext;
-use crate::store::list::Select;
-use crate::store::{Sql, SqlValue, networks as net_rows, ports, subnets as rows};
+use crate::store::{Sql, allocations, networks as net_rows, ports, subnets as rows};
 
 /// Whether the caller may see `s` (own, or on a network they can see).
 fn sees(sql: &mut dyn Sql, ctx: &RequestContext, s: &Subnet) -> ApiResult<bool> {
@@ -147,17 +146,13 @@ pub async fn list(svc: &Services, ctx: &RequestContext, params: ListParams) -> A
     let ctx = ctx.clone();
     svc.store
         .read(move |sql| {
-            let mut select = Select::new(rows::TABLE, rows::COLS);
-            if !ctx.is_admin() {
-                select.scope(
-                    "(project_id = ? OR network_id IN (SELECT n.id FROM networks n WHERE n.shared = 1 OR n.router_external = 1 OR n.project_id = ?))",
-                    vec![SqlValue::from(&ctx.project_id), SqlValue::from(&ctx.project_id)],
-                );
-            }
-            let (found, more) = params.run(sql, &mut select, &SUBNET, rows::TAG_TYPE, ApiError::subnet_not_found)?;
+            let mut select = rows::select(policy::scope(&ctx));
+            let (found, more) =
+                params.run(sql, &mut select, &SUBNET, rows::TAG_TYPE, ApiError::subnet_not_found)?;
             let mut subnets: Vec<Subnet> = found.iter().map(rows::from_row).collect();
             rows::fill(sql, &mut subnets)?;
-            let items = subnets.into_iter().map(|s| render(&ctx, &SUBNET, s.to_json(), &params.fields)).collect();
+            let items =
+                subnets.into_iter().map(|s| render(&ctx, &SUBNET, s.to_json(), &params.fields)).collect();
             Ok(Page { items, more })
         })
         .await
@@ -236,12 +231,9 @@ pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str, if_match: Op
             }
             let now = now_timestamp();
             for (port, _) in &holders {
-                sql.execute(
-                    "UPDATE ports SET revision_number = revision_number + 1, updated_at = ? WHERE id = ?",
-                    &[now.as_str().into(), port.as_str().into()],
-                )?;
+                ports::touch(sql, port, &now)?;
             }
-            sql.execute("DELETE FROM ip_allocations WHERE subnet_id = ?", &[id.as_str().into()])?;
+            allocations::free_subnet(sql, &id)?;
             rows::delete(sql, &id)?;
             net_rows::touch(sql, &s.network_id, &now_timestamp())?;
             Ok(())

@@ -3,6 +3,14 @@
 
 use super::{Row, Sql, SqlValue, StoreError, placeholders};
 
+/// Whose rows a list may return: all of them (admins), or those one project may see. The
+/// service decides which (policy); each resource module turns it into its select's scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope<'a> {
+    All,
+    Project(&'a str),
+}
+
 /// A select over one table.
 #[derive(Debug, Default, Clone)]
 pub struct Select {
