@@ -13,7 +13,7 @@ use neutrino_model::{ApiError, ApiResult};
 use serde_json::{Map, Value, json};
 
 use super::query::ListParams;
-use super::{Page, Services, binding, check_revision, ipam, networks, policy, render::render};
+use super::{Page, Services, binding, check_revision, ipam, networks, policy};
 use crate::context::RequestContext;
 use crate::store::{Sql, allocations, ports as rows, subnets};
 
@@ -237,7 +237,7 @@ pub async fn create(
     svc: &Services,
     ctx: &RequestContext,
     bodies: Vec<Map<String, Value>>,
-) -> ApiResult<Vec<Map<String, Value>>> {
+) -> ApiResult<Vec<Port>> {
     let (ctx, down) = (ctx.clone(), svc.agent_down_time());
     let out = svc
         .store
@@ -249,25 +249,20 @@ pub async fn create(
                 binding::record(sql, None, Some(&p))?;
                 made.push(p);
             }
-            Ok(made.iter().map(|p| render(&ctx, &PORT, p.to_json(), &[])).collect())
+            Ok(made)
         })
         .await?;
     svc.changed();
     Ok(out)
 }
 
-pub async fn show(
-    svc: &Services,
-    ctx: &RequestContext,
-    id: &str,
-    fields: Vec<String>,
-) -> ApiResult<Map<String, Value>> {
+pub async fn show(svc: &Services, ctx: &RequestContext, id: &str) -> ApiResult<Port> {
     policy::require_read(ctx)?;
     let (ctx, id) = (ctx.clone(), id.to_string());
-    svc.store.read(move |sql| Ok(render(&ctx, &PORT, visible(sql, &ctx, &id)?.to_json(), &fields))).await
+    svc.store.read(move |sql| visible(sql, &ctx, &id)).await
 }
 
-pub async fn list(svc: &Services, ctx: &RequestContext, params: ListParams) -> ApiResult<Page> {
+pub async fn list(svc: &Services, ctx: &RequestContext, params: ListParams) -> ApiResult<Page<Port>> {
     policy::require_read(ctx)?;
     let ctx = ctx.clone();
     svc.store
@@ -280,8 +275,7 @@ pub async fn list(svc: &Services, ctx: &RequestContext, params: ListParams) -> A
                 params.run(sql, &mut select, &PORT, rows::TAG_TYPE, ApiError::port_not_found)?;
             let mut ports: Vec<Port> = found.iter().map(rows::from_row).collect();
             rows::fill(sql, &mut ports)?;
-            let items = ports.into_iter().map(|p| render(&ctx, &PORT, p.to_json(), &params.fields)).collect();
-            Ok(Page { items, more })
+            Ok(Page { items: ports, more })
         })
         .await
 }
@@ -311,7 +305,7 @@ pub async fn update(
     id: &str,
     body: Map<String, Value>,
     if_match: Option<i64>,
-) -> ApiResult<Map<String, Value>> {
+) -> ApiResult<Port> {
     let c = PortChanges::parse(&body, Op::Update)?;
     let (ctx, id, down) = (ctx.clone(), id.to_string(), svc.agent_down_time());
     let out = svc
@@ -377,7 +371,7 @@ pub async fn update(
                 rows::update(sql, &p)?;
                 binding::record(sql, Some(&before), Some(&p))?;
             }
-            Ok(render(&ctx, &PORT, p.to_json(), &[]))
+            Ok(p)
         })
         .await?;
     svc.changed();

@@ -10,7 +10,7 @@ use neutrino_model::{ApiError, ApiResult};
 use serde_json::{Map, Value};
 
 use super::query::ListParams;
-use super::{Page, Services, check_revision, networks, policy, render::render};
+use super::{Page, Services, check_revision, networks, policy};
 use crate::context::RequestContext;
 use crate::store::{Sql, allocations, networks as net_rows, ports, subnets as rows};
 
@@ -114,7 +114,7 @@ pub async fn create(
     svc: &Services,
     ctx: &RequestContext,
     bodies: Vec<Map<String, Value>>,
-) -> ApiResult<Vec<Map<String, Value>>> {
+) -> ApiResult<Vec<Subnet>> {
     let ctx = ctx.clone();
     svc.store
         .write(move |sql| {
@@ -125,23 +125,18 @@ pub async fn create(
                 net_rows::touch(sql, &s.network_id, &s.std.created_at)?;
                 made.push(s);
             }
-            Ok(made.iter().map(|s| render(&ctx, &SUBNET, s.to_json(), &[])).collect())
+            Ok(made)
         })
         .await
 }
 
-pub async fn show(
-    svc: &Services,
-    ctx: &RequestContext,
-    id: &str,
-    fields: Vec<String>,
-) -> ApiResult<Map<String, Value>> {
+pub async fn show(svc: &Services, ctx: &RequestContext, id: &str) -> ApiResult<Subnet> {
     policy::require_read(ctx)?;
     let (ctx, id) = (ctx.clone(), id.to_string());
-    svc.store.read(move |sql| Ok(render(&ctx, &SUBNET, visible(sql, &ctx, &id)?.to_json(), &fields))).await
+    svc.store.read(move |sql| visible(sql, &ctx, &id)).await
 }
 
-pub async fn list(svc: &Services, ctx: &RequestContext, params: ListParams) -> ApiResult<Page> {
+pub async fn list(svc: &Services, ctx: &RequestContext, params: ListParams) -> ApiResult<Page<Subnet>> {
     policy::require_read(ctx)?;
     let ctx = ctx.clone();
     svc.store
@@ -151,9 +146,7 @@ pub async fn list(svc: &Services, ctx: &RequestContext, params: ListParams) -> A
                 params.run(sql, &mut select, &SUBNET, rows::TAG_TYPE, ApiError::subnet_not_found)?;
             let mut subnets: Vec<Subnet> = found.iter().map(rows::from_row).collect();
             rows::fill(sql, &mut subnets)?;
-            let items =
-                subnets.into_iter().map(|s| render(&ctx, &SUBNET, s.to_json(), &params.fields)).collect();
-            Ok(Page { items, more })
+            Ok(Page { items: subnets, more })
         })
         .await
 }
@@ -164,7 +157,7 @@ pub async fn update(
     id: &str,
     body: Map<String, Value>,
     if_match: Option<i64>,
-) -> ApiResult<Map<String, Value>> {
+) -> ApiResult<Subnet> {
     let c = SubnetChanges::parse(&body, Op::Update)?;
     let (ctx, id) = (ctx.clone(), id.to_string());
     svc.store
@@ -207,7 +200,7 @@ pub async fn update(
                 s.std.updated_at = now_timestamp();
                 rows::update(sql, &s)?;
             }
-            Ok(render(&ctx, &SUBNET, s.to_json(), &[]))
+            Ok(s)
         })
         .await
 }
