@@ -1,6 +1,6 @@
-//! Routes of `/v2.0/agents` (admin API) and of the internal agent API under `/internal/v1`
-//! (desired state, watch, heartbeats, port status), the latter behind the agent credential
-//! (`X-Agent-Token`).
+//! Routes of `/v2.0/agents` (admin API; agents rendered here with their wire form) and of the
+//! internal agent API under `/internal/v1` (desired state, watch, heartbeats, port status), the
+//! latter behind the agent credential (`X-Agent-Token`).
 
 use std::time::Duration;
 
@@ -12,8 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use neutrino_model::ApiError;
+use neutrino_model::agent::Agent;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::error::{Fail, HttpResult};
 use super::{AppState, body, no_content};
@@ -33,7 +34,9 @@ async fn list(
     RawQuery(q): RawQuery,
 ) -> HttpResult<Json<Value>> {
     let filters = crate::service::query::parse_pairs(q.as_deref(), st.svc.config.server.max_query_params)?;
-    Ok(Json(json!({"agents": agents::list(&st.svc, &ctx, filters).await?})))
+    let all: Vec<Map<String, Value>> =
+        agents::list(&st.svc, &ctx, filters).await?.iter().map(Agent::to_json).collect();
+    Ok(Json(json!({"agents": all})))
 }
 
 async fn show(
@@ -41,7 +44,7 @@ async fn show(
     Extension(ctx): Extension<RequestContext>,
     Path(id): Path<String>,
 ) -> HttpResult<Json<Value>> {
-    Ok(Json(json!({"agent": agents::show(&st.svc, &ctx, &id).await?})))
+    Ok(Json(json!({"agent": agents::show(&st.svc, &ctx, &id).await?.to_json()})))
 }
 
 async fn update(
@@ -51,7 +54,7 @@ async fn update(
     bytes: Bytes,
 ) -> HttpResult<Json<Value>> {
     let obj = body::for_update(&bytes, "agent")?;
-    Ok(Json(json!({"agent": agents::update(&st.svc, &ctx, &id, obj).await?})))
+    Ok(Json(json!({"agent": agents::update(&st.svc, &ctx, &id, obj).await?.to_json()})))
 }
 
 async fn delete(

@@ -1,5 +1,8 @@
 //! Handlers of the resource collections (`/v2.0/{networks,subnets,ports}`), their members and
-//! their tags, dispatched by collection name; also `/v2.0/` and `/v2.0/extensions`.
+//! their tags, dispatched by collection name; also `/v2.0/` and `/v2.0/extensions`. Services
+//! return model types; [`render`](mod@render) makes their wire shape.
+
+mod render;
 
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, RawQuery, State};
@@ -17,6 +20,7 @@ use crate::service::policy;
 use crate::service::query::{self, ListParams};
 use crate::service::tags::{self, Tagged};
 use crate::service::{Page, networks, ports, subnets};
+use render::{render, render_all, render_page};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -109,9 +113,9 @@ async fn create(
     let (objs, bulk) = body::for_create(&bytes, c.singular(), c.plural())?;
     body::check_bulk_size(objs.len(), st.svc.config.server.max_bulk_items)?;
     let made = match c {
-        Coll::Networks => networks::create(&st.svc, &ctx, objs).await?,
-        Coll::Subnets => subnets::create(&st.svc, &ctx, objs).await?,
-        Coll::Ports => ports::create(&st.svc, &ctx, objs).await?,
+        Coll::Networks => render_all(&ctx, &networks::create(&st.svc, &ctx, objs).await?),
+        Coll::Subnets => render_all(&ctx, &subnets::create(&st.svc, &ctx, objs).await?),
+        Coll::Ports => render_all(&ctx, &ports::create(&st.svc, &ctx, objs).await?),
     };
     let out = if bulk {
         json!({ c.plural(): made })
@@ -137,15 +141,21 @@ async fn show(
     let c = Coll::parse(&coll)?;
     let fields = fields_of(&st, &q)?;
     let item = match c {
-        Coll::Networks => networks::show(&st.svc, &ctx, &id, fields).await?,
-        Coll::Subnets => subnets::show(&st.svc, &ctx, &id, fields).await?,
-        Coll::Ports => ports::show(&st.svc, &ctx, &id, fields).await?,
+        Coll::Networks => render(&ctx, &networks::show(&st.svc, &ctx, &id).await?, &fields),
+        Coll::Subnets => render(&ctx, &subnets::show(&st.svc, &ctx, &id).await?, &fields),
+        Coll::Ports => render(&ctx, &ports::show(&st.svc, &ctx, &id).await?, &fields),
     };
     Ok(Json(json!({ c.singular(): item })))
 }
 
 /// `<collection>_links` for a page (upstream `api_common.PaginationHelper`).
-fn links(base: &str, coll: &str, raw: &[(String, String)], params: &ListParams, page: &Page) -> Vec<Value> {
+fn links(
+    base: &str,
+    coll: &str,
+    raw: &[(String, String)],
+    params: &ListParams,
+    page: &Page<Map<String, Value>>,
+) -> Vec<Value> {
     let Some(limit) = params.limit else { return vec![] };
     let keep: Vec<(String, String)> = raw
         .iter()
@@ -195,10 +205,11 @@ async fn list(
     let raw = pairs(&st, &q)?;
     let readable = |a: &neutrino_model::attrs::Attr| policy::may_read(&ctx, a);
     let params = ListParams::parse(&raw, c.attrs(), st.svc.config.server.pagination_max_limit, &readable)?;
+    let fields = &params.fields;
     let page = match c {
-        Coll::Networks => networks::list(&st.svc, &ctx, params.clone()).await?,
-        Coll::Subnets => subnets::list(&st.svc, &ctx, params.clone()).await?,
-        Coll::Ports => ports::list(&st.svc, &ctx, params.clone()).await?,
+        Coll::Networks => render_page(&ctx, networks::list(&st.svc, &ctx, params.clone()).await?, fields),
+        Coll::Subnets => render_page(&ctx, subnets::list(&st.svc, &ctx, params.clone()).await?, fields),
+        Coll::Ports => render_page(&ctx, ports::list(&st.svc, &ctx, params.clone()).await?, fields),
     };
     let links = links(&st.base, c.plural(), &raw, &params, &page);
     let mut out = Map::new();
@@ -220,9 +231,9 @@ async fn update(
     let obj = body::for_update(&bytes, c.singular())?;
     let rev = if_match(&headers)?;
     let item = match c {
-        Coll::Networks => networks::update(&st.svc, &ctx, &id, obj, rev).await?,
-        Coll::Subnets => subnets::update(&st.svc, &ctx, &id, obj, rev).await?,
-        Coll::Ports => ports::update(&st.svc, &ctx, &id, obj, rev).await?,
+        Coll::Networks => render(&ctx, &networks::update(&st.svc, &ctx, &id, obj, rev).await?, &[]),
+        Coll::Subnets => render(&ctx, &subnets::update(&st.svc, &ctx, &id, obj, rev).await?, &[]),
+        Coll::Ports => render(&ctx, &ports::update(&st.svc, &ctx, &id, obj, rev).await?, &[]),
     };
     Ok(Json(json!({ c.singular(): item })))
 }

@@ -1,13 +1,15 @@
 //! ML2 type drivers (`local`, `flat`, `vlan`, `gre`, `vxlan`): checking provider segments,
-//! allocating tenant segments race-free (the `segment_allocations` primary key makes a double
-//! allocation impossible; SQLite's single writer makes it never even tried), releasing them,
-//! and the MTU each type gives (upstream: VXLAN 50 and GRE 42 bytes of overhead).
+//! allocating tenant segments race-free (the allocations are [`crate::store::segments`], whose
+//! primary key makes a double allocation impossible; SQLite's single writer makes it never even
+//! tried), releasing them, and the MTU each type gives (upstream: VXLAN 50 and GRE 42 bytes of
+//! overhead).
 
 use neutrino_model::network::Provider;
 use neutrino_model::{ApiError, ApiResult};
 
 use super::config::{MAX_GRE, MAX_VLAN, MAX_VNI, Ml2Config, Ml2ConfigError, Ranges};
 use crate::store::Sql;
+use crate::store::segments::{self, first_free, reserve, taken};
 
 /// The ML2 plugin's segment logic.
 #[derive(Debug, Clone)]
@@ -225,8 +227,7 @@ impl Ml2 {
 
     /// Frees the segment ids a network held.
     pub fn release(&self, sql: &mut dyn Sql, network_id: &str) -> ApiResult<()> {
-        sql.execute("DELETE FROM segment_allocations WHERE network_id = ?", &[network_id.into()])?;
-        Ok(())
+        Ok(segments::release(sql, network_id)?)
     }
 }
 
@@ -236,41 +237,4 @@ fn check_range(s: i64, max: u32, what: &str) -> ApiResult<u32> {
             "provider:segmentation_id {s} out of range for {what} (1 through {max})"
         ))
     })
-}
-
-fn taken(sql: &mut dyn Sql, t: &str, physnet: &str, id: u32) -> ApiResult<bool> {
-    Ok(!sql
-        .query(
-            "SELECT 1 FROM segment_allocations WHERE network_type = ? AND physical_network = ? AND segmentation_id = ?",
-            &[t.into(), physnet.into(), i64::from(id).into()],
-        )?
-        .is_empty())
-}
-
-fn reserve(sql: &mut dyn Sql, t: &str, physnet: &str, id: u32, network_id: &str) -> ApiResult<()> {
-    sql.execute(
-        "INSERT INTO segment_allocations (network_type, physical_network, segmentation_id, network_id) VALUES (?, ?, ?, ?)",
-        &[t.into(), physnet.into(), i64::from(id).into(), network_id.into()],
-    )?;
-    Ok(())
-}
-
-/// The lowest id of `[lo, hi]` not allocated.
-fn first_free(sql: &mut dyn Sql, t: &str, physnet: &str, lo: u32, hi: u32) -> ApiResult<Option<u32>> {
-    let rows = sql.query(
-        "SELECT segmentation_id FROM segment_allocations WHERE network_type = ? AND physical_network = ? \
-         AND segmentation_id >= ? AND segmentation_id <= ? ORDER BY segmentation_id",
-        &[t.into(), physnet.into(), i64::from(lo).into(), i64::from(hi).into()],
-    )?;
-    let mut next = u64::from(lo);
-    for r in rows {
-        let used = u64::try_from(r[0].int()).unwrap_or(0);
-        if used > next {
-            break;
-        }
-        if used == next {
-            next += 1;
-        }
-    }
-    Ok((next <= u64::from(hi)).then(|| u32::try_from(next).unwrap_or(u32::MAX)))
 }

@@ -23,16 +23,17 @@ pub async fn list(
     svc: &Services,
     ctx: &RequestContext,
     filters: Vec<(String, String)>,
-) -> ApiResult<Vec<Map<String, Value>>> {
+) -> ApiResult<Vec<Agent>> {
     if !ctx.is_admin() {
         return Ok(vec![]);
     }
     let down = svc.agent_down_time();
     let all = svc.store.read(move |sql| Ok(rows::all(sql, unix_now(), down)?)).await?;
+    // Filters compare with the attributes as the API shows them.
     Ok(all
         .into_iter()
-        .map(|a| a.to_json())
-        .filter(|m| {
+        .filter(|a| {
+            let m = a.to_json();
             filters.iter().all(|(k, v)| match m.get(k) {
                 Some(Value::String(s)) => s == v,
                 Some(Value::Bool(b)) => convert::parse_bool_str(v) == Some(*b),
@@ -42,15 +43,13 @@ pub async fn list(
         .collect())
 }
 
-pub async fn show(svc: &Services, ctx: &RequestContext, id: &str) -> ApiResult<Map<String, Value>> {
+pub async fn show(svc: &Services, ctx: &RequestContext, id: &str) -> ApiResult<Agent> {
     if !ctx.is_admin() {
         return Err(agent_not_found(id));
     }
     let (down, id) = (svc.agent_down_time(), id.to_string());
     svc.store
-        .read(move |sql| {
-            Ok(rows::get(sql, &id, unix_now(), down)?.ok_or_else(|| agent_not_found(&id))?.to_json())
-        })
+        .read(move |sql| rows::get(sql, &id, unix_now(), down)?.ok_or_else(|| agent_not_found(&id)))
         .await
 }
 
@@ -60,7 +59,7 @@ pub async fn update(
     ctx: &RequestContext,
     id: &str,
     body: Map<String, Value>,
-) -> ApiResult<Map<String, Value>> {
+) -> ApiResult<Agent> {
     if !ctx.is_admin() {
         return Err(agent_not_found(id));
     }
@@ -82,7 +81,7 @@ pub async fn update(
             }
             rows::update(sql, &a)?;
             changes::record(sql, "agent", &a.id, None, Some(&a.host))?;
-            Ok(a.to_json())
+            Ok(a)
         })
         .await?;
     svc.changed();
@@ -96,8 +95,7 @@ pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str) -> ApiResult
     let id = id.to_string();
     svc.store
         .write(move |sql| {
-            let host = sql.query("SELECT host FROM agents WHERE id = ?", &[id.as_str().into()])?;
-            let Some(host) = host.first().map(|r| r[0].text()) else { return Err(agent_not_found(&id)) };
+            let Some(host) = rows::host_of(sql, &id)? else { return Err(agent_not_found(&id)) };
             rows::delete(sql, &id)?;
             changes::record(sql, "agent", &id, None, Some(&host))?;
             Ok(())

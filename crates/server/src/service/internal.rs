@@ -1,107 +1,77 @@
 //! The internal API agents use (DESIGN.md "Server ↔ agent"): the desired state of one host,
 //! watching the change feed from a revision (answered with deltas for that host, or "resync"
 //! after a gap), and port up/down reports that flip a port's status between DOWN and ACTIVE.
+//! Ports and networks are read with the public API's store rows ([`crate::store::ports`],
+//! [`crate::store::networks`]) and mapped to what an agent wires ([`PortState`],
+//! [`NetworkState`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use neutrino_model::agent::OVS_AGENT_TYPE;
 use neutrino_model::common::now_timestamp;
+use neutrino_model::network::Network;
+use neutrino_model::port::Port;
 use neutrino_model::{ApiError, ApiResult};
-use serde_json::Value;
 
 pub use neutrino_model::internal::{Delta, FixedIpState, HostState, NetworkState, PortState, StatusReport};
 
 use super::{Services, unix_now};
 use crate::ml2::binding::VIF_OVS;
-use crate::store::{Sql, SqlValue, changes, placeholders};
+use crate::store::{Sql, agents, changes, networks as net_rows, ports as port_rows};
 
-const PORT_COLS: &str = "p.id, p.network_id, p.mac_address, p.admin_state_up, p.device_owner, p.device_id, p.port_security_enabled";
+/// What an agent wires of a port (the public API's row, seen by the host).
+fn port_state(p: Port) -> PortState {
+    PortState {
+        id: p.std.id,
+        network_id: p.network_id,
+        mac_address: p.mac_address,
+        fixed_ips: p
+            .fixed_ips
+            .into_iter()
+            .map(|f| FixedIpState { subnet_id: f.subnet_id, ip_address: f.ip_address.to_string() })
+            .collect(),
+        admin_state_up: p.admin_state_up,
+        device_owner: p.device_owner,
+        device_id: p.device_id,
+        port_security_enabled: p.port_security_enabled,
+    }
+}
 
-fn ports_where(sql: &mut dyn Sql, cond: &str, params: &[SqlValue]) -> ApiResult<Vec<PortState>> {
-    let rows = sql.query(&format!("SELECT {PORT_COLS} FROM ports p WHERE {cond} ORDER BY p.id"), params)?;
-    let mut out: Vec<PortState> = rows
-        .iter()
-        .map(|r| PortState {
-            id: r[0].text(),
-            network_id: r[1].text(),
-            mac_address: r[2].text(),
-            fixed_ips: vec![],
-            admin_state_up: r[3].bool(),
-            device_owner: r[4].text(),
-            device_id: r[5].text(),
-            port_security_enabled: r[6].bool(),
-        })
-        .collect();
-    let ids: Vec<String> = out.iter().map(|p| p.id.clone()).collect();
-    let mut ips: BTreeMap<String, Vec<FixedIpState>> = BTreeMap::new();
-    for chunk in crate::store::list::chunks(&ids) {
-        let params: Vec<SqlValue> = chunk.iter().map(SqlValue::from).collect();
-        let q = format!(
-            "SELECT port_id, subnet_id, ip_address FROM ip_allocations WHERE port_id IN ({}) ORDER BY port_id, position",
-            placeholders(chunk.len())
-        );
-        for r in sql.query(&q, &params)? {
-            ips.entry(r[0].text())
-                .or_default()
-                .push(FixedIpState { subnet_id: r[1].text(), ip_address: r[2].text() });
-        }
+/// What an agent wires of a network: its segment (`local` when it has none), MTU and state.
+fn network_state(n: Network) -> NetworkState {
+    NetworkState {
+        id: n.std.id,
+        network_type: n.provider.network_type.unwrap_or_else(|| "local".into()),
+        physical_network: n.provider.physical_network,
+        segmentation_id: n.provider.segmentation_id,
+        mtu: n.mtu,
+        admin_state_up: n.admin_state_up,
     }
-    for p in &mut out {
-        p.fixed_ips = ips.remove(&p.id).unwrap_or_default();
-    }
-    Ok(out)
+}
+
+/// The ports bound to `host` (only those of `ids` when given), sorted by id.
+fn ports_bound(sql: &mut dyn Sql, host: &str, ids: Option<&[String]>) -> ApiResult<Vec<PortState>> {
+    Ok(port_rows::bound_to(sql, host, VIF_OVS, ids)?.into_iter().map(port_state).collect())
 }
 
 fn networks(sql: &mut dyn Sql, ids: &BTreeSet<String>) -> ApiResult<Vec<NetworkState>> {
     let ids: Vec<String> = ids.iter().cloned().collect();
-    let mut out = vec![];
-    for chunk in crate::store::list::chunks(&ids) {
-        let params: Vec<SqlValue> = chunk.iter().map(SqlValue::from).collect();
-        let q = format!(
-            "SELECT id, network_type, physical_network, segmentation_id, mtu, admin_state_up FROM networks WHERE id IN ({}) ORDER BY id",
-            placeholders(chunk.len())
-        );
-        for r in sql.query(&q, &params)? {
-            out.push(NetworkState {
-                id: r[0].text(),
-                network_type: r[1].opt_text().unwrap_or_else(|| "local".into()),
-                physical_network: r[2].opt_text(),
-                segmentation_id: r[3].opt_int(),
-                mtu: r[4].int(),
-                admin_state_up: r[5].bool(),
-            });
-        }
-    }
-    Ok(out)
+    Ok(net_rows::rows(sql, &ids)?.into_iter().map(network_state).collect())
 }
 
 /// Tunnel endpoints of the live agents of other hosts with bound ports on `network_id`.
 fn peers_of(sql: &mut dyn Sql, host: &str, network_id: &str, now: i64, down: i64) -> ApiResult<Vec<String>> {
-    let rows = sql.query(
-        "SELECT DISTINCT a.configurations FROM ports p JOIN agents a ON a.host = p.binding_host_id \
-         WHERE p.network_id = ? AND p.binding_host_id <> ? AND p.binding_vif_type = ? AND a.agent_type = ? \
-         AND a.heartbeat_at > ?",
-        &[
-            network_id.into(),
-            host.into(),
-            VIF_OVS.into(),
-            neutrino_model::agent::OVS_AGENT_TYPE.into(),
-            (now - down).into(),
-        ],
-    )?;
-    let mut ips: Vec<String> = rows
+    let configs =
+        agents::configurations_on_network(sql, network_id, host, VIF_OVS, OVS_AGENT_TYPE, now - down)?;
+    let mut ips: Vec<String> = configs
         .iter()
-        .filter_map(|r| serde_json::from_str::<Value>(&r[0].text()).ok())
         .filter_map(|c| c["tunneling_ip"].as_str().map(String::from))
         .filter(|ip| !ip.is_empty())
         .collect();
     ips.sort();
     ips.dedup();
     Ok(ips)
-}
-
-fn bound_here(host: &str) -> (String, Vec<SqlValue>) {
-    ("p.binding_host_id = ? AND p.binding_vif_type = ?".into(), vec![host.into(), VIF_OVS.into()])
 }
 
 fn tunnel(n: &NetworkState) -> bool {
@@ -114,8 +84,7 @@ pub async fn host_state(svc: &Services, host: &str) -> ApiResult<HostState> {
     svc.store
         .read(move |sql| {
             let revision = changes::current(sql)?;
-            let (cond, params) = bound_here(&host);
-            let ports = ports_where(sql, &cond, &params)?;
+            let ports = ports_bound(sql, &host, None)?;
             let ids: BTreeSet<String> = ports.iter().map(|p| p.network_id.clone()).collect();
             let networks = networks(sql, &ids)?;
             let now = unix_now();
@@ -165,12 +134,8 @@ async fn delta(svc: &Services, host: &str, since: i64) -> ApiResult<Delta> {
             let Some(last) = list.last().map(|c| c.revision) else {
                 return Ok(Delta { revision: since, ..Default::default() });
             };
-            let (cond, params) = bound_here(&host);
-            let my_nets: BTreeSet<String> = sql
-                .query(&format!("SELECT DISTINCT p.network_id FROM ports p WHERE {cond}"), &params)?
-                .iter()
-                .map(|r| r[0].text())
-                .collect();
+            let my_nets: BTreeSet<String> =
+                port_rows::networks_bound_to(sql, &host, VIF_OVS)?.into_iter().collect();
             let mut touched_ports = BTreeSet::new();
             let mut touched_nets = BTreeSet::new();
             let mut all_peers = false;
@@ -193,13 +158,7 @@ async fn delta(svc: &Services, host: &str, since: i64) -> ApiResult<Delta> {
             let mut d = Delta { revision: last, ..Default::default() };
             if !touched_ports.is_empty() {
                 let ids: Vec<String> = touched_ports.iter().cloned().collect();
-                let mut found = vec![];
-                for chunk in crate::store::list::chunks(&ids) {
-                    let mut p = params.clone();
-                    p.extend(chunk.iter().map(SqlValue::from));
-                    let c = format!("{cond} AND p.id IN ({})", placeholders(chunk.len()));
-                    found.extend(ports_where(sql, &c, &p)?);
-                }
+                let found = ports_bound(sql, &host, Some(&ids))?;
                 let present: BTreeSet<String> = found.iter().map(|p| p.id.clone()).collect();
                 d.removed_ports = touched_ports.difference(&present).cloned().collect();
                 d.ports = found;
@@ -231,17 +190,7 @@ pub async fn port_status(svc: &Services, r: StatusReport) -> ApiResult<usize> {
             let mut n = 0;
             for (ids, status) in [(&r.up, "ACTIVE"), (&r.down, "DOWN")] {
                 for id in ids {
-                    n += sql.execute(
-                        "UPDATE ports SET status = ?, revision_number = revision_number + 1, updated_at = ? \
-                         WHERE id = ? AND binding_host_id = ? AND status <> ?",
-                        &[
-                            status.into(),
-                            now.as_str().into(),
-                            id.as_str().into(),
-                            r.host.as_str().into(),
-                            status.into(),
-                        ],
-                    )?;
+                    n += port_rows::set_status(sql, id, &r.host, status, &now)?;
                 }
             }
             Ok(n)

@@ -11,7 +11,7 @@ use neutrino_model::ip::{self, Range};
 use neutrino_model::subnet::Subnet;
 use neutrino_model::{ApiError, ApiResult};
 
-use crate::store::Sql;
+use crate::store::{Sql, allocations};
 
 /// Random draws before scanning the whole subnet.
 const PROBES: usize = 24;
@@ -24,15 +24,6 @@ pub fn may_hold_gateway(device_owner: &str) -> bool {
             | "network:router_interface_distributed"
             | "network:ha_router_replicated_interface"
     )
-}
-
-fn in_use(sql: &mut dyn Sql, subnet_id: &str, ip: IpAddr) -> ApiResult<bool> {
-    Ok(!sql
-        .query(
-            "SELECT 1 FROM ip_allocations WHERE subnet_id = ? AND ip_address = ?",
-            &[subnet_id.into(), ip.to_string().into()],
-        )?
-        .is_empty())
 }
 
 fn ip_in_use(network_id: &str, ip: IpAddr) -> ApiError {
@@ -55,7 +46,7 @@ pub fn check_requested(sql: &mut dyn Sql, subnet: &Subnet, ip: IpAddr, device_ow
     if subnet.gateway_ip == Some(ip) && !may_hold_gateway(device_owner) {
         return Err(ip_in_use(&subnet.network_id, ip));
     }
-    if in_use(sql, &subnet.std.id, ip)? {
+    if allocations::in_use(sql, &subnet.std.id, ip)? {
         return Err(ip_in_use(&subnet.network_id, ip));
     }
     Ok(())
@@ -85,18 +76,14 @@ pub fn pick(sql: &mut dyn Sql, subnet: &Subnet, taken_here: &[IpAddr]) -> ApiRes
             k -= p.size();
         }
         if let Some(ip) = candidate.and_then(free)
-            && !in_use(sql, &subnet.std.id, ip)?
+            && !allocations::in_use(sql, &subnet.std.id, ip)?
         {
             return Ok(Some(ip));
         }
     }
     // Dense subnet: walk the pools against the sorted allocations.
-    let taken: BTreeSet<u128> = sql
-        .query("SELECT ip_address FROM ip_allocations WHERE subnet_id = ?", &[subnet.std.id.as_str().into()])?
-        .iter()
-        .filter_map(|r| r[0].text().parse::<IpAddr>().ok())
-        .map(ip::to_u128)
-        .collect();
+    let taken: BTreeSet<u128> =
+        allocations::taken(sql, &subnet.std.id)?.into_iter().map(ip::to_u128).collect();
     // Past this many steps in one pool, a free address must have been met.
     let budget = taken.len() + taken_here.len() + 2;
     for p in &pools {

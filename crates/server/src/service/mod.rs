@@ -1,6 +1,9 @@
 //! Services: one module per resource, holding the API's rules (validation that needs the
-//! store, policy, IPAM). They see neither HTTP nor SQLite: a [`Store`] transaction and a
-//! [`RequestContext`] in, model types or an [`ApiError`] out.
+//! store, policy, IPAM). They see no HTTP and write no SQL: they call the typed functions of
+//! [`crate::store`] inside a [`Store`] transaction, take a
+//! [`RequestContext`](crate::context::RequestContext), and return model types (`Network`,
+//! `Subnet`, `Port`, a [`Page`] of them) or an [`ApiError`](neutrino_model::ApiError); the HTTP
+//! layer renders those to the wire.
 
 pub mod agents;
 pub mod binding;
@@ -10,7 +13,6 @@ pub mod networks;
 pub mod policy;
 pub mod ports;
 pub mod query;
-pub mod render;
 pub mod subnets;
 pub mod tags;
 
@@ -56,11 +58,18 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// A page of a list: rendered items, and whether items follow it.
-#[derive(Debug, Clone, Default)]
-pub struct Page {
-    pub items: Vec<serde_json::Map<String, serde_json::Value>>,
+/// A page of a list: the items the caller may see, and whether items follow it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
     pub more: bool,
+}
+
+impl<T> Page<T> {
+    /// The same page with each item mapped (e.g. to its wire form).
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page { items: self.items.into_iter().map(f).collect(), more: self.more }
+    }
 }
 
 /// `If-Match: revision_number=N`: the revision an update or delete is constrained to.

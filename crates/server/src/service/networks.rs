@@ -9,10 +9,9 @@ use neutrino_model::{ApiError, ApiResult};
 use serde_json::{Map, Value};
 
 use super::query::ListParams;
-use super::{Page, Services, check_revision, policy, render::render};
+use super::{Page, Services, check_revision, policy};
 use crate::context::RequestContext;
-use crate::store::list::Select;
-use crate::store::{Sql, SqlValue, networks as rows, ports, subnets};
+use crate::store::{Sql, networks as rows, ports, subnets};
 
 /// Whether the caller may see `n`: their own, shared or external.
 fn sees(ctx: &RequestContext, n: &Network) -> bool {
@@ -75,9 +74,9 @@ pub async fn create(
     svc: &Services,
     ctx: &RequestContext,
     bodies: Vec<Map<String, Value>>,
-) -> ApiResult<Vec<Map<String, Value>>> {
+) -> ApiResult<Vec<Network>> {
     let mut nets = bodies.iter().map(|b| build(ctx, svc, b)).collect::<ApiResult<Vec<_>>>()?;
-    let (ctx2, ml2) = (ctx.clone(), svc.ml2.clone());
+    let ml2 = svc.ml2.clone();
     svc.store
         .write(move |sql| {
             for n in &mut nets {
@@ -88,41 +87,28 @@ pub async fn create(
                 n.mtu = ml2.mtu(n.provider.network_type.as_deref());
                 rows::insert(sql, n)?;
             }
-            Ok(nets.iter().map(|n| render(&ctx2, &NETWORK, n.to_json(), &[])).collect())
+            Ok(nets)
         })
         .await
 }
 
-pub async fn show(
-    svc: &Services,
-    ctx: &RequestContext,
-    id: &str,
-    fields: Vec<String>,
-) -> ApiResult<Map<String, Value>> {
+pub async fn show(svc: &Services, ctx: &RequestContext, id: &str) -> ApiResult<Network> {
     policy::require_read(ctx)?;
     let (ctx, id) = (ctx.clone(), id.to_string());
-    svc.store.read(move |sql| Ok(render(&ctx, &NETWORK, visible(sql, &ctx, &id)?.to_json(), &fields))).await
+    svc.store.read(move |sql| visible(sql, &ctx, &id)).await
 }
 
-pub async fn list(svc: &Services, ctx: &RequestContext, params: ListParams) -> ApiResult<Page> {
+pub async fn list(svc: &Services, ctx: &RequestContext, params: ListParams) -> ApiResult<Page<Network>> {
     policy::require_read(ctx)?;
     let ctx = ctx.clone();
     svc.store
         .read(move |sql| {
-            let mut select = Select::new(rows::TABLE, rows::COLS);
-            if !ctx.is_admin() {
-                select.scope(
-                    "(project_id = ? OR shared = 1 OR router_external = 1)",
-                    vec![SqlValue::from(&ctx.project_id)],
-                );
-            }
+            let mut select = rows::select(policy::scope(&ctx));
             let (found, more) =
                 params.run(sql, &mut select, &NETWORK, rows::TAG_TYPE, ApiError::network_not_found)?;
             let mut nets: Vec<Network> = found.iter().map(rows::from_row).collect();
             rows::fill(sql, &mut nets)?;
-            let items =
-                nets.into_iter().map(|n| render(&ctx, &NETWORK, n.to_json(), &params.fields)).collect();
-            Ok(Page { items, more })
+            Ok(Page { items: nets, more })
         })
         .await
 }
@@ -133,7 +119,7 @@ pub async fn update(
     id: &str,
     body: Map<String, Value>,
     if_match: Option<i64>,
-) -> ApiResult<Map<String, Value>> {
+) -> ApiResult<Network> {
     let c = NetworkChanges::parse(&body, Op::Update)?;
     let (ctx, id) = (ctx.clone(), id.to_string());
     let out = svc
@@ -160,17 +146,11 @@ pub async fn update(
                     ));
                 }
             }
-            if c.shared == Some(false) && n.shared {
-                let others = sql.query(
-                    "SELECT 1 FROM ports WHERE network_id = ? AND project_id <> ? AND device_owner NOT LIKE 'network:%'",
-                    &[id.as_str().into(), n.std.project_id.as_str().into()],
-                )?;
-                if !others.is_empty() {
-                    return Err(ApiError::conflict(
-                        "InvalidSharedSetting",
-                        format!("Unable to reconfigure sharing settings for network {id}. Multiple tenants are using it."),
-                    ));
-                }
+            if c.shared == Some(false) && n.shared && ports::used_by_others(sql, &id, &n.std.project_id)? {
+                return Err(ApiError::conflict(
+                    "InvalidSharedSetting",
+                    format!("Unable to reconfigure sharing settings for network {id}. Multiple tenants are using it."),
+                ));
             }
             if let Some(v) = c.name { n.std.name = v }
             if let Some(v) = c.description { n.std.description = v }
@@ -184,7 +164,7 @@ pub async fn update(
                 rows::update(sql, &n)?;
                 crate::store::changes::record(sql, "network", &id, Some(&id), None)?;
             }
-            Ok(render(&ctx, &NETWORK, n.to_json(), &[]))
+            Ok(n)
         })
         .await?;
     svc.changed();

@@ -7,6 +7,7 @@ use neutrino_model::attrs::Attr;
 use serde_json::{Map, Value};
 
 use crate::context::RequestContext;
+use crate::store::list::Scope;
 
 /// Readers (and callers with no known role) may not write: 403 for `rule`.
 pub fn require_write(ctx: &RequestContext, rule: &str) -> Result<(), ApiError> {
@@ -50,6 +51,11 @@ pub fn owner_for_create(ctx: &RequestContext, asked: Option<String>) -> Result<S
 /// Whether the caller owns a resource of `project_id` (or is admin).
 pub fn owns(ctx: &RequestContext, project_id: &str) -> bool {
     ctx.is_admin() || ctx.project_id == project_id
+}
+
+/// Which rows the caller's lists cover: all for admins, else what their project may see.
+pub fn scope(ctx: &RequestContext) -> Scope<'_> {
+    if ctx.is_admin() { Scope::All } else { Scope::Project(&ctx.project_id) }
 }
 
 /// Whether the caller may read attribute `a` (admin-only ones are hidden from others, except

@@ -13,10 +13,9 @@ use neutrino_model::{ApiError, ApiResult};
 use serde_json::{Map, Value, json};
 
 use super::query::ListParams;
-use super::{Page, Services, binding, check_revision, ipam, networks, policy, render::render};
+use super::{Page, Services, binding, check_revision, ipam, networks, policy};
 use crate::context::RequestContext;
-use crate::store::list::Select;
-use crate::store::{Sql, SqlValue, ports as rows, subnets};
+use crate::store::{Sql, allocations, ports as rows, subnets};
 
 /// Whether the caller may see `p`: their own, or on a network they own.
 fn sees(sql: &mut dyn Sql, ctx: &RequestContext, p: &Port) -> ApiResult<bool> {
@@ -238,7 +237,7 @@ pub async fn create(
     svc: &Services,
     ctx: &RequestContext,
     bodies: Vec<Map<String, Value>>,
-) -> ApiResult<Vec<Map<String, Value>>> {
+) -> ApiResult<Vec<Port>> {
     let (ctx, down) = (ctx.clone(), svc.agent_down_time());
     let out = svc
         .store
@@ -250,86 +249,54 @@ pub async fn create(
                 binding::record(sql, None, Some(&p))?;
                 made.push(p);
             }
-            Ok(made.iter().map(|p| render(&ctx, &PORT, p.to_json(), &[])).collect())
+            Ok(made)
         })
         .await?;
     svc.changed();
     Ok(out)
 }
 
-pub async fn show(
-    svc: &Services,
-    ctx: &RequestContext,
-    id: &str,
-    fields: Vec<String>,
-) -> ApiResult<Map<String, Value>> {
+pub async fn show(svc: &Services, ctx: &RequestContext, id: &str) -> ApiResult<Port> {
     policy::require_read(ctx)?;
     let (ctx, id) = (ctx.clone(), id.to_string());
-    svc.store.read(move |sql| Ok(render(&ctx, &PORT, visible(sql, &ctx, &id)?.to_json(), &fields))).await
+    svc.store.read(move |sql| visible(sql, &ctx, &id)).await
 }
 
-pub async fn list(svc: &Services, ctx: &RequestContext, params: ListParams) -> ApiResult<Page> {
+pub async fn list(svc: &Services, ctx: &RequestContext, params: ListParams) -> ApiResult<Page<Port>> {
     policy::require_read(ctx)?;
     let ctx = ctx.clone();
     svc.store
         .read(move |sql| {
-            let mut select = Select::new(rows::TABLE, rows::COLS);
-            if !ctx.is_admin() {
-                select.scope(
-                    "(project_id = ? OR network_id IN (SELECT n.id FROM networks n WHERE n.project_id = ?))",
-                    vec![SqlValue::from(&ctx.project_id), SqlValue::from(&ctx.project_id)],
-                );
-            }
+            let mut select = rows::select(policy::scope(&ctx));
             if let Some(filters) = params.special("fixed_ips") {
-                let (cond, values) = fixed_ips_condition(filters)?;
-                select.push(cond, values);
+                rows::filter_fixed_ips(&mut select, &parse_fixed_ips_filter(filters)?);
             }
             let (found, more) =
                 params.run(sql, &mut select, &PORT, rows::TAG_TYPE, ApiError::port_not_found)?;
             let mut ports: Vec<Port> = found.iter().map(rows::from_row).collect();
             rows::fill(sql, &mut ports)?;
-            let items = ports.into_iter().map(|p| render(&ctx, &PORT, p.to_json(), &params.fields)).collect();
-            Ok(Page { items, more })
+            Ok(Page { items: ports, more })
         })
         .await
 }
 
 /// The `fixed_ips=` list filters (`ip_address=A`, `subnet_id=S`, `ip_address_substr=P` of
-/// `ip-substring-filtering`) as one condition, as upstream joins them: the port has an address
-/// matching every kind given, and within a kind any of its values.
-fn fixed_ips_condition(filters: &[String]) -> ApiResult<(String, Vec<SqlValue>)> {
-    let (mut ips, mut subnets, mut substrs) = (vec![], vec![], vec![]);
-    for f in filters {
-        match f.split_once('=') {
-            Some(("ip_address", v)) => ips.push(SqlValue::from(v)),
-            Some(("subnet_id", v)) => subnets.push(SqlValue::from(v)),
-            Some(("ip_address_substr", v)) => {
-                let escaped = v.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-                substrs.push(SqlValue::from(format!("%{escaped}%")));
-            }
+/// `ip-substring-filtering`); anything else is a 400.
+fn parse_fixed_ips_filter(filters: &[String]) -> ApiResult<rows::FixedIpsFilter> {
+    let mut f = rows::FixedIpsFilter::default();
+    for v in filters {
+        match v.split_once('=') {
+            Some(("ip_address", x)) => f.ip_addresses.push(x.to_string()),
+            Some(("subnet_id", x)) => f.subnet_ids.push(x.to_string()),
+            Some(("ip_address_substr", x)) => f.substrings.push(x.to_string()),
             _ => {
                 return Err(ApiError::bad_request(format!(
-                    "Invalid input for fixed_ips. Reason: '{f}' is not of the form ip_address=X, subnet_id=X or ip_address_substr=X."
+                    "Invalid input for fixed_ips. Reason: '{v}' is not of the form ip_address=X, subnet_id=X or ip_address_substr=X."
                 )));
             }
         }
     }
-    let mut conds = vec![];
-    if !ips.is_empty() {
-        conds.push(format!("a.ip_address IN ({})", crate::store::placeholders(ips.len())));
-    }
-    if !subnets.is_empty() {
-        conds.push(format!("a.subnet_id IN ({})", crate::store::placeholders(subnets.len())));
-    }
-    if !substrs.is_empty() {
-        let likes = vec!["a.ip_address LIKE ? ESCAPE '\\'".to_string(); substrs.len()];
-        conds.push(crate::store::list::balanced("OR", &likes));
-    }
-    let cond = format!(
-        "EXISTS (SELECT 1 FROM ip_allocations a WHERE a.port_id = ports.id AND {})",
-        conds.join(" AND ")
-    );
-    Ok((cond, ips.into_iter().chain(subnets).chain(substrs).collect()))
+    Ok(f)
 }
 
 pub async fn update(
@@ -338,7 +305,7 @@ pub async fn update(
     id: &str,
     body: Map<String, Value>,
     if_match: Option<i64>,
-) -> ApiResult<Map<String, Value>> {
+) -> ApiResult<Port> {
     let c = PortChanges::parse(&body, Op::Update)?;
     let (ctx, id, down) = (ctx.clone(), id.to_string(), svc.agent_down_time());
     let out = svc
@@ -365,7 +332,7 @@ pub async fn update(
             }
             if let Some(requests) = &c.fixed_ips {
                 // The port's own addresses are free to ask for again.
-                sql.execute("DELETE FROM ip_allocations WHERE port_id = ?", &[id.as_str().into()])?;
+                allocations::free_port(sql, &id)?;
                 let owner = c.device_owner.clone().unwrap_or_else(|| p.device_owner.clone());
                 p.fixed_ips = allocate(sql, &ctx, &p.network_id, Some(requests), &owner, &p.mac_address)?;
             }
@@ -404,7 +371,7 @@ pub async fn update(
                 rows::update(sql, &p)?;
                 binding::record(sql, Some(&before), Some(&p))?;
             }
-            Ok(render(&ctx, &PORT, p.to_json(), &[]))
+            Ok(p)
         })
         .await?;
     svc.changed();

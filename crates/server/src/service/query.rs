@@ -8,8 +8,8 @@ use neutrino_model::ApiError;
 use neutrino_model::attrs::{Attr, FilterKind, find};
 use neutrino_model::convert::parse_bool_str;
 
+use crate::store::SqlValue;
 use crate::store::list::Select;
-use crate::store::{SqlValue, tags};
 
 /// Tag filters of `standard-attr-tag`.
 pub const TAG_FILTERS: &[&str] = &["tags", "tags-any", "not-tags", "not-tags-any"];
@@ -205,7 +205,7 @@ impl ListParams {
             if name == CHANGED_SINCE {
                 // Repeats narrow nothing further than the latest of them.
                 if let Some(latest) = values.iter().max() {
-                    select.push("updated_at >= ?", vec![SqlValue::from(latest)]);
+                    select.updated_since(latest);
                 }
                 continue;
             }
@@ -218,11 +218,7 @@ impl ListParams {
         for (k, asc) in &self.sorts {
             let Some(attr) = find(attrs, k) else { continue };
             let Some(column) = attr.column else { continue };
-            let expr = match attr.filter {
-                FilterKind::Text => format!("COALESCE({column}, '')"),
-                _ => format!("COALESCE({column}, -1)"),
-            };
-            select.order.push((if column == "id" { "id".into() } else { expr }, *asc));
+            select.sort_by(column, attr.filter == FilterKind::Text, *asc);
         }
         select.limit = self.limit;
         select.reverse = self.page_reverse;
@@ -254,8 +250,7 @@ impl ListParams {
         if tags.is_empty() {
             return;
         }
-        let (cond, params) = tags::filter_condition(tag_type, select.table, name, &tags);
-        select.push(cond, params);
+        select.tagged(tag_type, name, &tags);
     }
 }
 

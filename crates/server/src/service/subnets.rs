@@ -10,10 +10,9 @@ use neutrino_model::{ApiError, ApiResult};
 use serde_json::{Map, Value};
 
 use super::query::ListParams;
-use super::{Page, Services, check_revision, networks, policy, render::render};
+use super::{Page, Services, check_revision, networks, policy};
 use crate::context::RequestContext;
-use crate::store::list::Select;
-use crate::store::{Sql, SqlValue, networks as net_rows, ports, subnets as rows};
+use crate::store::{Sql, allocations, networks as net_rows, ports, subnets as rows};
 
 /// Whether the caller may see `s` (own, or on a network they can see).
 fn sees(sql: &mut dyn Sql, ctx: &RequestContext, s: &Subnet) -> ApiResult<bool> {
@@ -115,7 +114,7 @@ pub async fn create(
     svc: &Services,
     ctx: &RequestContext,
     bodies: Vec<Map<String, Value>>,
-) -> ApiResult<Vec<Map<String, Value>>> {
+) -> ApiResult<Vec<Subnet>> {
     let ctx = ctx.clone();
     svc.store
         .write(move |sql| {
@@ -126,39 +125,28 @@ pub async fn create(
                 net_rows::touch(sql, &s.network_id, &s.std.created_at)?;
                 made.push(s);
             }
-            Ok(made.iter().map(|s| render(&ctx, &SUBNET, s.to_json(), &[])).collect())
+            Ok(made)
         })
         .await
 }
 
-pub async fn show(
-    svc: &Services,
-    ctx: &RequestContext,
-    id: &str,
-    fields: Vec<String>,
-) -> ApiResult<Map<String, Value>> {
+pub async fn show(svc: &Services, ctx: &RequestContext, id: &str) -> ApiResult<Subnet> {
     policy::require_read(ctx)?;
     let (ctx, id) = (ctx.clone(), id.to_string());
-    svc.store.read(move |sql| Ok(render(&ctx, &SUBNET, visible(sql, &ctx, &id)?.to_json(), &fields))).await
+    svc.store.read(move |sql| visible(sql, &ctx, &id)).await
 }
 
-pub async fn list(svc: &Services, ctx: &RequestContext, params: ListParams) -> ApiResult<Page> {
+pub async fn list(svc: &Services, ctx: &RequestContext, params: ListParams) -> ApiResult<Page<Subnet>> {
     policy::require_read(ctx)?;
     let ctx = ctx.clone();
     svc.store
         .read(move |sql| {
-            let mut select = Select::new(rows::TABLE, rows::COLS);
-            if !ctx.is_admin() {
-                select.scope(
-                    "(project_id = ? OR network_id IN (SELECT n.id FROM networks n WHERE n.shared = 1 OR n.router_external = 1 OR n.project_id = ?))",
-                    vec![SqlValue::from(&ctx.project_id), SqlValue::from(&ctx.project_id)],
-                );
-            }
-            let (found, more) = params.run(sql, &mut select, &SUBNET, rows::TAG_TYPE, ApiError::subnet_not_found)?;
+            let mut select = rows::select(policy::scope(&ctx));
+            let (found, more) =
+                params.run(sql, &mut select, &SUBNET, rows::TAG_TYPE, ApiError::subnet_not_found)?;
             let mut subnets: Vec<Subnet> = found.iter().map(rows::from_row).collect();
             rows::fill(sql, &mut subnets)?;
-            let items = subnets.into_iter().map(|s| render(&ctx, &SUBNET, s.to_json(), &params.fields)).collect();
-            Ok(Page { items, more })
+            Ok(Page { items: subnets, more })
         })
         .await
 }
@@ -169,7 +157,7 @@ pub async fn update(
     id: &str,
     body: Map<String, Value>,
     if_match: Option<i64>,
-) -> ApiResult<Map<String, Value>> {
+) -> ApiResult<Subnet> {
     let c = SubnetChanges::parse(&body, Op::Update)?;
     let (ctx, id) = (ctx.clone(), id.to_string());
     svc.store
@@ -212,7 +200,7 @@ pub async fn update(
                 s.std.updated_at = now_timestamp();
                 rows::update(sql, &s)?;
             }
-            Ok(render(&ctx, &SUBNET, s.to_json(), &[]))
+            Ok(s)
         })
         .await
 }
@@ -236,12 +224,9 @@ pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str, if_match: Op
             }
             let now = now_timestamp();
             for (port, _) in &holders {
-                sql.execute(
-                    "UPDATE ports SET revision_number = revision_number + 1, updated_at = ? WHERE id = ?",
-                    &[now.as_str().into(), port.as_str().into()],
-                )?;
+                ports::touch(sql, port, &now)?;
             }
-            sql.execute("DELETE FROM ip_allocations WHERE subnet_id = ?", &[id.as_str().into()])?;
+            allocations::free_subnet(sql, &id)?;
             rows::delete(sql, &id)?;
             net_rows::touch(sql, &s.network_id, &now_timestamp())?;
             Ok(())

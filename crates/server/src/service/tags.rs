@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{Services, networks, policy, ports, subnets};
 use crate::context::RequestContext;
-use crate::store::{Sql, tags as rows};
+use crate::store::{self, Sql, tags as rows};
 
 /// Tag limits of upstream.
 pub const MAX_TAGS: usize = 50;
@@ -32,11 +32,12 @@ impl Tagged {
         }
     }
 
+    /// The resource type its tags are stored under.
     fn table(self) -> &'static str {
         match self {
-            Self::Network => "networks",
-            Self::Subnet => "subnets",
-            Self::Port => "ports",
+            Self::Network => store::networks::TAG_TYPE,
+            Self::Subnet => store::subnets::TAG_TYPE,
+            Self::Port => store::ports::TAG_TYPE,
         }
     }
 
@@ -91,14 +92,14 @@ fn writable(sql: &mut dyn Sql, ctx: &RequestContext, kind: Tagged, id: &str) -> 
     policy::require_write(ctx, "update_tags")
 }
 
+/// Bumps the resource's revision: its tags changed.
 fn bump(sql: &mut dyn Sql, kind: Tagged, id: &str) -> ApiResult<()> {
-    sql.execute(
-        &format!(
-            "UPDATE {} SET revision_number = revision_number + 1, updated_at = ? WHERE id = ?",
-            kind.table()
-        ),
-        &[now_timestamp().into(), id.into()],
-    )?;
+    let now = now_timestamp();
+    match kind {
+        Tagged::Network => store::networks::touch(sql, id, &now)?,
+        Tagged::Subnet => store::subnets::touch(sql, id, &now)?,
+        Tagged::Port => store::ports::touch(sql, id, &now)?,
+    }
     Ok(())
 }
 

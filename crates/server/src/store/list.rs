@@ -3,6 +3,14 @@
 
 use super::{Row, Sql, SqlValue, StoreError, placeholders};
 
+/// Whose rows a list may return: all of them (admins), or those one project may see. The
+/// service decides which (policy); each resource module turns it into its select's scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope<'a> {
+    All,
+    Project(&'a str),
+}
+
 /// A select over one table.
 #[derive(Debug, Default, Clone)]
 pub struct Select {
@@ -34,6 +42,29 @@ impl Select {
 
     pub fn push(&mut self, cond: impl Into<String>, params: Vec<SqlValue>) {
         self.wheres.push((cond.into(), params));
+    }
+
+    /// Adds `standard-attr-timestamp`'s `changed_since`: rows updated at or after `t`.
+    pub fn updated_since(&mut self, t: &str) {
+        self.push("updated_at >= ?", vec![t.into()]);
+    }
+
+    /// Adds one tag filter of `standard-attr-tag` (`tags`, `tags-any`, `not-tags`,
+    /// `not-tags-any`) over the tags of `tag_type`.
+    pub fn tagged(&mut self, tag_type: &str, filter: &str, tags: &[String]) {
+        let (cond, params) = super::tags::filter_condition(tag_type, self.table, filter, tags);
+        self.push(cond, params);
+    }
+
+    /// Sorts by `column` (after the sort keys added before); NULLs sort as `''` in a `text`
+    /// column and as -1 in others.
+    pub fn sort_by(&mut self, column: &str, text: bool, asc: bool) {
+        let expr = match (column, text) {
+            ("id", _) => "id".to_string(),
+            (_, true) => format!("COALESCE({column}, '')"),
+            (_, false) => format!("COALESCE({column}, -1)"),
+        };
+        self.order.push((expr, asc));
     }
 
     /// Restricts the select (and its marker) to what the caller may see.

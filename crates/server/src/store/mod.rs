@@ -1,13 +1,17 @@
-//! The store: every write runs as one transaction through the narrow [`Sql`] trait, so the
-//! resource SQL (portable: `?` placeholders, INTEGER/BIGINT/TEXT columns only, no
-//! SQLite-only syntax) runs on SQLite today and on a PostgreSQL backend later.
+//! The store: every SQL statement of the server, one module per table or resource (rows,
+//! lookups, list scopes and filters), behind typed functions the services call. Every write
+//! runs as one transaction through the narrow [`Sql`] trait, so the SQL (portable: `?`
+//! placeholders, INTEGER/BIGINT/TEXT columns only, no SQLite-only syntax) runs on SQLite today
+//! and on a PostgreSQL backend later.
 
 pub mod agents;
+pub mod allocations;
 pub mod changes;
 pub mod list;
 pub mod networks;
 pub mod ports;
 pub mod schema;
+pub mod segments;
 pub mod sqlite;
 pub mod subnets;
 pub mod tags;
@@ -225,6 +229,16 @@ pub fn update_row(sql: &mut dyn Sql, table: &str, cols: &str, values: &[SqlValue
     let mut params: Vec<SqlValue> = values[1..].to_vec();
     params.push(values[0].clone());
     sql.execute(&format!("UPDATE {table} SET {} WHERE id = ?", sets.join(", ")), &params)?;
+    Ok(())
+}
+
+/// Bumps the revision and update time of the row `id` of a standard-attribute `table` (a
+/// child or a tag of it changed).
+pub fn touch_row(sql: &mut dyn Sql, table: &str, id: &str, now: &str) -> Result<(), StoreError> {
+    sql.execute(
+        &format!("UPDATE {table} SET revision_number = revision_number + 1, updated_at = ? WHERE id = ?"),
+        &[now.into(), id.into()],
+    )?;
     Ok(())
 }
 

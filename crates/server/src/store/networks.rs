@@ -1,9 +1,10 @@
-//! Rows of the `networks` table.
+//! Rows of the `networks` table, and which of them a project may see (its own, shared and
+//! external ones).
 
 use neutrino_model::common::Standard;
 use neutrino_model::network::{Network, Provider};
 
-use super::list::chunks;
+use super::list::{Scope, Select, chunks};
 use super::{Row, Sql, SqlValue, StoreError, placeholders, tags};
 
 pub const TABLE: &str = "networks";
@@ -85,6 +86,27 @@ pub fn row(sql: &mut dyn Sql, id: &str) -> Result<Option<Network>, StoreError> {
     Ok(rows.first().map(from_row))
 }
 
+/// The rows of `ids` (without subnets and tags), sorted by id when `ids` are.
+pub fn rows(sql: &mut dyn Sql, ids: &[String]) -> Result<Vec<Network>, StoreError> {
+    let mut out = vec![];
+    for chunk in chunks(ids) {
+        let params: Vec<SqlValue> = chunk.iter().map(SqlValue::from).collect();
+        let q =
+            format!("SELECT {COLS} FROM networks WHERE id IN ({}) ORDER BY id", placeholders(chunk.len()));
+        out.extend(sql.query(&q, &params)?.iter().map(from_row));
+    }
+    Ok(out)
+}
+
+/// A select of the networks `scope` may see: a project sees its own, shared and external ones.
+pub fn select(scope: Scope<'_>) -> Select {
+    let mut select = Select::new(TABLE, COLS);
+    if let Scope::Project(p) = scope {
+        select.scope("(project_id = ? OR shared = 1 OR router_external = 1)", vec![p.into()]);
+    }
+    select
+}
+
 /// Fills in the subnet ids and tags of `nets`.
 pub fn fill(sql: &mut dyn Sql, nets: &mut [Network]) -> Result<(), StoreError> {
     let ids: Vec<String> = nets.iter().map(|n| n.std.id.clone()).collect();
@@ -118,9 +140,5 @@ pub fn delete(sql: &mut dyn Sql, id: &str) -> Result<(), StoreError> {
 
 /// Bumps the revision and update time of a network (a child changed).
 pub fn touch(sql: &mut dyn Sql, id: &str, now: &str) -> Result<(), StoreError> {
-    sql.execute(
-        "UPDATE networks SET revision_number = revision_number + 1, updated_at = ? WHERE id = ?",
-        &[now.into(), id.into()],
-    )?;
-    Ok(())
+    super::touch_row(sql, TABLE, id, now)
 }

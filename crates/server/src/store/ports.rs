@@ -1,12 +1,12 @@
-//! Rows of the `ports` and `ip_allocations` tables.
-
-use std::collections::HashMap;
+//! Rows of the `ports` table (their addresses are [`super::allocations`]), which of them a
+//! project may see (its own, and every port on a network it owns), the `fixed_ips` list
+//! filter, and the ports bound to a host that the internal API serves.
 
 use neutrino_model::common::Standard;
-use neutrino_model::port::{FixedIp, Port};
+use neutrino_model::port::Port;
 
-use super::list::chunks;
-use super::{Row, Sql, SqlValue, StoreError, placeholders, tags};
+use super::list::{Scope, Select, balanced, chunks};
+use super::{Row, Sql, SqlValue, StoreError, allocations, placeholders, tags};
 
 pub const TABLE: &str = "ports";
 pub const TAG_TYPE: &str = "ports";
@@ -68,31 +68,15 @@ fn values(p: &Port) -> Vec<SqlValue> {
 
 /// Inserts the port row and its address allocations.
 pub fn insert(sql: &mut dyn Sql, p: &Port) -> Result<(), StoreError> {
-    super::insert_row(sql, "ports", COLS, &values(p))?;
-    insert_ips(sql, p)
-}
-
-fn insert_ips(sql: &mut dyn Sql, p: &Port) -> Result<(), StoreError> {
-    for (i, f) in p.fixed_ips.iter().enumerate() {
-        sql.execute(
-            "INSERT INTO ip_allocations (port_id, subnet_id, network_id, ip_address, position) VALUES (?, ?, ?, ?, ?)",
-            &[
-                p.std.id.as_str().into(),
-                f.subnet_id.as_str().into(),
-                p.network_id.as_str().into(),
-                f.ip_address.to_string().into(),
-                i64::try_from(i).unwrap_or(0).into(),
-            ],
-        )?;
-    }
-    Ok(())
+    super::insert_row(sql, TABLE, COLS, &values(p))?;
+    allocations::insert(sql, p)
 }
 
 /// Writes every column of `p` back and replaces its allocations.
 pub fn update(sql: &mut dyn Sql, p: &Port) -> Result<(), StoreError> {
-    super::update_row(sql, "ports", COLS, &values(p))?;
-    sql.execute("DELETE FROM ip_allocations WHERE port_id = ?", &[p.std.id.as_str().into()])?;
-    insert_ips(sql, p)
+    super::update_row(sql, TABLE, COLS, &values(p))?;
+    allocations::free_port(sql, &p.std.id)?;
+    allocations::insert(sql, p)
 }
 
 pub fn get(sql: &mut dyn Sql, id: &str) -> Result<Option<Port>, StoreError> {
@@ -104,33 +88,93 @@ pub fn get(sql: &mut dyn Sql, id: &str) -> Result<Option<Port>, StoreError> {
 
 /// Fills in fixed IPs and tags.
 pub fn fill(sql: &mut dyn Sql, ports: &mut [Port]) -> Result<(), StoreError> {
+    fill_addresses(sql, ports)?;
     let ids: Vec<String> = ports.iter().map(|p| p.std.id.clone()).collect();
-    let mut ips: HashMap<String, Vec<FixedIp>> = HashMap::new();
-    for chunk in chunks(&ids) {
-        let params: Vec<SqlValue> = chunk.iter().map(SqlValue::from).collect();
-        let q = format!(
-            "SELECT port_id, subnet_id, ip_address FROM ip_allocations WHERE port_id IN ({}) ORDER BY port_id, position",
-            placeholders(chunk.len())
-        );
-        for r in sql.query(&q, &params)? {
-            if let Ok(ip) = r[2].text().parse() {
-                ips.entry(r[0].text()).or_default().push(FixedIp { subnet_id: r[1].text(), ip_address: ip });
-            }
-        }
-    }
     let mut tags = tags::of(sql, TAG_TYPE, &ids)?;
     for p in ports {
-        p.fixed_ips = ips.remove(&p.std.id).unwrap_or_default();
         p.std.tags = tags.remove(&p.std.id).unwrap_or_default();
+    }
+    Ok(())
+}
+
+/// Fills in fixed IPs only.
+pub fn fill_addresses(sql: &mut dyn Sql, ports: &mut [Port]) -> Result<(), StoreError> {
+    let ids: Vec<String> = ports.iter().map(|p| p.std.id.clone()).collect();
+    let mut ips = allocations::of_ports(sql, &ids)?;
+    for p in ports {
+        p.fixed_ips = ips.remove(&p.std.id).unwrap_or_default();
     }
     Ok(())
 }
 
 pub fn delete(sql: &mut dyn Sql, id: &str) -> Result<(), StoreError> {
     tags::clear(sql, TAG_TYPE, id)?;
-    sql.execute("DELETE FROM ip_allocations WHERE port_id = ?", &[id.into()])?;
+    allocations::free_port(sql, id)?;
     sql.execute("DELETE FROM ports WHERE id = ?", &[id.into()])?;
     Ok(())
+}
+
+/// Bumps the revision and update time of a port (an address or a tag of it changed).
+pub fn touch(sql: &mut dyn Sql, id: &str, now: &str) -> Result<(), StoreError> {
+    super::touch_row(sql, TABLE, id, now)
+}
+
+/// A select of the ports `scope` may see: a project sees its own and every port on the
+/// networks it owns.
+pub fn select(scope: Scope<'_>) -> Select {
+    let mut select = Select::new(TABLE, COLS);
+    if let Scope::Project(p) = scope {
+        select.scope(
+            "(project_id = ? OR network_id IN (SELECT n.id FROM networks n WHERE n.project_id = ?))",
+            vec![p.into(), p.into()],
+        );
+    }
+    select
+}
+
+/// The `fixed_ips=` list filters: addresses, subnets and address substrings
+/// (`ip-substring-filtering`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FixedIpsFilter {
+    pub ip_addresses: Vec<String>,
+    pub subnet_ids: Vec<String>,
+    pub substrings: Vec<String>,
+}
+
+/// Restricts `select` to the ports matching `f`, as upstream joins the filters: the port has an
+/// address matching every kind given, and within a kind any of its values. A filter with no
+/// values at all leaves `select` alone.
+pub fn filter_fixed_ips(select: &mut Select, f: &FixedIpsFilter) {
+    let mut conds = vec![];
+    if !f.ip_addresses.is_empty() {
+        conds.push(format!("a.ip_address IN ({})", placeholders(f.ip_addresses.len())));
+    }
+    if !f.subnet_ids.is_empty() {
+        conds.push(format!("a.subnet_id IN ({})", placeholders(f.subnet_ids.len())));
+    }
+    if !f.substrings.is_empty() {
+        let likes = vec!["a.ip_address LIKE ? ESCAPE '\\'".to_string(); f.substrings.len()];
+        conds.push(balanced("OR", &likes));
+    }
+    if conds.is_empty() {
+        return;
+    }
+    let like = |v: &String| {
+        let escaped = v.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        SqlValue::from(format!("%{escaped}%"))
+    };
+    let params = f
+        .ip_addresses
+        .iter()
+        .map(SqlValue::from)
+        .chain(f.subnet_ids.iter().map(SqlValue::from))
+        .chain(f.substrings.iter().map(like))
+        .collect();
+    let cond = format!(
+        "EXISTS (SELECT 1 FROM ip_allocations a WHERE a.port_id = ports.id AND {})",
+        conds.join(" AND ")
+    );
+    select.push(cond, params);
 }
 
 /// Ids and owners of the ports of a network.
@@ -156,4 +200,71 @@ pub fn mac_in_use(sql: &mut dyn Sql, network_id: &str, mac: &str) -> Result<bool
             &[network_id.into(), mac.into()],
         )?
         .is_empty())
+}
+
+/// Whether ports of projects other than `project_id` are on `network_id`, not counting the
+/// network's own ports (`network:*` owners).
+pub fn used_by_others(sql: &mut dyn Sql, network_id: &str, project_id: &str) -> Result<bool, StoreError> {
+    Ok(!sql
+        .query(
+            "SELECT 1 FROM ports WHERE network_id = ? AND project_id <> ? AND device_owner NOT LIKE 'network:%'",
+            &[network_id.into(), project_id.into()],
+        )?
+        .is_empty())
+}
+
+/// The ports bound to `host` with `vif_type`, with their fixed IPs (not their tags), sorted by
+/// id; only those of `ids` (sorted) when given.
+pub fn bound_to(
+    sql: &mut dyn Sql,
+    host: &str,
+    vif_type: &str,
+    ids: Option<&[String]>,
+) -> Result<Vec<Port>, StoreError> {
+    let cond = "binding_host_id = ? AND binding_vif_type = ?";
+    let mut out: Vec<Port> = vec![];
+    match ids {
+        None => {
+            let q = format!("SELECT {COLS} FROM ports WHERE {cond} ORDER BY id");
+            out.extend(sql.query(&q, &[host.into(), vif_type.into()])?.iter().map(from_row));
+        }
+        Some(ids) => {
+            for chunk in chunks(ids) {
+                let q = format!(
+                    "SELECT {COLS} FROM ports WHERE {cond} AND id IN ({}) ORDER BY id",
+                    placeholders(chunk.len())
+                );
+                let mut params: Vec<SqlValue> = vec![host.into(), vif_type.into()];
+                params.extend(chunk.iter().map(SqlValue::from));
+                out.extend(sql.query(&q, &params)?.iter().map(from_row));
+            }
+        }
+    }
+    fill_addresses(sql, &mut out)?;
+    Ok(out)
+}
+
+/// The networks of the ports bound to `host` with `vif_type`.
+pub fn networks_bound_to(sql: &mut dyn Sql, host: &str, vif_type: &str) -> Result<Vec<String>, StoreError> {
+    let rows = sql.query(
+        "SELECT DISTINCT network_id FROM ports WHERE binding_host_id = ? AND binding_vif_type = ?",
+        &[host.into(), vif_type.into()],
+    )?;
+    Ok(rows.iter().map(|r| r[0].text()).collect())
+}
+
+/// Sets the status of port `id` if it is bound to `host` and its status differs, bumping its
+/// revision; the number of ports changed (0 or 1).
+pub fn set_status(
+    sql: &mut dyn Sql,
+    id: &str,
+    host: &str,
+    status: &str,
+    now: &str,
+) -> Result<usize, StoreError> {
+    sql.execute(
+        "UPDATE ports SET status = ?, revision_number = revision_number + 1, updated_at = ? \
+         WHERE id = ? AND binding_host_id = ? AND status <> ?",
+        &[status.into(), now.into(), id.into(), host.into(), status.into()],
+    )
 }

@@ -1,4 +1,5 @@
-//! Rows of the `subnets` table. Pools, name servers and host routes are stored as JSON text.
+//! Rows of the `subnets` table, and which of them a project may see (its own, and those on
+//! networks it may see). Pools, name servers and host routes are stored as JSON text.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -7,7 +8,7 @@ use neutrino_model::common::Standard;
 use neutrino_model::ip::{self, Range};
 use neutrino_model::subnet::{HostRoute, Subnet, pools_json, routes_json};
 
-use super::list::chunks;
+use super::list::{Scope, Select, chunks};
 use super::{Row, Sql, SqlValue, StoreError, placeholders, tags};
 
 pub const TABLE: &str = "subnets";
@@ -120,6 +121,24 @@ pub fn of_network(sql: &mut dyn Sql, network_id: &str) -> Result<Vec<Subnet>, St
         &[network_id.into()],
     )?;
     Ok(rows.iter().map(from_row).collect())
+}
+
+/// A select of the subnets `scope` may see: a project sees its own and those on the networks
+/// it may see (its own, shared and external ones).
+pub fn select(scope: Scope<'_>) -> Select {
+    let mut select = Select::new(TABLE, COLS);
+    if let Scope::Project(p) = scope {
+        select.scope(
+            "(project_id = ? OR network_id IN (SELECT n.id FROM networks n WHERE n.shared = 1 OR n.router_external = 1 OR n.project_id = ?))",
+            vec![p.into(), p.into()],
+        );
+    }
+    select
+}
+
+/// Bumps the revision and update time of a subnet (its tags changed).
+pub fn touch(sql: &mut dyn Sql, id: &str, now: &str) -> Result<(), StoreError> {
+    super::touch_row(sql, TABLE, id, now)
 }
 
 /// Fills in tags and the network's `router:external`.

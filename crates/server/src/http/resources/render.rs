@@ -1,0 +1,69 @@
+//! The wire shape of networks, subnets and ports: each resource's JSON object as the caller may
+//! see it (admin-only attributes stripped per [`policy::strip`]), cut to `fields=` if given.
+
+use neutrino_model::attrs::{self, Attr};
+use neutrino_model::network::Network;
+use neutrino_model::port::Port;
+use neutrino_model::subnet::Subnet;
+use serde_json::{Map, Value};
+
+use crate::context::RequestContext;
+use crate::service::{Page, policy};
+
+/// A resource with its attribute map, as the API shows it.
+pub(super) trait Resource {
+    fn attrs() -> &'static [Attr];
+    fn wire(&self) -> Map<String, Value>;
+}
+
+impl Resource for Network {
+    fn attrs() -> &'static [Attr] {
+        &attrs::NETWORK
+    }
+    fn wire(&self) -> Map<String, Value> {
+        self.to_json()
+    }
+}
+
+impl Resource for Subnet {
+    fn attrs() -> &'static [Attr] {
+        &attrs::SUBNET
+    }
+    fn wire(&self) -> Map<String, Value> {
+        self.to_json()
+    }
+}
+
+impl Resource for Port {
+    fn attrs() -> &'static [Attr] {
+        &attrs::PORT
+    }
+    fn wire(&self) -> Map<String, Value> {
+        self.to_json()
+    }
+}
+
+/// The response object for `r`: without the attributes the caller may not read, restricted to
+/// `fields` if any.
+pub(super) fn render<R: Resource>(ctx: &RequestContext, r: &R, fields: &[String]) -> Map<String, Value> {
+    let mut m = r.wire();
+    policy::strip(ctx, R::attrs(), &mut m);
+    if !fields.is_empty() {
+        m.retain(|k, _| fields.iter().any(|f| f == k));
+    }
+    m
+}
+
+/// The response objects for `items`, all fields.
+pub(super) fn render_all<R: Resource>(ctx: &RequestContext, items: &[R]) -> Vec<Map<String, Value>> {
+    items.iter().map(|r| render(ctx, r, &[])).collect()
+}
+
+/// The response objects of a page.
+pub(super) fn render_page<R: Resource>(
+    ctx: &RequestContext,
+    page: Page<R>,
+    fields: &[String],
+) -> Page<Map<String, Value>> {
+    page.map(|r| render(ctx, &r, fields))
+}
