@@ -118,10 +118,6 @@ pub async fn serve_on_with(listener: TcpListener, app: Router, http: &HttpConfig
 /// does not share a scheduler with it. Returns its URL once it is ready to serve.
 pub fn spawn_local(mut config: Config, store: Store) -> Result<String, ServerError> {
     let bind_err = |source| ServerError::Bind { addr: "127.0.0.1:0".into(), source };
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(bind_err)?;
-    let addr = listener.local_addr().map_err(bind_err)?;
-    listener.set_nonblocking(true).map_err(bind_err)?;
-    config.server.bind = addr;
     let http = config.http.clone();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -130,21 +126,29 @@ pub fn spawn_local(mut config: Config, store: Store) -> Result<String, ServerErr
             Err(e) => return drop(ready_tx.send(Err(ServerError::Serve(e)))),
         };
         rt.block_on(async move {
+            // Tokio's listener (backlog 1,024, not std's 128): a burst of connections is queued,
+            // not left to SYN retries.
+            let bound = match TcpListener::bind("127.0.0.1:0").await {
+                Ok(l) => l.local_addr().map(|a| (l, a)),
+                Err(e) => Err(e),
+            };
+            let (listener, addr) = match bound {
+                Ok(b) => b,
+                Err(e) => return drop(ready_tx.send(Err(bind_err(e)))),
+            };
+            config.server.bind = addr;
             let app = match app_with_store(config, store).await {
                 Ok(app) => app,
                 Err(e) => return drop(ready_tx.send(Err(e))),
             };
-            let listener = match TcpListener::from_std(listener) {
-                Ok(l) => l,
-                Err(e) => return drop(ready_tx.send(Err(ServerError::Serve(e)))),
-            };
-            let _ = ready_tx.send(Ok(()));
+            let _ = ready_tx.send(Ok(addr));
             if let Err(e) = http_serve::serve(listener, app, &http, std::future::pending()).await {
                 tracing::error!(error = %e, "in-process server stopped");
             }
         });
     });
-    ready_rx.recv().map_err(|_| ServerError::Serve(std::io::Error::other("server thread ended")))??;
+    let addr =
+        ready_rx.recv().map_err(|_| ServerError::Serve(std::io::Error::other("server thread ended")))??;
     Ok(format!("http://{addr}"))
 }
 
