@@ -1,12 +1,19 @@
 //! Connection timeouts over raw TCP on a loopback server: a request head that never completes
 //! (or never starts), an idle keep-alive connection and a body shorter than its
 //! `Content-Length` are each ended by the server (`[http]` timeouts of 1 s here), while a
-//! normal request on the same server is answered.
+//! normal request on the same server is answered. Shutdown finishes the request in progress,
+//! closes idle connections and stops accepting.
 
 mod wire;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get as route_get;
 use neutrino_server::config::HttpConfig;
 use tokio::io::AsyncWriteExt;
+use tokio::sync::{Notify, oneshot};
 use wire::{connect, exchange, get, read_answer, start, start_builtin, until_closed, with_body};
 
 fn timeouts(header: u64, idle: u64, body: u64) -> HttpConfig {
@@ -68,4 +75,37 @@ async fn stalled_identity_bodies_get_keystone_408() {
         .await
         .unwrap();
     read_answer(&mut s).await.expect("an answer").assert_keystone(408);
+}
+
+#[tokio::test]
+async fn shutdown_finishes_requests_in_progress_and_closes_idle_connections() {
+    let started = Arc::new(Notify::new());
+    let s2 = started.clone();
+    let router = Router::new().route("/fast", route_get(|| async { "fast" })).route(
+        "/slow",
+        route_get(move || {
+            let s2 = s2.clone();
+            async move {
+                s2.notify_one();
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                "done"
+            }
+        }),
+    );
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (addr, server) = wire::serve_router(router, HttpConfig::default(), async {
+        let _ = stopped.await;
+    })
+    .await;
+    exchange(addr, &get("/fast")).await.assert_status(200);
+    let mut idle = connect(addr).await;
+    let mut busy = connect(addr).await;
+    busy.write_all(&get("/slow")).await.unwrap();
+    started.notified().await;
+    stop.send(()).unwrap();
+    let a = read_answer(&mut busy).await.expect("the request in progress is answered");
+    assert_eq!((a.status, a.body.as_slice()), (200, &b"done"[..]));
+    until_closed(&mut idle).await;
+    tokio::time::timeout(wire::PATIENCE, server).await.expect("serve returns").unwrap().unwrap();
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "still accepting after shutdown");
 }

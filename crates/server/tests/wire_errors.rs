@@ -95,16 +95,8 @@ async fn large_header_blocks_are_431() {
     exchange(addr, &with_headers("/identity/v3/projects", 40, 500)).await.assert_keystone(431);
 }
 
-/// A router with a slow and a fast route behind the request limits, served by the server's
-/// accept loop on a loopback port of this runtime.
 async fn serve_test_router(router: Router, cfg: HttpConfig) -> SocketAddr {
-    let app = neutrino_server::http::limits::layers(router, &cfg);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        neutrino_server::http::serve::serve(listener, app, &cfg, std::future::pending()).await
-    });
-    addr
+    wire::serve_router(router, cfg, std::future::pending()).await.0
 }
 
 #[tokio::test]

@@ -39,6 +39,21 @@ fn start_with(mode: AuthMode, http: HttpConfig, data_dir: std::path::PathBuf) ->
     url.trim_start_matches("http://").parse().expect("address")
 }
 
+/// Serves `router` behind the request limits of `cfg` with the server's accept loop on a
+/// loopback port of the calling runtime, until `shutdown`; returns the address and the task.
+pub async fn serve_router(
+    router: axum::Router,
+    cfg: HttpConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> (SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let app = neutrino_server::http::limits::layers(router, &cfg);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let task =
+        tokio::spawn(async move { neutrino_server::http::serve::serve(listener, app, &cfg, shutdown).await });
+    (addr, task)
+}
+
 /// A response read off the wire.
 #[derive(Debug)]
 pub struct Answer {
