@@ -1,8 +1,12 @@
 //! `bench-api`: drives the Networking API over HTTP and prints ops/s and p50/p99 latency for
 //! network+subnet create, port create (to 1,000 and 10,000 ports on one network), port list at
-//! 1,000 and 10,000 ports, port show and port delete, at concurrency 1 and 8. By default it
-//! starts a server in this process on a SQLite file (the embedded default, noauth) on its own
-//! runtime; `--url` points it at a running server instead (noauth mode).
+//! 1,000 and 10,000 ports, port show and port delete, at concurrency 1 and 8; and a network show
+//! with no other connection open, then next to 1,000 idle connections (`--idle-only` runs just
+//! that). By default it starts a server in this process on a SQLite file (the embedded
+//! default, noauth) on its own runtime; `--url` points it at a running server instead (noauth
+//! mode).
+
+mod idle;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -184,10 +188,15 @@ mod parking_lot_free {
 }
 
 /// The server on a SQLite file in `dir`, noauth, on its own runtime.
+/// Its connection cap is above the idle connections opened (so the figure is about serving
+/// next to them, not about refusing them), and its header and idle timeouts outlast the run.
 fn start_server(dir: &std::path::Path) -> Result<String> {
     let mut config = neutrino_server::config::Config::default();
     config.auth.mode = neutrino_server::auth::AuthMode::Noauth;
     config.server.data_dir = dir.to_path_buf();
+    config.http.max_connections = Some(idle::IDLE + 100);
+    config.http.header_read_timeout_secs = 3600;
+    config.http.idle_timeout_secs = 3600;
     let store = neutrino_server::store::Store::open(&format!("sqlite:{}", dir.join("bench.db").display()))?;
     Ok(neutrino_server::run::spawn_local(config, store)?)
 }
@@ -195,6 +204,15 @@ fn start_server(dir: &std::path::Path) -> Result<String> {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    // Both ends of the idle connections are in this process, plus the server's own files.
+    let fd_limit = idle::raise_fd_limit();
+    let idle_count = idle::IDLE.min((fd_limit as usize).saturating_sub(300) / 2);
+    if idle_count < idle::IDLE {
+        eprintln!(
+            "open-files limit {fd_limit}: measuring with {idle_count} idle connections, not {}",
+            idle::IDLE
+        );
+    }
     let dir = tempfile::tempdir()?;
     let base = match args.iter().position(|a| a == "--url") {
         Some(i) => args.get(i + 1).context("--url needs a value")?.trim_end_matches('/').to_string(),
@@ -202,6 +220,12 @@ async fn main() -> Result<()> {
     };
     let api = Api { http: reqwest::Client::builder().pool_max_idle_per_host(16).build()?, base };
     let mut rows = vec![];
+    let (idle_rows, still_open) = idle::rows(&api, idle_count).await?;
+    if args.iter().any(|a| a == "--idle-only") {
+        print_table(&idle_rows);
+        idle::summary(&idle_rows, idle_count, still_open);
+        return Ok(());
+    }
     for conc in [1usize, 8] {
         let a = api.clone();
         let third = conc * 1000;
@@ -237,7 +261,9 @@ async fn main() -> Result<()> {
             .await?,
         );
     }
+    rows.extend(idle_rows);
     print_table(&rows);
+    idle::summary(&rows, idle_count, still_open);
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! The server's configuration: a TOML file (`neutrino server --config FILE`) whose sections
-//! `[server]`, `[database]` and `[auth]` have defaults good for the embedded single-host setup.
+//! `[server]`, `[database]`, `[auth]`, `[ml2]`, `[agents]` and `[http]` have defaults good for
+//! the embedded single-host setup.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub ml2: Ml2Config,
     pub agents: AgentsConfig,
+    pub http: HttpConfig,
 }
 
 /// `[agents]`: how agents authenticate to the internal API.
@@ -71,6 +73,74 @@ impl ServerConfig {
             .unwrap_or_else(|| format!("http://{}", self.bind))
             .trim_end_matches('/')
             .to_string()
+    }
+}
+
+/// `[http]`: how connections are accepted and how long each phase of a request may take (see
+/// `docs/decisions.md`, "Connection hygiene").
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Time a client has to send a whole request head, counted from when the server starts
+    /// waiting for it (a new connection, or the end of the previous response).
+    pub header_read_timeout_secs: u64,
+    /// A connection on which no byte moves either way while no request is being handled is
+    /// closed after this long (keep-alive gaps, clients that stop reading a response).
+    pub idle_timeout_secs: u64,
+    /// Time a request body has to arrive in full, from its head; a stalled body gets a 408.
+    pub body_read_timeout_secs: u64,
+    /// Time a request may take until its response starts; past it, a 503.
+    pub request_timeout_secs: u64,
+    /// Connections served at once; unset means derived from the open-files limit
+    /// (`RLIMIT_NOFILE`), at most 1,024. Connections beyond it get a short 503 and are closed.
+    pub max_connections: Option<usize>,
+    /// Largest request body (413 beyond, before reading it when `Content-Length` says so).
+    pub max_body_bytes: usize,
+    /// Longest request target (path and query; 414 beyond).
+    pub max_uri_bytes: usize,
+    /// Largest request header block, names and values (431 beyond).
+    pub max_header_bytes: usize,
+    /// Most header fields in a request (431 beyond).
+    pub max_headers: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            body_read_timeout_secs: 30,
+            request_timeout_secs: 60,
+            max_connections: None,
+            max_body_bytes: 2 * 1024 * 1024,
+            max_uri_bytes: 8192,
+            max_header_bytes: 16384,
+            max_headers: 100,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// Refuses values the server cannot work with (zero timeouts or limits).
+    pub fn validate(&self) -> Result<(), String> {
+        let secs = [
+            ("header_read_timeout_secs", self.header_read_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+            ("body_read_timeout_secs", self.body_read_timeout_secs),
+            ("request_timeout_secs", self.request_timeout_secs),
+        ];
+        let sizes = [
+            ("max_body_bytes", self.max_body_bytes),
+            ("max_uri_bytes", self.max_uri_bytes),
+            ("max_header_bytes", self.max_header_bytes),
+            ("max_headers", self.max_headers),
+            ("max_connections", self.max_connections.unwrap_or(1)),
+        ];
+        let zero = secs.iter().map(|(k, v)| (*k, *v as usize)).chain(sizes).find(|(_, v)| *v == 0);
+        match zero {
+            Some((key, _)) => Err(format!("{key} must be greater than 0")),
+            None => Ok(()),
+        }
     }
 }
 
@@ -132,6 +202,17 @@ mod tests {
         assert_eq!(c.server.bind.to_string(), "127.0.0.1:9696");
         assert_eq!(c.server.public_url(), "http://127.0.0.1:9696");
         assert!(c.database_url().ends_with("neutrino.db"));
+    }
+
+    #[test]
+    fn http_section_has_defaults_and_refuses_zero() {
+        let c = Config::parse("[http]\nmax_connections = 64").unwrap();
+        assert_eq!(c.http.max_connections, Some(64));
+        assert_eq!(c.http.header_read_timeout_secs, 10);
+        assert!(c.http.validate().is_ok());
+        let c = Config::parse("[http]\nrequest_timeout_secs = 0").unwrap();
+        assert!(c.http.validate().unwrap_err().contains("request_timeout_secs"));
+        assert!(Config::parse("[http]\nmax_conns = 1").is_err());
     }
 
     #[test]

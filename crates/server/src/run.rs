@@ -1,5 +1,6 @@
-//! Putting the server together: open the store, set up authentication, build the router and
-//! serve it until SIGINT/SIGTERM.
+//! Putting the server together: open the store, set up authentication, build the router with
+//! its request limits and serve it (with the connection limits of `[http]`) until
+//! SIGINT/SIGTERM.
 
 use std::sync::Arc;
 
@@ -7,8 +8,8 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::auth;
-use crate::config::Config;
-use crate::http::{AppState, router, strip_json};
+use crate::config::{Config, HttpConfig};
+use crate::http::{AppState, limits, router, serve as http_serve, strip_json};
 use crate::service::Services;
 use crate::store::{Store, StoreError};
 
@@ -21,14 +22,17 @@ pub enum ServerError {
     Auth(#[from] auth::AuthError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
+    #[error("invalid [http] configuration: {0}")]
+    Http(String),
     #[error("invalid [ml2] configuration: {0}")]
     Ml2(#[from] crate::ml2::config::Ml2ConfigError),
     #[error("server failed: {0}")]
     Serve(std::io::Error),
 }
 
-/// The whole application on a given store.
+/// The whole application on a given store, with the request limits of `[http]`.
 pub async fn app_with_store(config: Config, store: Store) -> Result<Router, ServerError> {
+    config.http.validate().map_err(ServerError::Http)?;
     let config = Arc::new(config);
     let auth = auth::setup(&config).await?;
     let state = AppState {
@@ -38,9 +42,10 @@ pub async fn app_with_store(config: Config, store: Store) -> Result<Router, Serv
         agent_token: agent_token(&config).map(std::sync::Arc::new),
     };
     let inner = router(state, auth.identity_router);
-    Ok(Router::new()
+    let app = Router::new()
         .fallback_service(inner)
-        .layer(axum::middleware::map_request(|r| async { strip_json(r) })))
+        .layer(axum::middleware::map_request(|r| async { strip_json(r) }));
+    Ok(limits::layers(app, &config.http))
 }
 
 /// The agents' credential: configured, or kept in `<data_dir>/agent.token` (created on first
@@ -98,9 +103,15 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// Serves the API on `listener` until a shutdown signal.
+/// Serves the API on `listener` with the default `[http]` connection limits until a shutdown
+/// signal.
 pub async fn serve_on(listener: TcpListener, app: Router) -> Result<(), ServerError> {
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(ServerError::Serve)
+    serve_on_with(listener, app, &HttpConfig::default()).await
+}
+
+/// Serves the API on `listener` with the connection limits of `http` until a shutdown signal.
+pub async fn serve_on_with(listener: TcpListener, app: Router, http: &HttpConfig) -> Result<(), ServerError> {
+    http_serve::serve(listener, app, http, shutdown_signal()).await.map_err(ServerError::Serve)
 }
 
 /// Serves the application on a free loopback port from a thread with its own 2-thread
@@ -108,10 +119,7 @@ pub async fn serve_on(listener: TcpListener, app: Router) -> Result<(), ServerEr
 /// does not share a scheduler with it. Returns its URL once it is ready to serve.
 pub fn spawn_local(mut config: Config, store: Store) -> Result<String, ServerError> {
     let bind_err = |source| ServerError::Bind { addr: "127.0.0.1:0".into(), source };
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(bind_err)?;
-    let addr = listener.local_addr().map_err(bind_err)?;
-    listener.set_nonblocking(true).map_err(bind_err)?;
-    config.server.bind = addr;
+    let http = config.http.clone();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
@@ -119,21 +127,29 @@ pub fn spawn_local(mut config: Config, store: Store) -> Result<String, ServerErr
             Err(e) => return drop(ready_tx.send(Err(ServerError::Serve(e)))),
         };
         rt.block_on(async move {
+            // Tokio's listener (backlog 1,024, not std's 128): a burst of connections is queued,
+            // not left to SYN retries.
+            let bound = match TcpListener::bind("127.0.0.1:0").await {
+                Ok(l) => l.local_addr().map(|a| (l, a)),
+                Err(e) => Err(e),
+            };
+            let (listener, addr) = match bound {
+                Ok(b) => b,
+                Err(e) => return drop(ready_tx.send(Err(bind_err(e)))),
+            };
+            config.server.bind = addr;
             let app = match app_with_store(config, store).await {
                 Ok(app) => app,
                 Err(e) => return drop(ready_tx.send(Err(e))),
             };
-            let listener = match TcpListener::from_std(listener) {
-                Ok(l) => l,
-                Err(e) => return drop(ready_tx.send(Err(ServerError::Serve(e)))),
-            };
-            let _ = ready_tx.send(Ok(()));
-            if let Err(e) = axum::serve(listener, app).await {
+            let _ = ready_tx.send(Ok(addr));
+            if let Err(e) = http_serve::serve(listener, app, &http, std::future::pending()).await {
                 tracing::error!(error = %e, "in-process server stopped");
             }
         });
     });
-    ready_rx.recv().map_err(|_| ServerError::Serve(std::io::Error::other("server thread ended")))??;
+    let addr =
+        ready_rx.recv().map_err(|_| ServerError::Serve(std::io::Error::other("server thread ended")))??;
     Ok(format!("http://{addr}"))
 }
 
@@ -143,10 +159,11 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
         StoreError::Open(format!("cannot create data directory {}: {e}", config.server.data_dir.display()))
     })?;
     let bind = config.server.bind;
+    let http = config.http.clone();
     let app = app(config).await?;
     let listener = TcpListener::bind(bind)
         .await
         .map_err(|source| ServerError::Bind { addr: bind.to_string(), source })?;
     tracing::info!(%bind, "neutrino server listening");
-    serve_on(listener, app).await
+    serve_on_with(listener, app, &http).await
 }

@@ -1,13 +1,16 @@
 //! HTTP routes of the Networking API v2.0 (thin: translate HTTP to a service call and back).
 //! `/` and `/v2.0/` discovery, `/v2.0/extensions`, the resource collections with tags, and
-//! the identity routes of the builtin mode under `/identity/v3`.
+//! the identity routes of the builtin mode under `/identity/v3`; the request limits and
+//! error layers around them ([`limits`], [`error`]) and the connection server ([`serve`]).
 
 pub mod agents;
 pub mod body;
 pub mod error;
+pub mod limits;
 pub mod meta;
 pub mod openapi;
 mod resources;
+pub mod serve;
 
 use std::sync::Arc;
 
