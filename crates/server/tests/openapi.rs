@@ -141,8 +141,12 @@ fn attributes_follow_the_attribute_maps() {
 
 /// Whether a response is the router's own "no such route" answer rather than a handler's.
 fn unrouted(r: &Resp) -> bool {
+    let hidden = "The resource could not be found.";
     r.0 == StatusCode::METHOD_NOT_ALLOWED
-        || (r.0 == StatusCode::NOT_FOUND && (r.1.is_null() || r.1["NeutronError"]["type"] == "HTTPNotFound"))
+        || (r.0 == StatusCode::NOT_FOUND
+            && (r.1.is_null()
+                || r.1["NeutronError"]["type"] == "HTTPNotFound"
+                || r.1["error"]["message"] == hidden))
 }
 
 /// Fills the path parameters with real ids.
