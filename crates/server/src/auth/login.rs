@@ -74,11 +74,7 @@ const LOGGED_NAME_CHARS: usize = 64;
 /// The user whose password `u` presents. Unknown users and wrong passwords take the same path:
 /// the lockout check, a password check slot, one argon2 verification (of the dummy hash for
 /// unknown users), and a counted failure.
-async fn password_login<'a>(
-    id: &'a Identity,
-    u: UserReq,
-    source: Option<IpAddr>,
-) -> Result<&'a User, Refusal> {
+async fn password_login(id: &Identity, u: UserReq, source: Option<IpAddr>) -> Result<&User, Refusal> {
     let users = id.users();
     let (found, presented) = match (&u.id, &u.name) {
         (Some(user_id), _) => (users.by_id(user_id), format!("id:{user_id}")),

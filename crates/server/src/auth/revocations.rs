@@ -96,8 +96,8 @@ impl Revocations {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileFormat::default(),
             Err(e) => return Err(AuthError::io(&path, e)),
         };
-        let mut state = State::default();
-        state.entries = file.revoked.into_iter().map(|e| (e.audit_id, e.expires_at_us)).collect();
+        let entries = file.revoked.into_iter().map(|e| (e.audit_id, e.expires_at_us)).collect();
+        let state = State { entries, generation: 0 };
         let this = Self { path: Some(path), state: RwLock::new(state), written: Mutex::new(0) };
         if this.state.write().prune(now_us) {
             this.persist().map_err(|e| AuthError::Setup(e.to_string()))?;

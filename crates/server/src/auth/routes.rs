@@ -71,27 +71,50 @@ async fn create_token(
     }
 }
 
+/// Why a request about a subject token is refused.
+enum Denied {
+    Unauthorized,
+    NoSubject,
+    NotFound,
+    Forbidden(&'static str),
+}
+
+impl IntoResponse for Denied {
+    fn into_response(self) -> Response {
+        match self {
+            Denied::Unauthorized => wire::unauthorized(),
+            Denied::NoSubject => {
+                wire::error(StatusCode::BAD_REQUEST, "Expecting to find X-Subject-Token in request.")
+            }
+            Denied::NotFound => wire::error(StatusCode::NOT_FOUND, "Could not find token."),
+            Denied::Forbidden(action) => wire::error(
+                StatusCode::FORBIDDEN,
+                format!("You are not authorized to perform the requested action: {action}."),
+            ),
+        }
+    }
+}
+
 /// The caller's right to act on the `X-Subject-Token` of `headers`, and that token's claims: 401
 /// without a valid `X-Auth-Token`, 400 without a subject, 404 for an invalid (expired, revoked)
 /// one, 403 unless the caller has `admin` or `service` or is the subject's user (Keystone's
 /// `identity:validate_token` and `identity:revoke_token` rules).
-fn subject<'h>(id: &Identity, headers: &'h HeaderMap, action: &str) -> Result<(&'h str, Claims), Response> {
-    let caller = auth_token(headers).and_then(|t| id.verify(t).ok()).ok_or_else(wire::unauthorized)?;
+fn subject<'h>(
+    id: &Identity,
+    headers: &'h HeaderMap,
+    action: &'static str,
+) -> Result<(&'h str, Claims), Denied> {
+    let caller = auth_token(headers).and_then(|t| id.verify(t).ok()).ok_or(Denied::Unauthorized)?;
     let text = headers
         .get("x-subject-token")
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            wire::error(StatusCode::BAD_REQUEST, "Expecting to find X-Subject-Token in request.")
-        })?;
-    let claims = id.verify(text).map_err(|_| wire::error(StatusCode::NOT_FOUND, "Could not find token."))?;
+        .ok_or(Denied::NoSubject)?;
+    let claims = id.verify(text).map_err(|_| Denied::NotFound)?;
     let privileged = caller.roles.iter().any(|r| r == "admin" || r == "service");
     if !privileged && caller.user_id != claims.user_id {
-        return Err(wire::error(
-            StatusCode::FORBIDDEN,
-            format!("You are not authorized to perform the requested action: {action}."),
-        ));
+        return Err(Denied::Forbidden(action));
     }
     Ok((text, claims))
 }
@@ -100,7 +123,7 @@ fn subject<'h>(id: &Identity, headers: &'h HeaderMap, action: &str) -> Result<(&
 async fn validate_token(State(id): State<Arc<Identity>>, headers: HeaderMap) -> Response {
     match subject(&id, &headers, "identity:validate_token") {
         Ok((token, claims)) => id.token_response(StatusCode::OK, token, &claims),
-        Err(response) => response,
+        Err(denied) => denied.into_response(),
     }
 }
 
@@ -108,7 +131,7 @@ async fn validate_token(State(id): State<Arc<Identity>>, headers: HeaderMap) -> 
 async fn revoke_token(State(id): State<Arc<Identity>>, headers: HeaderMap) -> Response {
     let (token, claims) = match subject(&id, &headers, "identity:revoke_token") {
         Ok((token, claims)) => (token.to_string(), claims),
-        Err(response) => return response,
+        Err(denied) => return denied.into_response(),
     };
     let service = id.clone();
     let user = claims.user_name.clone();

@@ -36,8 +36,11 @@ pub struct Attempt {
 
 impl Attempt {
     /// `user` is what the login presented (`name:…` or `id:…`), whether or not such a user exists;
-    /// `source` the peer's address, if known.
+    /// `source` the peer's address, if known. Loopback peers are not counted per source: they are
+    /// this host's own tools or a reverse proxy in front of the server, whose lockout would lock
+    /// every client out.
     pub fn new(user: &str, source: Option<IpAddr>) -> Self {
+        let source = source.map(|ip| ip.to_canonical()).filter(|ip| !ip.is_loopback());
         Self { user: digest("user", user.as_bytes()), source: source.map(source_key) }
     }
 }
@@ -56,10 +59,7 @@ fn digest(kind: &str, bytes: &[u8]) -> Key {
 fn source_key(ip: IpAddr) -> Key {
     match ip {
         IpAddr::V4(v4) => digest("v4", &v4.octets()),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => digest("v4", &v4.octets()),
-            None => digest("v6", &v6.octets()[..8]),
-        },
+        IpAddr::V6(v6) => digest("v6", &v6.octets()[..8]),
     }
 }
 
@@ -192,10 +192,10 @@ impl Throttle {
         if self.users.lock().fail(attempt.user, now) {
             locked.push(Lock::User);
         }
-        if let Some(s) = attempt.source {
-            if self.sources.lock().fail(s, now) {
-                locked.push(Lock::Source);
-            }
+        if let Some(s) = attempt.source
+            && self.sources.lock().fail(s, now)
+        {
+            locked.push(Lock::Source);
         }
         locked
     }
@@ -271,6 +271,18 @@ mod tests {
         assert_eq!(t.refuses_at(&other_user, now), Some(Lock::Source));
         assert_eq!(t.refuses_at(&Attempt::new("id:u2", ip("192.0.2.8")), now), None);
         assert_eq!(t.refuses_at(&Attempt::new("id:u2", None), now), None, "unknown sources are not counted");
+    }
+
+    #[test]
+    fn loopback_sources_are_not_counted() {
+        let t = throttle(0, 1, 100);
+        let now = Instant::now();
+        for lo in ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"] {
+            t.failed_at(&Attempt::new("a", ip(lo)), now);
+            assert_eq!(t.refuses_at(&Attempt::new("b", ip(lo)), now), None, "{lo}");
+        }
+        t.failed_at(&Attempt::new("a", ip("10.0.0.1")), now);
+        assert_eq!(t.refuses_at(&Attempt::new("b", ip("10.0.0.1")), now), Some(Lock::Source));
     }
 
     #[test]
