@@ -249,3 +249,187 @@ async fn first_start_writes_credentials_once_and_tokens_survive_restarts() {
     third.token("x", "pw", "p").await;
     third.token("admin", &password, "admin").await;
 }
+
+/// A password token's text and body.
+async fn password_token(s: &Server, user: &str, project: &str) -> (String, Value) {
+    let r = s.post_token(&password_body(user, "secret", project)).await;
+    assert_eq!(r.status(), 201);
+    let token = r.headers()["x-subject-token"].to_str().unwrap().to_string();
+    (token, r.json().await.unwrap())
+}
+
+fn token_method_body(token: &str, project: &str) -> Value {
+    json!({"auth": {"identity": {"methods": ["token"], "token": {"id": token}},
+        "scope": {"project": {"name": project, "domain": {"id": "default"}}}}})
+}
+
+#[tokio::test]
+async fn rescoping_with_the_token_method_keeps_the_expiry() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path(), tempest_users()).await;
+    let (first, v) = password_token(&s, "member_1", "proj_1").await;
+    let original = &v["token"];
+    let audit = original["audit_ids"].as_array().unwrap().clone();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].as_str().unwrap().len(), 22);
+    let (_, other) = password_token(&s, "member_1", "proj_1").await;
+    assert_ne!(other["token"]["audit_ids"], original["audit_ids"], "every token has its own audit id");
+
+    let mut current = first.clone();
+    for _ in 0..3 {
+        let r = s.post_token(&token_method_body(&current, "proj_1")).await;
+        assert_eq!(r.status(), 201);
+        current = r.headers()["x-subject-token"].to_str().unwrap().to_string();
+        let t = r.json::<Value>().await.unwrap()["token"].clone();
+        assert_eq!(t["expires_at"], original["expires_at"], "a re-scoped token never outlives its origin");
+        assert!(t["issued_at"].as_str().unwrap() >= original["issued_at"].as_str().unwrap());
+        assert_eq!(t["methods"], json!(["token", "password"]));
+        let ids = t["audit_ids"].as_array().unwrap();
+        assert_eq!(ids.len(), 2);
+        assert_eq!(ids[1], audit[0], "the second audit id is the chain's first");
+        assert_ne!(ids[0], audit[0]);
+        assert_eq!(t["user"]["name"], "member_1");
+    }
+    assert!(s.context(&current).await.is_ok());
+    // Re-scoping to another project is refused as with a password.
+    assert_eq!(s.post_token(&token_method_body(&first, "admin")).await.status(), 401);
+}
+
+impl Server {
+    fn tokens_request(
+        &self,
+        method: reqwest::Method,
+        auth: Option<&str>,
+        subject: &str,
+    ) -> reqwest::RequestBuilder {
+        let mut r = self.http.request(method, format!("{}/identity/v3/auth/tokens", self.base));
+        if let Some(auth) = auth {
+            r = r.header("x-auth-token", auth);
+        }
+        r.header("x-subject-token", subject)
+    }
+
+    async fn revoke(&self, auth: Option<&str>, subject: &str) -> reqwest::Response {
+        self.tokens_request(reqwest::Method::DELETE, auth, subject).send().await.unwrap()
+    }
+
+    async fn status(&self, method: reqwest::Method, auth: &str, subject: &str) -> u16 {
+        self.tokens_request(method, Some(auth), subject).send().await.unwrap().status().as_u16()
+    }
+}
+
+async fn assert_keystone_error(r: reqwest::Response, code: u16) -> String {
+    assert_eq!(r.status(), code);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let v: Value = r.json().await.unwrap();
+    let e = v["error"].as_object().unwrap_or_else(|| panic!("not a Keystone error: {v}"));
+    assert_eq!(e["code"], code, "{v}");
+    assert!(e["title"].as_str().is_some_and(|t| !t.is_empty()), "{v}");
+    e["message"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn delete_revokes_a_token_everywhere() {
+    use reqwest::Method;
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path(), tempest_users()).await;
+    let admin = s.token("admin_1", "secret", "admin").await;
+    let reader = s.token("reader_1", "secret", "proj_1").await;
+    let m1 = s.token("member_1", "secret", "proj_1").await;
+    let m2 = s.token("member_1", "secret", "proj_1").await;
+    let m3 = s.token("member_1", "secret", "proj_1").await;
+    let derived = {
+        let r = s.post_token(&token_method_body(&m1, "proj_1")).await;
+        r.headers()["x-subject-token"].to_str().unwrap().to_string()
+    };
+
+    // Refusals: no or a bad caller token, someone else's token without admin, an invalid subject.
+    assert_keystone_error(s.revoke(None, &m1).await, 401).await;
+    assert_keystone_error(s.revoke(Some("bogus"), &m1).await, 401).await;
+    assert_keystone_error(s.revoke(Some(&reader), &m1).await, 403).await;
+    let m = assert_keystone_error(s.revoke(Some(&admin), "bogus").await, 404).await;
+    assert_eq!(m, "Could not find token.");
+    assert!(s.context(&m1).await.is_ok(), "refused revocations revoke nothing");
+
+    // A token revokes itself; admin revokes anyone's.
+    let r = s.revoke(Some(&m1), &m1).await;
+    assert_eq!(r.status(), 204);
+    assert!(r.bytes().await.unwrap().is_empty());
+    for t in [&m1, &derived] {
+        assert_eq!(s.status(Method::GET, &admin, t).await, 404, "GET");
+        assert_eq!(s.status(Method::HEAD, &admin, t).await, 404, "HEAD");
+        assert_eq!(s.context(t).await.unwrap_err(), 401, "networking API");
+        assert_eq!(s.post_token(&token_method_body(t, "proj_1")).await.status(), 401, "re-scope");
+        assert_eq!(s.status(Method::GET, t, &admin).await, 401, "as a caller");
+    }
+    assert_keystone_error(s.revoke(Some(&admin), &m1).await, 404).await;
+    // The user's other tokens are unaffected, and HEAD checks them without a body.
+    assert!(s.context(&m2).await.is_ok());
+    let head = s.tokens_request(Method::HEAD, Some(&admin), &m2).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["x-subject-token"].to_str().unwrap(), m2);
+    assert!(head.bytes().await.unwrap().is_empty());
+    assert_eq!(s.status(Method::GET, &m2, &m2).await, 200);
+
+    // A user may revoke another of their own tokens (Keystone's token_subject rule), admin any.
+    assert_eq!(s.revoke(Some(&m2), &m3).await.status(), 204);
+    assert_eq!(s.revoke(Some(&admin), &m2).await.status(), 204);
+    for t in [&m2, &m3] {
+        assert_eq!(s.context(t).await.unwrap_err(), 401);
+    }
+    assert!(s.context(&admin).await.is_ok() && s.context(&reader).await.is_ok());
+    let fresh = s.token("member_1", "secret", "proj_1").await;
+    assert!(s.context(&fresh).await.is_ok(), "the user can still log in");
+}
+
+#[tokio::test]
+async fn revocations_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path(), tempest_users()).await;
+    let revoked = s.token("member_1", "secret", "proj_1").await;
+    let kept = s.token("member_1", "secret", "proj_1").await;
+    assert_eq!(s.revoke(Some(&revoked), &revoked).await.status(), 204);
+    let path = dir.path().join("revoked_tokens.json");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let again = start(dir.path(), tempest_users()).await;
+    assert_eq!(again.context(&revoked).await.unwrap_err(), 401);
+    assert!(again.context(&kept).await.is_ok());
+    assert_eq!(again.status(reqwest::Method::GET, &kept, &revoked).await, 404);
+}
+
+#[tokio::test]
+async fn every_identity_error_is_keystone_shaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path(), tempest_users()).await;
+    let url = |p: &str| format!("{}/identity/v3{p}", s.base);
+    for path in ["/nope", "/auth", "/auth/tokens/extra", "/projects"] {
+        let m = assert_keystone_error(s.http.get(url(path)).send().await.unwrap(), 404).await;
+        assert_eq!(m, "The resource could not be found.", "{path}");
+    }
+    for (method, path) in [("PUT", "/auth/tokens"), ("PATCH", "/auth/tokens"), ("POST", "/"), ("DELETE", "")]
+    {
+        let r = s.http.request(method.parse().unwrap(), url(path)).send().await.unwrap();
+        let m = assert_keystone_error(r, 405).await;
+        assert_eq!(m, "The method is not allowed for the requested URL.", "{method} {path}");
+    }
+    for body in ["not json".to_string(), "{}".into(), "[1]".into(), "\u{0}".into()] {
+        let r = s.http.post(url("/auth/tokens")).body(body.clone()).send().await.unwrap();
+        assert_keystone_error(r, 400).await;
+    }
+    // Over Keystone's default max_request_body_size, refused before parsing.
+    let big = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "member_1", "password": "x".repeat(200_000)}}}}});
+    let m = assert_keystone_error(s.post_token(&big).await, 413).await;
+    assert_eq!(m, "Request is too large.");
+    // Token validation without a subject.
+    let admin = s.token("admin_1", "secret", "admin").await;
+    let r = s.http.get(url("/auth/tokens")).header("x-auth-token", &admin).send().await.unwrap();
+    assert_keystone_error(r, 400).await;
+    // Positive control: the same routes still answer.
+    assert_eq!(s.http.get(url("/")).send().await.unwrap().status(), 200);
+    assert_eq!(s.post_token(&password_body("member_1", "secret", "proj_1")).await.status(), 201);
+}

@@ -9,7 +9,6 @@ use rand::distributions::Alphanumeric;
 use serde::{Deserialize, Serialize};
 
 use super::tokens::create_private;
-use super::users::hash_password;
 use super::{AuthError, UserConfig};
 
 pub const IDENTITY_FILE: &str = "identity.toml";
@@ -50,9 +49,14 @@ fn random_password() -> String {
 }
 
 /// Creates the `admin` and `demo` users with random passwords, writes `clouds.yaml` (the plain
-/// passwords, mode 0600) then `identity.toml` (their hashes), and returns the users. An existing
-/// `clouds.yaml` is moved aside first, with a warning.
-pub fn bootstrap(data_dir: &Path, public_url: &str, region: &str) -> Result<Vec<UserConfig>, AuthError> {
+/// passwords, mode 0600) then `identity.toml` (their hashes, made by `hash`), and returns the users.
+/// An existing `clouds.yaml` is moved aside first, with a warning.
+pub fn bootstrap(
+    data_dir: &Path,
+    public_url: &str,
+    region: &str,
+    hash: &dyn Fn(&str) -> String,
+) -> Result<Vec<UserConfig>, AuthError> {
     let accounts = [
         Account {
             cloud: "neutrino-admin",
@@ -73,7 +77,7 @@ pub fn bootstrap(data_dir: &Path, public_url: &str, region: &str) -> Result<Vec<
         .iter()
         .map(|a| UserConfig {
             name: a.user.into(),
-            password_hash: Some(hash_password(&a.password)),
+            password_hash: Some(hash(&a.password)),
             project: a.project.into(),
             roles: a.roles.iter().map(|r| r.to_string()).collect(),
             ..Default::default()
@@ -132,7 +136,7 @@ fn clouds_yaml(public_url: &str, region: &str, accounts: &[Account]) -> String {
 }
 
 /// Writes `text` to `path` (mode 0600) through a temporary file and a rename.
-fn write_private(path: &Path, text: &str) -> Result<(), AuthError> {
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), AuthError> {
     let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(".tmp");
     let tmp = path.with_file_name(name);

@@ -1,78 +1,142 @@
-//! `builtin` mode: a Keystone v3-compatible identity service (`GET /identity/v3`, `POST` and `GET
-//! /identity/v3/auth/tokens`) and the authenticator that checks its tokens locally, without any
-//! password hashing per request (neutron-api.md §9, §10).
+//! `builtin` mode: a Keystone v3-compatible identity service in this process (its routes are in
+//! `routes.rs`, the login flow in `login.rs`) and the authenticator that checks its tokens
+//! locally: one HMAC and a look-up in the revocation list, no password hashing per request
+//! (neutron-api.md §9, §10).
 
 use std::sync::Arc;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use neutrino_model::ApiError;
 
 use super::bootstrap::{bootstrap, load_identity_file};
+use super::password::{M_COST_KIB, PasswordChecker};
+use super::revocations::{Revocations, RevokeError};
+use super::throttle::{Limits, Throttle};
 use super::tokens::{Claims, TokenError, TokenKey, now_us};
-use super::users::{User, UserStore, check_password_of_nobody};
-use super::wire::{self, AuthRequest, CatalogInfo, ScopeReq};
-use super::{AuthError, Authenticator, BoxFuture, auth_token};
+use super::users::{User, UserStore};
+use super::wire::{self, CatalogInfo};
+use super::{AuthConfig, AuthError, Authenticator, BoxFuture, auth_token};
 use crate::config::Config;
 use crate::context::RequestContext;
 
-/// The identity service: its users, token key and catalog.
+pub use super::routes::router;
+
+/// The identity service: its users, token key, catalog, password checker, login throttle and
+/// revocation list.
 #[derive(Debug)]
 pub struct Identity {
     users: UserStore,
     key: TokenKey,
     ttl_secs: u64,
-    catalog: CatalogInfo,
+    pub(super) catalog: CatalogInfo,
+    checker: PasswordChecker,
+    throttle: Throttle,
+    revocations: Revocations,
+}
+
+/// Refuses `[auth]` settings the identity service cannot work with.
+fn check_config(auth: &AuthConfig) -> Result<(), AuthError> {
+    let bad = |m: &str| Err(AuthError::Setup(format!("[auth] {m}")));
+    if auth.token_ttl_secs == 0 {
+        return bad("token_ttl_secs must be positive");
+    }
+    if auth.password_check_concurrency == Some(0) {
+        return bad("password_check_concurrency must be positive");
+    }
+    if auth.password_hash_max_memory_kib < M_COST_KIB {
+        return bad(&format!(
+            "password_hash_max_memory_kib must be at least {M_COST_KIB} (the cost of the hashes neutrino makes)"
+        ));
+    }
+    if auth.lockout_secs == 0 && (auth.lockout_user_failures > 0 || auth.lockout_source_failures > 0) {
+        return bad("lockout_secs must be positive (or set lockout_*_failures = 0)");
+    }
+    if auth.lockout_table_size == 0 {
+        return bad("lockout_table_size must be positive");
+    }
+    Ok(())
+}
+
+/// The password checker `auth` asks for. Allocates its first buffer and makes the dummy hash:
+/// blocking.
+pub fn password_checker(auth: &AuthConfig) -> Result<PasswordChecker, AuthError> {
+    check_config(auth)?;
+    let concurrency = auth.password_check_concurrency.unwrap_or_else(PasswordChecker::default_concurrency);
+    let checker =
+        PasswordChecker::new(concurrency, auth.password_check_queue, auth.password_hash_max_memory_kib);
+    tracing::info!(
+        concurrency,
+        queue = auth.password_check_queue,
+        max_memory_mib = checker.max_memory_kib() / 1024,
+        "password checks bounded"
+    );
+    Ok(checker)
 }
 
 impl Identity {
-    pub fn new(users: UserStore, key: TokenKey, ttl_secs: u64, catalog: CatalogInfo) -> Self {
-        Self { users, key, ttl_secs, catalog }
+    /// The service over `users` (loaded with `checker`), with the throttle `auth` asks for.
+    pub fn new(
+        users: UserStore,
+        key: TokenKey,
+        catalog: CatalogInfo,
+        auth: &AuthConfig,
+        checker: PasswordChecker,
+        revocations: Revocations,
+    ) -> Result<Self, AuthError> {
+        check_config(auth)?;
+        let throttle = Throttle::new(Limits {
+            user_failures: auth.lockout_user_failures,
+            source_failures: auth.lockout_source_failures,
+            window: std::time::Duration::from_secs(auth.lockout_secs),
+            table_size: auth.lockout_table_size,
+        });
+        Ok(Self { users, key, ttl_secs: auth.token_ttl_secs, catalog, checker, throttle, revocations })
     }
 
-    /// Loads (or, on first start, creates) the key, users and credentials under `data_dir`. Blocking.
+    /// Loads (or, on first start, creates) the key, users, credentials and revocation list under
+    /// `data_dir`. Blocking.
     pub fn open(config: &Config) -> Result<Self, AuthError> {
-        if config.auth.token_ttl_secs == 0 {
-            return Err(AuthError::Setup("[auth] token_ttl_secs must be positive".into()));
-        }
+        let checker = password_checker(&config.auth)?;
         let dir = &config.server.data_dir;
         std::fs::create_dir_all(dir).map_err(|e| AuthError::io(dir, e))?;
         let key = TokenKey::load_or_create(&dir.join("token.key"))?;
         let public_url = config.server.public_url();
         let mut users = UserStore::default();
-        users.add_all(&config.auth.users, "[[auth.users]]")?;
+        users.add_all(&config.auth.users, "[[auth.users]]", &checker)?;
         match load_identity_file(dir)? {
-            Some(stored) => users.add_all(&stored, super::bootstrap::IDENTITY_FILE)?,
+            Some(stored) => users.add_all(&stored, super::bootstrap::IDENTITY_FILE, &checker)?,
             None if config.auth.users.is_empty() => {
-                let created = bootstrap(dir, &public_url, &config.server.region)?;
-                users.add_all(&created, super::bootstrap::IDENTITY_FILE)?;
+                let hash = |plain: &str| checker.hash(plain);
+                let created = bootstrap(dir, &public_url, &config.server.region, &hash)?;
+                users.add_all(&created, super::bootstrap::IDENTITY_FILE, &checker)?;
             }
             None => {}
         }
         if users.is_empty() {
             tracing::warn!("the builtin identity service has no users: every request will be refused");
         }
-        tracing::info!(users = users.len(), "builtin identity service ready");
+        let revocations = Revocations::open(dir, now_us())?;
+        tracing::info!(users = users.len(), revoked = revocations.len(), "builtin identity service ready");
         let catalog = CatalogInfo { public_url, region: config.server.region.clone() };
-        Ok(Self::new(users, key, config.auth.token_ttl_secs, catalog))
+        Self::new(users, key, catalog, &config.auth, checker, revocations)
     }
 
-    /// The claims of a valid token whose user still exists with the same project and roles.
+    /// The claims of a valid, unrevoked token whose user still exists with the same project and roles.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         let claims = self.key.verify(token, now_us())?;
+        if self.revocations.is_revoked(&claims.audit_ids_of(token)) {
+            return Err(TokenError::Revoked);
+        }
         match self.users.by_id(&claims.user_id) {
             Some(u) if u.project_id == claims.project_id && u.roles == claims.roles => Ok(claims),
-            _ => Err(TokenError::Revoked),
+            _ => Err(TokenError::UserChanged),
         }
     }
 
-    /// A new token for `user` in its project.
-    pub fn issue(&self, user: &User, methods: Vec<String>) -> (String, Claims) {
-        let claims = Claims::new(
+    /// Claims for a new token of `user` in its project, valid the configured lifetime.
+    pub fn claims_for(&self, user: &User, methods: Vec<String>) -> Claims {
+        Claims::new(
             &user.id,
             &user.name,
             &user.project_id,
@@ -81,140 +145,57 @@ impl Identity {
             methods,
             now_us(),
             self.ttl_secs,
-        );
-        (self.key.sign(&claims), claims)
+        )
     }
 
-    fn token_response(&self, status: StatusCode, token: &str, claims: &Claims) -> Response {
+    /// The token text of `claims`.
+    pub fn sign(&self, claims: &Claims) -> String {
+        self.key.sign(claims)
+    }
+
+    /// A new token for `user` in its project.
+    pub fn issue(&self, user: &User, methods: Vec<String>) -> (String, Claims) {
+        let claims = self.claims_for(user, methods);
+        (self.sign(&claims), claims)
+    }
+
+    /// Revokes the token `token` (with `claims`), and with it the tokens obtained from it with the
+    /// `token` method; returns once that is on disk. Blocking.
+    pub fn revoke(&self, token: &str, claims: &Claims) -> Result<(), RevokeError> {
+        let own = claims.audit_ids_of(token).swap_remove(0);
+        self.revocations.revoke(&own, claims.exp, now_us())
+    }
+
+    /// How many password verifications (argon2) have run.
+    pub fn password_checks(&self) -> u64 {
+        self.checker.checks()
+    }
+
+    /// The most memory password verifications can hold at once, in KiB (concurrency × the
+    /// largest hash's memory cost).
+    pub fn password_check_max_memory_kib(&self) -> usize {
+        self.checker.max_memory_kib()
+    }
+
+    pub(crate) fn users(&self) -> &UserStore {
+        &self.users
+    }
+
+    pub(super) fn checker(&self) -> &PasswordChecker {
+        &self.checker
+    }
+
+    pub(super) fn throttle(&self) -> &Throttle {
+        &self.throttle
+    }
+
+    pub(super) fn token_response(&self, status: StatusCode, token: &str, claims: &Claims) -> Response {
         let body = wire::token_body(claims, token, &self.catalog);
         let mut response = (status, axum::Json(body)).into_response();
         if let Ok(value) = HeaderValue::from_str(token) {
             response.headers_mut().insert("x-subject-token", value);
         }
         response
-    }
-}
-
-/// The routes to mount under `/identity/v3`. Mount them with `Router::nest_service`, so that the
-/// discovery document answers at both `/identity/v3` and `/identity/v3/` (its self link).
-pub fn router(identity: Arc<Identity>) -> Router {
-    Router::new()
-        .route("/", get(discovery))
-        .route("/auth/tokens", get(validate_token).post(create_token))
-        .with_state(identity)
-}
-
-async fn discovery(State(id): State<Arc<Identity>>) -> Response {
-    axum::Json(wire::discovery(&id.catalog.public_url)).into_response()
-}
-
-/// Why a token request is answered with an error.
-enum Refusal {
-    BadRequest(String),
-    Unauthorized,
-}
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        match self {
-            Refusal::BadRequest(m) => wire::error(StatusCode::BAD_REQUEST, m),
-            Refusal::Unauthorized => wire::unauthorized(),
-        }
-    }
-}
-
-/// `POST /auth/tokens`: password (or token) authentication, scoped to the user's project.
-async fn create_token(State(id): State<Arc<Identity>>, body: Bytes) -> Response {
-    match authenticate_request(&id, &body).await {
-        Ok((user, methods)) => {
-            let (token, claims) = id.issue(&user, methods);
-            id.token_response(StatusCode::CREATED, &token, &claims)
-        }
-        Err(refusal) => refusal.into_response(),
-    }
-}
-
-async fn authenticate_request(id: &Arc<Identity>, body: &[u8]) -> Result<(User, Vec<String>), Refusal> {
-    let request: AuthRequest = serde_json::from_slice(body)
-        .map_err(|e| Refusal::BadRequest(format!("Invalid authentication request: {e}")))?;
-    let identity = request.auth.identity;
-    let uses = |m: &str| identity.methods.iter().any(|x| x == m);
-    let user = if let (true, Some(password)) = (uses("password"), identity.password) {
-        let u = password.user;
-        let found = match (&u.id, &u.name) {
-            (Some(user_id), _) => id.users.by_id(user_id),
-            (None, Some(name)) if wire::is_default_domain(u.domain.as_ref()) => id.users.by_name(name),
-            (None, Some(_)) => None,
-            (None, None) => return Err(Refusal::BadRequest("Expecting to find id or name in user".into())),
-        }
-        .cloned();
-        let secret = u.password;
-        let ok = tokio::task::spawn_blocking(move || match found {
-            Some(user) if user.check_password(&secret) => Some(user),
-            Some(_) => None,
-            None => {
-                check_password_of_nobody(&secret);
-                None
-            }
-        })
-        .await
-        .ok()
-        .flatten();
-        ok.ok_or(Refusal::Unauthorized)?
-    } else if let (true, Some(token)) = (uses("token"), identity.token) {
-        let claims = id.verify(&token.id).map_err(|_| Refusal::Unauthorized)?;
-        id.users.by_id(&claims.user_id).cloned().ok_or(Refusal::Unauthorized)?
-    } else if identity.methods.is_empty() {
-        return Err(Refusal::BadRequest("Expecting to find methods in identity".into()));
-    } else {
-        return Err(Refusal::Unauthorized);
-    };
-    check_scope(&user, request.auth.scope.as_ref())?;
-    let method = if uses("password") { "password" } else { "token" };
-    Ok((user, vec![method.to_string()]))
-}
-
-/// Refuses scopes other than the user's own project (unscoped requests get that project too).
-fn check_scope(user: &User, scope: Option<&ScopeReq>) -> Result<(), Refusal> {
-    match scope {
-        None => Ok(()),
-        Some(ScopeReq::Keyword(k)) if k == "unscoped" => Ok(()),
-        Some(ScopeReq::Keyword(k)) => Err(Refusal::BadRequest(format!("Invalid scope {k:?}"))),
-        Some(ScopeReq::Object { project: Some(p), .. }) => {
-            let wanted = match (&p.id, &p.name) {
-                (Some(pid), _) => Some(pid.as_str()),
-                (None, Some(name)) if wire::is_default_domain(p.domain.as_ref()) => {
-                    (*name == user.project_name).then_some(user.project_id.as_str())
-                }
-                (None, Some(_)) => None,
-                (None, None) => {
-                    return Err(Refusal::BadRequest("Expecting to find id or name in project".into()));
-                }
-            };
-            if wanted == Some(user.project_id.as_str()) { Ok(()) } else { Err(Refusal::Unauthorized) }
-        }
-        // Domain and system scopes: no role assignments of that kind exist here.
-        Some(ScopeReq::Object { .. }) => Err(Refusal::Unauthorized),
-    }
-}
-
-/// `GET /auth/tokens`: validates `X-Subject-Token` for an admin or service caller (or the token itself).
-async fn validate_token(State(id): State<Arc<Identity>>, headers: HeaderMap) -> Response {
-    let Some(caller) = auth_token(&headers).and_then(|t| id.verify(t).ok()) else {
-        return wire::unauthorized();
-    };
-    let subject =
-        headers.get("x-subject-token").and_then(|v| v.to_str().ok()).map(str::trim).unwrap_or_default();
-    let privileged = caller.roles.iter().any(|r| r == "admin" || r == "service");
-    if !privileged && Some(subject) != auth_token(&headers) {
-        return wire::error(
-            StatusCode::FORBIDDEN,
-            "You are not authorized to perform the requested action: identity:validate_token.",
-        );
-    }
-    match id.verify(subject) {
-        Ok(claims) => id.token_response(StatusCode::OK, subject, &claims),
-        Err(_) => wire::error(StatusCode::NOT_FOUND, "Could not find token."),
     }
 }
 
@@ -251,7 +232,8 @@ impl Identity {
     }
 }
 
-/// An identity service with plain-password users `(name, password, project, roles)`, for tests.
+/// An identity service with plain-password users `(name, password, project, roles)` and the
+/// default `[auth]` settings, kept in memory, for tests.
 #[cfg(test)]
 pub(crate) fn test_identity(users: &[(&str, &str, &str, &[&str])], public_url: &str) -> Identity {
     let entries: Vec<super::UserConfig> = users
@@ -264,10 +246,13 @@ pub(crate) fn test_identity(users: &[(&str, &str, &str, &[&str])], public_url: &
             ..Default::default()
         })
         .collect();
+    let auth = AuthConfig::default();
+    let checker = password_checker(&auth).expect("default settings are valid");
     let mut store = UserStore::default();
-    store.add_all(&entries, "test").expect("valid test users");
+    store.add_all(&entries, "test", &checker).expect("valid test users");
     let catalog = CatalogInfo { public_url: public_url.into(), region: "RegionOne".into() };
-    Identity::new(store, TokenKey::random(), 3600, catalog)
+    Identity::new(store, TokenKey::random(), catalog, &auth, checker, Revocations::in_memory())
+        .expect("default settings are valid")
 }
 
 #[cfg(test)]
@@ -301,20 +286,51 @@ mod tests {
         assert_eq!(auth.authenticate(&headers(&stranger)).await.unwrap_err().status, 401);
     }
 
+    #[tokio::test]
+    async fn revoking_a_token_refuses_it_and_the_tokens_derived_from_it() {
+        let id = Arc::new(test_identity(&[("m", "pw", "p1", &["member"])], "http://h"));
+        let auth = BuiltinAuthenticator(id.clone());
+        let user = id.users.by_name("m").unwrap().clone();
+        let (first, first_claims) = id.issue(&user, vec!["password".into()]);
+        let (second, _) = id.issue(&user, vec!["password".into()]);
+        let derived_claims = first_claims.rescoped(&first, now_us());
+        let derived = id.sign(&derived_claims);
+        // Revoking a derived token leaves its origin alone.
+        let from_second = id.sign(&id.verify(&second).unwrap().rescoped(&second, now_us()));
+        id.revoke(&from_second, &id.verify(&from_second).unwrap()).unwrap();
+        assert_eq!(id.verify(&from_second), Err(TokenError::Revoked));
+        assert!(id.verify(&second).is_ok(), "the origin of a revoked derived token stays valid");
+
+        id.revoke(&first, &first_claims).unwrap();
+        for t in [&first, &derived] {
+            assert_eq!(id.verify(t), Err(TokenError::Revoked));
+            assert_eq!(auth.authenticate(&headers(t)).await.unwrap_err().status, 401);
+        }
+        assert!(auth.authenticate(&headers(&second)).await.is_ok(), "other tokens are unaffected");
+    }
+
     #[test]
-    fn scopes_other_than_the_users_project_are_refused() {
-        let id = test_identity(&[("m", "pw", "p1", &["member"])], "http://h");
-        let user = id.users.by_name("m").unwrap();
-        let scope = |v: serde_json::Value| serde_json::from_value::<ScopeReq>(v).unwrap();
-        let ok = |v| check_scope(user, Some(&scope(v))).is_ok();
-        assert!(check_scope(user, None).is_ok());
-        assert!(ok(serde_json::json!("unscoped")));
-        assert!(ok(serde_json::json!({"project": {"name": "p1", "domain": {"id": "default"}}})));
-        assert!(ok(serde_json::json!({"project": {"id": user.project_id}})));
-        assert!(!ok(serde_json::json!({"project": {"name": "p2", "domain": {"name": "Default"}}})));
-        assert!(!ok(serde_json::json!({"project": {"name": "p1", "domain": {"name": "other"}}})));
-        assert!(!ok(serde_json::json!({"project": {"id": "nope"}})));
-        assert!(!ok(serde_json::json!({"system": {"all": true}})));
-        assert!(!ok(serde_json::json!({"project": {}})));
+    fn settings_the_service_cannot_use_are_refused() {
+        let base = AuthConfig { password_check_concurrency: Some(1), ..AuthConfig::default() };
+        assert!(password_checker(&base).is_ok());
+        for (bad, needle) in [
+            (AuthConfig { token_ttl_secs: 0, ..base.clone() }, "token_ttl_secs"),
+            (
+                AuthConfig { password_check_concurrency: Some(0), ..base.clone() },
+                "password_check_concurrency",
+            ),
+            (
+                AuthConfig { password_hash_max_memory_kib: 1024, ..base.clone() },
+                "password_hash_max_memory_kib",
+            ),
+            (AuthConfig { lockout_secs: 0, ..base.clone() }, "lockout_secs"),
+            (AuthConfig { lockout_table_size: 0, ..base.clone() }, "lockout_table_size"),
+        ] {
+            let e = check_config(&bad).unwrap_err().to_string();
+            assert!(e.contains(needle), "{e}");
+        }
+        let off =
+            AuthConfig { lockout_secs: 0, lockout_user_failures: 0, lockout_source_failures: 0, ..base };
+        assert!(check_config(&off).is_ok(), "no window is needed when lockout is off");
     }
 }

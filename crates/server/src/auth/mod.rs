@@ -6,7 +6,12 @@
 pub mod bootstrap;
 pub mod builtin;
 pub mod keystone;
+mod login;
 pub mod noauth;
+pub mod password;
+pub mod revocations;
+mod routes;
+pub mod throttle;
 pub mod tokens;
 pub mod users;
 pub mod wire;
@@ -22,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::context::RequestContext;
 
-pub use users::hash_password;
+pub use password::hash_password;
 
 /// The authentication mode.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -45,11 +50,39 @@ pub struct AuthConfig {
     pub users: Vec<UserConfig>,
     /// `[auth.keystone]`: the external Keystone, for `mode = "keystone"`.
     pub keystone: Option<KeystoneConfig>,
+    /// Password checks (argon2, ~19 MiB each) run at once; unset: the machine's parallelism, at most 8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_check_concurrency: Option<usize>,
+    /// Logins that may wait for a password check beyond those running; more are answered 503.
+    pub password_check_queue: usize,
+    /// Largest argon2 memory cost (KiB) a stored `password_hash` may have; a user whose hash asks
+    /// for more is refused at start. At least 19456 (the cost of the hashes neutrino makes).
+    pub password_hash_max_memory_kib: u32,
+    /// Failed logins for one user (by name or id) within `lockout_secs` after which that user's
+    /// logins are refused (401) for `lockout_secs`; 0 disables.
+    pub lockout_user_failures: u32,
+    /// The same per source address (IPv6: per /64); 0 disables.
+    pub lockout_source_failures: u32,
+    pub lockout_secs: u64,
+    /// Most users and most sources whose failures are remembered (each table).
+    pub lockout_table_size: usize,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        Self { mode: AuthMode::default(), token_ttl_secs: 3600, users: Vec::new(), keystone: None }
+        Self {
+            mode: AuthMode::default(),
+            token_ttl_secs: 3600,
+            users: Vec::new(),
+            keystone: None,
+            password_check_concurrency: None,
+            password_check_queue: 32,
+            password_hash_max_memory_kib: password::M_COST_KIB,
+            lockout_user_failures: 10,
+            lockout_source_failures: 30,
+            lockout_secs: 300,
+            lockout_table_size: 4096,
+        }
     }
 }
 
@@ -214,6 +247,14 @@ project_name = "service"
         assert_eq!(k.user_domain_name, "Default");
         assert!(Config::parse("[auth]\nfoo = 1").is_err());
         assert_eq!(Config::parse("").unwrap().auth.token_ttl_secs, 3600);
+        let d = Config::parse("").unwrap().auth;
+        assert_eq!(
+            (d.password_check_concurrency, d.password_check_queue, d.password_hash_max_memory_kib),
+            (None, 32, 19456)
+        );
+        assert_eq!((d.lockout_user_failures, d.lockout_source_failures, d.lockout_secs), (10, 30, 300));
+        let c = Config::parse("[auth]\npassword_check_concurrency = 3\nlockout_user_failures = 0").unwrap();
+        assert_eq!((c.auth.password_check_concurrency, c.auth.lockout_user_failures), (Some(3), 0));
     }
 
     #[tokio::test]

@@ -1,5 +1,6 @@
-//! Builtin-mode tokens: stateless, HMAC-SHA256-signed claims (user, project, roles, issue and expiry
-//! times) as base64url text, and the signing key kept in `<data_dir>/token.key` (neutron-api.md §9).
+//! Builtin-mode tokens: HMAC-SHA256-signed claims (user, project, roles, issue and expiry times,
+//! Keystone audit ids) as base64url text, and the signing key kept in `<data_dir>/token.key`
+//! (neutron-api.md §9). Revocation is kept apart, by audit id (`revocations.rs`).
 //!
 //! Format: `base64url(json claims) "." base64url(hmac-sha256(key, first part))`, no padding.
 
@@ -37,6 +38,11 @@ pub struct Claims {
     /// Issue and expiry times, in microseconds since the Unix epoch.
     pub iat: i64,
     pub exp: i64,
+    /// Keystone's `audit_ids`: this token's own random id, then, for a token obtained with the
+    /// `token` method, the first id of the chain it descends from. Empty in tokens issued before
+    /// audit ids existed; see [`Claims::audit_ids_of`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audit_ids: Vec<String>,
 }
 
 /// Why a token is refused.
@@ -49,6 +55,8 @@ pub enum TokenError {
     #[error("token expired")]
     Expired,
     #[error("the token's user no longer exists with that project and roles")]
+    UserChanged,
+    #[error("token revoked")]
     Revoked,
 }
 
@@ -160,12 +168,36 @@ impl Claims {
             methods,
             iat: now_us,
             exp: now_us.saturating_add(ttl_us),
+            audit_ids: vec![new_audit_id()],
         }
+    }
+
+    /// Claims for a token obtained at `now_us` with these claims' token (Keystone re-scoping): same
+    /// user, project and roles, a new issue time, the same expiry, a new audit id followed by the
+    /// chain's first (`token` is the presented token's text, for tokens without audit ids).
+    pub fn rescoped(&self, token: &str, now_us: i64) -> Self {
+        let own = self.audit_ids_of(token);
+        let chain = own.get(1).or(own.first()).cloned().unwrap_or_default();
+        let mut methods = vec!["token".to_string()];
+        methods.extend(self.methods.iter().filter(|m| *m != "token").cloned());
+        Self { methods, iat: now_us, audit_ids: vec![new_audit_id(), chain], ..self.clone() }
+    }
+
+    /// The token's audit ids; for a token issued before they existed, a digest of its text
+    /// (stable, and not usable as a credential).
+    pub fn audit_ids_of(&self, token: &str) -> Vec<String> {
+        if self.audit_ids.is_empty() { vec![digest_audit_id(token)] } else { self.audit_ids.clone() }
     }
 }
 
-/// An audit id for a token (Keystone's `audit_ids`): a short digest of it, not usable as a credential.
-pub fn audit_id(token: &str) -> String {
+/// A fresh audit id: 16 random bytes, base64url (22 characters, as Keystone's).
+pub fn new_audit_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    B64.encode(bytes)
+}
+
+fn digest_audit_id(token: &str) -> String {
     B64.encode(&Sha256::digest(token.as_bytes())[..16])
 }
 
@@ -221,6 +253,41 @@ mod tests {
         for junk in ["", ".", "abc", "a.b", "é.é", &"x".repeat(MAX_TOKEN_LEN + 1)] {
             assert!(key.verify(junk, now).is_err(), "{junk}");
         }
+    }
+
+    #[test]
+    fn audit_ids_are_unique_and_rescoping_keeps_expiry_and_chain() {
+        let key = TokenKey::random();
+        let now = now_us();
+        let (a, b) = (claims(now, 3600), claims(now, 3600));
+        assert_eq!(a.audit_ids.len(), 1);
+        assert_eq!(a.audit_ids[0].len(), 22);
+        assert_ne!(a.audit_ids, b.audit_ids);
+        let ta = key.sign(&a);
+        let r = a.rescoped(&ta, now + 5);
+        assert_eq!((r.iat, r.exp), (now + 5, a.exp));
+        assert_eq!(r.methods, ["token", "password"]);
+        assert_eq!(r.audit_ids[1], a.audit_ids[0]);
+        assert_ne!(r.audit_ids[0], a.audit_ids[0]);
+        let rr = r.rescoped(&key.sign(&r), now + 9);
+        assert_eq!(rr.audit_ids[1], a.audit_ids[0], "the chain keeps its first id");
+        assert_eq!(rr.methods, ["token", "password"]);
+    }
+
+    #[test]
+    fn tokens_without_audit_ids_still_verify() {
+        let key = TokenKey::random();
+        let now = now_us();
+        let mut old = claims(now, 3600);
+        old.audit_ids.clear();
+        let t = key.sign(&old);
+        let json = String::from_utf8(B64.decode(t.split_once('.').unwrap().0).unwrap()).unwrap();
+        assert!(!json.contains("audit_ids"), "{json}");
+        let c = key.verify(&t, now).unwrap();
+        assert_eq!(c.audit_ids_of(&t), c.audit_ids_of(&t));
+        assert_eq!(c.audit_ids_of(&t).len(), 1);
+        assert_ne!(c.audit_ids_of(&t), c.audit_ids_of("another"));
+        assert_eq!(c.rescoped(&t, now).audit_ids[1], c.audit_ids_of(&t)[0]);
     }
 
     #[test]

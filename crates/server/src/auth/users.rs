@@ -1,28 +1,17 @@
 //! The builtin identity service's users, projects and roles: built from `[[auth.users]]` and
-//! `<data_dir>/identity.toml`, with argon2id password hashing and checking (neutron-api.md §9).
-//! Every user and project lives in domain `Default`; ids derive from names unless configured.
+//! `<data_dir>/identity.toml`, each with an argon2 password hash parsed at load (a plain password
+//! is hashed then, so that every check costs the same) (neutron-api.md §9). Every user and project
+//! lives in domain `Default`; ids derive from names unless configured.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use sha2::{Digest, Sha256};
 
+use super::password::{PasswordChecker, PreparedHash};
 use super::{AuthError, UserConfig};
 
 /// Keystone's default implied roles: `admin` implies `member`, which implies `reader`.
 const IMPLIED: &[(&str, &str)] = &[("admin", "member"), ("member", "reader")];
-
-/// Hashes `plain` with argon2id (default parameters, random salt) into a PHC string, as stored in
-/// `password_hash`.
-pub fn hash_password(plain: &str) -> String {
-    let salt = SaltString::generate(&mut rand::rngs::OsRng);
-    Argon2::default()
-        .hash_password(plain.as_bytes(), &salt)
-        .expect("argon2 with default parameters hashes any password")
-        .to_string()
-}
 
 /// A stable Keystone-style id (32 hex digits, no hyphens) for the `kind` object named `name`: a UUIDv8
 /// built from SHA-256 of both.
@@ -33,14 +22,6 @@ pub fn derive_id(kind: &str, name: &str) -> String {
     uuid::Builder::from_custom_bytes(bytes).into_uuid().simple().to_string()
 }
 
-#[derive(Clone)]
-enum Secret {
-    /// An argon2 PHC string (already checked to parse).
-    Hash(String),
-    /// A plain password from the configuration file.
-    Plain(String),
-}
-
 /// One user, with its single project and its (implied-role-expanded) roles.
 #[derive(Clone)]
 pub struct User {
@@ -49,7 +30,7 @@ pub struct User {
     pub project_id: String,
     pub project_name: String,
     pub roles: Vec<String>,
-    secret: Secret,
+    hash: PreparedHash,
 }
 
 impl std::fmt::Debug for User {
@@ -90,20 +71,26 @@ fn expand_roles(roles: &[String]) -> Vec<String> {
 }
 
 impl UserStore {
-    /// Adds the users of one source (`source` names it in messages). A name already present is skipped
-    /// with a warning, so that earlier sources (the configuration file) win.
-    pub fn add_all(&mut self, entries: &[UserConfig], source: &str) -> Result<(), AuthError> {
+    /// Adds the users of one source (`source` names it in messages), their hashes parsed (and
+    /// plain passwords hashed) by `checker`. A name already present is skipped with a warning, so
+    /// that earlier sources (the configuration file) win. Slow for plain passwords.
+    pub fn add_all(
+        &mut self,
+        entries: &[UserConfig],
+        source: &str,
+        checker: &PasswordChecker,
+    ) -> Result<(), AuthError> {
         for entry in entries {
             if self.by_name.contains_key(&entry.name) {
                 tracing::warn!(user = %entry.name, source, "user defined twice; keeping the first definition");
                 continue;
             }
-            self.add(entry, source)?;
+            self.add(entry, source, checker)?;
         }
         Ok(())
     }
 
-    fn add(&mut self, e: &UserConfig, source: &str) -> Result<(), AuthError> {
+    fn add(&mut self, e: &UserConfig, source: &str, checker: &PasswordChecker) -> Result<(), AuthError> {
         let bad = |why: &str| AuthError::User(format!("{source}: user {:?}: {why}", e.name));
         if e.name.trim().is_empty() {
             return Err(bad("empty name"));
@@ -115,18 +102,15 @@ impl UserStore {
         if roles.is_empty() {
             return Err(bad("no roles"));
         }
-        let secret = match (&e.password_hash, &e.password) {
-            (Some(h), None) => {
-                PasswordHash::new(h).map_err(|err| bad(&format!("invalid password_hash: {err}")))?;
-                Secret::Hash(h.clone())
-            }
+        let hash = match (&e.password_hash, &e.password) {
+            (Some(h), None) => checker.parse(h).map_err(|err| bad(&err.to_string()))?,
             (None, Some(p)) => {
                 tracing::warn!(
                     user = %e.name,
                     source,
                     "password stored in plain text; prefer password_hash (neutrino hash-password)"
                 );
-                Secret::Plain(p.clone())
+                checker.parse(&checker.hash(p)).expect("our own hashes parse")
             }
             _ => return Err(bad("needs exactly one of password_hash and password")),
         };
@@ -154,7 +138,7 @@ impl UserStore {
             project_id,
             project_name: e.project.clone(),
             roles,
-            secret,
+            hash,
         });
         Ok(())
     }
@@ -182,38 +166,20 @@ impl UserStore {
 }
 
 impl User {
-    /// Whether `password` is this user's. Slow (argon2): call off the async runtime.
-    pub fn check_password(&self, password: &str) -> bool {
-        match &self.secret {
-            Secret::Hash(h) => verify_hash(h, password),
-            Secret::Plain(p) => {
-                constant_time_eq(&Sha256::digest(p.as_bytes()), &Sha256::digest(password.as_bytes()))
-            }
-        }
+    /// The user's password hash, for [`super::password::Slot::verify`].
+    pub fn hash(&self) -> &PreparedHash {
+        &self.hash
     }
-}
-
-fn verify_hash(phc: &str, password: &str) -> bool {
-    match PasswordHash::new(phc) {
-        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
-        Err(_) => false,
-    }
-}
-
-/// Spends the time of a password check, for unknown user names (so they are not told apart by timing).
-pub fn check_password_of_nobody(password: &str) {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    let hash = DUMMY.get_or_init(|| hash_password("neutrino-no-such-user"));
-    let _ = verify_hash(hash, password);
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::password::{M_COST_KIB, hash_password};
+
+    fn checker() -> PasswordChecker {
+        PasswordChecker::new(1, 0, M_COST_KIB)
+    }
 
     fn entry(name: &str, project: &str, roles: &[&str]) -> UserConfig {
         UserConfig {
@@ -226,10 +192,7 @@ mod tests {
     }
 
     #[test]
-    fn hashes_verify_and_ids_are_stable() {
-        let h = hash_password("pw");
-        assert!(h.starts_with("$argon2id$"));
-        assert!(verify_hash(&h, "pw") && !verify_hash(&h, "pW") && !verify_hash("junk", "pw"));
+    fn ids_are_stable() {
         let id = derive_id("project", "proj_1");
         assert_eq!(id, derive_id("project", "proj_1"));
         assert_ne!(id, derive_id("project", "proj_2"));
@@ -238,27 +201,47 @@ mod tests {
 
     #[test]
     fn store_expands_roles_and_checks_entries() {
+        let c = checker();
         let mut s = UserStore::default();
-        s.add_all(&[entry("a", "admin", &["Admin"]), entry("m", "p1", &["member"])], "test").unwrap();
+        s.add_all(&[entry("a", "admin", &["Admin"]), entry("m", "p1", &["member"])], "test", &c).unwrap();
         assert_eq!(s.by_name("a").unwrap().roles, vec!["admin", "member", "reader"]);
         assert_eq!(s.by_name("m").unwrap().roles, vec!["member", "reader"]);
         let m = s.by_name("m").unwrap();
-        assert!(m.check_password("secret") && !m.check_password("secreT"));
+        assert_eq!(m.hash().cost(), (M_COST_KIB, 2, 1), "plain passwords are hashed at load");
         assert_eq!(s.project_name(&m.project_id), Some("p1"));
         assert_eq!(s.by_id(&m.id).unwrap().name, "m");
         // Duplicates from a later source are skipped, invalid entries refused.
-        s.add_all(&[entry("m", "p2", &["reader"])], "later").unwrap();
+        s.add_all(&[entry("m", "p2", &["reader"])], "later", &c).unwrap();
         assert_eq!(s.by_name("m").unwrap().project_name, "p1");
-        assert!(s.add_all(&[entry("x", "p1", &[])], "t").is_err());
+        assert!(s.add_all(&[entry("x", "p1", &[])], "t", &c).is_err());
         let mut both = entry("y", "p1", &["member"]);
         both.password_hash = Some(hash_password("x"));
-        assert!(s.add_all(&[both], "t").is_err());
+        assert!(s.add_all(&[both], "t", &c).is_err());
         let mut bad_hash = entry("z", "p1", &["member"]);
         bad_hash.password = None;
         bad_hash.password_hash = Some("not-a-hash".into());
-        assert!(s.add_all(&[bad_hash], "t").is_err());
+        assert!(s.add_all(&[bad_hash], "t", &c).is_err());
         let mut clash = entry("w", "p9", &["member"]);
         clash.project_id = Some(derive_id("project", "p1"));
-        assert!(s.add_all(&[clash], "t").is_err());
+        assert!(s.add_all(&[clash], "t", &c).is_err());
+    }
+
+    #[test]
+    fn hashes_costing_more_memory_than_the_cap_are_refused_at_load() {
+        let greedy = hash_password("x").replace("m=19456", "m=19457");
+        let mut e = entry("g", "p1", &["member"]);
+        e.password = None;
+        e.password_hash = Some(greedy);
+        let mut s = UserStore::default();
+        let err = s.add_all(std::slice::from_ref(&e), "identity.toml", &checker()).unwrap_err().to_string();
+        assert!(
+            err.contains("\"g\"")
+                && err.contains("19457 KiB")
+                && err.contains("password_hash_max_memory_kib"),
+            "{err}"
+        );
+        let roomy = PasswordChecker::new(1, 0, 19457);
+        s.add_all(&[e], "identity.toml", &roomy).unwrap();
+        assert_eq!(s.by_name("g").unwrap().hash().cost().0, 19457);
     }
 }

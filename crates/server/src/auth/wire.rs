@@ -131,7 +131,8 @@ fn catalog_entry(kind: &str, name: &str, url: &str, region: &str) -> Value {
     json!({"type": kind, "name": name, "id": derive_id("service", kind), "endpoints": endpoints})
 }
 
-/// The `{"token": ...}` body for `claims` (`token` is the token text, for `audit_ids`).
+/// The `{"token": ...}` body for `claims` (`token` is the token text, for the `audit_ids` of tokens
+/// issued before they were in the claims).
 pub fn token_body(claims: &Claims, token: &str, catalog: &CatalogInfo) -> Value {
     let domain = json!({"id": "default", "name": "Default"});
     let roles: Vec<Value> =
@@ -140,7 +141,7 @@ pub fn token_body(claims: &Claims, token: &str, catalog: &CatalogInfo) -> Value 
         "methods": claims.methods,
         "expires_at": format_time(claims.exp),
         "issued_at": format_time(claims.iat),
-        "audit_ids": [super::tokens::audit_id(token)],
+        "audit_ids": claims.audit_ids_of(token),
         "user": {"id": claims.user_id, "name": claims.user_name, "domain": domain, "password_expires_at": null},
         "project": {"id": claims.project_id, "name": claims.project_name, "domain": domain},
         "is_domain": false,
@@ -168,9 +169,13 @@ pub fn discovery(public_url: &str) -> Value {
     }})
 }
 
-/// A Keystone error: `{"error": {"code": ..., "title": ..., "message": ...}}`.
+/// A Keystone error: `{"error": {"code": ..., "title": ..., "message": ...}}` (titles as Python's
+/// `http.client.responses`, which Keystone uses).
 pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    let title = status.canonical_reason().unwrap_or("Error");
+    let title = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "Request Entity Too Large",
+        _ => status.canonical_reason().unwrap_or("Error"),
+    };
     let body = json!({"error": {"code": status.as_u16(), "title": title, "message": message.into()}});
     (status, Json(body)).into_response()
 }
