@@ -10,10 +10,12 @@ const TAG: &str = "identity";
 
 /// `(status, component name, description)` of the Keystone errors.
 pub const ERRORS: &[(u16, &str, &str)] = &[
-    (400, "IdentityBadRequest", "The request body is not a valid authentication request."),
+    (400, "IdentityBadRequest", "The request is not valid (a malformed body, or no `X-Subject-Token`)."),
     (401, "IdentityUnauthorized", "Bad credentials, or no valid `X-Auth-Token`."),
     (403, "IdentityForbidden", "Only admins and services may act on another user's token."),
     (404, "IdentityNotFound", "The subject token is not valid (`Could not find token.`)."),
+    (413, "IdentityTooLarge", "The request body is larger than Keystone's 112 KiB."),
+    (503, "IdentityBusy", "Too many password checks are waiting; retry after `Retry-After`."),
 ];
 
 fn errors(codes: &[u16], with_body: bool) -> Map<String, Value> {
@@ -61,7 +63,7 @@ pub fn paths() -> Map<String, Value> {
             "example": {"auth": {"identity": {"methods": ["password"], "password": {"user": {
                 "name": "admin", "password": "secret", "domain": {"name": "Default"}}}},
                 "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}}}})),
-        errors(&[400, 401], true),
+        errors(&[400, 401, 413, 503], true),
     );
     issue["security"] = json!([]);
     issue["responses"]["201"] = token_response("The token (its text in `X-Subject-Token`).");
@@ -71,15 +73,15 @@ pub fn paths() -> Map<String, Value> {
         TAG,
         vec![subject_token()],
         None,
-        errors(&[401, 403, 404], true),
+        errors(&[400, 401, 403, 404], true),
     );
     validate["responses"]["200"] = token_response("The subject token's body.");
     let mut check =
-        op("checkToken", "Check a token", TAG, vec![subject_token()], None, errors(&[401, 403, 404], false));
+        op("checkToken", "Check a token", TAG, vec![subject_token()], None, errors(&[400, 401, 403, 404], false));
     check["responses"]["200"] =
         json!({"description": "The subject token is valid.", "headers": token_headers()});
     let mut revoke =
-        op("revokeToken", "Revoke a token", TAG, vec![subject_token()], None, errors(&[401, 403, 404], true));
+        op("revokeToken", "Revoke a token", TAG, vec![subject_token()], None, errors(&[400, 401, 403, 404], true));
     revoke["responses"]["204"] = json!({"description": "Revoked."});
     p.insert(
         "/identity/v3/auth/tokens".into(),
@@ -135,7 +137,7 @@ pub fn schemas() -> Map<String, Value> {
             "properties": {
                 "methods": {"type": "array", "items": string()},
                 "expires_at": time, "issued_at": time,
-                "audit_ids": {"type": "array", "items": string()},
+                "audit_ids": {"type": "array", "items": string(), "minItems": 1, "maxItems": 2},
                 "user": named(&[("domain", domain.clone()),
                     ("password_expires_at", json!({"type": "string", "nullable": true}))]),
                 "project": named(&[("domain", domain)]),
