@@ -241,3 +241,27 @@ impl Switch for FakeSwitch {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vsctl_talks_to_the_hosts_own_database_only() {
+        let host = HostHandle {
+            name: "h1".into(),
+            netns: "nt-h1".into(),
+            dir: "/tmp/run/h1".into(),
+            tunnel_ip: "172.31.0.1/24".into(),
+            underlay_dev: "ul-h1".into(),
+            physnet_bridges: BTreeMap::new(),
+            physnet_devs: BTreeMap::new(),
+            ext_bridge: None,
+            ext_dev: None,
+        };
+        // Never the machine's own Open vSwitch (its default socket): always the host's.
+        let cmd = vsctl(&host);
+        assert_eq!(cmd.netns, None);
+        assert_eq!(cmd.args, ["--db=unix:/tmp/run/h1/db.sock", "--timeout=30"]);
+    }
+}
