@@ -45,7 +45,7 @@ impl Cloud {
         spec.name_prefix = PREFIX.into();
         spec.run_dir = dir.path().join("sandbox");
         // A sandbox left by an earlier, crashed run of this benchmark has the same prefix.
-        let _ = neutrino_sandbox::down_with(&spec.run_dir, Some(PREFIX), &neutrino_sandbox::HostRunner);
+        let _ = neutrino_sandbox::down_with(&spec.run_dir, Some(PREFIX), &neutrino_sandbox::LinuxHost::new());
         let sandbox = Sandbox::up(&spec).context("sandbox up")?;
         let mut cloud =
             Cloud { sandbox, rt, http: reqwest::Client::new(), url, neutrino: neutrino.to_path_buf(), dir };

@@ -4,11 +4,12 @@
 use std::collections::BTreeSet;
 use std::path::{Component, Path};
 
+use neutrino_host::process::read_pid_file;
+use neutrino_host::{Host, LinuxHost};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::process::{read_pidfile, stop_pid, stop_record};
-use crate::runner::{Cmd, HostRunner, Runner, run_ok};
+use crate::process::{STOP_TIMEOUT, record_process, stop_record};
 use crate::spec::{REQUIRED_PREFIX, validate_prefix};
 use crate::state::{PREFIX_FILE, ProcessRecord, STATE_FILE, SandboxState, VmHandle, salvage_prefix};
 
@@ -24,7 +25,7 @@ pub struct DownReport {
 
 /// Tears down the sandbox at `run_dir` on this machine.
 pub fn down(run_dir: &Path) -> Result<DownReport> {
-    down_with(run_dir, None, &HostRunner)
+    down_with(run_dir, None, &LinuxHost::new())
 }
 
 /// Tears down the sandbox at `run_dir`: stops its processes by pidfile (agents, then
@@ -32,7 +33,7 @@ pub fn down(run_dir: &Path) -> Result<DownReport> {
 /// safety net, any whose name starts with the prefix — and removes the run directory.
 /// `prefix` defaults to the recorded one (salvaged from a truncated file, else read from
 /// `<run_dir>/name_prefix`); when none is known nothing is swept by name. Idempotent.
-pub fn down_with(run_dir: &Path, prefix: Option<&str>, runner: &dyn Runner) -> Result<DownReport> {
+pub fn down_with(run_dir: &Path, prefix: Option<&str>, host: &dyn Host) -> Result<DownReport> {
     let (state, salvaged) = load_lenient(run_dir);
     let prefix = prefix
         .map(str::to_string)
@@ -69,13 +70,12 @@ pub fn down_with(run_dir: &Path, prefix: Option<&str>, runner: &dyn Runner) -> R
         _ => 0,
     });
     for r in &records {
-        let record =
-            if r.program.is_empty() { stop_pid_unchecked(runner, r) } else { stop_record(runner, r) };
+        let record = stop_record(host, r);
         let label = format!("{}/{} ({})", r.host, r.name, read_pid(r).map_or("-".into(), |p| p.to_string()));
         if record { report.processes.push(label) } else { report.leftovers.push(label) }
     }
 
-    let present = list_netns(runner)?;
+    let present = host.list_netns()?;
     let mut targets: Vec<String> =
         state.as_ref().map(|s| s.namespaces.iter().rev().cloned().collect()).unwrap_or_default();
     targets.extend(state.iter().flat_map(|s| s.vms.iter().map(|v| v.netns.clone())));
@@ -89,12 +89,10 @@ pub fn down_with(run_dir: &Path, prefix: Option<&str>, runner: &dyn Runner) -> R
     targets.sort_by_key(|n| !n.starts_with(&vm_prefix));
     for ns in &targets {
         // Whatever still runs inside a sandbox namespace was started by the sandbox or its tests.
-        if let Ok(out) = runner.run(&Cmd::new("ip").args(["netns", "pids", ns])) {
-            for pid in out.stdout.split_whitespace().filter_map(|p| p.parse().ok()) {
-                stop_pid(runner, pid, None);
-            }
+        for p in host.processes_in_netns(ns).unwrap_or_default() {
+            let _ = host.stop(&p, STOP_TIMEOUT);
         }
-        match run_ok(runner, &Cmd::new("ip").args(["netns", "del", ns])) {
+        match host.delete_netns(ns) {
             Ok(_) => report.namespaces_deleted.push(ns.clone()),
             Err(e) => report.leftovers.push(format!("namespace {ns}: {e}")),
         }
@@ -111,13 +109,7 @@ pub fn down_with(run_dir: &Path, prefix: Option<&str>, runner: &dyn Runner) -> R
 }
 
 fn read_pid(r: &ProcessRecord) -> Option<u32> {
-    r.pid.or_else(|| read_pidfile(&r.pidfile))
-}
-
-fn stop_pid_unchecked(runner: &dyn Runner, r: &ProcessRecord) -> bool {
-    let stopped = read_pidfile(&r.pidfile).is_none_or(|pid| stop_pid(runner, pid, None));
-    let _ = std::fs::remove_file(&r.pidfile);
-    stopped
+    r.pid.or_else(|| read_pid_file(&r.pidfile))
 }
 
 /// The state (if it parses) and, failing that, the prefix salvaged from a truncated file.
@@ -153,12 +145,6 @@ fn pidfiles(run_dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out.sort();
     out
-}
-
-/// Namespaces on the machine (`ip netns list` prints `name` or `name (id: N)`).
-pub(crate) fn list_netns(runner: &dyn Runner) -> Result<Vec<String>> {
-    let out = run_ok(runner, &Cmd::new("ip").args(["netns", "list"]))?;
-    Ok(out.stdout.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_string).collect())
 }
 
 /// Only directories the sandbox made are removed recursively: absolute, not near `/`,
@@ -208,10 +194,10 @@ pub struct ProcessStatus {
 
 /// What of the sandbox at `run_dir` is alive on this machine.
 pub fn status(run_dir: &Path) -> Result<Status> {
-    status_with(run_dir, &HostRunner)
+    status_with(run_dir, &LinuxHost::new())
 }
 
-pub fn status_with(run_dir: &Path, runner: &dyn Runner) -> Result<Status> {
+pub fn status_with(run_dir: &Path, host: &dyn Host) -> Result<Status> {
     let (state, salvaged) = load_lenient(run_dir);
     let prefix = state
         .as_ref()
@@ -219,18 +205,18 @@ pub fn status_with(run_dir: &Path, runner: &dyn Runner) -> Result<Status> {
         .or(salvaged)
         .or_else(|| read_prefix_file(run_dir))
         .unwrap_or_else(|| REQUIRED_PREFIX.into());
-    let present = list_netns(runner)?;
+    let present = host.list_netns()?;
     let state = state.unwrap_or_default();
     let processes: Vec<ProcessStatus> = state
         .processes
         .iter()
         .map(|r| {
-            let pid = read_pidfile(&r.pidfile).or(r.pid);
+            let running = record_process(host, r).ok().flatten();
             ProcessStatus {
                 host: r.host.clone(),
                 name: r.name.clone(),
-                pid,
-                alive: pid.is_some_and(|p| runner.alive(p)),
+                pid: running.as_ref().map(|p| p.pid).or_else(|| read_pid_file(&r.pidfile)).or(r.pid),
+                alive: running.is_some(),
             }
         })
         .collect();

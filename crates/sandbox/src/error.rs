@@ -8,16 +8,16 @@ pub enum Error {
     /// The spec (or a VM spec) is not usable: bad name, too-long interface name, bad address.
     #[error("invalid sandbox spec: {0}")]
     InvalidSpec(String),
-    /// A host command could not be started at all (binary missing, permission).
+    /// A command inside a sandbox namespace could not be started (binary missing, permission).
     #[error("cannot run `{cmd}`: {source}")]
     Spawn {
         cmd: String,
         #[source]
         source: std::io::Error,
     },
-    /// A host command ran and failed.
-    #[error("`{cmd}` failed with status {status}: {stderr}")]
-    Command { cmd: String, status: i32, stderr: String },
+    /// A host facility (namespace, link, process) or a host tool refused or failed.
+    #[error(transparent)]
+    Host(#[from] neutrino_host::Error),
     /// A file in the run directory could not be read or written.
     #[error("{path}: {source}")]
     Io {

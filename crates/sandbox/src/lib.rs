@@ -1,7 +1,9 @@
 //! A simulated multi-host cloud inside network namespaces, for Neutrino's tests and demo:
 //! per host a namespace with its own userspace Open vSwitch, an underlay fabric for tunnels,
 //! a physical network for flat/VLAN segments, an optional outside world, and "VMs" plugged
-//! into `br-int` as Nova's os-vif does. Nothing is added to the root namespace.
+//! into `br-int` as Nova's os-vif does. Nothing is added to the root namespace. The machine's
+//! facilities come from `neutrino-host` (real or fake), each host's Open vSwitch
+//! configuration from a [`Switch`]; this crate holds the plan.
 //!
 //! ```no_run
 //! use neutrino_sandbox::{Sandbox, SandboxSpec, VmSpec};
@@ -17,23 +19,26 @@
 mod down;
 mod error;
 mod process;
-mod runner;
 mod sandbox;
 mod spec;
 mod state;
+mod switch;
 mod up;
 mod vm;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_down;
 
 pub use down::{DownReport, HostStatus, ProcessStatus, Status, down, down_with, status, status_with};
 pub use error::{Error, Result};
-pub use process::{exec, read_pidfile, spawn, stop_pid};
-pub use runner::{Cmd, CmdOutput, FakeRunner, HostRunner, Runner, proc_alive, resolve_program, run_ok};
-pub use sandbox::Sandbox;
+pub use neutrino_host::LinuxHost;
+pub use process::{exec, spawn};
+pub use sandbox::{Machine, Sandbox};
 pub use spec::{
     EXT_GATEWAY_CIDR, HostSpec, MAX_IFNAME, REQUIRED_PREFIX, SandboxSpec, VmSpec, parse_cidr, tap_name,
 };
 pub use state::{HostHandle, PREFIX_FILE, ProcessRecord, STATE_FILE, SandboxState, VmHandle, salvage_prefix};
+pub use switch::{FakeBridge, FakeOvs, FakeSwitch, Switch, VsctlSwitch};
 pub use up::{EXT_BRIDGE, INTEGRATION_BRIDGE, TUNNEL_BRIDGE, vswitch_schema};

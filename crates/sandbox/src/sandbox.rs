@@ -1,39 +1,63 @@
-//! The [`Sandbox`] handle: a built sandbox's state and runner, reopening one from its run
-//! directory, and access to its hosts and VMs.
+//! The [`Sandbox`] handle: a built sandbox's state and the [`Machine`] it lives on,
+//! reopening one from its run directory, and access to its hosts and VMs.
 
 use std::path::Path;
 use std::process::{Child, Output};
 use std::sync::Arc;
 
+use neutrino_host::{FakeHost, Host, LinuxHost};
+
 use crate::down::{DownReport, Status};
 use crate::error::{Error, Result};
-use crate::runner::{HostRunner, Runner};
 use crate::state::{HostHandle, SandboxState, VmHandle};
+use crate::switch::{FakeSwitch, Switch, VsctlSwitch};
+
+/// What a sandbox is built with: the machine's facilities (namespaces, links, processes) and
+/// the hosts' Open vSwitch configuration.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    pub host: Arc<dyn Host>,
+    pub switch: Arc<dyn Switch>,
+}
+
+impl Machine {
+    /// This machine: iproute2, ethtool, processes, `ovs-vsctl`.
+    pub fn real() -> Machine {
+        Machine { host: Arc::new(LinuxHost::new()), switch: Arc::new(VsctlSwitch) }
+    }
+
+    /// A fake machine, with its two halves to inspect.
+    pub fn fake() -> (Machine, Arc<FakeHost>, Arc<FakeSwitch>) {
+        let host = Arc::new(FakeHost::new());
+        let switch = Arc::new(FakeSwitch::new(host.clone()));
+        (Machine { host: host.clone(), switch: switch.clone() }, host, switch)
+    }
+}
 
 /// A running sandbox. Dropping it leaves everything up; call [`Sandbox::teardown`] or
 /// [`Sandbox::down`] to remove it.
 #[derive(Debug)]
 pub struct Sandbox {
     pub(crate) state: SandboxState,
-    runner: Arc<dyn Runner>,
+    machine: Machine,
 }
 
 impl Sandbox {
-    pub(crate) fn from_parts(state: SandboxState, runner: Arc<dyn Runner>) -> Self {
-        Sandbox { state, runner }
+    pub(crate) fn from_parts(state: SandboxState, machine: Machine) -> Self {
+        Sandbox { state, machine }
     }
 
     /// Reopens the sandbox recorded in `<run_dir>/sandbox.json` (e.g. from another process).
     pub fn open(run_dir: &Path) -> Result<Sandbox> {
-        Self::open_with(run_dir, Arc::new(HostRunner))
+        Self::open_with(run_dir, Machine::real())
     }
 
-    pub fn open_with(run_dir: &Path, runner: Arc<dyn Runner>) -> Result<Sandbox> {
+    pub fn open_with(run_dir: &Path, machine: Machine) -> Result<Sandbox> {
         let state = SandboxState::load(run_dir)?.ok_or_else(|| Error::State {
             path: SandboxState::path(run_dir),
             message: "no sandbox here".into(),
         })?;
-        Ok(Sandbox { state, runner })
+        Ok(Sandbox { state, machine })
     }
 
     /// Tears down the sandbox at `run_dir` (see [`crate::down`]).
@@ -48,15 +72,25 @@ impl Sandbox {
 
     /// Tears this sandbox down.
     pub fn teardown(self) -> Result<DownReport> {
-        crate::down::down_with(&self.state.run_dir, Some(&self.state.name_prefix), self.runner.as_ref())
+        crate::down::down_with(&self.state.run_dir, Some(&self.state.name_prefix), self.machine.host.as_ref())
     }
 
     pub fn state(&self) -> &SandboxState {
         &self.state
     }
 
-    pub fn runner(&self) -> &Arc<dyn Runner> {
-        &self.runner
+    /// The machine it is built on.
+    pub fn machine(&self) -> &Machine {
+        &self.machine
+    }
+
+    /// The machine's facilities.
+    pub(crate) fn sys(&self) -> &dyn Host {
+        self.machine.host.as_ref()
+    }
+
+    pub(crate) fn switch(&self) -> &dyn Switch {
+        self.machine.switch.as_ref()
     }
 
     pub fn run_dir(&self) -> &Path {

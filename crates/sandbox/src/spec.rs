@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 /// Prefix every sandbox namespace must carry.
 pub const REQUIRED_PREFIX: &str = "nt-";
 /// Linux's IFNAMSIZ - 1.
-pub const MAX_IFNAME: usize = 15;
+pub const MAX_IFNAME: usize = neutrino_host::MAX_IFNAME;
 /// Address of the outside world in the `ext` namespace.
 pub const EXT_GATEWAY_CIDR: &str = "203.0.113.1/24";
 

@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+
+use ipnet::IpNet;
+use neutrino_host::{Signal, Spawn};
 
 use crate::error::{Error, Result};
-use crate::process::read_pidfile;
-use crate::runner::{Cmd, HostRunner, Runner, run_ok};
-use crate::sandbox::Sandbox;
+use crate::sandbox::{Machine, Sandbox};
 use crate::spec::{EXT_GATEWAY_CIDR, HostSpec, Names, SandboxSpec};
 use crate::state::{HostHandle, PREFIX_FILE, ProcessRecord, SandboxState};
 
@@ -31,26 +31,19 @@ pub fn vswitch_schema() -> PathBuf {
     SCHEMA_PATHS.iter().map(PathBuf::from).find(|p| p.exists()).unwrap_or_else(|| SCHEMA_PATHS[0].into())
 }
 
-/// `ovs-vsctl --db=unix:<host>/db.sock --timeout=30 <args…>`, run from the root namespace.
-pub(crate) fn vsctl(host: &HostHandle) -> Cmd {
-    Cmd::new("ovs-vsctl").arg(format!("--db={}", host.db_target())).arg("--timeout=30")
-}
-
-/// `--may-exist add-br <br> -- set bridge <br> datapath_type=netdev -- --may-exist add-port <br> <port>`.
-fn add_netdev_bridge_with_port(host: &HostHandle, bridge: &str, port: &str) -> Cmd {
-    vsctl(host)
-        .args(["--may-exist", "add-br", bridge, "--", "set", "bridge", bridge, "datapath_type=netdev"])
-        .args(["--", "--may-exist", "add-port", bridge, port])
+/// `a.b.c.d/len` of a validated spec as an address.
+pub(crate) fn cidr(text: &str) -> Result<IpNet> {
+    text.parse().map_err(|_| Error::InvalidSpec(format!("`{text}` is not an address with prefix length")))
 }
 
 impl Sandbox {
     /// Builds the sandbox described by `spec` on this machine.
     pub fn up(spec: &SandboxSpec) -> Result<Sandbox> {
-        Self::up_with(spec, Arc::new(HostRunner))
+        Self::up_with(spec, Machine::real())
     }
 
-    /// Builds the sandbox with the given runner; on failure it tears down what it made.
-    pub fn up_with(spec: &SandboxSpec, runner: Arc<dyn Runner>) -> Result<Sandbox> {
+    /// Builds the sandbox on `machine`; on failure it tears down what it made.
+    pub fn up_with(spec: &SandboxSpec, machine: Machine) -> Result<Sandbox> {
         spec.validate()?;
         let run_dir = &spec.run_dir;
         if SandboxState::path(run_dir).exists() {
@@ -66,11 +59,11 @@ impl Sandbox {
             ..Default::default()
         };
         state.save()?;
-        let mut sandbox = Sandbox::from_parts(state, runner);
+        let mut sandbox = Sandbox::from_parts(state, machine);
         match sandbox.build(spec) {
             Ok(()) => Ok(sandbox),
             Err(e) => {
-                let _ = crate::down::down_with(run_dir, Some(&spec.name_prefix), sandbox.runner().as_ref());
+                let _ = crate::down::down_with(run_dir, Some(&spec.name_prefix), sandbox.sys());
                 Err(e)
             }
         }
@@ -79,14 +72,14 @@ impl Sandbox {
     fn build(&mut self, spec: &SandboxSpec) -> Result<()> {
         let names = spec.names();
         let physnets = spec.physnets();
-        self.add_bridge_netns(&names.fab_ns(), Names::FAB_BRIDGE, &[], None)?;
+        self.add_bridge_netns(&names.fab_ns(), Names::FAB_BRIDGE, None)?;
         if !physnets.is_empty() {
             // A bridge without VLAN filtering (the default; these kernels reject even an explicit
             // `vlan_filtering 0`) passes the tagged frames of VLAN networks untouched.
-            self.add_bridge_netns(&names.phys_ns(), Names::PHYS_BRIDGE, &[], None)?;
+            self.add_bridge_netns(&names.phys_ns(), Names::PHYS_BRIDGE, None)?;
         }
         if spec.ext {
-            self.add_bridge_netns(&names.ext_ns(), Names::EXT_BRIDGE, &[], Some(EXT_GATEWAY_CIDR))?;
+            self.add_bridge_netns(&names.ext_ns(), Names::EXT_BRIDGE, Some(EXT_GATEWAY_CIDR))?;
             self.state.ext_netns = Some(names.ext_ns());
             self.state.save()?;
         }
@@ -97,15 +90,14 @@ impl Sandbox {
     }
 
     /// A namespace holding one Linux bridge (and optionally an address on it).
-    fn add_bridge_netns(&mut self, ns: &str, bridge: &str, opts: &[&str], addr: Option<&str>) -> Result<()> {
+    fn add_bridge_netns(&mut self, ns: &str, bridge: &str, addr: Option<&str>) -> Result<()> {
         self.add_netns(ns)?;
-        self.run_ok(
-            &Cmd::in_netns(ns, "ip").args(["link", "add", bridge, "type", "bridge"]).args(opts.to_vec()),
-        )?;
+        let ns = Some(ns);
+        self.sys().add_bridge(ns, bridge)?;
         if let Some(addr) = addr {
-            self.run_ok(&Cmd::in_netns(ns, "ip").args(["addr", "add", addr, "dev", bridge]))?;
+            self.sys().add_address(ns, bridge, cidr(addr)?)?;
         }
-        self.run_ok(&Cmd::in_netns(ns, "ip").args(["link", "set", bridge, "up"]))?;
+        self.sys().set_link_up(ns, bridge, true)?;
         Ok(())
     }
 
@@ -113,8 +105,8 @@ impl Sandbox {
     pub(crate) fn add_netns(&mut self, ns: &str) -> Result<()> {
         self.state.add_namespace(ns);
         self.state.save()?;
-        self.run_ok(&Cmd::new("ip").args(["netns", "add", ns]))?;
-        self.run_ok(&Cmd::in_netns(ns, "ip").args(["link", "set", "lo", "up"]))?;
+        self.sys().add_netns(ns)?;
+        self.sys().set_link_up(Some(ns), "lo", true)?;
         Ok(())
     }
 
@@ -128,16 +120,14 @@ impl Sandbox {
         peer: &str,
         peer_bridge: Option<&str>,
     ) -> Result<()> {
-        self.run_ok(
-            &Cmd::in_netns(ns, "ip")
-                .args(["link", "add", local, "type", "veth", "peer", "name", peer, "netns", peer_ns]),
-        )?;
+        let host = self.sys();
+        host.add_veth(Some(ns), local, Some(peer_ns), peer)?;
         if let Some(br) = peer_bridge {
-            self.run_ok(&Cmd::in_netns(peer_ns, "ip").args(["link", "set", peer, "master", br]))?;
+            host.set_master(Some(peer_ns), peer, br)?;
         }
         for (ns, dev) in [(peer_ns, peer), (ns, local)] {
-            self.run_ok(&Cmd::in_netns(ns, "ip").args(["link", "set", dev, "up"]))?;
-            self.run_ok(&Cmd::in_netns(ns, "ethtool").args(["-K", dev, "tx", "off"]))?;
+            host.set_link_up(Some(ns), dev, true)?;
+            host.set_tx_offload(Some(ns), dev, false)?;
         }
         Ok(())
     }
@@ -160,12 +150,12 @@ impl Sandbox {
         self.add_netns(&ns)?;
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let conf = dir.join("conf.db");
-        self.run_ok(&Cmd::new("ovsdb-tool").arg("create").arg(path(&conf)).arg(path(&vswitch_schema())))?;
+        self.switch().create_db(&host)?;
 
         let db = format!("unix:{}", path(&host.db_socket()));
         let remote = format!("--remote=p{db}");
         self.start_daemon(&host, "ovsdb-server", &[path(&conf), remote])?;
-        self.run_ok(&vsctl(&host).args(["--no-wait", "init"]))?;
+        self.switch().init(&host)?;
         self.start_daemon(&host, "ovs-vswitchd", &[db])?;
 
         // Underlay: the tunnel endpoint lives on br-phy, with the fabric veth as its port.
@@ -176,15 +166,9 @@ impl Sandbox {
             &names.underlay_fab(&spec.name),
             Some(Names::FAB_BRIDGE),
         )?;
-        self.run_ok(&add_netdev_bridge_with_port(&host, TUNNEL_BRIDGE, &host.underlay_dev))?;
-        self.run_ok(&Cmd::in_netns(&ns, "ip").args([
-            "addr",
-            "replace",
-            &spec.tunnel_ip,
-            "dev",
-            TUNNEL_BRIDGE,
-        ]))?;
-        self.run_ok(&Cmd::in_netns(&ns, "ip").args(["link", "set", TUNNEL_BRIDGE, "up"]))?;
+        self.switch().add_bridge(&host, TUNNEL_BRIDGE, Some(&host.underlay_dev))?;
+        self.sys().replace_address(Some(&ns), TUNNEL_BRIDGE, cidr(&spec.tunnel_ip)?)?;
+        self.sys().set_link_up(Some(&ns), TUNNEL_BRIDGE, true)?;
 
         for physnet in &spec.physnets {
             let n = physnets.iter().position(|p| p == physnet).unwrap_or_default() + 1;
@@ -192,14 +176,14 @@ impl Sandbox {
             let dev = names.phys_host(n, &spec.name);
             let peer = names.phys_peer(n, &spec.name);
             self.add_veth(&ns, &dev, &names.phys_ns(), &peer, Some(Names::PHYS_BRIDGE))?;
-            self.run_ok(&add_netdev_bridge_with_port(&host, &bridge, &dev))?;
+            self.switch().add_bridge(&host, &bridge, Some(&dev))?;
             host.physnet_bridges.insert(physnet.clone(), bridge.clone());
             host.physnet_devs.insert(bridge, dev);
         }
         if ext {
             let dev = names.ext_host(&spec.name);
             self.add_veth(&ns, &dev, &names.ext_ns(), &names.ext_peer(&spec.name), Some(Names::EXT_BRIDGE))?;
-            self.run_ok(&add_netdev_bridge_with_port(&host, EXT_BRIDGE, &dev))?;
+            self.switch().add_bridge(&host, EXT_BRIDGE, Some(&dev))?;
             host.ext_bridge = Some(EXT_BRIDGE.into());
             host.ext_dev = Some(dev);
         }
@@ -224,19 +208,23 @@ impl Sandbox {
         self.state.processes.push(record.clone());
         self.state.save()?;
         let dir = path(&host.dir);
-        let cmd = Cmd::in_netns(&host.netns, program)
+        let mut argv = vec![program.to_string()];
+        argv.extend(args.iter().cloned());
+        argv.extend([
+            format!("--pidfile={}", path(&file("pid"))),
+            format!("--unixctl={}", path(&file("ctl"))),
+            format!("--log-file={}", path(&file("log"))),
+            "--detach".into(),
+        ]);
+        let spawn = Spawn::new(argv, file("pid"))
+            .in_netns(Some(&host.netns))
             .env("OVS_RUNDIR", &dir)
             .env("OVS_LOGDIR", &dir)
             .env("OVS_DBDIR", &dir)
-            .args(args.to_vec())
-            .arg(format!("--pidfile={}", path(&file("pid"))))
-            .arg(format!("--unixctl={}", path(&file("ctl"))))
-            .arg(format!("--log-file={}", path(&file("log"))))
-            .arg("--detach");
-        self.run_ok(&cmd)?;
-        let pid = read_pidfile(&record.pidfile);
+            .daemonizes();
+        let pid = self.sys().spawn(&spawn)?.pid;
         if let Some(r) = self.state.processes.iter_mut().rev().find(|r| r.pidfile == record.pidfile) {
-            r.pid = pid;
+            r.pid = Some(pid);
         }
         self.state.save()
     }
@@ -246,23 +234,14 @@ impl Sandbox {
     pub fn restart_vswitchd(&mut self, host: &str) -> Result<()> {
         let handle = self.host(host)?.clone();
         let pidfile = handle.dir.join("ovs-vswitchd.pid");
-        if let Some(pid) = crate::process::read_pidfile(&pidfile) {
-            run_ok(self.runner().as_ref(), &Cmd::new("kill").arg("-9").arg(pid.to_string()))?;
-            for _ in 0..100 {
-                if !self.runner().alive(pid) {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
+        if let Some(p) = self.sys().process_from_pid_file(&pidfile, Some("ovs-vswitchd"), None)? {
+            self.sys().signal(&p, Signal::Kill)?;
+            self.sys().wait_exit(&p, std::time::Duration::from_secs(5))?;
         }
         let _ = std::fs::remove_file(&pidfile);
         self.state.processes.retain(|r| !(r.host == handle.name && r.name == "ovs-vswitchd"));
         let db = format!("unix:{}", path(&handle.db_socket()));
         self.start_daemon(&handle, "ovs-vswitchd", &[db])
-    }
-
-    pub(crate) fn run_ok(&self, cmd: &Cmd) -> Result<()> {
-        run_ok(self.runner().as_ref(), cmd).map(drop)
     }
 }
 

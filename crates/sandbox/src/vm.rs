@@ -1,12 +1,15 @@
 //! "VMs": a namespace with `eth0`, plugged into a host's `br-int` the way Nova's os-vif
 //! plugs a tap (`external_ids:iface-id`, `attached-mac`, `iface-status`, `vm-uuid`).
 
+use std::time::Duration;
+
+use neutrino_host::Route;
+
 use crate::error::{Error, Result};
-use crate::runner::Cmd;
 use crate::sandbox::Sandbox;
 use crate::spec::{Names, VmSpec, validate_ifname};
 use crate::state::VmHandle;
-use crate::up::{INTEGRATION_BRIDGE, vsctl};
+use crate::up::{INTEGRATION_BRIDGE, cidr};
 
 impl Sandbox {
     /// Plugs VM `vm` into `host`'s `br-int` (creating `br-int` with `datapath_type=netdev`
@@ -32,51 +35,35 @@ impl Sandbox {
         self.state.vms.push(handle.clone());
         self.add_netns(&ns)?;
 
-        let mtu = vm.mtu.to_string();
-        self.run_ok(
-            &Cmd::in_netns(&h.netns, "ip")
-                .args(["link", "add", &tap, "type", "veth", "peer", "name", "eth0", "netns", &ns]),
-        )?;
-        self.run_ok(&Cmd::in_netns(&h.netns, "ip").args(["link", "set", &tap, "mtu", &mtu, "up"]))?;
-        self.run_ok(&Cmd::in_netns(&h.netns, "ethtool").args(["-K", &tap, "tx", "off"]))?;
-        self.run_ok(
-            &Cmd::in_netns(&ns, "ip").args(["link", "set", "eth0", "address", &vm.mac, "mtu", &mtu]),
-        )?;
-        self.run_ok(&Cmd::in_netns(&ns, "ip").args(["link", "set", "eth0", "up"]))?;
+        let (host_ns, vm_ns) = (Some(h.netns.as_str()), Some(ns.as_str()));
+        let sys = self.sys();
+        sys.add_veth(host_ns, &tap, vm_ns, "eth0")?;
+        sys.set_mtu(host_ns, &tap, vm.mtu)?;
+        sys.set_link_up(host_ns, &tap, true)?;
+        sys.set_tx_offload(host_ns, &tap, false)?;
+        sys.set_mac(vm_ns, "eth0", &vm.mac)?;
+        sys.set_mtu(vm_ns, "eth0", vm.mtu)?;
+        sys.set_link_up(vm_ns, "eth0", true)?;
         // Without this TCP and UDP checksums are wrong after userspace OVS; ICMP still works.
-        self.run_ok(&Cmd::in_netns(&ns, "ethtool").args(["-K", "eth0", "tx", "off"]))?;
-        if let Some(cidr) = &vm.ip_cidr {
-            self.run_ok(&Cmd::in_netns(&ns, "ip").args(["addr", "add", cidr, "dev", "eth0"]))?;
+        sys.set_tx_offload(vm_ns, "eth0", false)?;
+        if let Some(address) = &vm.ip_cidr {
+            sys.add_address(vm_ns, "eth0", cidr(address)?)?;
         }
         if let Some(gw) = &vm.gateway {
-            self.run_ok(
-                &Cmd::in_netns(&ns, "ip").args(["route", "replace", "default", "via", gw, "dev", "eth0"]),
-            )?;
+            let gw = gw.parse().map_err(|_| Error::InvalidSpec(format!("gateway `{gw}`")))?;
+            sys.replace_route(vm_ns, &Route::default_via(gw, Some("eth0")))?;
         }
 
-        let exists = self.runner().run(&vsctl(&h).args(["br-exists", INTEGRATION_BRIDGE]))?;
-        if exists.status == 2 {
-            self.run_ok(&vsctl(&h).args([
-                "--may-exist",
-                "add-br",
-                INTEGRATION_BRIDGE,
-                "--",
-                "set",
-                "bridge",
-                INTEGRATION_BRIDGE,
-                "datapath_type=netdev",
-            ]))?;
+        if !self.switch().bridge_exists(&h, INTEGRATION_BRIDGE)? {
+            self.switch().add_bridge(&h, INTEGRATION_BRIDGE, None)?;
         }
-        self.run_ok(
-            &vsctl(&h)
-                .args(["--may-exist", "add-port", INTEGRATION_BRIDGE, &tap, "--", "set", "interface", &tap])
-                .args([
-                    format!("external_ids:iface-id={}", vm.port_id),
-                    format!("external_ids:attached-mac={}", vm.mac),
-                    "external_ids:iface-status=active".into(),
-                    format!("external_ids:vm-uuid={}", vm.device_id),
-                ]),
-        )?;
+        let external_ids = [
+            ("iface-id", vm.port_id.as_str()),
+            ("attached-mac", vm.mac.as_str()),
+            ("iface-status", "active"),
+            ("vm-uuid", vm.device_id.as_str()),
+        ];
+        self.switch().add_port(&h, INTEGRATION_BRIDGE, &tap, &external_ids)?;
         self.state.save()?;
         Ok(handle)
     }
@@ -86,16 +73,13 @@ impl Sandbox {
     pub fn unplug_vm(&mut self, name: &str) -> Result<()> {
         let vm = self.vm(name)?.clone();
         let h = self.host(&vm.host)?.clone();
-        self.run_ok(&vsctl(&h).args(["--if-exists", "del-port", &vm.tap]))?;
-        // Processes still inside the VM would keep the namespace alive.
-        if let Ok(out) = self.runner().run(&Cmd::new("ip").args(["netns", "pids", &vm.netns])) {
-            for pid in out.stdout.split_whitespace().filter_map(|p| p.parse().ok()) {
-                crate::process::stop_pid(self.runner().as_ref(), pid, None);
+        self.switch().del_port(&h, &vm.tap)?;
+        if self.sys().netns_exists(&vm.netns)? {
+            // Processes still inside the VM would keep the namespace alive.
+            for p in self.sys().processes_in_netns(&vm.netns).unwrap_or_default() {
+                self.sys().stop(&p, Duration::from_secs(5))?;
             }
-        }
-        let present = crate::down::list_netns(self.runner().as_ref())?;
-        if present.contains(&vm.netns) {
-            self.run_ok(&Cmd::new("ip").args(["netns", "del", &vm.netns]))?;
+            self.sys().delete_netns(&vm.netns)?;
         }
         self.state.vms.retain(|v| v.name != name);
         self.state.namespaces.retain(|n| *n != vm.netns);

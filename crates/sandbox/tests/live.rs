@@ -7,48 +7,30 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use neutrino_sandbox::{
-    HostRunner, Sandbox, SandboxSpec, VmSpec, down_with, exec, proc_alive, spawn, vswitch_schema,
-};
+use neutrino_host::process::proc_alive;
+use neutrino_host::testing::Prerequisites;
+use neutrino_host::{LinuxHost, resolve_program};
+use neutrino_sandbox::{Sandbox, SandboxSpec, VmSpec, down_with, exec, spawn, vswitch_schema};
 
 /// One sandbox at a time: a 2-core machine and two userspace switches per test.
 static LOCK: Mutex<()> = Mutex::new(());
 
-fn missing_prerequisite() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let root = status.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
-    if !root {
-        return Some("not running as root".into());
-    }
-    for program in
-        ["ip", "ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ethtool", "iperf3", "busybox"]
-    {
-        let resolved = neutrino_sandbox::resolve_program(program);
-        let found = resolved.contains('/')
-            || std::env::var_os("PATH")
-                .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()));
-        if !found {
-            return Some(format!("`{program}` not installed"));
-        }
-    }
-    if !vswitch_schema().exists() {
-        return Some(format!("no OVSDB schema at {}", vswitch_schema().display()));
-    }
-    None
-}
-
-/// Whether to run; panics in CI when a prerequisite is missing.
+/// Whether to run: root, the tools and the OVSDB schema (see `neutrino_host::testing`).
 fn prerequisites_met() -> bool {
-    match missing_prerequisite() {
-        None => true,
-        Some(reason) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true and a sandbox prerequisite is missing: {reason}")
-        }
-        Some(reason) => {
-            println!("skipped: {reason}");
-            false
-        }
-    }
+    Prerequisites::new()
+        .root()
+        .programs(&[
+            "ip",
+            "ovsdb-tool",
+            "ovsdb-server",
+            "ovs-vswitchd",
+            "ovs-vsctl",
+            "ethtool",
+            "iperf3",
+            "busybox",
+        ])
+        .file(vswitch_schema())
+        .met()
 }
 
 /// Tears the sandbox down even when the test panics.
@@ -59,7 +41,7 @@ struct Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let _ = down_with(&self.run_dir, Some(self.prefix), &HostRunner);
+        let _ = down_with(&self.run_dir, Some(self.prefix), &LinuxHost::new());
     }
 }
 
@@ -75,7 +57,7 @@ fn spec(prefix: &'static str, hosts: usize, dir: &Path) -> (SandboxSpec, Guard) 
 }
 
 fn namespaces_with(prefix: &str) -> Vec<String> {
-    let out = Command::new(neutrino_sandbox::resolve_program("ip")).args(["netns", "list"]).output().unwrap();
+    let out = Command::new(resolve_program("ip")).args(["netns", "list"]).output().unwrap();
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().next())
