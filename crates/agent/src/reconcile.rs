@@ -175,9 +175,9 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
     /// Replaces the desired state with a full listing.
     pub fn load(&mut self, st: HostState) {
         self.revision = st.revision;
-        self.ports = st.ports.into_iter().map(|p| (p.id.clone(), p)).collect();
-        self.networks = st.networks.into_iter().map(|n| (n.id.clone(), n)).collect();
-        self.peers = st.peers;
+        self.ports = st.l2.ports.into_iter().map(|p| (p.id.clone(), p)).collect();
+        self.networks = st.l2.networks.into_iter().map(|n| (n.id.clone(), n)).collect();
+        self.peers = st.l2.peers;
     }
 
     /// Applies a watch delta. Returns false if the agent must list again.
@@ -185,16 +185,16 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
         if d.resync {
             return false;
         }
-        for id in d.removed_ports {
+        for id in d.l2.removed_ports {
             self.ports.remove(&id);
         }
-        for p in d.ports {
+        for p in d.l2.ports {
             self.ports.insert(p.id.clone(), p);
         }
-        for n in d.networks {
+        for n in d.l2.networks {
             self.networks.insert(n.id.clone(), n);
         }
-        self.peers.extend(d.peers);
+        self.peers.extend(d.l2.peers);
         self.revision = self.revision.max(d.revision);
         true
     }
@@ -266,7 +266,8 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
                 let local_vlan = self.vlans.assign(id)?;
                 Some(LocalNet {
                     id: id.clone(),
-                    network_type: n.network_type.clone(),
+                    // The flow generators still speak the wire strings.
+                    network_type: n.network_type.as_str().to_string(),
                     physical_network: n.physical_network.clone(),
                     segmentation_id: n.segmentation_id,
                     local_vlan,
