@@ -86,7 +86,7 @@ impl FlowProgrammer for SharedFlows {
 pub fn config() -> AgentConfig {
     AgentConfig {
         host: HOST.into(),
-        tunnel_types: vec!["vxlan".into()],
+        tunnel_types: vec![NetworkType::Vxlan],
         local_ip: Some(LOCAL_IP.into()),
         datapath_type: "netdev".into(),
         bridge_mappings: BTreeMap::from([("physnet1".to_string(), "br-eth1".to_string())]),
