@@ -30,8 +30,8 @@ pub struct Ml2Config {
 impl Default for Ml2Config {
     fn default() -> Self {
         Self {
-            type_drivers: ["local", "flat", "vlan", "gre", "vxlan"].map(String::from).to_vec(),
-            tenant_network_types: vec!["vxlan".into()],
+            type_drivers: TYPE_DRIVERS.map(|t| t.as_str().to_string()).to_vec(),
+            tenant_network_types: vec![NetworkType::Vxlan.as_str().into()],
             flat_networks: vec!["*".into()],
             network_vlan_ranges: vec!["physnet1:100:2999".into()],
             vni_ranges: vec!["1:1000".into()],
