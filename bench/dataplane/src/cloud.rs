@@ -18,8 +18,8 @@ pub const PREFIX: &str = "nt-bd-";
 pub struct Cloud {
     pub sandbox: Sandbox,
     rt: tokio::runtime::Runtime,
-    http: reqwest::Client,
-    url: String,
+    /// The noauth admin's client.
+    api: neutrino_client::Client,
     neutrino: PathBuf,
     dir: tempfile::TempDir,
 }
@@ -47,8 +47,8 @@ impl Cloud {
         // A sandbox left by an earlier, crashed run of this benchmark has the same prefix.
         let _ = neutrino_sandbox::down_with(&spec.run_dir, Some(PREFIX), &neutrino_sandbox::LinuxHost::new());
         let sandbox = Sandbox::up(&spec).context("sandbox up")?;
-        let mut cloud =
-            Cloud { sandbox, rt, http: reqwest::Client::new(), url, neutrino: neutrino.to_path_buf(), dir };
+        let api = neutrino_client::Client::new(&url, neutrino_client::Auth::None)?;
+        let mut cloud = Cloud { sandbox, rt, api, neutrino: neutrino.to_path_buf(), dir };
         let names: Vec<String> = cloud.sandbox.hosts().iter().map(|h| h.name.clone()).collect();
         for h in &names {
             cloud.start_agent(h)?;
@@ -69,7 +69,7 @@ impl Cloud {
             "host = \"{host}\"\nserver = \"{url}\"\ntoken = \"{AGENT_TOKEN}\"\ntunnel_types = [\"vxlan\", \"gre\"]\n\
              local_ip = \"{ip}\"\ndatapath_type = \"netdev\"\novsdb = \"{db}\"\novs_rundir = \"{rd}\"\nnetns = \"{ns}\"\n\
              report_interval = 2\n[bridge_mappings]\nphysnet1 = \"{br}\"\n",
-            url = self.url,
+            url = self.api.base_url().as_str().trim_end_matches('/'),
             ip = h.tunnel_addr(),
             db = h.db_socket().display(),
             rd = h.run_dir().display(),
@@ -107,20 +107,12 @@ impl Cloud {
 
     /// One API call as the noauth admin; non-2xx answers are errors.
     pub fn api(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
-        let m = reqwest::Method::from_bytes(method.as_bytes())?;
-        let mut req = self.http.request(m, format!("{}{path}", self.url));
-        if let Some(b) = body {
-            req = req.json(&b);
+        let m = neutrino_client::Method::from_bytes(method.as_bytes())?;
+        let (status, v) = self.rt.block_on(self.api.call(m, path, body.as_ref()))?;
+        if !(200..300).contains(&status) {
+            bail!("{path}: {status}: {v}");
         }
-        self.rt.block_on(async move {
-            let resp = req.send().await?;
-            let status = resp.status();
-            let bytes = resp.bytes().await?;
-            if !status.is_success() {
-                bail!("{path}: {status}: {}", String::from_utf8_lossy(&bytes));
-            }
-            Ok(if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes)? })
-        })
+        Ok(v)
     }
 
     /// Polls `ok` every 100 ms until it holds or `timeout` passes.

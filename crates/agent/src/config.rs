@@ -1,12 +1,15 @@
-//! The agent's configuration file (`neutrino agent --config FILE`), named like upstream's
-//! `openvswitch_agent.ini`: `integration_bridge`, `tunnel_bridge`, `bridge_mappings`,
-//! `tunnel_types`, `local_ip`, `datapath_type`, plus the server, its credential, the OVSDB
-//! socket, the run directory of ovs-vswitchd and the namespace the host lives in.
+//! The agent's configuration file (`neutrino agent --config FILE`): the host, the server and
+//! its credential, the `roles` this agent serves (`["l2"]` by default), and the `l2` role's
+//! options named like upstream's `openvswitch_agent.ini` — `integration_bridge`,
+//! `tunnel_bridge`, `bridge_mappings`, `tunnel_types`, `local_ip`, `datapath_type` — with the
+//! OVSDB socket, the run directory of ovs-vswitchd and the namespace the host lives in.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use neutrino_model::NetworkType;
+use neutrino_model::agent::Role;
+use serde::{Deserialize, Deserializer, Serialize};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -18,12 +21,16 @@ pub struct AgentConfig {
     /// The agent credential, or a file holding it.
     pub token: Option<String>,
     pub token_file: Option<PathBuf>,
+    /// The roles this agent serves on its host (`l2`; `l3` and `dhcp` once they have drivers),
+    /// each reported as its own agent row.
+    pub roles: Vec<Role>,
     pub integration_bridge: String,
     pub tunnel_bridge: String,
     /// `physnet1 = "br-eth1"`.
     pub bridge_mappings: BTreeMap<String, String>,
     /// `vxlan`, `gre`.
-    pub tunnel_types: Vec<String>,
+    #[serde(deserialize_with = "tunnel_types")]
+    pub tunnel_types: Vec<NetworkType>,
     /// This host's tunnel endpoint.
     pub local_ip: Option<String>,
     /// `system` (kernel module) or `netdev` (userspace).
@@ -47,6 +54,7 @@ impl Default for AgentConfig {
             server: "http://127.0.0.1:9696".into(),
             token: None,
             token_file: None,
+            roles: vec![Role::L2],
             integration_bridge: "br-int".into(),
             tunnel_bridge: "br-tun".into(),
             bridge_mappings: BTreeMap::new(),
@@ -60,6 +68,27 @@ impl Default for AgentConfig {
             cookie: None,
         }
     }
+}
+
+fn unknown_tunnel_type(t: &str) -> String {
+    format!("unknown tunnel type {t:?} (vxlan, gre)")
+}
+
+fn is_tunnel_type(t: NetworkType) -> bool {
+    matches!(t, NetworkType::Vxlan | NetworkType::Gre)
+}
+
+/// Reads `tunnel_types`, naming a bad entry as [`AgentConfig::check`] does.
+fn tunnel_types<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<NetworkType>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|t| {
+            t.parse()
+                .ok()
+                .filter(|t| is_tunnel_type(*t))
+                .ok_or_else(|| serde::de::Error::custom(unknown_tunnel_type(t)))
+        })
+        .collect()
 }
 
 /// Errors reading the configuration.
@@ -87,8 +116,17 @@ impl AgentConfig {
         if self.host.is_empty() {
             return Err(ConfigError::Invalid("host is required".into()));
         }
-        if let Some(t) = self.tunnel_types.iter().find(|t| !matches!(t.as_str(), "vxlan" | "gre")) {
-            return Err(ConfigError::Invalid(format!("unknown tunnel type {t:?} (vxlan, gre)")));
+        if self.roles.is_empty() {
+            return Err(ConfigError::Invalid("roles must name at least one role (l2)".into()));
+        }
+        if let Some(r) = self.roles.iter().find(|r| !crate::drivers::AVAILABLE.contains(r)) {
+            return Err(ConfigError::Invalid(format!(
+                "role {:?} has no driver in this agent (l2)",
+                r.as_str()
+            )));
+        }
+        if let Some(t) = self.tunnel_types.iter().find(|t| !is_tunnel_type(**t)) {
+            return Err(ConfigError::Invalid(unknown_tunnel_type(t.as_str())));
         }
         if !self.tunnel_types.is_empty()
             && self.local_ip.as_deref().is_none_or(|ip| ip.parse::<std::net::IpAddr>().is_err())
@@ -150,11 +188,48 @@ physnet1 = "br-eth1"
         )
         .unwrap();
         c.check().unwrap();
+        assert_eq!(c.roles, vec![Role::L2], "l2 is the default role");
+        assert_eq!(c.tunnel_types, vec![NetworkType::Vxlan]);
         assert_eq!(c.bridge_mappings["physnet1"], "br-eth1");
         assert_eq!(c.cookie() >> 48, 0x4e54);
         assert_eq!(c.cookie(), c.clone().cookie());
-        let bad = AgentConfig { host: "h".into(), tunnel_types: vec!["vxlan".into()], ..Default::default() };
+        let bad =
+            AgentConfig { host: "h".into(), tunnel_types: vec![NetworkType::Vxlan], ..Default::default() };
         assert!(bad.check().is_err());
         assert!(toml::from_str::<AgentConfig>("hostt = 1").is_err());
+    }
+
+    fn load(text: &str) -> Result<AgentConfig, ConfigError> {
+        let c: AgentConfig = toml::from_str(text)?;
+        c.check()?;
+        Ok(c)
+    }
+
+    #[test]
+    fn roles_are_checked() {
+        let c = load("host = \"h\"\nroles = [\"l2\"]").unwrap();
+        assert_eq!(c.roles, vec![Role::L2]);
+        let e = load("host = \"h\"\nroles = [\"l4\"]").unwrap_err();
+        assert!(matches!(e, ConfigError::Parse(_)), "{e}");
+        assert!(e.to_string().contains("unknown variant `l4`"), "{e}");
+        let e = load("host = \"h\"\nroles = [\"l3\"]").unwrap_err().to_string();
+        assert_eq!(e, "invalid agent configuration: role \"l3\" has no driver in this agent (l2)");
+        let e = load("host = \"h\"\nroles = []").unwrap_err().to_string();
+        assert!(e.contains("at least one role"), "{e}");
+    }
+
+    #[test]
+    fn tunnel_types_are_named_in_errors() {
+        for bad in ["geneve", "token-ring", "flat"] {
+            let e = load(&format!("host = \"h\"\ntunnel_types = [{bad:?}]")).unwrap_err().to_string();
+            assert!(e.contains(&format!("unknown tunnel type {bad:?} (vxlan, gre)")), "{e}");
+        }
+        let c = AgentConfig { host: "h".into(), tunnel_types: vec![NetworkType::Flat], ..Default::default() };
+        assert_eq!(
+            c.check().unwrap_err().to_string(),
+            "invalid agent configuration: unknown tunnel type \"flat\" (vxlan, gre)"
+        );
+        let c = load("host = \"h\"\ntunnel_types = [\"gre\", \"vxlan\"]\nlocal_ip = \"10.0.0.1\"").unwrap();
+        assert_eq!(c.tunnel_types, vec![NetworkType::Gre, NetworkType::Vxlan]);
     }
 }

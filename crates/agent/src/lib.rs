@@ -1,10 +1,15 @@
-//! The Neutrino host agent (the `l2` role): it lists its host's desired state from the server,
-//! watches changes, and converges Open vSwitch (bridges, patch and tunnel ports, VM port tags,
-//! flows) to it idempotently, reporting heartbeats and port up/down.
+//! The Neutrino host agent: a run loop ([`run`]) that lists its host's desired state from the
+//! server, watches changes and sends heartbeats, for the drivers of its configured roles
+//! ([`driver`], [`drivers`]). The `l2` driver ([`l2`]: [`reconcile`], [`flows`], [`vlan`])
+//! converges Open vSwitch (bridges, patch and tunnel ports, flows) to the host's L2 section
+//! idempotently and reports port up/down.
 
 pub mod config;
 pub mod control;
+pub mod driver;
+pub mod drivers;
 pub mod flows;
+pub mod l2;
 pub mod reconcile;
 pub mod run;
 pub mod vlan;

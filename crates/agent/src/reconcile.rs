@@ -1,4 +1,4 @@
-//! The reconciler: the host's desired state (from the server) and what it observes (OVSDB
+//! The `l2` driver's reconciler: the host's desired state (from the server) and what it observes (OVSDB
 //! interfaces, installed flows) in memory; `sync` converges Open vSwitch to it idempotently
 //! and applies only the differences — tunnel ports that came or went, flow deltas in one
 //! bundle per bridge (a VM port is wired by flows alone, see [`crate::flows`]). It never
@@ -8,12 +8,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use neutrino_model::agent::L2Configurations;
 use neutrino_model::internal::{Delta, HostState, NetworkState, PortState};
 use neutrino_ovs::flow::{Flow, diff};
 use neutrino_ovs::ofctl::FlowProgrammer;
 use neutrino_ovs::vswitch::{EventKind, InterfaceEvent, PortSpec, StrMap, Vswitch};
 
 use crate::config::AgentConfig;
+pub use crate::driver::StatusChanges;
 use crate::flows::{self, Layout, LocalNet, LocalPort, PhysLayout, TunLayout};
 use crate::vlan::LocalVlans;
 
@@ -29,13 +31,8 @@ pub enum SyncError {
     Ofctl(#[from] neutrino_ovs::ofctl::OfctlError),
     #[error("{0}")]
     Setup(String),
-}
-
-/// Ports whose status must be reported after a sync.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct StatusChanges {
-    pub up: Vec<String>,
-    pub down: Vec<String>,
+    #[error("the OVSDB monitor ended (database connection lost)")]
+    MonitorLost,
 }
 
 /// A VM (or service) interface on the integration bridge.
@@ -104,6 +101,9 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
     }
     pub fn cookie(&self) -> u64 {
         self.cookie
+    }
+    pub fn integration_bridge(&self) -> &str {
+        &self.cfg.integration_bridge
     }
 
     fn owner(&self) -> StrMap {
@@ -175,9 +175,9 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
     /// Replaces the desired state with a full listing.
     pub fn load(&mut self, st: HostState) {
         self.revision = st.revision;
-        self.ports = st.ports.into_iter().map(|p| (p.id.clone(), p)).collect();
-        self.networks = st.networks.into_iter().map(|n| (n.id.clone(), n)).collect();
-        self.peers = st.peers;
+        self.ports = st.l2.ports.into_iter().map(|p| (p.id.clone(), p)).collect();
+        self.networks = st.l2.networks.into_iter().map(|n| (n.id.clone(), n)).collect();
+        self.peers = st.l2.peers;
     }
 
     /// Applies a watch delta. Returns false if the agent must list again.
@@ -185,16 +185,16 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
         if d.resync {
             return false;
         }
-        for id in d.removed_ports {
+        for id in d.l2.removed_ports {
             self.ports.remove(&id);
         }
-        for p in d.ports {
+        for p in d.l2.ports {
             self.ports.insert(p.id.clone(), p);
         }
-        for n in d.networks {
+        for n in d.l2.networks {
             self.networks.insert(n.id.clone(), n);
         }
-        self.peers.extend(d.peers);
+        self.peers.extend(d.l2.peers);
         self.revision = self.revision.max(d.revision);
         true
     }
@@ -266,7 +266,8 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
                 let local_vlan = self.vlans.assign(id)?;
                 Some(LocalNet {
                     id: id.clone(),
-                    network_type: n.network_type.clone(),
+                    // The flow generators still speak the wire strings.
+                    network_type: n.network_type.as_str().to_string(),
                     physical_network: n.physical_network.clone(),
                     segmentation_id: n.segmentation_id,
                     local_vlan,
@@ -284,7 +285,7 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
         let Some(local_ip) = self.cfg.local_ip.clone() else { return Ok(()) };
         let wanted: BTreeSet<(String, String)> = flows::wanted_tunnels(nets, &self.peers)
             .into_iter()
-            .filter(|(t, ip)| self.cfg.tunnel_types.contains(t) && *ip != local_ip)
+            .filter(|(t, ip)| self.cfg.tunnel_types.iter().any(|c| c.as_str() == t) && *ip != local_ip)
             .collect();
         let tun = self.cfg.tunnel_bridge.clone();
         let stale: Vec<(String, String)> =
@@ -381,16 +382,16 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
     }
 
     /// The configuration reported with each heartbeat.
-    pub fn configurations(&self) -> serde_json::Value {
-        serde_json::json!({
-            "bridge_mappings": self.cfg.bridge_mappings,
-            "tunnel_types": self.cfg.tunnel_types,
-            "tunneling_ip": self.cfg.local_ip.clone().unwrap_or_default(),
-            "integration_bridge": self.cfg.integration_bridge,
-            "datapath_type": self.cfg.datapath_type,
-            "devices": self.ifaces.len(),
-            "l2_population": false,
-            "arp_responder_enabled": false,
-        })
+    pub fn configurations(&self) -> L2Configurations {
+        L2Configurations {
+            bridge_mappings: self.cfg.bridge_mappings.clone(),
+            tunnel_types: self.cfg.tunnel_types.clone(),
+            tunneling_ip: self.cfg.local_ip.clone().unwrap_or_default(),
+            integration_bridge: self.cfg.integration_bridge.clone(),
+            datapath_type: self.cfg.datapath_type.clone(),
+            devices: self.ifaces.len() as u64,
+            l2_population: false,
+            arp_responder_enabled: false,
+        }
     }
 }

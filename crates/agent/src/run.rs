@@ -1,18 +1,19 @@
-//! `neutrino agent`: wires the reconciler to the real host (OVSDB, ovs-ofctl) and to the
-//! server: heartbeat, list, then react to watch deltas, interface events and ovs-vswitchd
-//! restarts (canary flow), reporting port up/down after each sync.
+//! `neutrino agent`'s run loop (DESIGN.md "Server ↔ agent"), generic over the control plane
+//! and the drivers of the configured roles: heartbeats for every role (from the start, off the
+//! loop), a listing handed to every driver, then watch deltas (a fresh listing after a gap, a
+//! restart or an error) and driver wake-ups, each followed by a sync and a port status report.
+//! How a driver realises its section is its own business ([`crate::driver`]).
 
 use std::time::Duration;
 
-use neutrino_model::agent::{OVS_AGENT_BINARY, OVS_AGENT_TYPE};
+use neutrino_model::agent::Role;
 use neutrino_model::internal::{Delta, HostState, Report, StatusReport};
-use neutrino_ovs::ofctl::OvsOfctl;
-use neutrino_ovs::vswitch::{OvsVswitch, Vswitch};
-use tokio::sync::mpsc;
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
 
 use crate::config::{AgentConfig, ConfigError};
 use crate::control::{ControlError, ControlPlane, HttpControlPlane};
-use crate::reconcile::{Reconciler, StatusChanges, SyncError};
+use crate::driver::{Driver, DriverError, StatusChanges, Wake};
 
 /// Why the agent stopped (it restarts its loop on these, see [`run`]).
 #[derive(Debug, thiserror::Error)]
@@ -22,57 +23,70 @@ pub enum AgentError {
     #[error(transparent)]
     Control(#[from] ControlError),
     #[error(transparent)]
-    Sync(#[from] SyncError),
-    #[error("ovsdb: {0}")]
-    Vswitch(#[from] neutrino_ovs::vswitch::VswitchError),
-    #[error("the OVSDB monitor ended (database connection lost)")]
-    MonitorLost,
+    Driver(#[from] DriverError),
+}
+
+/// What the loop needs besides its control plane and drivers.
+#[derive(Debug, Clone)]
+pub struct LoopOptions {
+    pub host: String,
+    /// Time between heartbeats.
+    pub report_interval: Duration,
+    /// How long one watch waits for a change.
+    pub watch_timeout: Duration,
+    /// Pause after a failed watch or listing before trying again.
+    pub retry_delay: Duration,
+}
+
+impl LoopOptions {
+    pub fn new(host: &str, report_interval: Duration) -> Self {
+        Self {
+            host: host.to_string(),
+            report_interval: report_interval.max(Duration::from_secs(1)),
+            watch_timeout: Duration::from_secs(30),
+            retry_delay: Duration::from_secs(1),
+        }
+    }
 }
 
 enum Msg {
     Full(HostState),
     Delta(Delta),
-    /// ovs-vswitchd lost its flows.
-    Restarted,
 }
 
-/// Checks the canary flow every second, off the main loop (a dump of a busy ovs-vswitchd
-/// must not delay deltas).
-async fn canary(cfg: AgentConfig, cookie: u64, tx: mpsc::Sender<Msg>) {
-    let ofctl = OvsOfctl::new(cfg.ovs_rundir.clone());
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tick.tick().await;
-        if neutrino_ovs::ofctl::restarted(&ofctl, &cfg.integration_bridge, cookie).await.unwrap_or(false) {
-            if tx.send(Msg::Restarted).await.is_err() {
-                return;
-            }
-            // Give the main loop time to reprogram before looking again.
-            tokio::time::sleep(Duration::from_secs(2)).await;
+/// The `configurations` of every role, for heartbeats.
+type Configurations = Vec<(Role, Value)>;
+
+fn configurations(drivers: &[Box<dyn Driver>]) -> Configurations {
+    drivers.iter().map(|d| (d.role(), d.configurations())).collect()
+}
+
+async fn heartbeat<C: ControlPlane>(cp: &C, host: &str, confs: &Configurations, start: bool) {
+    for (role, conf) in confs {
+        if let Err(e) = cp.report(&Report::new(host, *role, conf.clone(), start)).await {
+            tracing::warn!(error = %e, role = %role, "heartbeat failed");
         }
     }
 }
 
-/// Sends heartbeats with the latest configuration, off the main loop.
-async fn beats<C: ControlPlane>(
-    cp: C,
-    cfg: AgentConfig,
-    conf: tokio::sync::watch::Receiver<serde_json::Value>,
-) {
-    let mut tick = tokio::time::interval(Duration::from_secs(cfg.report_interval.max(1)));
+/// Sends heartbeats with the latest configurations, off the loop (a slow sync must not make
+/// the agent look dead).
+async fn beats<C: ControlPlane>(cp: C, opts: LoopOptions, confs: watch::Receiver<Configurations>) {
+    let mut tick = tokio::time::interval(opts.report_interval);
     tick.tick().await;
     loop {
         tick.tick().await;
-        let c = conf.borrow().clone();
-        heartbeat(&cp, &cfg, c, false).await;
+        let c = confs.borrow().clone();
+        heartbeat(&cp, &opts.host, &c, false).await;
     }
 }
 
 /// Long-polls the server and forwards what it learns; lists again after a gap or an error.
-async fn watcher<C: ControlPlane + Clone>(cp: C, host: String, mut since: i64, tx: mpsc::Sender<Msg>) {
+async fn watcher<C: ControlPlane>(cp: C, opts: LoopOptions, mut since: i64, tx: mpsc::Sender<Msg>) {
+    let host = opts.host.as_str();
     loop {
-        match cp.watch(&host, since, Duration::from_secs(30)).await {
-            Ok(d) if d.resync => match cp.host_state(&host).await {
+        match cp.watch(host, since, opts.watch_timeout).await {
+            Ok(d) if d.resync => match cp.host_state(host).await {
                 Ok(st) => {
                     since = st.revision;
                     if tx.send(Msg::Full(st)).await.is_err() {
@@ -81,7 +95,7 @@ async fn watcher<C: ControlPlane + Clone>(cp: C, host: String, mut since: i64, t
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "listing the host state failed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tokio::time::sleep(opts.retry_delay).await;
                 }
             },
             Ok(d) => {
@@ -94,8 +108,8 @@ async fn watcher<C: ControlPlane + Clone>(cp: C, host: String, mut since: i64, t
             }
             Err(e) => {
                 tracing::warn!(error = %e, "watch failed; listing again");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                if let Ok(st) = cp.host_state(&host).await {
+                tokio::time::sleep(opts.retry_delay).await;
+                if let Ok(st) = cp.host_state(host).await {
                     since = st.revision;
                     if tx.send(Msg::Full(st)).await.is_err() {
                         return;
@@ -106,111 +120,106 @@ async fn watcher<C: ControlPlane + Clone>(cp: C, host: String, mut since: i64, t
     }
 }
 
-async fn report_status<C: ControlPlane>(
-    cp: &C,
-    host: &str,
-    r: &mut Reconciler<OvsVswitch, OvsOfctl>,
-    ch: StatusChanges,
-) {
-    if ch.up.is_empty() && ch.down.is_empty() {
-        return;
+/// Syncs one driver and reports the ports it wired or unwired.
+async fn sync<C: ControlPlane>(cp: &C, host: &str, d: &mut Box<dyn Driver>) -> Result<(), DriverError> {
+    let ch: StatusChanges = d.sync().await?;
+    if ch.is_empty() {
+        return Ok(());
     }
     let rep = StatusReport { host: host.to_string(), up: ch.up.clone(), down: ch.down.clone() };
     if let Err(e) = cp.port_status(&rep).await {
-        tracing::warn!(error = %e, "port status report failed; will retry");
-        r.retry_status(&ch);
+        tracing::warn!(error = %e, role = %d.role(), "port status report failed; will retry");
+        d.retry_status(&ch);
     } else {
-        tracing::info!(up = ch.up.len(), down = ch.down.len(), "reported port status");
+        tracing::info!(up = ch.up.len(), down = ch.down.len(), role = %d.role(), "reported port status");
     }
-}
-
-async fn heartbeat<C: ControlPlane>(cp: &C, cfg: &AgentConfig, conf: serde_json::Value, start: bool) {
-    let rep = Report {
-        host: cfg.host.clone(),
-        agent_type: OVS_AGENT_TYPE.into(),
-        binary: OVS_AGENT_BINARY.into(),
-        topic: "N/A".into(),
-        availability_zone: None,
-        configurations: conf,
-        start_flag: start,
-    };
-    if let Err(e) = cp.report(&rep).await {
-        tracing::warn!(error = %e, "heartbeat failed");
-    }
-}
-
-/// One life of the agent loop: returns on a shutdown signal, or an error to restart from.
-pub async fn run_once(
-    cfg: &AgentConfig,
-    shutdown: &mut tokio::sync::watch::Receiver<bool>,
-) -> Result<(), AgentError> {
-    let cp = HttpControlPlane::new(&cfg.server, &cfg.token()?)?;
-    let vs = OvsVswitch::connect(&cfg.ovsdb).await?;
-    let ofctl = OvsOfctl::new(cfg.ovs_rundir.clone());
-    let mut r = Reconciler::new(cfg.clone(), vs, ofctl);
-    r.setup().await?;
-    let mut events = r.vswitch().monitor_interfaces().await?;
-    while let Ok(ev) = events.try_recv() {
-        r.on_interface(ev);
-    }
-    heartbeat(&cp, cfg, r.configurations(), true).await;
-    let st = cp.host_state(&cfg.host).await?;
-    r.load(st);
-    let ch = r.sync().await?;
-    report_status(&cp, &cfg.host, &mut r, ch).await;
-    tracing::info!(revision = r.revision(), "agent in sync");
-
-    let (tx, mut rx) = mpsc::channel(64);
-    let (conf_tx, conf_rx) = tokio::sync::watch::channel(r.configurations());
-    let _tasks = [
-        AbortOnDrop(tokio::spawn(watcher(cp.clone(), cfg.host.clone(), r.revision(), tx.clone()))),
-        AbortOnDrop(tokio::spawn(canary(cfg.clone(), r.cookie(), tx))),
-        AbortOnDrop(tokio::spawn(beats(cp.clone(), cfg.clone(), conf_rx))),
-    ];
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => return Ok(()),
-            msg = rx.recv() => {
-                let Some(first) = msg else {
-                    return Err(AgentError::Control(ControlError::Transport("watcher stopped".into())));
-                };
-                let mut restarted = false;
-                for m in std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
-                    match m {
-                        Msg::Full(st) => r.load(st),
-                        Msg::Delta(d) => { r.apply(d); }
-                        Msg::Restarted => restarted = true,
-                    }
-                }
-                if restarted {
-                    tracing::warn!("ovs-vswitchd lost its flows (restart): reprogramming");
-                    r.setup().await?;
-                    r.invalidate_flows();
-                }
-            }
-            ev = events.recv() => {
-                let Some(ev) = ev else { return Err(AgentError::MonitorLost) };
-                r.on_interface(ev);
-                while let Ok(ev) = events.try_recv() { r.on_interface(ev); }
-            }
-        }
-        let ch = r.sync().await?;
-        report_status(&cp, &cfg.host, &mut r, ch).await;
-        let _ = conf_tx.send(r.configurations());
-    }
+    Ok(())
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
 }
 
+/// One life of the run loop with `drivers`: returns on a shutdown signal, or an error to start
+/// again from.
+pub async fn serve<C: ControlPlane + Clone>(
+    cp: C,
+    opts: &LoopOptions,
+    drivers: &mut [Box<dyn Driver>],
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), AgentError> {
+    let host = opts.host.as_str();
+    let (wake_tx, mut wake_rx) = mpsc::unbounded_channel();
+    for (i, d) in drivers.iter_mut().enumerate() {
+        d.start(Wake::new(i, wake_tx.clone())).await?;
+    }
+    let confs = configurations(drivers);
+    heartbeat(&cp, host, &confs, true).await;
+    let (conf_tx, conf_rx) = watch::channel(confs);
+    let _beats = AbortOnDrop(tokio::spawn(beats(cp.clone(), opts.clone(), conf_rx)));
+
+    let mut st = cp.host_state(host).await?;
+    let since = st.revision;
+    for d in drivers.iter_mut() {
+        d.load(&mut st);
+    }
+    for d in drivers.iter_mut() {
+        sync(&cp, host, d).await?;
+    }
+    tracing::info!(revision = since, "agent in sync");
+
+    let (tx, mut rx) = mpsc::channel(64);
+    let _watcher = AbortOnDrop(tokio::spawn(watcher(cp.clone(), opts.clone(), since, tx)));
+    let mut dirty = vec![false; drivers.len()];
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return Ok(()),
+            msg = rx.recv() => {
+                let Some(first) = msg else {
+                    return Err(ControlError::Transport("watcher stopped".into()).into());
+                };
+                for m in std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
+                    match m {
+                        Msg::Full(mut st) => drivers.iter_mut().for_each(|d| d.load(&mut st)),
+                        Msg::Delta(mut delta) => drivers.iter_mut().for_each(|d| d.apply(&mut delta)),
+                    }
+                }
+                dirty.fill(true);
+                while wake_rx.try_recv().is_ok() {}
+            }
+            Some(i) = wake_rx.recv() => {
+                for i in std::iter::once(i).chain(std::iter::from_fn(|| wake_rx.try_recv().ok())) {
+                    if let Some(d) = dirty.get_mut(i) {
+                        *d = true;
+                    }
+                }
+            }
+        }
+        for (d, dirty) in drivers.iter_mut().zip(dirty.iter_mut()) {
+            if std::mem::take(dirty) {
+                sync(&cp, host, d).await?;
+            }
+        }
+        let _ = conf_tx.send(configurations(drivers));
+    }
+}
+
+/// One life of the agent: the control plane and the drivers of the configured roles.
+pub async fn run_once(cfg: &AgentConfig, shutdown: &mut watch::Receiver<bool>) -> Result<(), AgentError> {
+    let cp = HttpControlPlane::new(&cfg.server, &cfg.token()?)?;
+    let mut drivers = crate::drivers::build(cfg).await?;
+    let opts = LoopOptions::new(&cfg.host, Duration::from_secs(cfg.report_interval));
+    serve(cp, &opts, &mut drivers, shutdown).await
+}
+
 /// Runs the agent until SIGINT/SIGTERM, starting its loop again after errors.
 pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
     cfg.check()?;
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let (stop_tx, mut stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {

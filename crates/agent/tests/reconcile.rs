@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use common::*;
 use neutrino_agent::reconcile::OWNER_KEY;
 use neutrino_agent::vlan::DEAD_VLAN;
-use neutrino_model::internal::Delta;
 use neutrino_ovs::flow::Flow;
 use neutrino_ovs::ofctl::canary_flow;
 use neutrino_ovs::vswitch::{PortSpec, StrMap, Vswitch};
@@ -139,7 +138,7 @@ async fn port_not_in_desired_state_gets_the_dead_vlan() {
     // "down" report for a port that is no longer ours; its network's flows go too.
     let with_net = ovs.all_flows();
     let mut d = delta(2);
-    d.removed_ports = vec!["p1".into()];
+    d.l2.removed_ports = vec!["p1".into()];
     assert!(agent.r.apply(d));
     let ch = agent.synced().await;
     assert_eq!(ch, Default::default());
@@ -165,7 +164,7 @@ async fn admin_down_port_gets_the_dead_vlan_and_is_reported_down() {
     // p1 goes admin-down: dead VLAN, reported down once.
     let mut p1 = port("p1", "net-1");
     p1.admin_state_up = false;
-    assert!(agent.r.apply(Delta { ports: vec![p1.clone()], ..delta(2) }));
+    assert!(agent.r.apply(changes(2, vec![p1.clone()], vec![])));
     let ch = agent.synced().await;
     assert_eq!((ch.up.len(), ch.down.clone()), (0, vec!["p1".to_string()]));
     assert_eq!(ovs.tag("tap1"), Some(DEAD_VLAN));
@@ -173,7 +172,7 @@ async fn admin_down_port_gets_the_dead_vlan_and_is_reported_down() {
 
     // And back up: the network's VLAN again, reported up.
     p1.admin_state_up = true;
-    assert!(agent.r.apply(Delta { ports: vec![p1], ..delta(3) }));
+    assert!(agent.r.apply(changes(3, vec![p1], vec![])));
     let ch = agent.synced().await;
     assert_eq!(ch.up, vec!["p1"]);
     assert_eq!(ovs.tag("tap1"), Some(1));
@@ -239,7 +238,7 @@ async fn tunnel_ports_follow_peers_and_only_ours_are_removed() {
 
     // PEER_C leaves the network.
     let mut d = delta(2);
-    d.peers = peer_map(&[("net-1", &[PEER_B])]);
+    d.l2.peers = peer_map(&[("net-1", &[PEER_B])]);
     assert!(agent.r.apply(d));
     agent.synced().await;
     assert!(ovs.vs.port("vxlan-ac1f0003").is_none());
@@ -247,7 +246,7 @@ async fn tunnel_ports_follow_peers_and_only_ours_are_removed() {
 
     // Every peer leaves: our tunnel ports go, the foreign one stays.
     let mut d = delta(3);
-    d.peers = peer_map(&[("net-1", &[])]);
+    d.l2.peers = peer_map(&[("net-1", &[])]);
     assert!(agent.r.apply(d));
     agent.synced().await;
     assert!(ovs.tunnel_ports().await.is_empty());
@@ -261,7 +260,7 @@ async fn tunnel_ports_follow_peers_and_only_ours_are_removed() {
 
     // A restarted agent also sweeps only its own stale tunnel ports.
     let mut d = delta(4);
-    d.peers = peer_map(&[("net-1", &[PEER_B])]);
+    d.l2.peers = peer_map(&[("net-1", &[PEER_B])]);
     assert!(agent.r.apply(d));
     agent.synced().await;
     assert!(ovs.vs.port("vxlan-ac1f0002").is_some());
@@ -358,7 +357,7 @@ async fn restarted_agent_changes_nothing_when_nothing_changed() {
     assert_eq!((ovs.tag("tap-a"), ovs.tag("tap-b")), (Some(1), Some(2)));
     // net-a leaves: VLAN 1 is free, net-b keeps 2 — a fresh allocation would pick 1.
     let mut d = delta(2);
-    d.removed_ports = vec!["pa".into()];
+    d.l2.removed_ports = vec!["pa".into()];
     assert!(agent.r.apply(d));
     ovs.vs.unplug_interface("tap-a");
     agent.synced().await;
@@ -427,7 +426,7 @@ async fn one_more_port_on_a_known_network_changes_no_flows() {
     let mut agent = busy_host(&ovs).await;
     let (writes, applies, flows) = (ovs.vs.writes(), ovs.of.apply_count(), ovs.all_flows());
 
-    assert!(agent.r.apply(Delta { ports: vec![port("p1b", "net-1")], ..delta(2) }));
+    assert!(agent.r.apply(changes(2, vec![port("p1b", "net-1")], vec![])));
     ovs.plug("tap1b", "p1b");
     let ch = agent.synced().await;
     assert_eq!(ch.up, vec!["p1b"]);
@@ -447,7 +446,7 @@ async fn one_more_port_on_a_known_network_changes_no_flows() {
 
     // By contrast, a new tunnel network without peers touches br-tun only, with one flow.
     let n4 = net_vxlan("net-4", 104);
-    let d = Delta { ports: vec![port("p4", "net-4")], networks: vec![n4], ..delta(3) };
+    let d = changes(3, vec![port("p4", "net-4")], vec![n4]);
     assert!(agent.r.apply(d));
     ovs.plug("tap4", "p4");
     agent.synced().await;
@@ -468,7 +467,7 @@ async fn failed_apply_is_an_error_and_the_next_sync_converges() {
     let mut agent = busy_host(&ovs).await;
     let applies = ovs.of.apply_count();
 
-    let d = Delta { ports: vec![port("p5", "net-5")], networks: vec![net_vlan("net-5", 105)], ..delta(2) };
+    let d = changes(2, vec![port("p5", "net-5")], vec![net_vlan("net-5", 105)]);
     assert!(agent.r.apply(d));
     ovs.plug("tap5", "p5");
     ovs.of.fail_next_apply();

@@ -1,16 +1,19 @@
 //! Typed Rust client for the Neutrino (OpenStack Networking API v2.0) service: connection and
-//! authentication ([`Client`], [`Auth`]), resource operations ([`Resources`]) and errors.
+//! authentication ([`Client`], [`Auth`]), resource operations ([`Resources`]), raw calls
+//! ([`Client::call`]), the agents' internal API ([`InternalClient`]) and errors.
 
 mod error;
+pub mod internal;
 pub mod keystone;
 mod resources;
 
-use reqwest::Method;
 use serde_json::Value;
 use url::Url;
 
 pub use error::Error;
+pub use internal::InternalClient;
 pub use keystone::PasswordAuth;
+pub use reqwest::Method;
 pub use resources::{Kind, Object, Resources};
 
 /// How requests authenticate.
@@ -103,15 +106,10 @@ impl Client {
         u
     }
 
-    /// Sends one request; `Ok(None)` for an empty (204) answer, the JSON body otherwise.
-    pub(crate) async fn send(
-        &self,
-        method: Method,
-        url: Url,
-        body: Option<&Value>,
-    ) -> Result<Option<Value>, Error> {
-        let mut req = self.http.request(method, url.clone()).header("Accept", "application/json");
-        req = match &self.auth {
+    /// A request with this client's credential headers.
+    fn request(&self, method: Method, url: Url) -> reqwest::RequestBuilder {
+        let req = self.http.request(method, url).header("Accept", "application/json");
+        match &self.auth {
             Auth::None => req,
             Auth::Token(t) => req.header("X-Auth-Token", t),
             Auth::Noauth { project_id, roles } => {
@@ -124,7 +122,43 @@ impl Client {
                     None => req,
                 }
             }
-        };
+        }
+    }
+
+    /// One request to `path` (path and query under the endpoint root, already encoded, e.g.
+    /// `/v2.0/ports?network_id=x`), answered with its status and JSON body (`Null` when empty)
+    /// whatever the status: for callers that check statuses themselves (tests, benchmarks).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), Error> {
+        let text = format!("{}{path}", self.base.as_str().trim_end_matches('/'));
+        let url = Url::parse(&text).map_err(|e| Error::Url { url: text.clone(), reason: e.to_string() })?;
+        let mut req = self.request(method, url.clone());
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let transport = |source| Error::Transport { url: url.to_string(), source };
+        let resp = req.send().await.map_err(transport)?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.map_err(transport)?;
+        if text.trim().is_empty() {
+            return Ok((status, Value::Null));
+        }
+        let v = serde_json::from_str(&text).map_err(|e| Error::Decode(format!("{url}: {e}")))?;
+        Ok((status, v))
+    }
+
+    /// Sends one request; `Ok(None)` for an empty (204) answer, the JSON body otherwise.
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<Option<Value>, Error> {
+        let mut req = self.request(method, url.clone());
         if let Some(b) = body {
             req = req.json(b);
         }

@@ -1,10 +1,18 @@
 //! Types of the internal API between the server and its agents (DESIGN.md "Server ↔ agent"):
-//! the desired state of a host, the deltas a watch returns, and port status reports.
+//! the desired state of a host and the deltas a watch returns, with one section per agent
+//! driver, heartbeats (one per role) and port status reports.
+//!
+//! The `l2` section is flattened into the top-level object, so its wire form is the one agents
+//! and servers spoke before sections existed (`{"revision", "ports", "networks", "peers"}`);
+//! later sections are named fields that default to empty, so an older peer ignores them.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::agent::Role;
+use crate::network_type::NetworkType;
 
 /// A port the host must wire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,21 +37,49 @@ pub struct FixedIpState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkState {
     pub id: String,
-    pub network_type: String,
+    pub network_type: NetworkType,
     pub physical_network: Option<String>,
     pub segmentation_id: Option<i64>,
     pub mtu: i64,
     pub admin_state_up: bool,
 }
 
-/// Everything one host must realise.
+/// The `l2` driver's section of a host's desired state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HostState {
-    pub revision: i64,
+pub struct L2State {
     pub ports: Vec<PortState>,
     pub networks: Vec<NetworkState>,
     /// Tunnel networks → tunnel endpoints of the other hosts with ports on them.
     pub peers: BTreeMap<String, Vec<String>>,
+}
+
+/// Everything one host must realise: a revision and one section per driver.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostState {
+    pub revision: i64,
+    #[serde(flatten)]
+    pub l2: L2State,
+}
+
+/// The `l2` driver's section of a watch answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct L2Delta {
+    /// Ports added or changed.
+    pub ports: Vec<PortState>,
+    pub removed_ports: Vec<String>,
+    /// Networks of the host that changed (or that a new port brought).
+    pub networks: Vec<NetworkState>,
+    /// Recomputed peer lists of the networks whose peers may have changed.
+    pub peers: BTreeMap<String, Vec<String>>,
+}
+
+impl L2Delta {
+    pub fn is_empty(&self) -> bool {
+        self.ports.is_empty()
+            && self.removed_ports.is_empty()
+            && self.networks.is_empty()
+            && self.peers.is_empty()
+    }
 }
 
 /// The answer to a watch.
@@ -52,15 +88,12 @@ pub struct Delta {
     pub revision: i64,
     /// The revision is too old (or the feed too busy): list the whole state again.
     pub resync: bool,
-    pub ports: Vec<PortState>,
-    pub removed_ports: Vec<String>,
-    pub networks: Vec<NetworkState>,
-    /// Recomputed peer lists of the networks whose peers may have changed.
-    pub peers: BTreeMap<String, Vec<String>>,
+    #[serde(flatten)]
+    pub l2: L2Delta,
 }
 
 /// A port status report from the agent of `host`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub struct StatusReport {
     pub host: String,
     #[serde(default)]
@@ -69,7 +102,7 @@ pub struct StatusReport {
     pub down: Vec<String>,
 }
 
-/// A heartbeat (`report_state`).
+/// A heartbeat (`report_state`) of one agent row: one per role of the host's agent.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct Report {
     pub host: String,
@@ -79,11 +112,27 @@ pub struct Report {
     pub topic: String,
     #[serde(default)]
     pub availability_zone: Option<String>,
+    /// The role's typed configurations as JSON (e.g. [`crate::agent::L2Configurations`]).
     #[serde(default)]
     pub configurations: Value,
     /// True on the first report after the agent (re)started.
     #[serde(default)]
     pub start_flag: bool,
+}
+
+impl Report {
+    /// The heartbeat of `role` on `host`, with that role's agent type and binary.
+    pub fn new(host: &str, role: Role, configurations: Value, start_flag: bool) -> Self {
+        Self {
+            host: host.to_string(),
+            agent_type: role.agent_type().into(),
+            binary: role.binary().into(),
+            topic: na(),
+            availability_zone: None,
+            configurations,
+            start_flag,
+        }
+    }
 }
 
 fn na() -> String {

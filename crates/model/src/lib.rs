@@ -9,7 +9,9 @@ pub mod error;
 pub mod internal;
 pub mod ip;
 pub mod network;
+pub mod network_type;
 pub mod port;
 pub mod subnet;
 
 pub use error::{ApiError, ApiResult};
+pub use network_type::NetworkType;

@@ -8,8 +8,9 @@ use crate::attrs::{self, Op};
 use crate::common::Standard;
 use crate::convert::{self, NAME_MAX_LEN};
 use crate::error::ApiError;
+use crate::network_type::NetworkType;
 
-/// Network types the `provider` extension accepts.
+/// Network types the `provider` extension accepts ([`NetworkType::ALL`] as strings).
 pub const NETWORK_TYPES: &[&str] = &["local", "flat", "vlan", "vxlan", "gre", "geneve"];
 
 /// A network as stored and returned.
@@ -30,7 +31,7 @@ pub struct Network {
 /// The `provider:*` attributes.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Provider {
-    pub network_type: Option<String>,
+    pub network_type: Option<NetworkType>,
     pub physical_network: Option<String>,
     pub segmentation_id: Option<i64>,
 }
@@ -98,13 +99,17 @@ impl NetworkChanges {
         let mut provider = None;
         let keys = ["provider:network_type", "provider:physical_network", "provider:segmentation_id"];
         if keys.iter().any(|k| body.contains_key(*k)) {
-            let network_type =
-                body.get(keys[0]).map(|v| convert::to_opt_string(keys[0], v, 32)).transpose()?.flatten();
-            if let Some(t) = &network_type
-                && !NETWORK_TYPES.contains(&t.as_str())
-            {
-                return Err(ApiError::invalid_input(format!("network_type value '{t}' not supported")));
-            }
+            let network_type = body
+                .get(keys[0])
+                .map(|v| convert::to_opt_string(keys[0], v, 32))
+                .transpose()?
+                .flatten()
+                .map(|t| {
+                    t.parse::<NetworkType>().map_err(|_| {
+                        ApiError::invalid_input(format!("network_type value '{t}' not supported"))
+                    })
+                })
+                .transpose()?;
             let physical_network =
                 body.get(keys[1]).map(|v| convert::to_opt_string(keys[1], v, 64)).transpose()?.flatten();
             let segmentation_id = match body.get(keys[2]) {
@@ -147,13 +152,17 @@ mod tests {
             "provider:segmentation_id": 101});
         let c = NetworkChanges::parse(body.as_object().unwrap(), Op::Create).unwrap();
         assert_eq!(c.admin_state_up, Some(false));
-        assert_eq!(c.provider.unwrap().segmentation_id, Some(101));
+        let p = c.provider.unwrap();
+        assert_eq!(p.network_type, Some(NetworkType::Vlan));
+        assert_eq!(p.segmentation_id, Some(101));
     }
 
     #[test]
     fn refuses_unknown_network_type_and_mismatched_project() {
         let body = json!({"provider:network_type": "token-ring"});
-        assert_eq!(NetworkChanges::parse(body.as_object().unwrap(), Op::Create).unwrap_err().status, 400);
+        let e = NetworkChanges::parse(body.as_object().unwrap(), Op::Create).unwrap_err();
+        assert_eq!(e.status, 400);
+        assert_eq!(e.message, "Invalid input for operation: network_type value 'token-ring' not supported.");
         let body = json!({"project_id": "a", "tenant_id": "b"});
         assert_eq!(NetworkChanges::parse(body.as_object().unwrap(), Op::Create).unwrap_err().status, 400);
     }

@@ -12,7 +12,8 @@ use std::time::Duration;
 use neutrino_agent::config::AgentConfig;
 use neutrino_agent::flows::{self, Layout, LocalNet, PhysLayout, TunLayout};
 use neutrino_agent::reconcile::{OWNER_KEY, Reconciler, StatusChanges, SyncError};
-use neutrino_model::internal::{Delta, HostState, NetworkState, PortState};
+use neutrino_model::NetworkType;
+use neutrino_model::internal::{Delta, HostState, L2Delta, L2State, NetworkState, PortState};
 use neutrino_ovs::flow::{Flow, FlowDelta};
 use neutrino_ovs::ofctl::{FakeFlowProgrammer, FlowProgrammer, OfctlError};
 use neutrino_ovs::vswitch::{FakeVswitch, InterfaceEvent, PortInfo, PortSpec, StrMap, Vswitch, VswitchError};
@@ -85,7 +86,7 @@ impl FlowProgrammer for SharedFlows {
 pub fn config() -> AgentConfig {
     AgentConfig {
         host: HOST.into(),
-        tunnel_types: vec!["vxlan".into()],
+        tunnel_types: vec![NetworkType::Vxlan],
         local_ip: Some(LOCAL_IP.into()),
         datapath_type: "netdev".into(),
         bridge_mappings: BTreeMap::from([("physnet1".to_string(), "br-eth1".to_string())]),
@@ -252,7 +253,7 @@ impl Agent {
 pub fn net_vxlan(id: &str, seg: i64) -> NetworkState {
     NetworkState {
         id: id.into(),
-        network_type: "vxlan".into(),
+        network_type: NetworkType::Vxlan,
         physical_network: None,
         segmentation_id: Some(seg),
         mtu: 1450,
@@ -263,7 +264,7 @@ pub fn net_vxlan(id: &str, seg: i64) -> NetworkState {
 pub fn net_vlan(id: &str, seg: i64) -> NetworkState {
     NetworkState {
         id: id.into(),
-        network_type: "vlan".into(),
+        network_type: NetworkType::Vlan,
         physical_network: Some("physnet1".into()),
         segmentation_id: Some(seg),
         mtu: 1500,
@@ -274,7 +275,7 @@ pub fn net_vlan(id: &str, seg: i64) -> NetworkState {
 pub fn net_flat(id: &str) -> NetworkState {
     NetworkState {
         id: id.into(),
-        network_type: "flat".into(),
+        network_type: NetworkType::Flat,
         physical_network: Some("physnet1".into()),
         segmentation_id: None,
         mtu: 1500,
@@ -307,7 +308,7 @@ pub fn state(
     networks: Vec<NetworkState>,
     peers: &[(&str, &[&str])],
 ) -> HostState {
-    HostState { revision, ports, networks, peers: peer_map(peers) }
+    HostState { revision, l2: L2State { ports, networks, peers: peer_map(peers) } }
 }
 
 pub fn peer_map(peers: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {
@@ -318,11 +319,16 @@ pub fn delta(revision: i64) -> Delta {
     Delta { revision, ..Default::default() }
 }
 
+/// A delta with ports and networks added or changed.
+pub fn changes(revision: i64, ports: Vec<PortState>, networks: Vec<NetworkState>) -> Delta {
+    Delta { revision, resync: false, l2: L2Delta { ports, networks, ..Default::default() } }
+}
+
 /// A local network as the flows see it.
 pub fn local(n: &NetworkState, vlan: u16) -> LocalNet {
     LocalNet {
         id: n.id.clone(),
-        network_type: n.network_type.clone(),
+        network_type: n.network_type.as_str().to_string(),
         physical_network: n.physical_network.clone(),
         segmentation_id: n.segmentation_id,
         local_vlan: vlan,

@@ -51,7 +51,8 @@ pub struct Cloud {
     pub sandbox: Sandbox,
     pub rt: tokio::runtime::Runtime,
     pub url: String,
-    http: reqwest::Client,
+    /// The noauth admin's client.
+    client: neutrino_client::Client,
     dir: tempfile::TempDir,
     _serial: MutexGuard<'static, ()>,
 }
@@ -82,7 +83,8 @@ impl Cloud {
         spec.name_prefix = prefix.to_string();
         spec.run_dir = dir.path().join("sandbox");
         let sandbox = Sandbox::up(&spec).expect("sandbox up");
-        let mut cloud = Cloud { sandbox, rt, url, http: reqwest::Client::new(), dir, _serial: serial };
+        let client = neutrino_client::Client::new(&url, neutrino_client::Auth::None).expect("client");
+        let mut cloud = Cloud { sandbox, rt, url, client, dir, _serial: serial };
         let names: Vec<String> = cloud.sandbox.hosts().iter().map(|h| h.name.clone()).collect();
         for h in &names {
             cloud.start_agent(h);
@@ -129,20 +131,8 @@ impl Cloud {
 
     /// One API call as the noauth admin: (status, body).
     pub fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut req = self.http.request(m, format!("{}{path}", self.url));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        self.rt.block_on(async move {
-            let resp = req.send().await.expect("server answers");
-            let status = resp.status().as_u16();
-            let bytes = resp.bytes().await.expect("body");
-            (
-                status,
-                if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("json") },
-            )
-        })
+        let m = neutrino_client::Method::from_bytes(method.as_bytes()).expect("method");
+        self.rt.block_on(self.client.call(m, path, body.as_ref())).expect("server answers with JSON")
     }
 
     pub fn wait(&self, timeout: Duration, what: &str, mut ok: impl FnMut(&Self) -> bool) {

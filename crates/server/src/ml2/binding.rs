@@ -1,8 +1,11 @@
 //! The `openvswitch` mechanism driver's port binding (upstream `mech_agent.py` +
 //! `mech_openvswitch.py`): a port on host H binds only if a live, enabled Open vSwitch agent on
 //! H can reach the network's segment — its `bridge_mappings` name the physical network
-//! (flat, VLAN) or its `tunnel_types` include the type (GRE, VXLAN).
+//! (flat, VLAN) or its `tunnel_types` include the type (GRE, VXLAN), read from the agent's
+//! typed [`L2Configurations`].
 
+use neutrino_model::NetworkType;
+use neutrino_model::agent::L2Configurations;
 use neutrino_model::network::Provider;
 use serde_json::{Value, json};
 
@@ -16,8 +19,8 @@ pub const VIF_FAILED: &str = "binding_failed";
 pub struct AgentView {
     pub alive: bool,
     pub admin_state_up: bool,
-    /// The configuration the agent reported.
-    pub configurations: Value,
+    /// The configuration the agent reported (defaults if it reported none of upstream's shape).
+    pub configurations: L2Configurations,
 }
 
 /// The result of binding: `binding:vif_type` and `binding:vif_details`.
@@ -37,18 +40,17 @@ impl Binding {
 }
 
 /// Whether the agent's configuration can carry the segment.
-pub fn reaches(configurations: &Value, segment: &Provider) -> bool {
-    match segment.network_type.as_deref() {
-        Some("local") => true,
-        Some("flat") | Some("vlan") => segment
+pub fn reaches(configurations: &L2Configurations, segment: &Provider) -> bool {
+    match segment.network_type {
+        Some(NetworkType::Local) => true,
+        Some(NetworkType::Flat | NetworkType::Vlan) => segment
             .physical_network
             .as_deref()
-            .is_some_and(|p| configurations["bridge_mappings"].get(p).is_some()),
-        Some(t @ ("vxlan" | "gre")) => {
-            configurations["tunnel_types"].as_array().is_some_and(|a| a.iter().any(|x| x.as_str() == Some(t)))
-                && configurations["tunneling_ip"].as_str().is_some_and(|s| !s.is_empty())
+            .is_some_and(|p| configurations.bridge_mappings.contains_key(p)),
+        Some(t @ (NetworkType::Vxlan | NetworkType::Gre)) => {
+            configurations.tunnel_types.contains(&t) && configurations.tunnel_endpoint().is_some()
         }
-        _ => false,
+        Some(NetworkType::Geneve) | None => false,
     }
 }
 
@@ -63,8 +65,8 @@ pub fn bind(host: &str, segment: &Provider, agent: Option<&AgentView>) -> Bindin
     if !reaches(&agent.configurations, segment) {
         return Binding::failed();
     }
-    let datapath = agent.configurations["datapath_type"].as_str().unwrap_or("system");
-    let bridge = agent.configurations["integration_bridge"].as_str().unwrap_or("br-int");
+    let datapath = &agent.configurations.datapath_type;
+    let bridge = &agent.configurations.integration_bridge;
     Binding {
         vif_type: VIF_OVS.into(),
         vif_details: json!({
@@ -84,7 +86,7 @@ mod tests {
 
     fn seg(t: &str, p: Option<&str>) -> Provider {
         Provider {
-            network_type: Some(t.into()),
+            network_type: Some(t.parse().unwrap()),
             physical_network: p.map(String::from),
             segmentation_id: Some(7),
         }
@@ -93,8 +95,10 @@ mod tests {
         AgentView {
             alive,
             admin_state_up: true,
-            configurations: json!({"bridge_mappings": {"physnet1": "br-eth1"}, "tunnel_types": ["vxlan"],
-                "tunneling_ip": "172.31.0.1", "datapath_type": "netdev", "integration_bridge": "br-int"}),
+            configurations: L2Configurations::from_value(&json!({"bridge_mappings": {"physnet1": "br-eth1"},
+                "tunnel_types": ["vxlan"], "tunneling_ip": "172.31.0.1", "datapath_type": "netdev",
+                "integration_bridge": "br-int"}))
+            .unwrap(),
         }
     }
 

@@ -4,8 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use neutrino_model::NetworkType;
 use serde::{Deserialize, Serialize};
 
+/// The type names stay text here (the operator's file) and are parsed by [`Ml2Config::ranges`],
+/// which names a bad one in its error.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Ml2Config {
@@ -27,8 +30,8 @@ pub struct Ml2Config {
 impl Default for Ml2Config {
     fn default() -> Self {
         Self {
-            type_drivers: ["local", "flat", "vlan", "gre", "vxlan"].map(String::from).to_vec(),
-            tenant_network_types: vec!["vxlan".into()],
+            type_drivers: TYPE_DRIVERS.map(|t| t.as_str().to_string()).to_vec(),
+            tenant_network_types: vec![NetworkType::Vxlan.as_str().into()],
             flat_networks: vec!["*".into()],
             network_vlan_ranges: vec!["physnet1:100:2999".into()],
             vni_ranges: vec!["1:1000".into()],
@@ -51,14 +54,22 @@ pub enum Ml2ConfigError {
     TenantType(String),
 }
 
-/// The parsed ranges.
+/// The parsed configuration: enabled types and ranges.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Ranges {
+    /// `type_drivers`.
+    pub types: Vec<NetworkType>,
+    /// `tenant_network_types`, in order.
+    pub tenant_types: Vec<NetworkType>,
     /// Physnet → tenant VLAN ranges (empty: provider networks only).
     pub vlan: BTreeMap<String, Vec<(u32, u32)>>,
     pub vxlan: Vec<(u32, u32)>,
     pub gre: Vec<(u32, u32)>,
 }
+
+/// The types this server has a type driver for (not `geneve`).
+pub const TYPE_DRIVERS: [NetworkType; 5] =
+    [NetworkType::Local, NetworkType::Flat, NetworkType::Vlan, NetworkType::Gre, NetworkType::Vxlan];
 
 pub const MAX_VLAN: u32 = 4094;
 pub const MAX_VNI: u32 = (1 << 24) - 1;
@@ -77,17 +88,19 @@ fn range(s: &str, max: u32) -> Result<(u32, u32), Ml2ConfigError> {
 impl Ml2Config {
     /// Checks the configuration and parses its ranges.
     pub fn ranges(&self) -> Result<Ranges, Ml2ConfigError> {
+        let mut r = Ranges::default();
         for t in &self.type_drivers {
-            if !["local", "flat", "vlan", "gre", "vxlan"].contains(&t.as_str()) {
-                return Err(Ml2ConfigError::Type(t.clone()));
+            match t.parse::<NetworkType>() {
+                Ok(nt) if TYPE_DRIVERS.contains(&nt) => r.types.push(nt),
+                _ => return Err(Ml2ConfigError::Type(t.clone())),
             }
         }
         for t in &self.tenant_network_types {
-            if !self.type_drivers.contains(t) {
-                return Err(Ml2ConfigError::TenantType(t.clone()));
+            match t.parse::<NetworkType>() {
+                Ok(nt) if self.type_drivers.contains(t) => r.tenant_types.push(nt),
+                _ => return Err(Ml2ConfigError::TenantType(t.clone())),
             }
         }
-        let mut r = Ranges::default();
         for entry in &self.network_vlan_ranges {
             let parts: Vec<&str> = entry.split(':').collect();
             match parts.as_slice() {
@@ -115,6 +128,8 @@ mod tests {
     #[test]
     fn defaults_parse() {
         let r = Ml2Config::default().ranges().unwrap();
+        assert_eq!(r.types, TYPE_DRIVERS);
+        assert_eq!(r.tenant_types, vec![NetworkType::Vxlan]);
         assert_eq!(r.vlan["physnet1"], vec![(100, 2999)]);
         assert_eq!(r.vxlan, vec![(1, 1000)]);
     }
@@ -128,6 +143,13 @@ mod tests {
         c.vni_ranges = vec!["5:1".into()];
         assert!(c.ranges().is_err());
         let c = Ml2Config { tenant_network_types: vec!["geneve".into()], ..Default::default() };
-        assert!(c.ranges().is_err());
+        assert_eq!(c.ranges(), Err(Ml2ConfigError::TenantType("geneve".into())));
+        let c = Ml2Config { type_drivers: vec!["vxlan".into(), "geneve".into()], ..Default::default() };
+        assert_eq!(c.ranges(), Err(Ml2ConfigError::Type("geneve".into())));
+        let c = Ml2Config { type_drivers: vec!["token-ring".into()], ..Default::default() };
+        assert_eq!(
+            c.ranges().unwrap_err().to_string(),
+            "unknown type driver \"token-ring\" (local, flat, vlan, gre, vxlan)"
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! overhead).
 
 use neutrino_model::network::Provider;
-use neutrino_model::{ApiError, ApiResult};
+use neutrino_model::{ApiError, ApiResult, NetworkType};
 
 use super::config::{MAX_GRE, MAX_VLAN, MAX_VNI, Ml2Config, Ml2ConfigError, Ranges};
 use crate::store::Sql;
@@ -34,17 +34,17 @@ impl Ml2 {
     }
 
     /// The MTU of a network of `network_type`.
-    pub fn mtu(&self, network_type: Option<&str>) -> i64 {
+    pub fn mtu(&self, network_type: Option<NetworkType>) -> i64 {
         match network_type {
-            Some("vxlan") => self.global_mtu - 50,
-            Some("gre") => self.global_mtu - 42,
-            Some("geneve") => self.global_mtu - 58,
+            Some(NetworkType::Vxlan) => self.global_mtu - 50,
+            Some(NetworkType::Gre) => self.global_mtu - 42,
+            Some(NetworkType::Geneve) => self.global_mtu - 58,
             _ => self.global_mtu,
         }
     }
 
-    fn enabled(&self, t: &str) -> ApiResult<()> {
-        if self.config.type_drivers.iter().any(|d| d == t) {
+    fn enabled(&self, t: NetworkType) -> ApiResult<()> {
+        if self.ranges.types.contains(&t) {
             Ok(())
         } else {
             Err(ApiError::invalid_input(format!("network_type value '{t}' not supported")))
@@ -68,8 +68,8 @@ impl Ml2 {
                 self.provider(sql, network_id, p)
             }
             _ => {
-                for t in &self.config.tenant_network_types {
-                    if let Some(p) = self.tenant(sql, network_id, t)? {
+                for t in &self.ranges.tenant_types {
+                    if let Some(p) = self.tenant(sql, network_id, *t)? {
                         return Ok(p);
                     }
                 }
@@ -78,22 +78,22 @@ impl Ml2 {
         }
     }
 
-    fn tenant(&self, sql: &mut dyn Sql, network_id: &str, t: &str) -> ApiResult<Option<Provider>> {
+    fn tenant(&self, sql: &mut dyn Sql, network_id: &str, t: NetworkType) -> ApiResult<Option<Provider>> {
         let pools: Vec<(String, Vec<(u32, u32)>)> = match t {
-            "vxlan" => vec![(String::new(), self.ranges.vxlan.clone())],
-            "gre" => vec![(String::new(), self.ranges.gre.clone())],
-            "vlan" => self.ranges.vlan.iter().map(|(p, r)| (p.clone(), r.clone())).collect(),
-            "local" => {
-                return Ok(Some(Provider { network_type: Some("local".into()), ..Default::default() }));
+            NetworkType::Vxlan => vec![(String::new(), self.ranges.vxlan.clone())],
+            NetworkType::Gre => vec![(String::new(), self.ranges.gre.clone())],
+            NetworkType::Vlan => self.ranges.vlan.iter().map(|(p, r)| (p.clone(), r.clone())).collect(),
+            NetworkType::Local => {
+                return Ok(Some(Provider { network_type: Some(t), ..Default::default() }));
             }
-            _ => return Ok(None),
+            NetworkType::Flat | NetworkType::Geneve => return Ok(None),
         };
         for (physnet, ranges) in pools {
             for (lo, hi) in ranges {
                 if let Some(id) = first_free(sql, t, &physnet, lo, hi)? {
                     reserve(sql, t, &physnet, id, network_id)?;
                     return Ok(Some(Provider {
-                        network_type: Some(t.to_string()),
+                        network_type: Some(t),
                         physical_network: (!physnet.is_empty()).then_some(physnet),
                         segmentation_id: Some(i64::from(id)),
                     }));
@@ -104,12 +104,12 @@ impl Ml2 {
     }
 
     fn provider(&self, sql: &mut dyn Sql, network_id: &str, p: &Provider) -> ApiResult<Provider> {
-        let t = p.network_type.clone().ok_or_else(|| ApiError::invalid_input("network_type required"))?;
-        self.enabled(&t)?;
+        let t = p.network_type.ok_or_else(|| ApiError::invalid_input("network_type required"))?;
+        self.enabled(t)?;
         let physnet = p.physical_network.clone();
         let seg = p.segmentation_id;
-        match t.as_str() {
-            "local" => {
+        match t {
+            NetworkType::Local => {
                 if physnet.is_some() || seg.is_some() {
                     return Err(ApiError::invalid_input(
                         "physical_network and segmentation_id prohibited for local provider network",
@@ -117,7 +117,7 @@ impl Ml2 {
                 }
                 Ok(Provider { network_type: Some(t), ..Default::default() })
             }
-            "flat" => {
+            NetworkType::Flat => {
                 let Some(pn) = physnet else {
                     return Err(ApiError::invalid_input(
                         "physical_network required for flat provider network",
@@ -133,16 +133,16 @@ impl Ml2 {
                         "physical_network '{pn}' unknown for flat provider network"
                     )));
                 }
-                if taken(sql, "flat", &pn, 0)? {
+                if taken(sql, t, &pn, 0)? {
                     return Err(ApiError::conflict(
                         "FlatNetworkInUse",
                         format!("Unable to create the flat network. Physical network {pn} is in use."),
                     ));
                 }
-                reserve(sql, "flat", &pn, 0, network_id)?;
+                reserve(sql, t, &pn, 0, network_id)?;
                 Ok(Provider { network_type: Some(t), physical_network: Some(pn), segmentation_id: None })
             }
-            "vlan" => {
+            NetworkType::Vlan => {
                 let Some(pn) = physnet else {
                     return Err(ApiError::invalid_input(
                         "physical_network required for VLAN provider network",
@@ -156,7 +156,7 @@ impl Ml2 {
                 let id = match seg {
                     Some(s) => {
                         let s = check_range(s, MAX_VLAN, "VLAN")?;
-                        if taken(sql, "vlan", &pn, s)? {
+                        if taken(sql, t, &pn, s)? {
                             return Err(ApiError::conflict(
                                 "VlanIdInUse",
                                 format!(
@@ -169,7 +169,7 @@ impl Ml2 {
                     None => {
                         let mut found = None;
                         for (lo, hi) in ranges {
-                            if let Some(id) = first_free(sql, "vlan", &pn, *lo, *hi)? {
+                            if let Some(id) = first_free(sql, t, &pn, *lo, *hi)? {
                                 found = Some(id);
                                 break;
                             }
@@ -177,25 +177,28 @@ impl Ml2 {
                         found.ok_or_else(no_tenant_network)?
                     }
                 };
-                reserve(sql, "vlan", &pn, id, network_id)?;
+                reserve(sql, t, &pn, id, network_id)?;
                 Ok(Provider {
                     network_type: Some(t),
                     physical_network: Some(pn),
                     segmentation_id: Some(i64::from(id)),
                 })
             }
-            "vxlan" | "gre" => {
+            NetworkType::Vxlan | NetworkType::Gre => {
                 if physnet.is_some() {
                     return Err(ApiError::invalid_input(format!(
                         "provider:physical_network specified for {t} network"
                     )));
                 }
-                let (max, ranges) =
-                    if t == "vxlan" { (MAX_VNI, &self.ranges.vxlan) } else { (MAX_GRE, &self.ranges.gre) };
+                let (max, ranges) = if t == NetworkType::Vxlan {
+                    (MAX_VNI, &self.ranges.vxlan)
+                } else {
+                    (MAX_GRE, &self.ranges.gre)
+                };
                 let id = match seg {
                     Some(s) => {
                         let s = check_range(s, max, "tunnel")?;
-                        if taken(sql, &t, "", s)? {
+                        if taken(sql, t, "", s)? {
                             return Err(ApiError::conflict(
                                 "TunnelIdInUse",
                                 format!("Unable to create the network. The tunnel ID {s} is in use."),
@@ -206,7 +209,7 @@ impl Ml2 {
                     None => {
                         let mut found = None;
                         for (lo, hi) in ranges {
-                            if let Some(id) = first_free(sql, &t, "", *lo, *hi)? {
+                            if let Some(id) = first_free(sql, t, "", *lo, *hi)? {
                                 found = Some(id);
                                 break;
                             }
@@ -214,14 +217,16 @@ impl Ml2 {
                         found.ok_or_else(no_tenant_network)?
                     }
                 };
-                reserve(sql, &t, "", id, network_id)?;
+                reserve(sql, t, "", id, network_id)?;
                 Ok(Provider {
                     network_type: Some(t),
                     physical_network: None,
                     segmentation_id: Some(i64::from(id)),
                 })
             }
-            other => Err(ApiError::invalid_input(format!("network_type value '{other}' not supported"))),
+            NetworkType::Geneve => {
+                Err(ApiError::invalid_input(format!("network_type value '{t}' not supported")))
+            }
         }
     }
 

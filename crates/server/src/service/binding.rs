@@ -20,7 +20,7 @@ pub fn binding_for(sql: &mut dyn Sql, host: &str, segment: &Provider, down_time:
     let view = agent.map(|a| AgentView {
         alive: a.alive,
         admin_state_up: a.admin_state_up,
-        configurations: a.configurations,
+        configurations: a.l2_configurations().unwrap_or_default(),
     });
     Ok(bind(host, segment, view.as_ref()))
 }

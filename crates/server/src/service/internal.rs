@@ -3,21 +3,24 @@
 //! after a gap), and port up/down reports that flip a port's status between DOWN and ACTIVE.
 //! Ports and networks are read with the public API's store rows ([`crate::store::ports`],
 //! [`crate::store::networks`]) and mapped to what an agent wires ([`PortState`],
-//! [`NetworkState`]).
+//! [`NetworkState`]); each driver's section of the state is computed by its own function
+//! ([`l2_state`], [`l2_delta`]), so a later section adds functions here, not branches.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use neutrino_model::agent::OVS_AGENT_TYPE;
 use neutrino_model::common::now_timestamp;
 use neutrino_model::network::Network;
 use neutrino_model::port::Port;
-use neutrino_model::{ApiError, ApiResult};
+use neutrino_model::{ApiError, ApiResult, NetworkType};
 
-pub use neutrino_model::internal::{Delta, FixedIpState, HostState, NetworkState, PortState, StatusReport};
+pub use neutrino_model::internal::{
+    Delta, FixedIpState, HostState, L2Delta, L2State, NetworkState, PortState, StatusReport,
+};
 
 use super::{Services, unix_now};
 use crate::ml2::binding::VIF_OVS;
+use crate::store::changes::Change;
 use crate::store::{Sql, agents, changes, networks as net_rows, ports as port_rows};
 
 /// What an agent wires of a port (the public API's row, seen by the host).
@@ -42,7 +45,7 @@ fn port_state(p: Port) -> PortState {
 fn network_state(n: Network) -> NetworkState {
     NetworkState {
         id: n.std.id,
-        network_type: n.provider.network_type.unwrap_or_else(|| "local".into()),
+        network_type: n.provider.network_type.unwrap_or(NetworkType::Local),
         physical_network: n.provider.physical_network,
         segmentation_id: n.provider.segmentation_id,
         mtu: n.mtu,
@@ -62,20 +65,35 @@ fn networks(sql: &mut dyn Sql, ids: &BTreeSet<String>) -> ApiResult<Vec<NetworkS
 
 /// Tunnel endpoints of the live agents of other hosts with bound ports on `network_id`.
 fn peers_of(sql: &mut dyn Sql, host: &str, network_id: &str, now: i64, down: i64) -> ApiResult<Vec<String>> {
-    let configs =
-        agents::configurations_on_network(sql, network_id, host, VIF_OVS, OVS_AGENT_TYPE, now - down)?;
-    let mut ips: Vec<String> = configs
-        .iter()
-        .filter_map(|c| c["tunneling_ip"].as_str().map(String::from))
-        .filter(|ip| !ip.is_empty())
-        .collect();
+    let configs = agents::l2_configurations_on_network(sql, network_id, host, VIF_OVS, now - down)?;
+    let mut ips: Vec<String> = configs.iter().filter_map(|c| c.tunnel_endpoint().map(String::from)).collect();
     ips.sort();
     ips.dedup();
     Ok(ips)
 }
 
-fn tunnel(n: &NetworkState) -> bool {
-    matches!(n.network_type.as_str(), "vxlan" | "gre")
+/// The peer lists of the tunnel networks among `networks`.
+fn peers(
+    sql: &mut dyn Sql,
+    host: &str,
+    networks: &[NetworkState],
+    down: i64,
+) -> ApiResult<BTreeMap<String, Vec<String>>> {
+    let now = unix_now();
+    let mut peers = BTreeMap::new();
+    for n in networks.iter().filter(|n| n.network_type.is_tunnel()) {
+        peers.insert(n.id.clone(), peers_of(sql, host, &n.id, now, down)?);
+    }
+    Ok(peers)
+}
+
+/// The `l2` section of `host`'s state: its bound ports, their networks and tunnel peers.
+fn l2_state(sql: &mut dyn Sql, host: &str, down: i64) -> ApiResult<L2State> {
+    let ports = ports_bound(sql, host, None)?;
+    let ids: BTreeSet<String> = ports.iter().map(|p| p.network_id.clone()).collect();
+    let networks = networks(sql, &ids)?;
+    let peers = peers(sql, host, &networks, down)?;
+    Ok(L2State { ports, networks, peers })
 }
 
 /// The whole desired state of `host`.
@@ -84,15 +102,7 @@ pub async fn host_state(svc: &Services, host: &str) -> ApiResult<HostState> {
     svc.store
         .read(move |sql| {
             let revision = changes::current(sql)?;
-            let ports = ports_bound(sql, &host, None)?;
-            let ids: BTreeSet<String> = ports.iter().map(|p| p.network_id.clone()).collect();
-            let networks = networks(sql, &ids)?;
-            let now = unix_now();
-            let mut peers = BTreeMap::new();
-            for n in networks.iter().filter(|n| tunnel(n)) {
-                peers.insert(n.id.clone(), peers_of(sql, &host, &n.id, now, down)?);
-            }
-            Ok(HostState { revision, ports, networks, peers })
+            Ok(HostState { revision, l2: l2_state(sql, &host, down)? })
         })
         .await
 }
@@ -134,48 +144,51 @@ async fn delta(svc: &Services, host: &str, since: i64) -> ApiResult<Delta> {
             let Some(last) = list.last().map(|c| c.revision) else {
                 return Ok(Delta { revision: since, ..Default::default() });
             };
-            let my_nets: BTreeSet<String> =
-                port_rows::networks_bound_to(sql, &host, VIF_OVS)?.into_iter().collect();
-            let mut touched_ports = BTreeSet::new();
-            let mut touched_nets = BTreeSet::new();
-            let mut all_peers = false;
-            for c in &list {
-                match c.kind.as_str() {
-                    "port" => {
-                        if c.host.as_deref() == Some(host.as_str()) {
-                            touched_ports.insert(c.resource_id.clone());
-                        }
-                        if let Some(n) = &c.network_id {
-                            touched_nets.insert(n.clone());
-                        }
-                    }
-                    "network" => {
-                        touched_nets.insert(c.resource_id.clone());
-                    }
-                    _ => all_peers = true,
-                }
-            }
-            let mut d = Delta { revision: last, ..Default::default() };
-            if !touched_ports.is_empty() {
-                let ids: Vec<String> = touched_ports.iter().cloned().collect();
-                let found = ports_bound(sql, &host, Some(&ids))?;
-                let present: BTreeSet<String> = found.iter().map(|p| p.id.clone()).collect();
-                d.removed_ports = touched_ports.difference(&present).cloned().collect();
-                d.ports = found;
-            }
-            let mut nets: BTreeSet<String> = touched_nets.intersection(&my_nets).cloned().collect();
-            nets.extend(d.ports.iter().map(|p| p.network_id.clone()));
-            if all_peers {
-                nets.extend(my_nets.iter().cloned());
-            }
-            d.networks = networks(sql, &nets)?;
-            let now = unix_now();
-            for n in d.networks.iter().filter(|n| tunnel(n)) {
-                d.peers.insert(n.id.clone(), peers_of(sql, &host, &n.id, now, down)?);
-            }
-            Ok(d)
+            Ok(Delta { revision: last, resync: false, l2: l2_delta(sql, &host, &list, down)? })
         })
         .await
+}
+
+/// The `l2` section of the changes `list` for `host`: its ports that changed or went, the
+/// networks of the host they touched, and the peers of those (of all its networks when an agent
+/// changed, since a tunnel endpoint may have).
+fn l2_delta(sql: &mut dyn Sql, host: &str, list: &[Change], down: i64) -> ApiResult<L2Delta> {
+    let my_nets: BTreeSet<String> = port_rows::networks_bound_to(sql, host, VIF_OVS)?.into_iter().collect();
+    let mut touched_ports = BTreeSet::new();
+    let mut touched_nets = BTreeSet::new();
+    let mut all_peers = false;
+    for c in list {
+        match c.kind.as_str() {
+            "port" => {
+                if c.host.as_deref() == Some(host) {
+                    touched_ports.insert(c.resource_id.clone());
+                }
+                if let Some(n) = &c.network_id {
+                    touched_nets.insert(n.clone());
+                }
+            }
+            "network" => {
+                touched_nets.insert(c.resource_id.clone());
+            }
+            _ => all_peers = true,
+        }
+    }
+    let mut d = L2Delta::default();
+    if !touched_ports.is_empty() {
+        let ids: Vec<String> = touched_ports.iter().cloned().collect();
+        let found = ports_bound(sql, host, Some(&ids))?;
+        let present: BTreeSet<String> = found.iter().map(|p| p.id.clone()).collect();
+        d.removed_ports = touched_ports.difference(&present).cloned().collect();
+        d.ports = found;
+    }
+    let mut nets: BTreeSet<String> = touched_nets.intersection(&my_nets).cloned().collect();
+    nets.extend(d.ports.iter().map(|p| p.network_id.clone()));
+    if all_peers {
+        nets.extend(my_nets.iter().cloned());
+    }
+    d.networks = networks(sql, &nets)?;
+    d.peers = peers(sql, host, &d.networks, down)?;
+    Ok(d)
 }
 
 /// Flips the status of ports bound to the reporting host; reports about other ports are

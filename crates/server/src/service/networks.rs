@@ -84,7 +84,7 @@ pub async fn create(
                 // tenant segment allocated; the MTU follows its type.
                 let asked = std::mem::take(&mut n.provider);
                 n.provider = ml2.allocate(sql, &n.std.id, Some(&asked))?;
-                n.mtu = ml2.mtu(n.provider.network_type.as_deref());
+                n.mtu = ml2.mtu(n.provider.network_type);
                 rows::insert(sql, n)?;
             }
             Ok(nets)
@@ -132,7 +132,7 @@ pub async fn update(
             if let Some(p) = &c.provider {
                 let mut merged = n.provider.clone();
                 if body.contains_key("provider:network_type") {
-                    merged.network_type = p.network_type.clone();
+                    merged.network_type = p.network_type;
                 }
                 if body.contains_key("provider:physical_network") {
                     merged.physical_network = p.physical_network.clone();

@@ -1,7 +1,7 @@
 //! Rows of the `agents` table (unique per agent type and host), and the live agents of the
 //! hosts a network's ports are bound to (tunnel peers).
 
-use neutrino_model::agent::Agent;
+use neutrino_model::agent::{Agent, L2Configurations, OVS_AGENT_TYPE};
 
 use super::{Row, Sql, SqlValue, StoreError};
 
@@ -89,22 +89,21 @@ pub fn host_of(sql: &mut dyn Sql, id: &str) -> Result<Option<String>, StoreError
     Ok(rows.first().map(|r| r[0].text()))
 }
 
-/// The distinct configurations of the agents of `agent_type` that heartbeat after
+/// The distinct configurations of the Open vSwitch agents (the `l2` role) that heartbeat after
 /// `alive_after` on the hosts, other than `except_host`, with ports of `network_id` bound with
-/// `vif_type`.
-pub fn configurations_on_network(
+/// `vif_type`; those not of upstream's shape are left out.
+pub fn l2_configurations_on_network(
     sql: &mut dyn Sql,
     network_id: &str,
     except_host: &str,
     vif_type: &str,
-    agent_type: &str,
     alive_after: i64,
-) -> Result<Vec<serde_json::Value>, StoreError> {
+) -> Result<Vec<L2Configurations>, StoreError> {
     let rows = sql.query(
         "SELECT DISTINCT a.configurations FROM ports p JOIN agents a ON a.host = p.binding_host_id \
          WHERE p.network_id = ? AND p.binding_host_id <> ? AND p.binding_vif_type = ? AND a.agent_type = ? \
          AND a.heartbeat_at > ?",
-        &[network_id.into(), except_host.into(), vif_type.into(), agent_type.into(), alive_after.into()],
+        &[network_id.into(), except_host.into(), vif_type.into(), OVS_AGENT_TYPE.into(), alive_after.into()],
     )?;
     Ok(rows.iter().filter_map(|r| serde_json::from_str(&r[0].text()).ok()).collect())
 }

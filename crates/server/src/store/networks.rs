@@ -31,7 +31,8 @@ pub fn from_row(r: &Row) -> Network {
         mtu: r[7].int(),
         router_external: r[8].bool(),
         provider: Provider {
-            network_type: r[9].opt_text(),
+            // A type this build does not know (written by another) reads as none.
+            network_type: r[9].opt_text().and_then(|t| t.parse().ok()),
             physical_network: r[10].opt_text(),
             segmentation_id: r[11].opt_int(),
         },
@@ -52,7 +53,7 @@ fn values(n: &Network) -> Vec<SqlValue> {
         n.shared.into(),
         n.mtu.into(),
         n.router_external.into(),
-        n.provider.network_type.clone().into(),
+        n.provider.network_type.map(|t| t.as_str()).into(),
         n.provider.physical_network.clone().into(),
         n.provider.segmentation_id.into(),
         n.port_security_enabled.into(),

@@ -2,14 +2,16 @@
 //! network's physical network as id 0) held by networks, unique per type, physical network
 //! (empty for tunnels) and id, so that a double allocation is impossible.
 
+use neutrino_model::NetworkType;
+
 use super::{Sql, StoreError};
 
 /// Whether segment `id` of type `t` on `physnet` is held.
-pub fn taken(sql: &mut dyn Sql, t: &str, physnet: &str, id: u32) -> Result<bool, StoreError> {
+pub fn taken(sql: &mut dyn Sql, t: NetworkType, physnet: &str, id: u32) -> Result<bool, StoreError> {
     Ok(!sql
         .query(
             "SELECT 1 FROM segment_allocations WHERE network_type = ? AND physical_network = ? AND segmentation_id = ?",
-            &[t.into(), physnet.into(), i64::from(id).into()],
+            &[t.as_str().into(), physnet.into(), i64::from(id).into()],
         )?
         .is_empty())
 }
@@ -17,14 +19,14 @@ pub fn taken(sql: &mut dyn Sql, t: &str, physnet: &str, id: u32) -> Result<bool,
 /// Records that `network_id` holds segment `id` of type `t` on `physnet`.
 pub fn reserve(
     sql: &mut dyn Sql,
-    t: &str,
+    t: NetworkType,
     physnet: &str,
     id: u32,
     network_id: &str,
 ) -> Result<(), StoreError> {
     sql.execute(
         "INSERT INTO segment_allocations (network_type, physical_network, segmentation_id, network_id) VALUES (?, ?, ?, ?)",
-        &[t.into(), physnet.into(), i64::from(id).into(), network_id.into()],
+        &[t.as_str().into(), physnet.into(), i64::from(id).into(), network_id.into()],
     )?;
     Ok(())
 }
@@ -32,7 +34,7 @@ pub fn reserve(
 /// The lowest id of `[lo, hi]` of type `t` on `physnet` that no network holds.
 pub fn first_free(
     sql: &mut dyn Sql,
-    t: &str,
+    t: NetworkType,
     physnet: &str,
     lo: u32,
     hi: u32,
@@ -40,7 +42,7 @@ pub fn first_free(
     let rows = sql.query(
         "SELECT segmentation_id FROM segment_allocations WHERE network_type = ? AND physical_network = ? \
          AND segmentation_id >= ? AND segmentation_id <= ? ORDER BY segmentation_id",
-        &[t.into(), physnet.into(), i64::from(lo).into(), i64::from(hi).into()],
+        &[t.as_str().into(), physnet.into(), i64::from(lo).into(), i64::from(hi).into()],
     )?;
     let mut next = u64::from(lo);
     for r in rows {

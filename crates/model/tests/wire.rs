@@ -1,0 +1,162 @@
+//! The JSON wire forms of agents and of the internal API, compared with fixtures recorded from
+//! the untyped implementation (`configurations` built with `json!`, host state and deltas
+//! without sections): typing them and splitting them into driver sections changed no byte an
+//! agent, a server of the previous build or `openstack network agent show` sees.
+
+use std::collections::BTreeMap;
+
+use neutrino_model::NetworkType;
+use neutrino_model::agent::{Agent, L2Configurations, OVS_AGENT_TYPE, Role, agent_timestamp};
+use neutrino_model::internal::{
+    Delta, FixedIpState, HostState, L2Delta, L2State, NetworkState, PortState, Report, StatusReport,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("fixture is JSON")
+}
+
+/// `value` serializes to the fixture, and the fixture reads back to `value`.
+fn same_wire<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(value: &T, name: &str) {
+    let want = fixture(name);
+    assert_eq!(serde_json::to_value(value).unwrap(), want, "{name}: serialized form changed");
+    let back: T = serde_json::from_value(want).expect("fixture reads back");
+    assert_eq!(&back, value, "{name}: read back differently");
+}
+
+/// What the agent of the tests reports: VXLAN from 172.31.0.1, physnet1 on br-eth1, netdev.
+fn l2_conf() -> L2Configurations {
+    L2Configurations {
+        bridge_mappings: BTreeMap::from([("physnet1".to_string(), "br-eth1".to_string())]),
+        tunnel_types: vec![NetworkType::Vxlan],
+        tunneling_ip: "172.31.0.1".into(),
+        integration_bridge: "br-int".into(),
+        datapath_type: "netdev".into(),
+        devices: 1,
+        l2_population: false,
+        arp_responder_enabled: false,
+    }
+}
+
+fn port() -> PortState {
+    PortState {
+        id: "p1".into(),
+        network_id: "net-1".into(),
+        mac_address: "fa:16:3e:00:0d:c1".into(),
+        fixed_ips: vec![FixedIpState { subnet_id: "s1".into(), ip_address: "10.0.0.5".into() }],
+        admin_state_up: true,
+        device_owner: "compute:nova".into(),
+        device_id: "vm-1".into(),
+        port_security_enabled: true,
+    }
+}
+
+fn net(id: &str, t: NetworkType, physnet: Option<&str>, seg: Option<i64>, mtu: i64) -> NetworkState {
+    NetworkState {
+        id: id.into(),
+        network_type: t,
+        physical_network: physnet.map(String::from),
+        segmentation_id: seg,
+        mtu,
+        admin_state_up: true,
+    }
+}
+
+fn peers(list: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {
+    list.iter().map(|(n, ips)| (n.to_string(), ips.iter().map(|s| s.to_string()).collect())).collect()
+}
+
+#[test]
+fn l2_configurations_keep_upstreams_keys() {
+    same_wire(&l2_conf(), "l2_configurations");
+    assert_eq!(L2Configurations::from_value(&fixture("l2_configurations")), Some(l2_conf()));
+    // Missing keys read as upstream's defaults; a foreign shape is not read at all.
+    let partial = L2Configurations::from_value(&serde_json::json!({"tunneling_ip": "10.0.0.1"})).unwrap();
+    assert_eq!((partial.integration_bridge.as_str(), partial.datapath_type.as_str()), ("br-int", "system"));
+    assert_eq!(partial.tunnel_endpoint(), Some("10.0.0.1"));
+    assert_eq!(L2Configurations::default().tunnel_endpoint(), None);
+    assert_eq!(L2Configurations::from_value(&serde_json::json!({"bridge_mappings": ["physnet1"]})), None);
+}
+
+#[test]
+fn agents_render_as_before() {
+    let a = Agent {
+        id: "a1".into(),
+        agent_type: OVS_AGENT_TYPE.into(),
+        binary: "neutron-openvswitch-agent".into(),
+        host: "host-a".into(),
+        topic: "N/A".into(),
+        admin_state_up: true,
+        description: String::new(),
+        availability_zone: None,
+        configurations: l2_conf().to_value(),
+        heartbeat_at: 1_800_000_000,
+        heartbeat_timestamp: agent_timestamp(1_800_000_000),
+        started_at: agent_timestamp(1_799_999_000),
+        created_at: agent_timestamp(1_799_990_000),
+        alive: true,
+    };
+    assert_eq!(Value::Object(a.to_json()), fixture("agent"));
+    assert_eq!(a.l2_configurations(), Some(l2_conf()));
+    let other = Agent { agent_type: "DHCP agent".into(), ..a };
+    assert_eq!(other.l2_configurations(), None, "only an Open vSwitch agent has L2 configurations");
+}
+
+#[test]
+fn heartbeats_and_status_reports_are_unchanged() {
+    let r = Report::new("host-a", Role::L2, l2_conf().to_value(), true);
+    same_wire(&r, "report");
+    same_wire(
+        &StatusReport { host: "host-a".into(), up: vec!["p1".into()], down: vec!["p2".into()] },
+        "status_report",
+    );
+}
+
+#[test]
+fn host_state_and_delta_keep_the_unsectioned_form() {
+    let st = HostState {
+        revision: 7,
+        l2: L2State {
+            ports: vec![port()],
+            networks: vec![
+                net("net-1", NetworkType::Vxlan, None, Some(100), 1450),
+                net("net-2", NetworkType::Flat, Some("physnet1"), None, 1500),
+            ],
+            peers: peers(&[("net-1", &["172.31.0.2"])]),
+        },
+    };
+    same_wire(&st, "host_state");
+    let d = Delta {
+        revision: 9,
+        resync: false,
+        l2: L2Delta {
+            ports: vec![port()],
+            removed_ports: vec!["p9".into()],
+            networks: vec![net("net-3", NetworkType::Vlan, Some("physnet1"), Some(101), 1500)],
+            peers: peers(&[("net-1", &["172.31.0.2", "172.31.0.3"])]),
+        },
+    };
+    same_wire(&d, "delta");
+}
+
+#[test]
+fn roles_are_upstreams_agents() {
+    let rows: Vec<(&str, &str, &str)> =
+        Role::ALL.iter().map(|r| (r.as_str(), r.binary(), r.agent_type())).collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("l2", "neutron-openvswitch-agent", "Open vSwitch agent"),
+            ("l3", "neutron-l3-agent", "L3 agent"),
+            ("dhcp", "neutron-dhcp-agent", "DHCP agent"),
+        ]
+    );
+    for r in Role::ALL {
+        assert_eq!(Role::of_agent_type(r.agent_type()), Some(r));
+        assert_eq!(serde_json::to_value(r).unwrap(), Value::String(r.as_str().into()));
+    }
+    assert!(serde_json::from_value::<Role>(Value::String("l4".into())).is_err());
+}
