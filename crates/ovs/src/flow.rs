@@ -198,6 +198,9 @@ mod tests {
         assert_eq!(Flow::parse_dump_line(&f.to_add_line()).unwrap(), f);
         let empty = Flow::new(0, 0, 0, "", "");
         assert_eq!(empty.to_add_line(), "table=0,priority=0,cookie=0x0,actions=drop");
+        // An empty action list is `drop`, which is how ovs-ofctl dumps it back.
+        assert_eq!(Flow::parse_dump_line(" priority=0 actions=drop").unwrap(), empty);
+        assert_eq!(Flow::parse_dump_line(&empty.to_add_line()).unwrap(), empty);
         assert_eq!(empty.strict_match(), "table=0,priority=0");
     }
 

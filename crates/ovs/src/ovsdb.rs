@@ -1,8 +1,9 @@
 //! Native async OVSDB client following RFC 7047 (JSON-RPC 1.0 over a unix stream socket):
 //! `transact`, `monitor` with `update` notifications, `echo` answering, and connection loss
-//! reporting. Value encodings live in [`datum`].
+//! reporting. Value encodings live in [`datum`], stream splitting in [`framing`].
 
 pub mod datum;
+pub mod framing;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -14,6 +15,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::net::unix::OwnedReadHalf;
 use tokio::sync::{mpsc, oneshot};
+
+use framing::{DEFAULT_MAX_MESSAGE_BYTES, Framer};
 
 /// Errors of the OVSDB client.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +73,15 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// Connects to `path` (the server's `punix:` socket) and starts the reader and writer tasks.
     pub async fn connect(path: impl AsRef<Path>) -> Result<Client, OvsdbError> {
+        Client::connect_with_limit(path, DEFAULT_MAX_MESSAGE_BYTES).await
+    }
+
+    /// [`Client::connect`], dropping the connection when the server sends a message longer than
+    /// `max_message_bytes` (rather than buffering it without bound).
+    pub async fn connect_with_limit(
+        path: impl AsRef<Path>,
+        max_message_bytes: usize,
+    ) -> Result<Client, OvsdbError> {
         let path = path.as_ref();
         let stream = UnixStream::connect(path)
             .await
@@ -81,14 +93,23 @@ impl Client {
             closed: Default::default(),
         });
         let (out, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        // The reader ends the writer when it gives up, so that the socket really closes (the
+        // Client, and with it the sending side of `out`, may live on).
+        let (stop, mut stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
-            while let Some(bytes) = out_rx.recv().await {
+            loop {
+                let bytes = tokio::select! {
+                    b = out_rx.recv() => b,
+                    _ = &mut stopped => None,
+                };
+                let Some(bytes) = bytes else { break };
                 if wr.write_all(&bytes).await.is_err() {
                     break;
                 }
             }
         });
-        tokio::spawn(read_loop(rd, shared.clone(), out.clone()));
+        let framer = Framer::new(max_message_bytes);
+        tokio::spawn(read_loop(rd, framer, shared.clone(), out.clone(), stop));
         Ok(Client { shared, out, next_id: Arc::new(AtomicU64::new(1)) })
     }
 
@@ -198,46 +219,29 @@ pub fn parse_updates(v: &Value) -> Result<TableUpdates, OvsdbError> {
     Ok(out)
 }
 
-/// Splits complete JSON values off the front of `buf` (OVSDB sends them back to back, with
-/// no framing). Returns the values and how many bytes they used; a truncated value at the
-/// end is left for the next read, a malformed one is an error.
-pub fn split_messages(buf: &[u8]) -> Result<(Vec<Value>, usize), OvsdbError> {
-    let mut values = Vec::new();
-    let mut used = 0;
-    let mut iter = serde_json::Deserializer::from_slice(buf).into_iter::<Value>();
-    loop {
-        match iter.next() {
-            Some(Ok(v)) => {
-                values.push(v);
-                used = iter.byte_offset();
-            }
-            Some(Err(e)) if e.is_eof() => break,
-            Some(Err(e)) => return Err(OvsdbError::Protocol(format!("bad JSON from server: {e}"))),
-            None => break,
-        }
-    }
-    Ok((values, used))
-}
-
-async fn read_loop(mut rd: OwnedReadHalf, shared: Arc<Shared>, out: mpsc::UnboundedSender<Vec<u8>>) {
-    let mut buf = Vec::new();
+async fn read_loop(
+    mut rd: OwnedReadHalf,
+    mut framer: Framer,
+    shared: Arc<Shared>,
+    out: mpsc::UnboundedSender<Vec<u8>>,
+    stop_writer: oneshot::Sender<()>,
+) {
     let mut chunk = vec![0u8; 64 * 1024];
-    loop {
+    'read: loop {
         let n = match rd.read(&mut chunk).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        buf.extend_from_slice(&chunk[..n]);
-        let (messages, used) = match split_messages(&buf) {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::warn!("ovsdb: {e}; dropping connection");
-                break;
+        framer.feed(&chunk[..n]);
+        loop {
+            match framer.next_message() {
+                Ok(Some(msg)) => dispatch(msg, &shared, &out),
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!("ovsdb: {e}; dropping connection");
+                    break 'read;
+                }
             }
-        };
-        buf.drain(..used);
-        for msg in messages {
-            dispatch(msg, &shared, &out);
         }
     }
     shared.closed.store(true, Ordering::SeqCst);
@@ -245,6 +249,7 @@ async fn read_loop(mut rd: OwnedReadHalf, shared: Arc<Shared>, out: mpsc::Unboun
         let _ = tx.send(Err(OvsdbError::Disconnected));
     }
     lock(&shared.monitors).clear();
+    let _ = stop_writer.send(());
 }
 
 fn dispatch(msg: Value, shared: &Shared, out: &mpsc::UnboundedSender<Vec<u8>>) {
@@ -290,17 +295,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn splits_back_to_back_and_partial_messages() {
-        let (v, used) = split_messages(br#"{"id":1,"result":[]}{"id":2,"res"#).unwrap();
-        assert_eq!(v.len(), 1);
-        assert_eq!(used, 20);
-        let (v, used) = split_messages(b" \n").unwrap();
-        assert!(v.is_empty());
-        assert_eq!(used, 0);
-        assert!(split_messages(b"{]").is_err());
-    }
-
-    #[test]
     fn parses_updates() {
         let u = parse_updates(
             &json!({"Interface": {"u1": {"new": {"name": "tap1"}}, "u2": {"old": {"name": "x"}}}}),
@@ -321,15 +315,15 @@ mod tests {
             let (mut s, _) = listener.accept().await.unwrap();
             // An echo request from the server first; the client must answer it.
             s.write_all(br#"{"method":"echo","params":["hi"],"id":"e1"}"#).await.unwrap();
-            let mut buf = Vec::new();
+            let mut framer = Framer::default();
             let mut chunk = [0u8; 4096];
             let mut seen = Vec::new();
             while seen.len() < 2 {
                 let n = s.read(&mut chunk).await.unwrap();
-                buf.extend_from_slice(&chunk[..n]);
-                let (msgs, used) = split_messages(&buf).unwrap();
-                buf.drain(..used);
-                seen.extend(msgs);
+                framer.feed(&chunk[..n]);
+                while let Some(m) = framer.next_message().unwrap() {
+                    seen.push(m);
+                }
             }
             let echo_reply = seen.iter().find(|m| m["id"] == "e1").unwrap();
             assert_eq!(echo_reply["result"], json!(["hi"]));
@@ -353,5 +347,63 @@ mod tests {
         let err = client.echo().await.unwrap_err();
         assert!(matches!(err, OvsdbError::Disconnected), "{err}");
         assert!(client.is_closed());
+    }
+
+    /// A server that never ends its message: the client drops the connection once the message
+    /// is over the limit (instead of buffering without bound) and fails the pending call.
+    #[tokio::test]
+    async fn an_endless_message_drops_the_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sock");
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            s.write_all(br#"{"id":1,"result":[""#).await.unwrap();
+            let chunk = vec![b'a'; 1024 * 1024];
+            let mut sent = 0usize;
+            // The client must hang up within the limit plus what the socket buffers hold.
+            while sent < 4 * DEFAULT_MAX_MESSAGE_BYTES {
+                if s.write_all(&chunk).await.is_err() {
+                    return sent;
+                }
+                sent += chunk.len();
+            }
+            panic!("the client still reads after {sent} bytes of one message");
+        });
+        let client = Client::connect(&path).await.unwrap();
+        // Only a guard against hanging: re-parsing the growing buffer on every read took hours.
+        let guard = std::time::Duration::from_secs(300);
+        let err = tokio::time::timeout(guard, client.echo()).await.expect("client hangs").unwrap_err();
+        assert!(matches!(err, OvsdbError::Disconnected), "{err}");
+        let sent = tokio::time::timeout(guard, server).await.expect("client keeps reading").unwrap();
+        assert!(sent >= DEFAULT_MAX_MESSAGE_BYTES / 2, "hung up after only {sent} bytes");
+        assert!(client.is_closed());
+    }
+
+    /// The positive control: a long message under the limit is delivered.
+    #[tokio::test]
+    async fn a_long_message_under_the_limit_is_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sock");
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut framer = Framer::default();
+            let mut chunk = [0u8; 4096];
+            loop {
+                let n = s.read(&mut chunk).await.unwrap();
+                framer.feed(&chunk[..n]);
+                if let Some(req) = framer.next_message().unwrap() {
+                    let big = "a".repeat(4 * 1024 * 1024);
+                    let reply = json!({"id": req["id"], "result": [big], "error": null});
+                    s.write_all(reply.to_string().as_bytes()).await.unwrap();
+                    let _ = s.read(&mut chunk).await;
+                    return;
+                }
+            }
+        });
+        let client = Client::connect(&path).await.unwrap();
+        let v = client.call("echo", json!(["x"])).await.unwrap();
+        assert_eq!(v[0].as_str().map(str::len), Some(4 * 1024 * 1024));
     }
 }

@@ -27,13 +27,14 @@ fn parse_u128(s: &str) -> Option<u128> {
     }
 }
 
-/// Splits on commas that are not inside parentheses.
+/// Splits on commas that are not inside parentheses. A stray `)` closes nothing, so only the
+/// last part can be left open (see [`leaves_open`]).
 pub fn split_top(s: &str) -> Vec<&str> {
-    let (mut depth, mut start, mut out) = (0i32, 0, Vec::new());
+    let (mut depth, mut start, mut out) = (0usize, 0, Vec::new());
     for (i, c) in s.char_indices() {
         match c {
             '(' => depth += 1,
-            ')' => depth -= 1,
+            ')' => depth = depth.saturating_sub(1),
             ',' if depth == 0 => {
                 out.push(s[start..i].trim());
                 start = i + 1;
@@ -43,6 +44,15 @@ pub fn split_top(s: &str) -> Vec<&str> {
     }
     out.push(s[start..].trim());
     out.into_iter().filter(|p| !p.is_empty()).collect()
+}
+
+/// Whether `s` has a `(` that is not closed: any text after it would belong to it.
+fn leaves_open(s: &str) -> bool {
+    s.chars().fold(0usize, |d, c| match c {
+        '(' => d + 1,
+        ')' => d.saturating_sub(1),
+        _ => d,
+    }) > 0
 }
 
 const PROTOCOLS: &[(&str, u16, Option<u8>)] = &[
@@ -245,14 +255,16 @@ pub fn matches(text: &str) -> String {
     let mut proto: Option<(u16, Option<u8>)> = None;
     let mut dl_type: Option<u16> = None;
     let mut nw_proto: Option<u8> = None;
-    let mut fields: Vec<(String, String)> = Vec::new();
+    // A bare token (`ip`, a flag) has no value; `name=` keeps its empty value, so that the
+    // canonical text reads back as the same fields.
+    let mut fields: Vec<(String, Option<String>)> = Vec::new();
     for token in split_top(text) {
         let Some((name, value)) = token.split_once('=') else {
             let t = token.to_ascii_lowercase();
             let t = if t == "ipv4" { "ip".to_string() } else { t };
             match PROTOCOLS.iter().find(|(n, _, _)| *n == t) {
                 Some((_, eth, p)) => proto = Some((*eth, *p)),
-                None => fields.push((t, String::new())),
+                None => fields.push((t, None)),
             }
             continue;
         };
@@ -268,7 +280,7 @@ pub fn matches(text: &str) -> String {
         if (name == "dl_type" && dl_type.is_some()) || (name == "nw_proto" && nw_proto.is_some()) {
             continue;
         }
-        fields.push((name, value));
+        fields.push((name, Some(value)));
     }
     let eth = proto.map(|p| p.0).or(dl_type);
     let ip_proto = proto.and_then(|p| p.1).or(nw_proto);
@@ -279,22 +291,36 @@ pub fn matches(text: &str) -> String {
             None => {
                 match PROTOCOLS.iter().find(|(_, e, p)| *e == eth && p.is_none()) {
                     Some((n, _, _)) => head.push(n.to_string()),
-                    None => fields.push(("dl_type".into(), format!("{eth:#06x}"))),
+                    None => fields.push(("dl_type".into(), Some(format!("{eth:#06x}")))),
                 }
                 if let Some(p) = ip_proto {
-                    fields.push(("nw_proto".into(), p.to_string()));
+                    fields.push(("nw_proto".into(), Some(p.to_string())));
                 }
             }
         }
     } else if let Some(p) = ip_proto {
-        fields.push(("nw_proto".into(), p.to_string()));
+        fields.push(("nw_proto".into(), Some(p.to_string())));
     }
     for (name, value) in fields.iter_mut() {
-        fold_vlan(name, value);
+        if let Some(value) = value {
+            fold_vlan(name, value);
+        }
     }
     fields.sort();
     fields.dedup();
-    head.extend(fields.into_iter().map(|(n, v)| if v.is_empty() { n } else { format!("{n}={v}") }));
+    let mut rendered: Vec<String> = fields
+        .into_iter()
+        .map(|(n, v)| match v {
+            Some(v) => format!("{n}={v}"),
+            None => n,
+        })
+        .collect();
+    // Garbage with an unclosed `(` stays last, or it would swallow the fields after it.
+    if let Some(i) = rendered.iter().position(|f| leaves_open(f)) {
+        let open = rendered.remove(i);
+        rendered.push(open);
+    }
+    head.extend(rendered);
     head.join(",")
 }
 
@@ -344,12 +370,22 @@ fn hex_value(v: &str) -> String {
 
 const RESERVED_PORTS: &[&str] = &["NORMAL", "FLOOD", "ALL", "LOCAL", "IN_PORT"];
 
-/// The canonical form of an action list (see the module documentation).
+/// How deep `ct(exec(…))` lists are rewritten; deeper ones are kept as written, so that no
+/// input can exhaust the stack (Open vSwitch refuses such nesting long before).
+const MAX_NESTING: usize = 8;
+
+/// The canonical form of an action list (see the module documentation). The empty list is
+/// `drop`, as ovs-ofctl prints it.
 pub fn actions(text: &str) -> String {
-    split_top(text).into_iter().map(action).collect::<Vec<_>>().join(",")
+    let list = action_list(text, 0);
+    if list.is_empty() { "drop".into() } else { list }
 }
 
-fn action(a: &str) -> String {
+fn action_list(text: &str, depth: usize) -> String {
+    split_top(text).into_iter().map(|a| action(a, depth)).collect::<Vec<_>>().join(",")
+}
+
+fn action(a: &str, depth: usize) -> String {
     let upper = a.to_ascii_uppercase();
     let port = upper.strip_prefix("OUTPUT:").unwrap_or(&upper);
     if RESERVED_PORTS.contains(&port) {
@@ -407,11 +443,13 @@ fn action(a: &str) -> String {
             _ => {}
         }
     }
-    if let Some(inner) = a.strip_prefix("ct(").and_then(|r| r.strip_suffix(')')) {
+    if let Some(inner) = a.strip_prefix("ct(").and_then(|r| r.strip_suffix(')'))
+        && depth < MAX_NESTING
+    {
         let args: Vec<String> = split_top(inner)
             .into_iter()
             .map(|arg| match arg.strip_prefix("exec(").and_then(|r| r.strip_suffix(')')) {
-                Some(ex) => format!("exec({})", actions(ex)),
+                Some(ex) => format!("exec({})", action_list(ex, depth + 1)),
                 None => arg.to_string(),
             })
             .collect();
@@ -451,6 +489,13 @@ mod tests {
         assert_eq!(matches("dl_vlan=0xffff,in_port=1"), "in_port=1,vlan_tci=0x0000/0x1fff");
         assert_eq!(matches("vlan_tci=0x1005/0x1fff"), "dl_vlan=5");
         assert_eq!(matches(""), "");
+        // `name=` keeps its `=`: written as `ip` it would read back as the protocol.
+        assert_eq!(matches("ipv4=,udp"), "udp,ipv4=");
+        assert_eq!(matches(&matches("ipv4=,udp")), "udp,ipv4=");
+        assert_eq!(matches("=,in_port=1"), "=,in_port=1");
+        // Unbalanced parentheses (garbage) read back as the same fields.
+        assert_eq!(matches("z,a(,b"), "z,a(,b");
+        assert_eq!(split_top("a),b"), vec!["a)", "b"]);
         // Garbage stays as written rather than panicking.
         assert_eq!(
             matches("nw_src=300.1.1.1,ct_state=+bogus,dl_src=zz"),
@@ -493,12 +538,30 @@ mod tests {
             "ct(commit,exec(load:0x1->NXM_NX_CT_MARK[]))"
         );
         assert_eq!(actions("DROP"), "drop");
-        assert_eq!(actions(""), "");
+        assert_eq!(actions(""), "drop");
+        assert_eq!(actions(" , "), "drop");
+    }
+
+    #[test]
+    fn deeply_nested_actions_do_not_exhaust_the_stack() {
+        let deep = format!("{}drop{}", "ct(exec(".repeat(100_000), "))".repeat(100_000));
+        assert_eq!(actions(&deep), deep);
+        let shallow = "ct(commit,exec(ct(exec(3))))";
+        assert_eq!(actions(shallow), "ct(commit,exec(ct(exec(output:3))))");
     }
 
     #[test]
     fn normalising_is_idempotent() {
-        for m in ["in_port=1,dl_vlan=5", "tcp6,tp_dst=80/0xfff0", "dl_vlan=0xffff", "ct_state=-trk,ip"] {
+        for m in [
+            "in_port=1,dl_vlan=5",
+            "tcp6,tp_dst=80/0xfff0",
+            "dl_vlan=0xffff",
+            "ct_state=-trk,ip",
+            // Garbage found by tests/fuzz_flows.rs.
+            "ipv4=,udp",
+            "a( ,)(),)()",
+            "b,a(,c",
+        ] {
             assert_eq!(matches(&matches(m)), matches(m));
         }
         for a in ["set_field:5->reg0,3", "pop_vlan,goto_table:3", "ct(commit,exec(load:1->reg0))"] {
