@@ -76,12 +76,24 @@ pub fn paths() -> Map<String, Value> {
         errors(&[400, 401, 403, 404], true),
     );
     validate["responses"]["200"] = token_response("The subject token's body.");
-    let mut check =
-        op("checkToken", "Check a token", TAG, vec![subject_token()], None, errors(&[400, 401, 403, 404], false));
+    let mut check = op(
+        "checkToken",
+        "Check a token",
+        TAG,
+        vec![subject_token()],
+        None,
+        errors(&[400, 401, 403, 404], false),
+    );
     check["responses"]["200"] =
         json!({"description": "The subject token is valid.", "headers": token_headers()});
-    let mut revoke =
-        op("revokeToken", "Revoke a token", TAG, vec![subject_token()], None, errors(&[400, 401, 403, 404], true));
+    let mut revoke = op(
+        "revokeToken",
+        "Revoke a token",
+        TAG,
+        vec![subject_token()],
+        None,
+        errors(&[400, 401, 403, 404], true),
+    );
     revoke["responses"]["204"] = json!({"description": "Revoked."});
     p.insert(
         "/identity/v3/auth/tokens".into(),
