@@ -28,7 +28,7 @@ fn parse_u128(s: &str) -> Option<u128> {
 }
 
 /// Splits on commas that are not inside parentheses. A stray `)` closes nothing, so only the
-/// last part can be left open (see [`leaves_open`]).
+/// last part can be left open (see `leaves_open`).
 pub fn split_top(s: &str) -> Vec<&str> {
     let (mut depth, mut start, mut out) = (0usize, 0, Vec::new());
     for (i, c) in s.char_indices() {

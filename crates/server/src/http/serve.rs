@@ -60,7 +60,7 @@ fn nofile_limit() -> Option<u64> {
 
 impl ConnLimits {
     /// The limits of `cfg` for a process allowed `nofile` descriptors: connections and refusal
-    /// slots together never need more than `nofile` less [`RESERVED_FDS`].
+    /// slots together never need more than `nofile` less `RESERVED_FDS`.
     pub fn new(cfg: &HttpConfig, nofile: Option<u64>) -> Self {
         let budget = nofile.map_or(usize::MAX, |n| n.saturating_sub(RESERVED_FDS).max(16) as usize);
         let wanted = cfg.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);

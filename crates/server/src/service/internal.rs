@@ -4,7 +4,7 @@
 //! Ports and networks are read with the public API's store rows ([`crate::store::ports`],
 //! [`crate::store::networks`]) and mapped to what an agent wires ([`PortState`],
 //! [`NetworkState`]); each driver's section of the state is computed by its own function
-//! ([`l2_state`], [`l2_delta`]), so a later section adds functions here, not branches.
+//! (`l2_state`, `l2_delta`), so a later section adds functions here, not branches.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
