@@ -125,7 +125,12 @@ pub trait Processes: Send + Sync + fmt::Debug {
         pid_file: &Path,
         program: Option<&str>,
         netns: Option<&str>,
-    ) -> Result<Option<Process>>;
+    ) -> Result<Option<Process>> {
+        let Some(pid) = read_pid_file(pid_file) else { return Ok(None) };
+        let p = Process { pid, program: program.map(str::to_string), netns: netns.map(str::to_string) };
+        Ok(self.is_running(&p).then_some(p))
+    }
+
     /// The processes inside namespace `netns` (which must be this code's own).
     fn processes_in_netns(&self, netns: &str) -> Result<Vec<Process>>;
     /// Whether `process` runs and is still the one described.
@@ -217,17 +222,6 @@ impl Processes for LinuxHost {
         self.children().insert(pid, child);
         std::fs::write(&spec.pid_file, format!("{pid}\n")).map_err(|e| Error::io(&spec.pid_file, e))?;
         Ok(process(pid))
-    }
-
-    fn process_from_pid_file(
-        &self,
-        pid_file: &Path,
-        program: Option<&str>,
-        netns: Option<&str>,
-    ) -> Result<Option<Process>> {
-        let Some(pid) = read_pid_file(pid_file) else { return Ok(None) };
-        let p = Process { pid, program: program.map(str::to_string), netns: netns.map(str::to_string) };
-        Ok(self.is_running(&p).then_some(p))
     }
 
     fn processes_in_netns(&self, netns: &str) -> Result<Vec<Process>> {

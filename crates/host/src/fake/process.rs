@@ -4,12 +4,11 @@
 //! unless it ignores SIGTERM, SIGKILL always does — and, as on the real machine, a process that
 //! is not the one described (ended, another program, another namespace) is never signalled.
 
-use std::path::Path;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::fake::{FakeHost, FakeProcess, FakeState};
-use crate::process::{Process, Processes, Signal, Spawn, read_pid_file};
+use crate::process::{Process, Processes, Signal, Spawn};
 
 fn matches(s: &FakeState, p: &Process) -> Option<u32> {
     let fp = s.processes.get(&p.pid).filter(|fp| fp.running)?;
@@ -59,17 +58,6 @@ impl Processes for FakeHost {
             },
         );
         Ok(Process { pid, program: Some(program), netns: spec.netns.clone() })
-    }
-
-    fn process_from_pid_file(
-        &self,
-        pid_file: &Path,
-        program: Option<&str>,
-        netns: Option<&str>,
-    ) -> Result<Option<Process>> {
-        let Some(pid) = read_pid_file(pid_file) else { return Ok(None) };
-        let p = Process { pid, program: program.map(str::to_string), netns: netns.map(str::to_string) };
-        Ok(self.is_running(&p).then_some(p))
     }
 
     fn processes_in_netns(&self, netns: &str) -> Result<Vec<Process>> {
