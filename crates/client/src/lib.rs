@@ -136,6 +136,21 @@ impl Client {
     ) -> Result<(u16, Value), Error> {
         let text = format!("{}{path}", self.base.as_str().trim_end_matches('/'));
         let url = Url::parse(&text).map_err(|e| Error::Url { url: text.clone(), reason: e.to_string() })?;
+        let (status, text) = self.exchange(method, &url, body).await?;
+        if text.trim().is_empty() {
+            return Ok((status, Value::Null));
+        }
+        let v = serde_json::from_str(&text).map_err(|e| Error::Decode(format!("{url}: {e}")))?;
+        Ok((status, v))
+    }
+
+    /// Sends one request with an optional JSON body: the status and the body's text.
+    async fn exchange(
+        &self,
+        method: Method,
+        url: &Url,
+        body: Option<&Value>,
+    ) -> Result<(u16, String), Error> {
         let mut req = self.request(method, url.clone());
         if let Some(b) = body {
             req = req.json(b);
@@ -144,11 +159,7 @@ impl Client {
         let resp = req.send().await.map_err(transport)?;
         let status = resp.status().as_u16();
         let text = resp.text().await.map_err(transport)?;
-        if text.trim().is_empty() {
-            return Ok((status, Value::Null));
-        }
-        let v = serde_json::from_str(&text).map_err(|e| Error::Decode(format!("{url}: {e}")))?;
-        Ok((status, v))
+        Ok((status, text))
     }
 
     /// Sends one request; `Ok(None)` for an empty (204) answer, the JSON body otherwise.
@@ -158,14 +169,7 @@ impl Client {
         url: Url,
         body: Option<&Value>,
     ) -> Result<Option<Value>, Error> {
-        let mut req = self.request(method, url.clone());
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let transport = |source| Error::Transport { url: url.to_string(), source };
-        let resp = req.send().await.map_err(transport)?;
-        let status = resp.status().as_u16();
-        let text = resp.text().await.map_err(transport)?;
+        let (status, text) = self.exchange(method, &url, body).await?;
         if !(200..300).contains(&status) {
             return Err(Error::from_response(status, &text));
         }
