@@ -344,7 +344,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let host = LinuxHost::new();
         let marker = dir.path().join("hup");
-        let script = format!("trap 'echo hup >> {}' HUP; while :; do sleep 0.05; done", marker.display());
+        let ready = dir.path().join("ready");
+        // The shell says when its trap is set: a SIGHUP before that would end it (the default action).
+        let script = format!(
+            "trap 'echo hup >> {}' HUP; : > {}; while :; do sleep 0.05; done",
+            marker.display(),
+            ready.display()
+        );
         let spec =
             Spawn::new(["sh", "-c", &script], dir.path().join("sh.pid")).log(dir.path().join("sh.log"));
         let p = host.spawn(&spec).unwrap();
@@ -358,6 +364,11 @@ mod tests {
         assert!(!other.is_running(&stranger), "another program's name is not this process");
         assert!(matches!(other.signal(&stranger, Signal::Hup), Err(Error::NotOurs { .. })));
         // SIGHUP is trapped (the shell keeps running); SIGTERM ends it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !ready.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(ready.exists(), "the shell set its trap");
         host.signal(&p, Signal::Hup).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while !marker.exists() && Instant::now() < deadline {
