@@ -1,8 +1,9 @@
 //! The Neutrino host agent: a run loop ([`run`]) that lists its host's desired state from the
 //! server, watches changes and sends heartbeats, for the drivers of its configured roles
-//! ([`driver`], [`drivers`]). The `l2` driver ([`l2`]: [`reconcile`], [`flows`], [`vlan`])
+//! ([`driver`], [`drivers`]). The `l2` driver ([`l2`]: [`reconcile`], [`vlan`])
 //! converges Open vSwitch (bridges, patch and tunnel ports, flows) to the host's L2 section
-//! idempotently and reports port up/down.
+//! idempotently and reports port up/down; [`flows`] generates the flow pipeline in layers
+//! (local switching, firewall stages, physical networks, tunnels), each flow with its owner.
 
 pub mod config;
 pub mod control;

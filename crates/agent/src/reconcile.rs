@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use neutrino_model::agent::L2Configurations;
 use neutrino_model::internal::{Delta, HostState, NetworkState, PortState};
+use neutrino_model::network_type::NetworkType;
 use neutrino_ovs::flow::{Flow, diff};
 use neutrino_ovs::ofctl::FlowProgrammer;
 use neutrino_ovs::vswitch::{EventKind, InterfaceEvent, PortSpec, StrMap, Vswitch};
@@ -56,7 +57,7 @@ pub struct Reconciler<V: Vswitch, P: FlowProgrammer> {
     /// ofport → local VLAN, read from the ingress flows found at start.
     found_vlans: BTreeMap<i64, u16>,
     installed: Option<BTreeMap<String, Vec<Flow>>>,
-    tunnels: BTreeMap<(String, String), i64>,
+    tunnels: BTreeMap<(NetworkType, String), i64>,
     phys: BTreeMap<String, PhysLayout>,
     patch_int: Option<i64>,
     int_patch: Option<i64>,
@@ -163,8 +164,9 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
         if !self.cfg.tunnel_types.is_empty() {
             for p in self.vs.list_ports(&self.cfg.tunnel_bridge).await? {
                 let ours = p.external_ids.get(OWNER_KEY).is_some_and(|h| *h == self.cfg.host);
-                if let (true, Some(remote)) = (ours, p.options.get("remote_ip")) {
-                    self.tunnels.insert((p.iface_type.clone(), remote.clone()), p.ofport.unwrap_or(-1));
+                let kind = p.iface_type.parse::<NetworkType>().ok().filter(|t| t.is_tunnel());
+                if let (true, Some(remote), Some(kind)) = (ours, p.options.get("remote_ip"), kind) {
+                    self.tunnels.insert((kind, remote.clone()), p.ofport.unwrap_or(-1));
                 }
             }
         }
@@ -252,10 +254,11 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
                 continue;
             };
             if p.admin_state_up {
-                ports
-                    .entry(p.network_id.as_str())
-                    .or_default()
-                    .push(LocalPort { ofport, mac: p.mac_address.clone() });
+                ports.entry(p.network_id.as_str()).or_default().push(LocalPort {
+                    ofport,
+                    mac: p.mac_address.clone(),
+                    id: p.id.clone(),
+                });
                 wired.insert(p.id.clone());
             }
         }
@@ -266,8 +269,7 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
                 let local_vlan = self.vlans.assign(id)?;
                 Some(LocalNet {
                     id: id.clone(),
-                    // The flow generators still speak the wire strings.
-                    network_type: n.network_type.as_str().to_string(),
+                    network_type: n.network_type,
                     physical_network: n.physical_network.clone(),
                     segmentation_id: n.segmentation_id,
                     local_vlan,
@@ -283,24 +285,24 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
 
     async fn sync_tunnels(&mut self, nets: &[LocalNet]) -> Result<(), SyncError> {
         let Some(local_ip) = self.cfg.local_ip.clone() else { return Ok(()) };
-        let wanted: BTreeSet<(String, String)> = flows::wanted_tunnels(nets, &self.peers)
+        let wanted: BTreeSet<(NetworkType, String)> = flows::wanted_tunnels(nets, &self.peers)
             .into_iter()
-            .filter(|(t, ip)| self.cfg.tunnel_types.iter().any(|c| c.as_str() == t) && *ip != local_ip)
+            .filter(|(t, ip)| self.cfg.tunnel_types.contains(t) && *ip != local_ip)
             .collect();
         let tun = self.cfg.tunnel_bridge.clone();
-        let stale: Vec<(String, String)> =
+        let stale: Vec<(NetworkType, String)> =
             self.tunnels.keys().filter(|k| !wanted.contains(*k)).cloned().collect();
         for (t, ip) in stale {
-            self.vs.delete_port(&tun, &flows::tunnel_port_name(&t, &ip)).await?;
+            self.vs.delete_port(&tun, &flows::tunnel_port_name(t, &ip)).await?;
             self.tunnels.remove(&(t, ip));
         }
         for (t, ip) in wanted {
-            if self.tunnels.get(&(t.clone(), ip.clone())).is_some_and(|p| *p > 0) {
+            if self.tunnels.get(&(t, ip.clone())).is_some_and(|p| *p > 0) {
                 continue;
             }
-            let name = flows::tunnel_port_name(&t, &ip);
+            let name = flows::tunnel_port_name(t, &ip);
             let spec = PortSpec {
-                iface_type: t.clone(),
+                iface_type: t.as_str().to_string(),
                 options: ids(&[("remote_ip", &ip), ("local_ip", &local_ip), ("key", "flow")]),
                 port_external_ids: self.owner(),
                 iface_external_ids: self.owner(),
@@ -329,7 +331,7 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
             }),
             phys: self.phys.clone(),
         };
-        let desired = flows::generate(&layout, &nets, &self.peers);
+        let desired = flows::generate(&layout, &nets, &self.peers).into_flows();
         let mut installed = match self.installed.take() {
             Some(i) => i,
             None => {

@@ -233,7 +233,13 @@ async fn tunnel_ports_follow_peers_and_only_ours_are_removed() {
     assert_eq!(ovs.vs.port_external_ids("vxlan-ac1f0002").unwrap(), owner());
     assert_eq!(
         ovs.all_flows(),
-        agent.expected_flows(&ovs, &[local(&net_vxlan("net-1", 100), 1)], &peer_map(peers)).await
+        agent
+            .expected_flows(
+                &ovs,
+                &[local(&ovs, &net_vxlan("net-1", 100), 1, &[("tap1", "p1")])],
+                &peer_map(peers)
+            )
+            .await
     );
 
     // PEER_C leaves the network.
@@ -255,7 +261,13 @@ async fn tunnel_ports_follow_peers_and_only_ours_are_removed() {
     assert_eq!(tun_ports, vec!["br-tun", "foreign-vx", "patch-int"]);
     assert_eq!(
         ovs.all_flows(),
-        agent.expected_flows(&ovs, &[local(&net_vxlan("net-1", 100), 1)], &BTreeMap::new()).await
+        agent
+            .expected_flows(
+                &ovs,
+                &[local(&ovs, &net_vxlan("net-1", 100), 1, &[("tap1", "p1")])],
+                &BTreeMap::new()
+            )
+            .await
     );
 
     // A restarted agent also sweeps only its own stale tunnel ports.
@@ -286,12 +298,13 @@ async fn busy_host(ovs: &Ovs) -> Agent {
     agent
 }
 
+/// The busy host as the test expects it: local VLANs are the lowest free ones, given in the
+/// order of the network ids.
 fn busy_nets(ovs: &Ovs) -> Vec<neutrino_agent::flows::LocalNet> {
-    let vlan = |tap: &str| ovs.tag(tap).expect("tagged");
     vec![
-        local(&net_vxlan("net-1", 100), vlan("tap1")),
-        local(&net_vlan("net-2", 101), vlan("tap2")),
-        local(&net_flat("net-3"), vlan("tap3")),
+        local(ovs, &net_vxlan("net-1", 100), 1, &[("tap1", "p1")]),
+        local(ovs, &net_vlan("net-2", 101), 2, &[("tap2", "p2")]),
+        local(ovs, &net_flat("net-3"), 3, &[("tap3", "p3")]),
     ]
 }
 
@@ -373,7 +386,10 @@ async fn restarted_agent_changes_nothing_when_nothing_changed() {
     assert_eq!(ovs.vs.writes(), writes, "a restarted agent retagged or rewired ports");
     assert_eq!(ovs.of.apply_count(), applies, "a restarted agent applied flow deltas");
     assert_eq!(ovs.all_flows(), flows);
-    assert_eq!(ovs.all_flows(), agent.expected_flows(&ovs, &[local(&net_b, 2)], &BTreeMap::new()).await);
+    assert_eq!(
+        ovs.all_flows(),
+        agent.expected_flows(&ovs, &[local(&ovs, &net_b, 2, &[("tap-b", "pb")])], &BTreeMap::new()).await
+    );
     // The new agent tells the server its ports are up (the server treats that idempotently).
     assert_eq!(ch.up, vec!["pb"]);
 }
@@ -431,15 +447,15 @@ async fn one_more_port_on_a_known_network_changes_no_flows() {
     let ch = agent.synced().await;
     assert_eq!(ch.up, vec!["p1b"]);
     assert_eq!(ovs.tag("tap1b"), ovs.tag("tap1"));
-    // One bundle on br-int: the port's ingress and unicast flows, and its network's flood
-    // flow rewritten; no other bridge, no OVSDB write of ours (only "Nova"'s plug).
+    // One bundle on br-int: the port's four flows (tagging, from and to the port, local
+    // delivery after egress), and its network's flood flow rewritten; no other bridge, no OVSDB write of ours (only "Nova"'s plug).
     assert_eq!(ovs.of.apply_count(), applies + 1, "one bundle for one port");
     let after = ovs.all_flows();
     assert_eq!(after["br-tun"], flows["br-tun"]);
     assert_eq!(after["br-eth1"], flows["br-eth1"]);
     let added: Vec<&Flow> = after["br-int"].iter().filter(|f| !flows["br-int"].contains(f)).collect();
-    assert_eq!(added.len(), 3, "{added:?}");
-    assert_eq!(after["br-int"].len(), flows["br-int"].len() + 2);
+    assert_eq!(added.len(), 5, "{added:?}");
+    assert_eq!(after["br-int"].len(), flows["br-int"].len() + 4);
     assert_eq!(ovs.vs.writes(), writes + 1);
     let flows = after;
     let applies = ovs.of.apply_count();
@@ -458,7 +474,7 @@ async fn one_more_port_on_a_known_network_changes_no_flows() {
     let added: Vec<&Flow> = after["br-tun"].iter().filter(|f| !flows["br-tun"].contains(f)).collect();
     assert_eq!(added.len(), 1, "{added:?}");
     assert_eq!(after["br-tun"].len(), flows["br-tun"].len() + 1);
-    assert_eq!(after["br-int"].len(), flows["br-int"].len() + 3);
+    assert_eq!(after["br-int"].len(), flows["br-int"].len() + 5);
 }
 
 #[tokio::test]
@@ -483,7 +499,7 @@ async fn failed_apply_is_an_error_and_the_next_sync_converges() {
     assert_eq!(ch.up, vec!["p5"], "the port is reported up once the sync succeeds");
     assert!(!ovs.flows("br-int").contains(&stray));
     let mut nets = busy_nets(&ovs);
-    nets.push(local(&net_vlan("net-5", 105), ovs.tag("tap5").unwrap()));
+    nets.push(local(&ovs, &net_vlan("net-5", 105), 4, &[("tap5", "p5")]));
     let peers = peer_map(&[("net-1", &[PEER_B, PEER_C])]);
     assert_eq!(ovs.all_flows(), agent.expected_flows(&ovs, &nets, &peers).await);
     assert!(ovs.of.apply_count() > applies);

@@ -15,14 +15,15 @@ fn two_hosts_talk(prefix: &str, kind: &str) {
     let (_, ip1) = c.vm("h1", "a", &net, mtu, None);
     let (b_port, ip2) = c.vm("h2", "b", &net, mtu, None);
     c.wait_ping("a", &ip2);
-    // h1 learnt where b's MAC lives (its uplink): unicast to b is not flooded to h1's ports.
+    // h1 learnt where b's MAC lives (its uplink, in the switching table 94): unicast to b is
+    // not flooded to h1's ports.
     let b_mac = c.api("GET", &format!("/v2.0/ports/{b_port}"), None).1["port"]["mac_address"]
         .as_str()
         .map(String::from);
     let b_mac = b_mac.expect("mac");
     let int = c.flows("h1", "br-int");
     assert!(
-        int.lines().any(|l| l.contains("table=60")
+        int.lines().any(|l| l.contains("table=94")
             && l.contains(&format!("dl_dst={b_mac}"))
             && l.contains("output:")),
         "no learnt flow for {b_mac} on h1:\n{int}"

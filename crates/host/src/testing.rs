@@ -68,12 +68,15 @@ impl Prerequisites {
 }
 
 /// A prerequisite is missing: panics when `CI=true`, else prints `skipped: <reason>`;
-/// returns `false` (the test should return).
+/// returns `false` (the test should return). The line goes straight to the process's stderr,
+/// past the test harness's capture (which would hide it for a passing test), so that it shows
+/// in `cargo test`'s output next to the test.
 pub fn unmet(reason: &str) -> bool {
     if in_ci() {
         panic!("CI=true and a test prerequisite is missing: {reason}");
     }
-    println!("skipped: {reason}");
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "skipped: {reason}");
     false
 }
 
@@ -105,23 +108,20 @@ mod tests {
 
     #[test]
     fn skips_outside_ci_and_fails_inside() {
-        // Run the check in a child test process with CI set either way.
+        // Run the check in a child test process with CI set either way, with the harness
+        // capturing output as `cargo test` does: the skip line must still be seen.
         let exe = std::env::current_exe().unwrap();
         for (ci, ok) in [("false", true), ("true", false)] {
             let out = std::process::Command::new(&exe)
-                .args([
-                    "--exact",
-                    "testing::tests::child_with_a_missing_tool",
-                    "--nocapture",
-                    "--include-ignored",
-                ])
+                .args(["--exact", "testing::tests::child_with_a_missing_tool", "--include-ignored"])
                 .env("CI", ci)
                 .output()
                 .unwrap();
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            assert_eq!(out.status.success(), ok, "CI={ci}: {stdout}");
+            let (stdout, stderr) =
+                (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            assert_eq!(out.status.success(), ok, "CI={ci}: {stdout}{stderr}");
             if ok {
-                assert!(stdout.contains("skipped: `no-such-tool-here` is not installed"), "{stdout}");
+                assert!(stderr.contains("skipped: `no-such-tool-here` is not installed"), "{stdout}{stderr}");
             }
         }
     }

@@ -1,7 +1,8 @@
 //! The OpenFlow flow model: [`Flow`] with its `ovs-ofctl` text (ovs-ofctl(8) "Flow Syntax"),
-//! a parser of `ovs-ofctl dump-flows` lines, and [`diff`] of desired against installed flows.
-//! Matches and actions are normalised ([`normalize`]) so generated and dumped flows compare
-//! equal.
+//! a parser of `ovs-ofctl dump-flows` lines, [`diff`] of desired against installed flows, and
+//! [`FlowId`], a flow's stable name for people. Matches and actions are normalised
+//! ([`normalize`]) so generated and dumped flows compare equal. The cookie says which agent
+//! owns a flow (only its owner deletes it).
 
 pub mod normalize;
 
@@ -20,6 +21,26 @@ pub struct Flow {
 
 /// A flow's identity in a table: OpenFlow allows one flow per (table, priority, match).
 pub type FlowKey = (u8, u16, String);
+
+/// A flow's stable identity for people (`dump` columns, `delflow` arguments): a hash of its key
+/// (table, priority, normalised match), so the same flow has the same id in every dump, on
+/// every host and across restarts, whatever its actions, cookie or counters. The hash is 64-bit
+/// FNV-1a, written out here because std's hasher promises no stability across releases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowId(pub u64);
+
+impl fmt::Display for FlowId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl std::str::FromStr for FlowId {
+    type Err = std::num::ParseIntError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        u64::from_str_radix(s, 16).map(FlowId)
+    }
+}
 
 /// What to change to go from the installed flows to the desired ones.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -61,6 +82,14 @@ impl Flow {
 
     pub fn key(&self) -> FlowKey {
         (self.table, self.priority, self.matches.clone())
+    }
+
+    /// The flow's [`FlowId`].
+    pub fn id(&self) -> FlowId {
+        const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let key = format!("{},{},{}", self.table, self.priority, self.matches);
+        FlowId(key.bytes().fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME)))
     }
 
     /// The flow as an `ovs-ofctl add-flow` argument (without the `add` keyword).
@@ -202,6 +231,20 @@ mod tests {
         assert_eq!(Flow::parse_dump_line(" priority=0 actions=drop").unwrap(), empty);
         assert_eq!(Flow::parse_dump_line(&empty.to_add_line()).unwrap(), empty);
         assert_eq!(empty.strict_match(), "table=0,priority=0");
+    }
+
+    #[test]
+    fn ids_name_the_key_and_are_stable() {
+        let a = Flow::new(60, 90, 0x1, "dl_vlan=3,dl_dst=FA:16:3E:00:00:01", "output:2");
+        // Another spelling of the same match, other actions, another cookie: the same flow.
+        let b = Flow::new(60, 90, 0x2, "dl_dst=fa:16:3e:00:00:01,dl_vlan=3", "drop");
+        assert_eq!(a.id(), b.id());
+        assert_ne!(a.id(), Flow::new(60, 91, 0x1, &a.matches, &a.actions).id());
+        assert_ne!(a.id(), Flow::new(61, 90, 0x1, &a.matches, &a.actions).id());
+        // Pinned: an id printed today names the same flow tomorrow.
+        assert_eq!(Flow::new(0, 0, 0, "", "drop").id().to_string(), "d08fcdf962c07ae5");
+        assert_eq!(a.id().to_string().parse::<FlowId>(), Ok(a.id()));
+        assert_eq!(a.id().to_string().len(), 16);
     }
 
     #[test]

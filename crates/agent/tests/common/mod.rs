@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use neutrino_agent::config::AgentConfig;
-use neutrino_agent::flows::{self, Layout, LocalNet, PhysLayout, TunLayout};
+use neutrino_agent::flows::{self, Layout, LocalNet, LocalPort, PhysLayout, TunLayout};
 use neutrino_agent::reconcile::{OWNER_KEY, Reconciler, StatusChanges, SyncError};
 use neutrino_model::NetworkType;
 use neutrino_model::internal::{Delta, HostState, L2Delta, L2State, NetworkState, PortState};
@@ -141,7 +141,8 @@ impl Ovs {
         if self.vs.port("patch-int").is_some() {
             let ports = self.tunnel_ports().await.into_iter().map(|p| {
                 let remote = p.options.get("remote_ip").cloned().unwrap_or_default();
-                ((p.iface_type.clone(), remote), p.ofport.unwrap_or(-1))
+                let kind = p.iface_type.parse().expect("a tunnel type");
+                ((kind, remote), p.ofport.unwrap_or(-1))
             });
             tun = Some(TunLayout {
                 bridge: "br-tun".into(),
@@ -227,23 +228,17 @@ impl Agent {
         self.r.cookie()
     }
 
-    /// The flows the fake must hold for these networks and peers.
+    /// The flows the fake must hold for the host the test describes: its networks with their
+    /// local VLANs and plugged ports (see [`local`]) and their peers. Only the layout (the
+    /// ofports ovs-vswitchd assigned) is read from the fake, never the installed flows.
     pub async fn expected_flows(
         &self,
         ovs: &Ovs,
         nets: &[LocalNet],
         peers: &BTreeMap<String, Vec<String>>,
     ) -> BTreeMap<String, Vec<Flow>> {
-        // Each network's wired ports: the br-int ports tagged with its VLAN (`Ovs::tag` checks
-        // the VLANs themselves), with the MAC their port was given.
-        let mut nets = nets.to_vec();
-        for p in ovs.vs.list_ports("br-int").await.expect("br-int") {
-            let (Some(id), Some(ofport)) = (p.external_ids.get("iface-id"), p.ofport) else { continue };
-            if let Some(n) = nets.iter_mut().find(|n| ovs.tag(&p.name) == Some(n.local_vlan)) {
-                n.ports.push(neutrino_agent::flows::LocalPort { ofport, mac: mac_of(id) });
-            }
-        }
-        flows::generate(&ovs.layout(self.cookie()).await, &nets, peers)
+        flows::generate(&ovs.layout(self.cookie()).await, nets, peers)
+            .into_flows()
             .into_iter()
             .map(|(b, f)| (b, sorted(f)))
             .collect()
@@ -324,14 +319,19 @@ pub fn changes(revision: i64, ports: Vec<PortState>, networks: Vec<NetworkState>
     Delta { revision, resync: false, l2: L2Delta { ports, networks, ..Default::default() } }
 }
 
-/// A local network as the flows see it.
-pub fn local(n: &NetworkState, vlan: u16) -> LocalNet {
+/// A local network as the flows see it, as the test describes it: its local VLAN and its
+/// plugged ports as (interface, port id) — the MAC is the port's ([`mac_of`]), the ofport the
+/// one the fake assigned to the interface.
+pub fn local(ovs: &Ovs, n: &NetworkState, vlan: u16, ports: &[(&str, &str)]) -> LocalNet {
     LocalNet {
         id: n.id.clone(),
-        network_type: n.network_type.as_str().to_string(),
+        network_type: n.network_type,
         physical_network: n.physical_network.clone(),
         segmentation_id: n.segmentation_id,
         local_vlan: vlan,
-        ports: vec![],
+        ports: ports
+            .iter()
+            .map(|(iface, id)| LocalPort { ofport: ovs.ofport(iface), mac: mac_of(id), id: id.to_string() })
+            .collect(),
     }
 }

@@ -1,0 +1,213 @@
+//! The flows of a host, as a pure function of its desired state and its bridge layout,
+//! following Neutron's Open vSwitch agent and its `openvswitch` firewall layout ([`tables`]).
+//! One generator per concern — `br-int`'s own stages ([`local`]), the firewall stages
+//! ([`firewall`], pass-through for now), physical networks ([`physical`]), tunnels ([`tunnel`])
+//! — composed here into one [`FlowSet`]; every flow carries the agent's cookie (only its owner
+//! sweeps it) and an [`Owner`], the object it exists for, so that people can be told why it is
+//! there. What a restart reads back is in [`recover`].
+//!
+//! A local port's traffic on `br-int`: table 0 (tag with the local VLAN) → 60 → egress firewall
+//! 71 → 72 → 73 → (to a local port: its ingress firewall; else) 91 → 94 switching (a MAC learnt
+//! from an uplink, or the network's flood). Traffic from an uplink: table 0 (translate, learn the
+//! source) → 60 → (to a local port's MAC: its ingress firewall 81 → 82 → output; else) 94.
+
+pub mod firewall;
+pub mod local;
+pub mod physical;
+pub mod recover;
+pub mod tables;
+pub mod tunnel;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use neutrino_model::network_type::NetworkType;
+use neutrino_ovs::flow::{Flow, FlowKey};
+
+pub use recover::ingress_vlans;
+pub use tunnel::{port_name as tunnel_port_name, wanted as wanted_tunnels};
+
+/// Where things are on this host's bridges (ofports assigned by ovs-vswitchd).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Layout {
+    pub cookie: u64,
+    pub int_bridge: String,
+    pub tun: Option<TunLayout>,
+    /// Physical network → its bridge and patch ports.
+    pub phys: BTreeMap<String, PhysLayout>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TunLayout {
+    pub bridge: String,
+    /// `patch-int` on `br-tun`.
+    pub patch_int: i64,
+    /// `patch-tun` on `br-int`.
+    pub int_patch: i64,
+    /// Tunnel ports by (type, remote IP).
+    pub ports: BTreeMap<(NetworkType, String), i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PhysLayout {
+    pub bridge: String,
+    /// `int-br-<x>` on `br-int`.
+    pub int_ofport: i64,
+    /// `phy-br-<x>` on the physical bridge.
+    pub phy_ofport: i64,
+}
+
+/// A network present on this host, with its local VLAN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalNet {
+    pub id: String,
+    pub network_type: NetworkType,
+    pub physical_network: Option<String>,
+    pub segmentation_id: Option<i64>,
+    pub local_vlan: u16,
+    /// The network's wired ports on this host.
+    pub ports: Vec<LocalPort>,
+}
+
+/// A VM (or service) port on `br-int`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LocalPort {
+    pub ofport: i64,
+    pub mac: String,
+    /// The API port's id.
+    pub id: String,
+}
+
+/// Why a flow exists: the object it is for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Owner {
+    /// The pipeline itself: table defaults, the canary, a bridge's fixed entries.
+    Pipeline,
+    /// A network present on the host (by id): its flood, its segment's translations.
+    Network(String),
+    /// A port wired on the host (by id).
+    Port(String),
+    /// A physical network's bridge mapping (by physical network name).
+    Physnet(String),
+    /// A tunnel to another host (by that host's tunnel IP).
+    Tunnel(String),
+}
+
+impl fmt::Display for Owner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Owner::Pipeline => f.write_str("pipeline"),
+            Owner::Network(id) => write!(f, "network {id}"),
+            Owner::Port(id) => write!(f, "port {id}"),
+            Owner::Physnet(name) => write!(f, "physnet {name}"),
+            Owner::Tunnel(ip) => write!(f, "tunnel {ip}"),
+        }
+    }
+}
+
+/// A flow with the object it exists for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedFlow {
+    pub flow: Flow,
+    pub owner: Owner,
+}
+
+/// The flows of every bridge of a host, each with its owner, sorted by table, then priority
+/// (highest first), then match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlowSet {
+    pub bridges: BTreeMap<String, Vec<OwnedFlow>>,
+}
+
+impl FlowSet {
+    fn add(&mut self, bridge: &str, owner: &Owner, flows: impl IntoIterator<Item = Flow>) {
+        let list = self.bridges.entry(bridge.to_string()).or_default();
+        list.extend(flows.into_iter().map(|flow| OwnedFlow { flow, owner: owner.clone() }));
+    }
+
+    /// The flows without their owners, per bridge (what is installed).
+    pub fn into_flows(self) -> BTreeMap<String, Vec<Flow>> {
+        self.bridges.into_iter().map(|(b, l)| (b, l.into_iter().map(|o| o.flow).collect())).collect()
+    }
+
+    /// The owner of the flow with this key on `bridge`.
+    pub fn owner(&self, bridge: &str, key: &FlowKey) -> Option<&Owner> {
+        let list = self.bridges.get(bridge)?;
+        list.iter().find(|o| o.flow.key() == *key).map(|o| &o.owner)
+    }
+
+    /// The flows as text, one per line with its owner, for snapshots and for operators.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        for (bridge, list) in &self.bridges {
+            s.push_str(&format!("# {bridge}\n"));
+            for o in list {
+                s.push_str(&format!("{}  # {}\n", o.flow.to_add_line(), o.owner));
+            }
+        }
+        s
+    }
+}
+
+fn f(table: u8, priority: u16, cookie: u64, matches: impl Into<String>, actions: impl Into<String>) -> Flow {
+    Flow::new(table, priority, cookie, &matches.into(), &actions.into())
+}
+
+/// All flows of all bridges of the host. `peers` gives, per tunnel network, the tunnel
+/// endpoints of the other hosts that have ports on it.
+pub fn generate(layout: &Layout, nets: &[LocalNet], peers: &BTreeMap<String, Vec<String>>) -> FlowSet {
+    let c = layout.cookie;
+    let int = layout.int_bridge.as_str();
+    let mut out = FlowSet::default();
+    out.add(int, &Owner::Pipeline, local::base(layout));
+    out.add(int, &Owner::Pipeline, firewall::base(c));
+    for n in nets {
+        let mut ports = n.ports.clone();
+        ports.sort();
+        ports.dedup_by(|a, b| a.ofport == b.ofport);
+        for p in &ports {
+            let owner = Owner::Port(p.id.clone());
+            out.add(int, &owner, local::port(c, n.local_vlan, p));
+            out.add(int, &owner, [firewall::port(c, n.local_vlan, p)]);
+        }
+        out.add(int, &Owner::Network(n.id.clone()), local::flood(layout, n, &ports));
+    }
+    for (physnet, p) in &layout.phys {
+        let owner = Owner::Physnet(physnet.clone());
+        out.add(int, &owner, [physical::int_base(c, p)]);
+        out.add(&p.bridge, &owner, physical::phys_base(c, p));
+        for n in nets.iter().filter(|n| n.physical_network.as_deref() == Some(physnet)) {
+            if let Some((into_int, out_phys)) = physical::segment(c, p, n) {
+                let owner = Owner::Network(n.id.clone());
+                out.add(int, &owner, [into_int]);
+                out.add(&p.bridge, &owner, [out_phys]);
+            }
+        }
+    }
+    if let Some(t) = &layout.tun {
+        out.add(&t.bridge, &Owner::Pipeline, tunnel::base(c, t));
+        for ((kind, ip), ofport) in &t.ports {
+            out.add(&t.bridge, &Owner::Tunnel(ip.clone()), [tunnel::port(c, *kind, *ofport)]);
+        }
+        for n in nets {
+            let peers = peers.get(&n.id).map(Vec::as_slice).unwrap_or_default();
+            out.add(&t.bridge, &Owner::Network(n.id.clone()), tunnel::segment(c, t, n, peers));
+        }
+    }
+    for flows in out.bridges.values_mut() {
+        flows.sort_by(|a, b| {
+            let (a, b) = (&a.flow, &b.flow);
+            (a.table, std::cmp::Reverse(a.priority), &a.matches).cmp(&(
+                b.table,
+                std::cmp::Reverse(b.priority),
+                &b.matches,
+            ))
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod sim;
+#[cfg(test)]
+mod tests;
