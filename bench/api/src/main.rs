@@ -4,8 +4,12 @@
 //! with no other connection open, then next to 1,000 idle connections (`--idle-only` runs just
 //! that). By default it starts a server in this process on a SQLite file (the embedded
 //! default, noauth) on its own runtime; `--url` points it at a running server instead (noauth
-//! mode).
+//! mode), and `--server-bin PATH` starts the `neutrino` binary as a child process. When the
+//! server's pid is known (`--server-bin`, or `--server-pid` with `--url`), each row also gives
+//! the server's CPU time per operation (and per listed port for lists).
 
+mod child;
+mod cpu;
 mod idle;
 
 use std::sync::Arc;
@@ -28,15 +32,25 @@ struct Row {
     ops: f64,
     p50: f64,
     p99: f64,
+    /// The server's CPU time over the phase, when its pid is known.
+    server_cpu: Option<Duration>,
+    /// Ports each operation lists (list phases only).
+    listed: usize,
 }
 
 #[derive(Clone)]
 struct Api {
     http: reqwest::Client,
     base: String,
+    cpu: Option<cpu::ServerCpu>,
 }
 
 impl Api {
+    /// The server's CPU time so far, when its pid is known.
+    fn server_cpu(&self) -> Result<Option<Duration>> {
+        self.cpu.as_ref().map(cpu::ServerCpu::total).transpose()
+    }
+
     /// GETs `path` and reads the whole body without parsing it (as `curl` would): list latency
     /// is the server's, not the client's JSON decoding.
     async fn fetch(&self, path: &str) -> Result<usize> {
@@ -73,13 +87,14 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 }
 
 /// Runs `n` calls of `f(i)` with `conc` workers; returns the row.
-async fn measure<F, Fut>(op: &str, conc: usize, n: usize, f: F) -> Result<Row>
+async fn measure<F, Fut>(api: &Api, op: &str, conc: usize, n: usize, f: F) -> Result<Row>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<()>> + Send,
 {
     let f = Arc::new(f);
     let next = Arc::new(AtomicUsize::new(0));
+    let cpu_before = api.server_cpu()?;
     let start = Instant::now();
     let mut tasks = vec![];
     for _ in 0..conc {
@@ -103,8 +118,21 @@ where
         all.extend(t.await??);
     }
     let wall = start.elapsed().as_secs_f64();
+    let server_cpu = match (cpu_before, api.server_cpu()?) {
+        (Some(before), Some(after)) => Some(after.saturating_sub(before)),
+        _ => None,
+    };
     all.sort();
-    Ok(Row { op: op.into(), conc, n, ops: n as f64 / wall, p50: pct(&all, 0.5), p99: pct(&all, 0.99) })
+    Ok(Row {
+        op: op.into(),
+        conc,
+        n,
+        ops: n as f64 / wall,
+        p50: pct(&all, 0.5),
+        p99: pct(&all, 0.99),
+        server_cpu,
+        listed: 0,
+    })
 }
 
 async fn network_with_subnet(api: &Api, cidr: &str) -> Result<String> {
@@ -129,7 +157,7 @@ async fn port_rows(api: &Api, conc: usize, rows: &mut Vec<Row>, ports: &mut Vec<
         let from = created.len();
         let (a, n, bag) = (api.clone(), net.clone(), created.clone());
         rows.push(
-            measure(label, conc, upto - from, move |_| {
+            measure(api, label, conc, upto - from, move |_| {
                 let (a, n, bag) = (a.clone(), n.clone(), bag.clone());
                 async move {
                     let p = a
@@ -141,29 +169,33 @@ async fn port_rows(api: &Api, conc: usize, rows: &mut Vec<Row>, ports: &mut Vec<
             })
             .await?,
         );
-        if upto == 1_000 {
-            list_row(api, conc, &net, "port list (1,000 ports)", rows).await?;
-        } else {
-            list_row(api, conc, &net, "port list (10,000 ports)", rows).await?;
-        }
+        let label = if upto == 1_000 { "port list (1,000 ports)" } else { "port list (10,000 ports)" };
+        list_row(api, conc, &net, label, created.len(), rows).await?;
     }
     ports.extend(created.take());
     Ok(())
 }
 
-async fn list_row(api: &Api, conc: usize, net: &str, label: &str, rows: &mut Vec<Row>) -> Result<()> {
+/// Lists the `ports` ports of network `net`.
+async fn list_row(
+    api: &Api,
+    conc: usize,
+    net: &str,
+    label: &str,
+    ports: usize,
+    rows: &mut Vec<Row>,
+) -> Result<()> {
     let (a, path) = (api.clone(), format!("/v2.0/ports?network_id={net}"));
     let n = if label.contains("10,000") { 20 } else { 100 };
-    rows.push(
-        measure(label, conc, n, move |_| {
-            let (a, path) = (a.clone(), path.clone());
-            async move {
-                a.fetch(&path).await?;
-                Ok(())
-            }
-        })
-        .await?,
-    );
+    let row = measure(api, label, conc, n, move |_| {
+        let (a, path) = (a.clone(), path.clone());
+        async move {
+            a.fetch(&path).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    rows.push(Row { listed: ports, ..row });
     Ok(())
 }
 
@@ -214,23 +246,37 @@ async fn main() -> Result<()> {
         );
     }
     let dir = tempfile::tempdir()?;
-    let base = match args.iter().position(|a| a == "--url") {
-        Some(i) => args.get(i + 1).context("--url needs a value")?.trim_end_matches('/').to_string(),
-        None => start_server(dir.path())?,
+    let server_pid = match flag(&args, "--server-pid")? {
+        Some(p) => Some(p.parse::<u32>().context("--server-pid must be a process id")?),
+        None => None,
     };
-    let api = Api { http: reqwest::Client::builder().pool_max_idle_per_host(16).build()?, base };
+    // Declared after `dir`, so dropped (the child killed) before its data directory goes.
+    let (base, pid, server_child) = match (flag(&args, "--url")?, flag(&args, "--server-bin")?) {
+        (Some(_), Some(_)) => bail!("--url and --server-bin exclude each other"),
+        (Some(url), None) => (url.trim_end_matches('/').to_string(), server_pid, None),
+        (None, _) if server_pid.is_some() => bail!("--server-pid goes with --url (the pid of that server)"),
+        (None, Some(bin)) => {
+            let (child, url) =
+                child::ServerChild::start(std::path::Path::new(bin), dir.path(), idle::IDLE + 100).await?;
+            (url, Some(child.pid()), Some(child))
+        }
+        (None, None) => (start_server(dir.path())?, None, None),
+    };
+    let cpu = pid.map(cpu::ServerCpu::new).transpose()?;
+    let api = Api { http: reqwest::Client::builder().pool_max_idle_per_host(16).build()?, base, cpu };
     let mut rows = vec![];
     let (idle_rows, still_open) = idle::rows(&api, idle_count).await?;
     if args.iter().any(|a| a == "--idle-only") {
         print_table(&idle_rows);
         idle::summary(&idle_rows, idle_count, still_open);
+        cpu_note(&api);
         return Ok(());
     }
     for conc in [1usize, 8] {
         let a = api.clone();
         let third = conc * 1000;
         rows.push(
-            measure("create network+subnet", conc, 200, move |i| {
+            measure(&api, "create network+subnet", conc, 200, move |i| {
                 let a = a.clone();
                 async move {
                     let cidr = format!("10.{}.{}.0/24", 100 + (third + i) / 256 % 100, (third + i) % 256);
@@ -244,7 +290,7 @@ async fn main() -> Result<()> {
         let ids = Arc::new(ports);
         let (a, show_ids) = (api.clone(), ids.clone());
         rows.push(
-            measure("port show", conc, 2_000, move |i| {
+            measure(&api, "port show", conc, 2_000, move |i| {
                 let (a, id) = (a.clone(), show_ids[i % show_ids.len()].clone());
                 async move { a.call(reqwest::Method::GET, &format!("/v2.0/ports/{id}"), None).await.map(|_| ()) }
             })
@@ -252,7 +298,7 @@ async fn main() -> Result<()> {
         );
         let (a, del_ids) = (api.clone(), ids.clone());
         rows.push(
-            measure("port delete", conc, 1_000, move |i| {
+            measure(&api, "port delete", conc, 1_000, move |i| {
                 let (a, id) = (a.clone(), del_ids[i].clone());
                 async move {
                     a.call(reqwest::Method::DELETE, &format!("/v2.0/ports/{id}"), None).await.map(|_| ())
@@ -264,13 +310,53 @@ async fn main() -> Result<()> {
     rows.extend(idle_rows);
     print_table(&rows);
     idle::summary(&rows, idle_count, still_open);
+    cpu_note(&api);
+    drop(server_child);
     Ok(())
+}
+
+/// The value after flag `name`, if it is given.
+fn flag<'a>(args: &'a [String], name: &str) -> Result<Option<&'a str>> {
+    match args.iter().position(|a| a == name) {
+        Some(i) => Ok(Some(args.get(i + 1).with_context(|| format!("{name} needs a value"))?)),
+        None => Ok(None),
+    }
+}
+
+/// Without the server's pid, says once where the CPU figures are.
+fn cpu_note(api: &Api) {
+    if api.cpu.is_none() {
+        println!(
+            "server CPU per operation: needs --server-bin PATH or --server-pid PID (with --url); \
+             an in-process server shares this process's CPU time with the client"
+        );
+    }
+}
+
+/// The server CPU figures appended to a row's line, when they were measured.
+fn cpu_cell(r: &Row) -> String {
+    let Some(cpu) = r.server_cpu else { return String::new() };
+    let per_op = cpu.as_secs_f64() * 1e6 / r.n.max(1) as f64;
+    let mut cell = format!("  server CPU {per_op:.1} µs per op");
+    if r.listed > 0 {
+        cell += &format!(", {:.1} µs per listed port", per_op / r.listed as f64);
+    }
+    cell
 }
 
 fn print_table(rows: &[Row]) {
     println!("{:<32} {:>4} {:>7} {:>10} {:>9} {:>9}", "operation", "conc", "n", "ops/s", "p50 ms", "p99 ms");
     for r in rows {
-        println!("{:<32} {:>4} {:>7} {:>10.0} {:>9.2} {:>9.2}", r.op, r.conc, r.n, r.ops, r.p50, r.p99);
+        println!(
+            "{:<32} {:>4} {:>7} {:>10.0} {:>9.2} {:>9.2}{}",
+            r.op,
+            r.conc,
+            r.n,
+            r.ops,
+            r.p50,
+            r.p99,
+            cpu_cell(r)
+        );
     }
     println!();
     let find = |op: &str, conc: usize| rows.iter().find(|r| r.op.starts_with(op) && r.conc == conc);
