@@ -3,6 +3,8 @@
 //! without sections): typing them and splitting them into driver sections changed no byte an
 //! agent, a server of the previous build or `openstack network agent show` sees.
 
+#![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
+
 use std::collections::BTreeMap;
 
 use neutrino_model::NetworkType;

@@ -2,6 +2,8 @@
 //! in a throwaway network namespace: OVSDB helpers, interface monitoring, flow round trips
 //! through `ovs-ofctl`, atomic bundles and restart detection.
 
+#![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
+
 mod common;
 
 use std::collections::BTreeMap;

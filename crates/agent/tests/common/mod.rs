@@ -3,6 +3,7 @@
 //! that feeds interface events to its reconciler the way `run_once` does, and builders of
 //! desired state.
 
+#![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;

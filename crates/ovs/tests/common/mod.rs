@@ -3,6 +3,7 @@
 //! `reference/sandbox-recipes.md`. Without root or Open vSwitch the tests print
 //! "skipped: …" — unless `CI=true`, where a missing prerequisite fails them.
 
+#![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
