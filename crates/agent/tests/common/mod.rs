@@ -48,10 +48,6 @@ impl Vswitch for SharedVswitch {
         self.0.ensure_port(bridge, port, spec).await
     }
 
-    async fn set_port_tag(&self, port: &str, tag: Option<u16>) -> Result<(), VswitchError> {
-        self.0.set_port_tag(port, tag).await
-    }
-
     async fn delete_port(&self, bridge: &str, port: &str) -> Result<(), VswitchError> {
         self.0.delete_port(bridge, port).await
     }
