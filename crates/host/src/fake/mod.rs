@@ -280,15 +280,6 @@ impl FakeHost {
         })
     }
 
-    /// Removes a link something else made (a bridge deleted by Open vSwitch).
-    pub fn remove_external_link(&self, netns: Option<&str>, name: &str) -> Result<()> {
-        self.transact(|s| {
-            s.link(netns, name)?;
-            links::remove_link(s, netns, name);
-            Ok(())
-        })
-    }
-
     /// A process this code did not start (another program on the machine), running.
     pub fn plant_process(&self, argv: &[&str], netns: Option<&str>) -> u32 {
         let mut s = self.lock();

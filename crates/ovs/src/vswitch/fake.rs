@@ -162,11 +162,6 @@ impl FakeVswitch {
     pub fn writes(&self) -> usize {
         self.state().writes
     }
-
-    /// Ends every monitor stream, as a lost OVSDB connection would.
-    pub fn disconnect_monitors(&self) {
-        self.state().watchers.clear();
-    }
 }
 
 impl Vswitch for FakeVswitch {
