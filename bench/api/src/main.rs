@@ -78,6 +78,7 @@ impl Api {
     }
 }
 
+#[allow(clippy::cast_possible_truncation, reason = "p is a fraction in [0, 1], so the index is below len")]
 fn pct(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -208,13 +209,17 @@ mod parking_lot_free {
 
     impl Bag {
         pub fn push(&self, s: String) {
-            self.0.lock().expect("bag lock").push(s);
+            self.lock().push(s);
         }
         pub fn len(&self) -> usize {
-            self.0.lock().expect("bag lock").len()
+            self.lock().len()
         }
         pub fn take(&self) -> Vec<String> {
-            std::mem::take(&mut *self.0.lock().expect("bag lock"))
+            std::mem::take(&mut *self.lock())
+        }
+        /// The list, also after a worker panicked holding it: a push leaves it whole.
+        fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+            self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
         }
     }
 }
@@ -238,7 +243,7 @@ async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     // Both ends of the idle connections are in this process, plus the server's own files.
     let fd_limit = idle::raise_fd_limit();
-    let idle_count = idle::IDLE.min((fd_limit as usize).saturating_sub(300) / 2);
+    let idle_count = idle::IDLE.min(usize::try_from(fd_limit).unwrap_or(usize::MAX).saturating_sub(300) / 2);
     if idle_count < idle::IDLE {
         eprintln!(
             "open-files limit {fd_limit}: measuring with {idle_count} idle connections, not {}",

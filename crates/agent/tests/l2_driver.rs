@@ -3,6 +3,8 @@
 //! OVSDB interface monitor, the canary flow) wake the loop, and its heartbeats carry the typed
 //! configurations in upstream's form.
 
+#![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
+
 mod common;
 
 use std::time::Duration;

@@ -4,6 +4,8 @@
 //! flows equal to `flows::generate`, restarts of the agent and of ovs-vswitchd without loss,
 //! and the cost of a change being proportional to the change.
 
+#![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
+
 mod common;
 
 use std::collections::BTreeMap;

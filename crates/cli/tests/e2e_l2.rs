@@ -2,6 +2,8 @@
 //! flat, VLAN, GRE and VXLAN; networks with the same CIDR stay apart; deleting a port cuts its
 //! VM off; an agent restart loses no packet; a killed ovs-vswitchd gets its flows back.
 
+#![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
+
 mod cloud;
 
 use cloud::{Cloud, prerequisites};

@@ -2,6 +2,8 @@
 //! against a `neutrino server` process: the VM's port binds, turns ACTIVE, and `down` leaves
 //! no namespace behind.
 
+#![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
+
 mod cloud;
 
 use std::process::{Child, Command, Output};

@@ -1,6 +1,8 @@
 //! End to end: an in-process noauth server on 127.0.0.1:0, driven through the `neutrino`
 //! binary's network/subnet/port commands with `-o json`.
 
+#![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
+
 use neutrino_server::auth::AuthMode;
 use neutrino_server::config::Config;
 use serde_json::Value;

@@ -181,19 +181,6 @@ impl<'a> Resources<'a> {
         let resp = self.client.send(Method::PUT, url, Some(&json!({ "tags": tags }))).await?;
         string_list(unwrap_key(resp, "tags")?)
     }
-
-    /// `POST /v2.0/{plural}/{id}/tags`: adds tags; returns the tags now set.
-    pub async fn add_tags(&self, id: &str, tags: &[String]) -> Result<Vec<String>, Error> {
-        let url = self.client.url(&[self.kind.plural(), id, "tags"], &[]);
-        let resp = self.client.send(Method::POST, url, Some(&json!({ "tags": tags }))).await?;
-        string_list(unwrap_key(resp, "tags")?)
-    }
-
-    /// `DELETE /v2.0/{plural}/{id}/tags`: removes every tag.
-    pub async fn clear_tags(&self, id: &str) -> Result<(), Error> {
-        let url = self.client.url(&[self.kind.plural(), id, "tags"], &[]);
-        self.client.send(Method::DELETE, url, None).await.map(|_| ())
-    }
 }
 
 #[cfg(test)]

@@ -61,11 +61,6 @@ impl Role {
             Role::Dhcp => DHCP_AGENT_BINARY,
         }
     }
-
-    /// The role whose rows have `agent_type`.
-    pub fn of_agent_type(agent_type: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.agent_type() == agent_type)
-    }
 }
 
 impl fmt::Display for Role {

@@ -215,12 +215,18 @@ pub fn find<'a>(attrs: &'a [Attr], name: &str) -> Option<&'a Attr> {
 /// The generic checks of a body against an attribute map, in upstream's order: unknown keys,
 /// read-only keys, then required keys. Admin-only keys are the policy layer's business.
 pub fn check_body(attrs: &[Attr], body: &Map<String, Value>, op: Op) -> Result<(), ApiError> {
-    let unknown: Vec<&str> = body.keys().map(String::as_str).filter(|k| find(attrs, k).is_none()).collect();
+    let mut unknown: Vec<&str> = Vec::new();
+    let mut known: Vec<(&str, &Attr)> = Vec::new();
+    for key in body.keys() {
+        match find(attrs, key) {
+            Some(attr) => known.push((key, attr)),
+            None => unknown.push(key),
+        }
+    }
     if !unknown.is_empty() {
         return Err(ApiError::bad_request(format!("Unrecognized attribute(s) '{}'", unknown.join(", "))));
     }
-    for key in body.keys() {
-        let attr = find(attrs, key).expect("checked above");
+    for (key, attr) in known {
         match op {
             Op::Create if !attr.post => {
                 return Err(ApiError::bad_request(format!("Attribute '{key}' not allowed in POST")));
@@ -234,14 +240,16 @@ pub fn check_body(attrs: &[Attr], body: &Map<String, Value>, op: Op) -> Result<(
     if op == Op::Create {
         for attr in attrs.iter().filter(|a| a.required) {
             if !body.contains_key(attr.name) {
-                return Err(ApiError::bad_request(format!(
-                    "Failed to parse request. Required attribute '{}' not specified",
-                    attr.name
-                )));
+                return Err(missing_required(attr.name));
             }
         }
     }
     Ok(())
+}
+
+/// Upstream's answer to a create body without required attribute `name`.
+pub fn missing_required(name: &str) -> ApiError {
+    ApiError::bad_request(format!("Failed to parse request. Required attribute '{name}' not specified"))
 }
 
 /// The admin-only attributes a body sets, for the policy check.

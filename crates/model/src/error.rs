@@ -40,15 +40,6 @@ impl ApiError {
         )
     }
 
-    /// 400 `BadRequest` (`Bad <resource> request: …`).
-    pub fn bad_resource_request(resource: &str, msg: impl AsRef<str>) -> Self {
-        Self::new(
-            400,
-            "BadRequest",
-            format!("Bad {resource} request: {}.", msg.as_ref().trim_end_matches('.')),
-        )
-    }
-
     pub fn not_found(kind: impl Into<String>, message: impl Into<String>) -> Self {
         Self::new(404, kind, message)
     }

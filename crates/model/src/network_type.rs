@@ -52,11 +52,6 @@ impl NetworkType {
     pub fn is_tunnel(self) -> bool {
         matches!(self, NetworkType::Vxlan | NetworkType::Gre | NetworkType::Geneve)
     }
-
-    /// Whether the segment is on a physical network (a bridge mapping carries it).
-    pub fn is_physical(self) -> bool {
-        matches!(self, NetworkType::Flat | NetworkType::Vlan)
-    }
 }
 
 impl FromStr for NetworkType {
@@ -93,6 +88,5 @@ mod tests {
         assert!("VXLAN".parse::<NetworkType>().is_err());
         assert!(serde_json::from_value::<NetworkType>(serde_json::json!("token-ring")).is_err());
         assert!(NetworkType::Gre.is_tunnel() && !NetworkType::Vlan.is_tunnel());
-        assert!(NetworkType::Flat.is_physical() && !NetworkType::Local.is_physical());
     }
 }

@@ -3,6 +3,8 @@
 //! without sections): typing them and splitting them into driver sections changed no byte an
 //! agent, a server of the previous build or `openstack network agent show` sees.
 
+#![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
+
 use std::collections::BTreeMap;
 
 use neutrino_model::NetworkType;
@@ -155,7 +157,6 @@ fn roles_are_upstreams_agents() {
         ]
     );
     for r in Role::ALL {
-        assert_eq!(Role::of_agent_type(r.agent_type()), Some(r));
         assert_eq!(serde_json::to_value(r).unwrap(), Value::String(r.as_str().into()));
     }
     assert!(serde_json::from_value::<Role>(Value::String("l4".into())).is_err());

@@ -86,18 +86,11 @@ pub fn bundle_text(delta: &FlowDelta) -> String {
 #[derive(Debug, Clone)]
 pub struct OvsOfctl {
     rundir: PathBuf,
-    program: PathBuf,
 }
 
 impl OvsOfctl {
     pub fn new(rundir: impl Into<PathBuf>) -> OvsOfctl {
-        OvsOfctl { rundir: rundir.into(), program: "ovs-ofctl".into() }
-    }
-
-    /// Uses another `ovs-ofctl` binary.
-    pub fn with_program(mut self, program: impl Into<PathBuf>) -> OvsOfctl {
-        self.program = program.into();
-        self
+        OvsOfctl { rundir: rundir.into() }
     }
 
     async fn run(
@@ -107,7 +100,7 @@ impl OvsOfctl {
         args: &[&str],
         stdin: Option<String>,
     ) -> Result<String, OfctlError> {
-        let mut cmd = Command::new(&self.program);
+        let mut cmd = Command::new("ovs-ofctl");
         cmd.env("OVS_RUNDIR", &self.rundir)
             .args(args)
             .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })

@@ -118,13 +118,6 @@ pub trait Vswitch: Send + Sync {
         spec: &PortSpec,
     ) -> impl Future<Output = Result<(), VswitchError>> + Send;
 
-    /// Sets (or clears) a port's access VLAN tag.
-    fn set_port_tag(
-        &self,
-        port: &str,
-        tag: Option<u16>,
-    ) -> impl Future<Output = Result<(), VswitchError>> + Send;
-
     /// Removes a port from a bridge; absent is fine.
     fn delete_port(&self, bridge: &str, port: &str) -> impl Future<Output = Result<(), VswitchError>> + Send;
 

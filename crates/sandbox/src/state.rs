@@ -68,10 +68,6 @@ impl HostHandle {
     pub fn run_dir(&self) -> &Path {
         &self.dir
     }
-    /// `ovs-vswitchd`'s unixctl socket (`ovs-appctl -t <this>`).
-    pub fn vswitchd_ctl(&self) -> PathBuf {
-        self.dir.join("ovs-vswitchd.ctl")
-    }
     pub fn netns(&self) -> &str {
         &self.netns
     }

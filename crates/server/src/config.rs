@@ -136,7 +136,11 @@ impl HttpConfig {
             ("max_headers", self.max_headers),
             ("max_connections", self.max_connections.unwrap_or(1)),
         ];
-        let zero = secs.iter().map(|(k, v)| (*k, *v as usize)).chain(sizes).find(|(_, v)| *v == 0);
+        let zero = secs
+            .iter()
+            .map(|(k, v)| (*k, *v == 0))
+            .chain(sizes.iter().map(|(k, v)| (*k, *v == 0)))
+            .find(|(_, is_zero)| *is_zero);
         match zero {
             Some((key, _)) => Err(format!("{key} must be greater than 0")),
             None => Ok(()),
@@ -158,7 +162,10 @@ impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
             url: None,
-            transaction_timeout_ms: crate::store::sqlite::DEFAULT_TRANSACTION_TIMEOUT.as_millis() as u64,
+            transaction_timeout_ms: u64::try_from(
+                crate::store::sqlite::DEFAULT_TRANSACTION_TIMEOUT.as_millis(),
+            )
+            .unwrap_or(u64::MAX),
         }
     }
 }

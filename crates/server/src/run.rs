@@ -103,12 +103,6 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// Serves the API on `listener` with the default `[http]` connection limits until a shutdown
-/// signal.
-pub async fn serve_on(listener: TcpListener, app: Router) -> Result<(), ServerError> {
-    serve_on_with(listener, app, &HttpConfig::default()).await
-}
-
 /// Serves the API on `listener` with the connection limits of `http` until a shutdown signal.
 pub async fn serve_on_with(listener: TcpListener, app: Router, http: &HttpConfig) -> Result<(), ServerError> {
     http_serve::serve(listener, app, http, shutdown_signal()).await.map_err(ServerError::Serve)

@@ -4,6 +4,8 @@
 //! and no panic, errors as `NeutronError` (Keystone's `error` under `/identity`), lists with
 //! their collection key, and the server still answering afterwards.
 
+#![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
+
 mod fuzz;
 
 use std::path::PathBuf;

@@ -3,6 +3,8 @@
 //! `IpAddressGenerationFailure`, and deleting ports frees addresses for reuse. Run on the
 //! in-memory store and on the file-backed store (which reads through separate connections).
 
+#![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
+
 mod common;
 
 use std::collections::BTreeSet;

@@ -3,6 +3,8 @@
 //! service still lets the right password in afterwards. Its own test binary, so that the resident
 //! memory it reads from `/proc/self/status` is this flood's alone.
 
+#![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 

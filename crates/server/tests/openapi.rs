@@ -4,6 +4,8 @@
 //! networking API, a builtin-identity application for `/identity/v3`).
 //! Regenerate the copy with `UPDATE_OPENAPI=1 cargo test -p neutrino-server --test openapi`.
 
+#![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
+
 mod common;
 
 use std::collections::BTreeSet;

@@ -148,11 +148,6 @@ impl FakeControlPlane {
         self.lock().revision
     }
 
-    /// The desired state of `host` now.
-    pub fn state_of(&self, host: &str) -> L2State {
-        self.lock().hosts.get(host).map(HostL2::state).unwrap_or_default()
-    }
-
     /// The heartbeats received, oldest first.
     pub fn heartbeats(&self) -> Vec<Report> {
         self.lock().heartbeats.clone()

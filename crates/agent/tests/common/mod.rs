@@ -3,6 +3,7 @@
 //! that feeds interface events to its reconciler the way `run_once` does, and builders of
 //! desired state.
 
+#![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -45,10 +46,6 @@ impl Vswitch for SharedVswitch {
 
     async fn ensure_port(&self, bridge: &str, port: &str, spec: &PortSpec) -> Result<(), VswitchError> {
         self.0.ensure_port(bridge, port, spec).await
-    }
-
-    async fn set_port_tag(&self, port: &str, tag: Option<u16>) -> Result<(), VswitchError> {
-        self.0.set_port_tag(port, tag).await
     }
 
     async fn delete_port(&self, bridge: &str, port: &str) -> Result<(), VswitchError> {

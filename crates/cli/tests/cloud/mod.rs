@@ -2,6 +2,7 @@
 //! hosts in network namespaces each with its own Open vSwitch and a `neutrino agent` process,
 //! and VMs plugged the way os-vif plugs them. Needs root and Open vSwitch: without them the
 //! tests print why and pass, except under `CI=true`, where they fail.
+#![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
 #![allow(dead_code)]
 
 use std::path::PathBuf;

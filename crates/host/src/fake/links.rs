@@ -3,7 +3,7 @@
 //! without addresses, a link set down loses its routes, a gateway must be on a connected
 //! subnet, and only sysctls the kernel has can be read or written.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
 
@@ -30,8 +30,11 @@ pub(crate) fn remove_link(s: &mut FakeState, netns: Option<&str>, name: &str) {
     }
 }
 
-pub(crate) const LOOPBACK_V4: &str = "127.0.0.1/8";
-pub(crate) const LOOPBACK_V6: &str = "::1/128";
+/// The addresses the kernel gives `lo` when it comes up: `127.0.0.1/8` and `::1/128`.
+pub(crate) const LOOPBACK: [IpNet; 2] = [
+    IpNet::new_assert(IpAddr::V4(Ipv4Addr::LOCALHOST), 8),
+    IpNet::new_assert(IpAddr::V6(Ipv6Addr::LOCALHOST), 128),
+];
 
 fn exists_err(netns: Option<&str>, name: &str) -> Error {
     Error::LinkExists { netns: ns_label(netns), link: name.into() }
@@ -156,8 +159,7 @@ impl Links for FakeHost {
             link.up = up;
             if up && link.kind == LinkKind::Loopback && link.addresses.is_empty() {
                 // The kernel gives `lo` its addresses when it comes up.
-                link.addresses =
-                    vec![LOOPBACK_V4.parse().expect("address"), LOOPBACK_V6.parse().expect("address")];
+                link.addresses = LOOPBACK.to_vec();
             }
             if !up {
                 s.ns_mut(netns)?.routes.retain(|r| r.dev.as_deref() != Some(name));

@@ -62,8 +62,7 @@ impl Default for FakeState {
         let mut root = FakeNetns::new();
         if let Some(lo) = root.links.get_mut("lo") {
             lo.up = true;
-            lo.addresses =
-                [links::LOOPBACK_V4, links::LOOPBACK_V6].iter().filter_map(|a| a.parse().ok()).collect();
+            lo.addresses = links::LOOPBACK.to_vec();
         }
         FakeState {
             root,
@@ -107,11 +106,8 @@ impl FakeNetns {
     /// Whether nothing was configured here beyond `lo` (up or down, with the kernel's
     /// addresses): no other link, no route, sysctl or nftables table.
     pub fn is_pristine(&self) -> bool {
-        let lo_only = [links::LOOPBACK_V4, links::LOOPBACK_V6];
         self.links.len() == 1
-            && self.links.get("lo").is_some_and(|lo| {
-                lo.addresses.iter().all(|a| lo_only.iter().any(|l| l.parse::<IpNet>().ok() == Some(*a)))
-            })
+            && self.links.get("lo").is_some_and(|lo| lo.addresses.iter().all(|a| links::LOOPBACK.contains(a)))
             && self.routes.is_empty()
             && self.sysctls.is_empty()
             && self.nft.is_empty()
@@ -280,15 +276,6 @@ impl FakeHost {
             }
             let link = FakeLink { kind: LinkKind::Other(kind.into()), mac, ..FakeLink::new() };
             ns.links.insert(name.into(), link);
-            Ok(())
-        })
-    }
-
-    /// Removes a link something else made (a bridge deleted by Open vSwitch).
-    pub fn remove_external_link(&self, netns: Option<&str>, name: &str) -> Result<()> {
-        self.transact(|s| {
-            s.link(netns, name)?;
-            links::remove_link(s, netns, name);
             Ok(())
         })
     }

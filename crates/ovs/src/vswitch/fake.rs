@@ -162,11 +162,6 @@ impl FakeVswitch {
     pub fn writes(&self) -> usize {
         self.state().writes
     }
-
-    /// Ends every monitor stream, as a lost OVSDB connection would.
-    pub fn disconnect_monitors(&self) {
-        self.state().watchers.clear();
-    }
 }
 
 impl Vswitch for FakeVswitch {
@@ -217,17 +212,6 @@ impl Vswitch for FakeVswitch {
             return Err(VswitchError::Invalid("empty port name".into()));
         }
         self.state().add_port(bridge, port, spec)
-    }
-
-    async fn set_port_tag(&self, port: &str, tag: Option<u16>) -> Result<(), VswitchError> {
-        validate_tag(tag)?;
-        let mut st = self.state();
-        let p = st.ports.get_mut(port).ok_or_else(|| VswitchError::NotFound(format!("port {port}")))?;
-        if p.info.tag != tag {
-            p.info.tag = tag;
-            st.writes += 1;
-        }
-        Ok(())
     }
 
     async fn delete_port(&self, bridge: &str, port: &str) -> Result<(), VswitchError> {
@@ -288,10 +272,11 @@ mod tests {
             (ev.kind, ev.iface_id(), ev.attached_mac()),
             (EventKind::Added, Some("port-1"), Some("fa:16:3e:00:00:01"))
         );
-        vs.set_port_tag("tap1", Some(5)).await.unwrap();
-        assert_eq!(vs.list_ports("br-int").await.unwrap()[1].tag, Some(5));
-        assert!(vs.set_port_tag("tap1", Some(5000)).await.is_err());
-        assert!(vs.set_port_tag("nope", Some(1)).await.is_err());
+        let tagged = |tag| PortSpec { tag: Some(tag), ..PortSpec::default() };
+        vs.ensure_port("br-int", "tap2", &tagged(4095)).await.unwrap();
+        assert_eq!(events.recv().await.unwrap().name, "tap2");
+        assert_eq!(vs.list_ports("br-int").await.unwrap()[2].tag, Some(4095));
+        assert!(vs.ensure_port("br-int", "tap3", &tagged(4096)).await.is_err(), "VLAN tag out of range");
         vs.unplug_interface("tap1");
         assert_eq!(events.recv().await.unwrap().kind, EventKind::Deleted);
         assert!(vs.ensure_port("br-none", "x", &PortSpec::default()).await.is_err());

@@ -258,17 +258,6 @@ impl Vswitch for OvsVswitch {
         self.retrying(port, || self.try_ensure_port(bridge, port, spec)).await
     }
 
-    async fn set_port_tag(&self, port: &str, tag: Option<u16>) -> Result<(), VswitchError> {
-        validate_tag(tag)?;
-        let op =
-            json!({"op": "update", "table": "Port", "where": by_name(port), "row": {"tag": tag_value(tag)}});
-        let res = self.client.transact(DB, vec![op]).await?;
-        match res.first().and_then(|r| r.get("count")).and_then(Value::as_u64) {
-            Some(0) | None => Err(VswitchError::NotFound(format!("port {port}"))),
-            Some(_) => Ok(()),
-        }
-    }
-
     async fn delete_port(&self, bridge: &str, port: &str) -> Result<(), VswitchError> {
         let Some(row) = self.one("Port", port, &["_uuid"]).await? else { return Ok(()) };
         let op = json!({"op": "mutate", "table": "Bridge", "where": by_name(bridge),

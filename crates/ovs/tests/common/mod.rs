@@ -1,14 +1,20 @@
 //! A private Open vSwitch for integration tests: ovsdb-server and a userspace (`netdev`)
-//! ovs-vswitchd in a throwaway network namespace and temp run directory, as in
-//! `reference/sandbox-recipes.md`. Without root or Open vSwitch the tests print
-//! "skipped: …" — unless `CI=true`, where a missing prerequisite fails them.
+//! ovs-vswitchd in a throwaway network namespace and temp run directory. Without root or Open
+//! vSwitch the tests print "skipped: …" — unless `CI=true`, where a missing prerequisite fails
+//! them (`neutrino_host::testing`).
 
+#![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use neutrino_host::testing::{Prerequisites, unmet};
+
+/// The OVSDB schema the private database is created from.
+const SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -17,24 +23,12 @@ pub struct OvsSandbox {
     pub netns: String,
 }
 
-fn missing(reason: &str) -> Option<OvsSandbox> {
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("prerequisite missing in CI: {reason}");
-    }
-    eprintln!("skipped: {reason}");
-    None
-}
-
 fn run(cmd: &mut Command) -> Result<String, String> {
     let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
     if !out.status.success() {
         return Err(format!("{cmd:?}: {}", String::from_utf8_lossy(&out.stderr)));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn have(program: &str) -> bool {
-    Command::new(program).arg("--version").output().is_ok_and(|o| o.status.success())
 }
 
 fn wait_for(path: &Path, timeout: Duration) -> bool {
@@ -51,28 +45,24 @@ fn wait_for(path: &Path, timeout: Duration) -> bool {
 impl OvsSandbox {
     /// Starts the daemons, or returns `None` (skip) when this machine cannot.
     pub fn start() -> Option<OvsSandbox> {
-        let uid = run(Command::new("id").arg("-u")).unwrap_or_default();
-        if uid.trim() != "0" {
-            return missing("needs root (network namespaces, ovs-vswitchd)");
-        }
-        for p in ["ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl"] {
-            if !have(p) {
-                return missing(&format!("{p} is not installed (apt-get install openvswitch-switch)"));
-            }
-        }
-        let schema = Path::new("/usr/share/openvswitch/vswitch.ovsschema");
-        if !schema.exists() {
-            return missing("no /usr/share/openvswitch/vswitch.ovsschema");
+        let met = Prerequisites::new()
+            .root()
+            .programs(&["ip", "ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl"])
+            .file(SCHEMA)
+            .met();
+        if !met {
+            return None;
         }
         let netns = format!("nt-ovstest-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
         if let Err(e) = run(Command::new("ip").args(["netns", "add", &netns])) {
-            return missing(&format!("cannot create a network namespace: {e}"));
+            unmet(&format!("cannot create a network namespace: {e}"));
+            return None;
         }
         let dir = tempfile::Builder::new().prefix("ovs").tempdir_in("/tmp").expect("tempdir");
         let sb = OvsSandbox { dir, netns };
         sb.netns_exec(&["ip", "link", "set", "lo", "up"]).expect("lo up");
         let db = sb.path("conf.db");
-        run(Command::new("ovsdb-tool").arg("create").arg(&db).arg(schema)).expect("ovsdb-tool create");
+        run(Command::new("ovsdb-tool").arg("create").arg(&db).arg(SCHEMA)).expect("ovsdb-tool create");
         let d = sb.dir.path().display().to_string();
         sb.netns_exec(&[
             "ovsdb-server",

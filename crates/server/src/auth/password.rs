@@ -24,9 +24,15 @@ pub const T_COST: u32 = 2;
 /// Lanes.
 pub const P_COST: u32 = 1;
 
+/// The parameters of the hashes we make, checked when the server is compiled.
+const SERVER_PARAMS: Params = match Params::new(M_COST_KIB, T_COST, P_COST, None) {
+    Ok(params) => params,
+    Err(_) => panic!("the argon2 parameters are out of range"),
+};
+
 /// The parameters of the hashes we make.
 pub fn server_params() -> Params {
-    Params::new(M_COST_KIB, T_COST, P_COST, None).expect("constant argon2 parameters are valid")
+    SERVER_PARAMS
 }
 
 /// Hashes `plain` with argon2id ([`server_params`], random salt) into a PHC string, as stored in
@@ -37,6 +43,11 @@ pub fn hash_password(plain: &str) -> String {
 }
 
 /// [`hash_password`] in `memory` (at least `server_params().block_count()` blocks).
+#[allow(
+    clippy::expect_used,
+    reason = "the salt is generated, the parameters and output length are constants, and a password \
+              reaches argon2's 4 GiB limit on no path (request bodies and config files are bounded)"
+)]
 fn hash_in(plain: &str, memory: &mut [Block]) -> String {
     let params = server_params();
     let salt = SaltString::generate(&mut rand::rngs::OsRng);
@@ -191,8 +202,7 @@ impl PasswordChecker {
         let max_kib = max_kib.max(M_COST_KIB);
         let blocks = max_kib as usize;
         let mut first = vec![Block::new(); blocks];
-        let dummy = PreparedHash::parse(&hash_in(&random_secret(), &mut first), max_kib)
-            .expect("our own hashes parse");
+        let dummy = parse_own(&hash_in(&random_secret(), &mut first), max_kib);
         Self {
             permits: Arc::new(Semaphore::new(concurrency)),
             concurrency,
@@ -213,6 +223,12 @@ impl PasswordChecker {
         let phc = hash_in(plain, &mut memory);
         self.pool.lock().push(memory);
         phc
+    }
+
+    /// `plain` hashed as [`hash`](Self::hash) does, parsed: how a password stored in plain text
+    /// is kept.
+    pub fn hash_prepared(&self, plain: &str) -> PreparedHash {
+        parse_own(&self.hash(plain), self.max_kib)
     }
 
     /// A stored hash (PHC string), parsed against this checker's memory cap.
@@ -245,6 +261,7 @@ impl PasswordChecker {
     }
 
     /// Waits for a verification slot, or fails at once with [`Busy`] when the queue is full.
+    #[allow(clippy::expect_used, reason = "the semaphore is private to the checker and never closed")]
     pub async fn acquire(&self) -> Result<Slot<'_>, Busy> {
         if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.max_in_flight {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
@@ -254,6 +271,16 @@ impl PasswordChecker {
         let permit = self.permits.clone().acquire_owned().await.expect("the semaphore is never closed");
         Ok(Slot { checker: self, permit, _in_flight: in_flight })
     }
+}
+
+/// Parses a hash [`hash_in`] just made, against a cap of `max_kib`.
+#[allow(
+    clippy::expect_used,
+    reason = "hash_in writes a well-formed argon2id PHC string with server_params, whose memory \
+              (M_COST_KIB) is within every checker's cap (never below M_COST_KIB)"
+)]
+fn parse_own(phc: &str, max_kib: u32) -> PreparedHash {
+    PreparedHash::parse(phc, max_kib).expect("our own hashes parse")
 }
 
 impl Slot<'_> {

@@ -33,6 +33,13 @@ struct FileFormat {
     revoked: Vec<FileEntry>,
 }
 
+impl FileFormat {
+    #[allow(clippy::expect_used, reason = "a list of strings and integers: no map keys to refuse")]
+    fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("revocations serialise")
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct FileEntry {
     audit_id: String,
@@ -141,7 +148,7 @@ impl Revocations {
             }
             (state.to_file(), state.generation)
         };
-        let text = serde_json::to_string(&file).expect("revocations serialise");
+        let text = file.to_json();
         write_private(path, &text).map_err(|e| RevokeError::Io {
             path: path.display().to_string(),
             source: match e {

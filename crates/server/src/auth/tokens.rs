@@ -107,12 +107,16 @@ impl TokenKey {
         }
     }
 
+    #[allow(clippy::expect_used, reason = "HMAC accepts keys of any length")]
     fn mac(&self) -> HmacSha256 {
-        // HMAC accepts keys of any length; this cannot fail.
         HmacSha256::new_from_slice(&self.key).expect("HMAC takes keys of any length")
     }
 
     /// The token text for `claims`.
+    #[allow(
+        clippy::expect_used,
+        reason = "Claims is strings, integers and lists of strings: no map keys to refuse"
+    )]
     pub fn sign(&self, claims: &Claims) -> String {
         let json = serde_json::to_vec(claims).expect("claims serialize to JSON");
         let body = B64.encode(json);

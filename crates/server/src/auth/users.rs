@@ -110,7 +110,7 @@ impl UserStore {
                     source,
                     "password stored in plain text; prefer password_hash (neutrino hash-password)"
                 );
-                checker.parse(&checker.hash(p)).expect("our own hashes parse")
+                checker.hash_prepared(p)
             }
             _ => return Err(bad("needs exactly one of password_hash and password")),
         };

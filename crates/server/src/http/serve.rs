@@ -62,7 +62,9 @@ impl ConnLimits {
     /// The limits of `cfg` for a process allowed `nofile` descriptors: connections and refusal
     /// slots together never need more than `nofile` less `RESERVED_FDS`.
     pub fn new(cfg: &HttpConfig, nofile: Option<u64>) -> Self {
-        let budget = nofile.map_or(usize::MAX, |n| n.saturating_sub(RESERVED_FDS).max(16) as usize);
+        let budget = nofile.map_or(usize::MAX, |n| {
+            usize::try_from(n.saturating_sub(RESERVED_FDS).max(16)).unwrap_or(usize::MAX)
+        });
         let wanted = cfg.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
         let refusal_slots = (wanted / 8).clamp(8, 64).min(budget / 2);
         let fit = budget.saturating_sub(refusal_slots).max(1);
@@ -244,7 +246,8 @@ impl Activity {
     }
 
     fn touch(&self) {
-        self.last_ms.store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
     }
 
     /// `None` when the connection has been idle for `idle`; else when to look again.
@@ -392,7 +395,8 @@ mod tests {
     fn connections_fit_the_descriptor_limit() {
         let cfg = HttpConfig::default();
         let l = ConnLimits::new(&cfg, Some(1024));
-        assert!(l.max_connections + l.refusal_slots + RESERVED_FDS as usize <= 1024, "{l:?}");
+        let reserved = usize::try_from(RESERVED_FDS).expect("a handful of descriptors");
+        assert!(l.max_connections + l.refusal_slots + reserved <= 1024, "{l:?}");
         assert_eq!(ConnLimits::new(&cfg, Some(1 << 20)).max_connections, DEFAULT_MAX_CONNECTIONS);
         let big = HttpConfig { max_connections: Some(5000), ..cfg.clone() };
         let l = ConnLimits::new(&big, Some(1024));

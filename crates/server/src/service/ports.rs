@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use neutrino_model::attrs::{Op, PORT};
+use neutrino_model::attrs::{Op, PORT, missing_required};
 use neutrino_model::common::{Standard, new_id, now_timestamp};
 use neutrino_model::ip;
 use neutrino_model::port::{FixedIp, FixedIpRequest, Port, PortChanges, random_mac};
@@ -191,7 +191,7 @@ fn build(
     policy::require_write(ctx, "create_port")?;
     policy::check_admin_attrs(ctx, &PORT, body, "create_port")?;
     let c = PortChanges::parse(body, Op::Create)?;
-    let network_id = c.network_id.clone().expect("required attribute");
+    let network_id = c.network_id.clone().ok_or_else(|| missing_required("network_id"))?;
     let net = networks::visible(sql, ctx, &network_id)?;
     let owns_net = policy::owns(ctx, &net.std.project_id);
     if !owns_net && !net.shared {

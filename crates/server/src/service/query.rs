@@ -75,7 +75,8 @@ fn parse_limit(v: &str) -> Result<usize, ApiError> {
         return Err(ApiError::bad_request(format!("Limit must be an integer 0 or greater and not '{v}'")));
     }
     // Saturate: a limit above i64::MAX rows is the same as no limit on any store.
-    Ok(digits.parse::<u64>().map_or(i64::MAX as u64, |n| n.min(i64::MAX as u64)) as usize)
+    let rows = digits.parse::<u64>().map_or(i64::MAX as u64, |n| n.min(i64::MAX as u64));
+    Ok(usize::try_from(rows).unwrap_or(usize::MAX))
 }
 
 /// Who reads: decides which attributes the caller may filter and sort on (those they may see).

@@ -1,7 +1,7 @@
 //! Subnets (`/v2.0/subnets`): create (also in bulk), show, list, update, delete, with the
 //! upstream rules on CIDRs, gateways, pools, name servers, host routes and overlap.
 
-use neutrino_model::attrs::{Op, SUBNET};
+use neutrino_model::attrs::{Op, SUBNET, missing_required};
 use neutrino_model::common::{Standard, new_id, now_timestamp};
 use neutrino_model::ip;
 use neutrino_model::port::OWNER_DHCP;
@@ -51,15 +51,13 @@ fn build(
 ) -> ApiResult<Subnet> {
     policy::require_write(ctx, "create_subnet")?;
     let c = SubnetChanges::parse(body, Op::Create)?;
-    let network_id = c.network_id.clone().expect("required attribute");
+    let network_id = c.network_id.clone().ok_or_else(|| missing_required("network_id"))?;
     let net = networks::visible(sql, ctx, &network_id)?;
     if !policy::owns(ctx, &net.std.project_id) {
         return Err(ApiError::policy("create_subnet"));
     }
-    let ip_version = c.ip_version.expect("required attribute");
-    let cidr = c.cidr.ok_or_else(|| {
-        ApiError::bad_request("Failed to parse request. Required attribute 'cidr' not specified")
-    })?;
+    let ip_version = c.ip_version.ok_or_else(|| missing_required("ip_version"))?;
+    let cidr = c.cidr.ok_or_else(|| missing_required("cidr"))?;
     model::check_cidr(&cidr, ip_version, c.ipv6_ra_mode.as_deref(), c.ipv6_address_mode.as_deref())?;
     let mut siblings = rows::of_network(sql, &network_id)?;
     siblings.extend(pending.iter().filter(|p| p.network_id == network_id).cloned());

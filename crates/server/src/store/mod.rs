@@ -177,10 +177,18 @@ impl Store {
     }
 
     /// An empty in-memory store (tests).
+    #[allow(
+        clippy::expect_used,
+        reason = "an in-memory database needs no file or lock, and only tests call this"
+    )]
     pub fn memory() -> Self {
         Self::open("sqlite::memory:").expect("in-memory SQLite opens")
     }
 
+    #[allow(
+        clippy::expect_used,
+        reason = "the work boxes the T its caller asks for, so the downcast is to its own type"
+    )]
     async fn run<T, F>(&self, write: bool, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,

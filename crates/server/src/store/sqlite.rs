@@ -130,6 +130,13 @@ impl Conn<'_> {
     }
 }
 
+/// A REAL read where the schema has only INTEGER and TEXT columns, as the nearest integer
+/// toward zero (saturating, as Rust's float-to-integer `as` does).
+#[allow(clippy::cast_possible_truncation, reason = "dropping the fraction and saturating is the intent")]
+fn real_to_int(f: f64) -> i64 {
+    f as i64
+}
+
 fn to_rvalue(v: &SqlValue) -> RValue {
     match v {
         SqlValue::Null => RValue::Null,
@@ -151,7 +158,7 @@ impl Sql for Conn<'_> {
                 row.push(match r.get_ref(i).map_err(db)? {
                     ValueRef::Null => SqlValue::Null,
                     ValueRef::Integer(i) => SqlValue::Int(i),
-                    ValueRef::Real(f) => SqlValue::Int(f as i64),
+                    ValueRef::Real(f) => SqlValue::Int(real_to_int(f)),
                     ValueRef::Text(t) | ValueRef::Blob(t) => {
                         SqlValue::Text(String::from_utf8_lossy(t).into_owned())
                     }

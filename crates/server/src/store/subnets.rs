@@ -2,8 +2,9 @@
 //! networks it may see). Pools, name servers and host routes are stored as JSON text.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
+use ipnet::IpNet;
 use neutrino_model::common::Standard;
 use neutrino_model::ip::{self, Range};
 use neutrino_model::subnet::{HostRoute, Subnet, pools_json, routes_json};
@@ -16,6 +17,9 @@ pub const TAG_TYPE: &str = "subnets";
 pub const COLS: &str = "id, project_id, name, description, network_id, ip_version, cidr, gateway_ip, \
     allocation_pools, dns_nameservers, host_routes, enable_dhcp, ipv6_ra_mode, ipv6_address_mode, \
     created_at, updated_at, revision_number";
+
+/// What a row whose cidr does not parse reads as.
+const UNREADABLE_CIDR: IpNet = IpNet::new_assert(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 32);
 
 fn parse_pools(text: &str) -> Vec<Range> {
     let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
@@ -64,7 +68,7 @@ pub fn from_row(r: &Row) -> Subnet {
         },
         network_id: r[4].text(),
         ip_version: u8::try_from(r[5].int()).unwrap_or(4),
-        cidr: r[6].text().parse().unwrap_or_else(|_| "0.0.0.0/32".parse().expect("literal")),
+        cidr: r[6].text().parse().unwrap_or(UNREADABLE_CIDR),
         gateway_ip: r[7].opt_text().and_then(|g| g.parse().ok()),
         allocation_pools: parse_pools(&r[8].text()),
         dns_nameservers: dns.iter().filter_map(|d| d.parse().ok()).collect(),

@@ -1,6 +1,7 @@
 //! Test harness for the API suite: the whole application in-process (noauth, identity from
 //! `X-Project-Id`/`X-Roles`), driven with `tower::ServiceExt::oneshot`, plus helpers for
 //! creating resources and asserting `NeutronError` bodies.
+#![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
 #![allow(dead_code)]
 
 use axum::Router;

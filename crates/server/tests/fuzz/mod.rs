@@ -4,6 +4,7 @@
 //! the properties every answer must have (no 5xx; errors as `NeutronError`, or Keystone's
 //! `error` under `/identity`; lists with their collection key) and the runner that prints
 //! (and with `FUZZ_SAVE_CORPUS=1` saves) the minimal failing input.
+#![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
 #![allow(dead_code)]
 
 pub mod inputs;

@@ -1,6 +1,7 @@
 //! Harness for the connection tests: the server on a loopback port (its own runtime, noauth,
 //! in-memory store), raw HTTP/1.1 over tokio `TcpStream`s, and counts of this process's
 //! descriptors and of the server's side of its TCP connections (from `/proc`).
+#![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
