@@ -395,7 +395,15 @@ mod tests {
         assert_eq!(p.program.as_deref(), Some("sh"));
         // The daemon is `sleep`, not `sh`: the described process is not running.
         assert!(!host.is_running(&p));
-        let sleep = host.process_from_pid_file(&pid_file, Some("sleep"), None).unwrap().unwrap();
+        // The forked child may not have exec'd `sleep` yet when `sh` returns: wait for it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let sleep = loop {
+            if let Some(p) = host.process_from_pid_file(&pid_file, Some("sleep"), None).unwrap() {
+                break p;
+            }
+            assert!(std::time::Instant::now() < deadline, "the daemon never became `sleep`");
+            std::thread::sleep(Duration::from_millis(5));
+        };
         assert!(host.stop(&sleep, Duration::from_secs(10)).unwrap());
     }
 }
