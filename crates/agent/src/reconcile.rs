@@ -1,7 +1,8 @@
 //! The `l2` driver's reconciler: the host's desired state (from the server) and what it observes (OVSDB
 //! interfaces, installed flows) in memory; `sync` converges Open vSwitch to it idempotently
-//! and applies only the differences — tunnel ports that came or went, flow deltas in one
-//! bundle per bridge (a VM port is wired by flows alone, see [`crate::flows`]). It never
+//! and applies only the differences — tunnel ports that came or went, flow and group deltas in
+//! one bundle per bridge (a VM port is wired by flows and a flood bucket alone, see
+//! [`crate::flows`]). It never
 //! wipes: a restarted agent recovers the local VLANs from its installed ingress flows and
 //! removes only stale flows carrying its cookie.
 
@@ -12,6 +13,7 @@ use neutrino_model::agent::L2Configurations;
 use neutrino_model::internal::{Delta, HostState, NetworkState, PortState};
 use neutrino_model::network_type::NetworkType;
 use neutrino_ovs::flow::{Flow, diff};
+use neutrino_ovs::group::{Group, diff_groups};
 use neutrino_ovs::ofctl::FlowProgrammer;
 use neutrino_ovs::vswitch::{EventKind, InterfaceEvent, PortSpec, StrMap, Vswitch};
 
@@ -36,6 +38,14 @@ pub enum SyncError {
     MonitorLost,
 }
 
+/// What is installed on one bridge, as far as the agent knows: its flows with our cookie and,
+/// where the agent manages them, its groups.
+#[derive(Debug, Clone, Default)]
+struct Installed {
+    flows: Vec<Flow>,
+    groups: Vec<Group>,
+}
+
 /// A VM (or service) interface on the integration bridge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Iface {
@@ -56,7 +66,7 @@ pub struct Reconciler<V: Vswitch, P: FlowProgrammer> {
     ifaces: BTreeMap<String, Iface>,
     /// ofport → local VLAN, read from the ingress flows found at start.
     found_vlans: BTreeMap<i64, u16>,
-    installed: Option<BTreeMap<String, Vec<Flow>>>,
+    installed: Option<BTreeMap<String, Installed>>,
     tunnels: BTreeMap<(NetworkType, String), i64>,
     phys: BTreeMap<String, PhysLayout>,
     patch_int: Option<i64>,
@@ -331,20 +341,29 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
             }),
             phys: self.phys.clone(),
         };
-        let desired = flows::generate(&layout, &nets, &self.peers).into_flows();
+        let set = flows::generate(&layout, &nets, &self.peers);
+        let mut want_groups = set.groups();
+        let desired = set.into_flows();
         let mut installed = match self.installed.take() {
             Some(i) => i,
             None => {
                 let mut m = BTreeMap::new();
                 for bridge in desired.keys() {
-                    m.insert(bridge.clone(), self.ofctl.dump(bridge, Some(self.cookie)).await?);
+                    let flows = self.ofctl.dump(bridge, Some(self.cookie)).await?;
+                    let groups = match want_groups.contains_key(bridge) {
+                        true => self.ofctl.dump_groups(bridge).await?,
+                        false => vec![],
+                    };
+                    m.insert(bridge.clone(), Installed { flows, groups });
                 }
                 m
             }
         };
-        for (bridge, want) in desired {
-            let delta =
-                diff(&want, installed.get(&bridge).map(Vec::as_slice).unwrap_or_default(), self.cookie);
+        for (bridge, flows) in desired {
+            let have = installed.remove(&bridge).unwrap_or_default();
+            let groups = want_groups.remove(&bridge).unwrap_or_default();
+            let mut delta = diff(&flows, &have.flows, self.cookie);
+            delta.groups = diff_groups(&groups, &have.groups);
             if !delta.is_empty()
                 && let Err(e) = self.ofctl.apply(&bridge, &delta).await
             {
@@ -352,7 +371,7 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
                 self.installed = None;
                 return Err(e.into());
             }
-            installed.insert(bridge, want);
+            installed.insert(bridge, Installed { flows, groups });
         }
         self.installed = Some(installed);
         // Status: up once its flows are in (the bundle returns once ovs-vswitchd has them);

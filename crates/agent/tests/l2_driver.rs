@@ -93,7 +93,7 @@ async fn a_vswitchd_restart_is_repaired_by_the_canary() {
     let _stop = start(&cp, &ovs);
     tokio::time::sleep(Duration::from_millis(1)).await;
     let flows = ovs.all_flows();
-    assert!(!flows["br-int"].is_empty());
+    assert!(!flows.flows["br-int"].is_empty());
 
     for b in ["br-eth1", "br-int", "br-tun"] {
         ovs.of.clear(b);

@@ -14,6 +14,7 @@ use common::*;
 use neutrino_agent::reconcile::OWNER_KEY;
 use neutrino_agent::vlan::DEAD_VLAN;
 use neutrino_ovs::flow::Flow;
+use neutrino_ovs::group::Group;
 use neutrino_ovs::ofctl::canary_flow;
 use neutrino_ovs::vswitch::{PortSpec, StrMap, Vswitch};
 
@@ -316,10 +317,10 @@ async fn flows_are_exactly_the_generated_ones_per_bridge() {
     let agent = busy_host(&ovs).await;
     let peers = peer_map(&[("net-1", &[PEER_B, PEER_C])]);
     let want = agent.expected_flows(&ovs, &busy_nets(&ovs), &peers).await;
-    assert_eq!(want.keys().collect::<Vec<_>>(), vec!["br-eth1", "br-int", "br-tun"]);
+    assert_eq!(want.flows.keys().collect::<Vec<_>>(), vec!["br-eth1", "br-int", "br-tun"]);
     assert_eq!(ovs.all_flows(), want);
     // Every flow carries our cookie; per-network flows exist for each segment type.
-    assert!(want.values().flatten().all(|f| f.cookie == agent.cookie()));
+    assert!(want.flows.values().flatten().all(|f| f.cookie == agent.cookie()));
     assert!(ovs.flows("br-int").iter().any(|f| f.matches.contains("dl_vlan=101")));
     assert!(ovs.flows("br-eth1").iter().any(|f| f.actions.contains("strip_vlan")));
     assert!(ovs.flows("br-tun").iter().any(|f| f.matches.contains("tun_id=0x64")));
@@ -349,8 +350,8 @@ async fn restart_removes_our_stale_flows_and_keeps_foreign_ones() {
     assert!(int.contains(&theirs), "a flow with another cookie was removed");
     let peers = peer_map(&[("net-1", &[PEER_B, PEER_C])]);
     let mut want = agent.expected_flows(&ovs, &busy_nets(&ovs), &peers).await;
-    want.get_mut("br-int").unwrap().push(theirs);
-    let want: BTreeMap<String, Vec<Flow>> = want.into_iter().map(|(b, f)| (b, sorted(f))).collect();
+    want.flows.get_mut("br-int").unwrap().push(theirs);
+    want.flows = want.flows.into_iter().map(|(b, f)| (b, sorted(f))).collect();
     assert_eq!(ovs.all_flows(), want);
 }
 
@@ -450,14 +451,24 @@ async fn one_more_port_on_a_known_network_changes_no_flows() {
     assert_eq!(ch.up, vec!["p1b"]);
     assert_eq!(ovs.tag("tap1b"), ovs.tag("tap1"));
     // One bundle on br-int: the port's four flows (tagging, from and to the port, local
-    // delivery after egress), and its network's flood flow rewritten; no other bridge, no OVSDB write of ours (only "Nova"'s plug).
+    // delivery after egress) and one more bucket in its network's flood group, which is
+    // otherwise unchanged; no other bridge, no OVSDB write of ours (only "Nova"'s plug).
     assert_eq!(ovs.of.apply_count(), applies + 1, "one bundle for one port");
     let after = ovs.all_flows();
-    assert_eq!(after["br-tun"], flows["br-tun"]);
-    assert_eq!(after["br-eth1"], flows["br-eth1"]);
-    let added: Vec<&Flow> = after["br-int"].iter().filter(|f| !flows["br-int"].contains(f)).collect();
-    assert_eq!(added.len(), 5, "{added:?}");
-    assert_eq!(after["br-int"].len(), flows["br-int"].len() + 4);
+    assert_eq!(after.flows["br-tun"], flows.flows["br-tun"]);
+    assert_eq!(after.flows["br-eth1"], flows.flows["br-eth1"]);
+    let added: Vec<&Flow> =
+        after.flows["br-int"].iter().filter(|f| !flows.flows["br-int"].contains(f)).collect();
+    assert_eq!(added.len(), 4, "{added:?}");
+    assert_eq!(after.flows["br-int"].len(), flows.flows["br-int"].len() + 4);
+    let ofport = u32::try_from(ovs.ofport("tap1b")).unwrap();
+    let grown: Vec<(&Group, &Group)> =
+        after.groups.iter().zip(&flows.groups).filter(|(a, b)| a != b).collect();
+    assert_eq!(grown.len(), 1, "one flood group changed");
+    let (new, old) = grown[0];
+    let mut without = new.clone();
+    assert!(without.buckets.remove(&ofport).is_some(), "the new port has a bucket: {new:?}");
+    assert_eq!(&without, old, "and nothing else changed in the group");
     assert_eq!(ovs.vs.writes(), writes + 1);
     let flows = after;
     let applies = ovs.of.apply_count();
@@ -468,15 +479,17 @@ async fn one_more_port_on_a_known_network_changes_no_flows() {
     assert!(agent.r.apply(d));
     ovs.plug("tap4", "p4");
     agent.synced().await;
-    // br-int (the port's flows and the network's flood) and br-tun (its tunnel id): one
+    // br-int (the port's flows and the network's flood flow and group) and br-tun (its tunnel id): one
     // bundle each.
     assert_eq!(ovs.of.apply_count(), applies + 2);
     let after = ovs.all_flows();
-    assert_eq!(after["br-eth1"], flows["br-eth1"]);
-    let added: Vec<&Flow> = after["br-tun"].iter().filter(|f| !flows["br-tun"].contains(f)).collect();
+    assert_eq!(after.flows["br-eth1"], flows.flows["br-eth1"]);
+    let added: Vec<&Flow> =
+        after.flows["br-tun"].iter().filter(|f| !flows.flows["br-tun"].contains(f)).collect();
     assert_eq!(added.len(), 1, "{added:?}");
-    assert_eq!(after["br-tun"].len(), flows["br-tun"].len() + 1);
-    assert_eq!(after["br-int"].len(), flows["br-int"].len() + 5);
+    assert_eq!(after.flows["br-tun"].len(), flows.flows["br-tun"].len() + 1);
+    assert_eq!(after.flows["br-int"].len(), flows.flows["br-int"].len() + 5);
+    assert_eq!(after.groups.len(), flows.groups.len() + 1, "the new network's flood group");
 }
 
 #[tokio::test]

@@ -9,6 +9,8 @@ pub mod normalize;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::group::GroupMod;
+
 /// A flow. `matches` and `actions` are `ovs-ofctl` text; [`Flow::new`] normalises them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Flow {
@@ -42,18 +44,20 @@ impl std::str::FromStr for FlowId {
     }
 }
 
-/// What to change to go from the installed flows to the desired ones.
+/// What to change to go from the installed flows (and groups) to the desired ones.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FlowDelta {
     /// Flows to add; an add replaces an installed flow with the same key.
     pub add: Vec<Flow>,
     /// Flows to remove (strictly, by key).
     pub delete: Vec<Flow>,
+    /// Group changes, in order ([`crate::group::diff_groups`]).
+    pub groups: Vec<GroupMod>,
 }
 
 impl FlowDelta {
     pub fn is_empty(&self) -> bool {
-        self.add.is_empty() && self.delete.is_empty()
+        self.add.is_empty() && self.delete.is_empty() && self.groups.is_empty()
     }
 }
 

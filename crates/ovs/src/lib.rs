@@ -1,13 +1,15 @@
 //! Open vSwitch building blocks for the agent, knowing nothing about tenants: a native OVSDB
 //! client ([`ovsdb`], RFC 7047), typed Open_vSwitch database helpers ([`vswitch`]), a flow
-//! model with `ovs-ofctl` text and diffing ([`flow`]) and atomic flow programming ([`ofctl`]).
+//! model with `ovs-ofctl` text and diffing ([`flow`]), OpenFlow groups ([`group`]) and atomic flow programming ([`ofctl`]).
 
 pub mod flow;
+pub mod group;
 pub mod ofctl;
 pub mod ovsdb;
 pub mod vswitch;
 
 pub use flow::{Flow, FlowDelta, FlowParseError, diff};
+pub use group::{Group, GroupMod, diff_groups};
 pub use ofctl::{FakeFlowProgrammer, FlowProgrammer, OfctlError, OvsOfctl};
 pub use ovsdb::{Client, OvsdbError, RowUpdate, TableUpdates};
 pub use vswitch::{

@@ -1,7 +1,8 @@
 //! Flow programming: the [`FlowProgrammer`] trait, its `ovs-ofctl` implementation
-//! ([`OvsOfctl`]; ovs-ofctl(8): `dump-flows`, and `--bundle add-flows` for atomic OpenFlow 1.4
-//! bundles) and an in-memory fake ([`FakeFlowProgrammer`]); plus the canary flow that detects
-//! an ovs-vswitchd restart the way Neutron's OVS agent does (`check_ovs_status`).
+//! ([`OvsOfctl`]; ovs-ofctl(8): `dump-flows`, `dump-groups`, and `bundle` for atomic OpenFlow 1.5
+//! bundles of flow and group mods) and an in-memory fake ([`FakeFlowProgrammer`]); plus the
+//! canary flow that detects an ovs-vswitchd restart the way Neutron's OVS agent does
+//! (`check_ovs_status`).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -14,6 +15,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use crate::flow::{Flow, FlowDelta, FlowKey, FlowParseError};
+use crate::group::{Group, GroupMod, apply_mods};
 
 /// Errors of flow programming.
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +37,11 @@ pub trait FlowProgrammer: Send + Sync {
         cookie: Option<u64>,
     ) -> impl Future<Output = Result<Vec<Flow>, OfctlError>> + Send;
 
-    /// Applies all deletes and adds of `delta` as one transaction: all or nothing.
+    /// The bridge's groups (all of them: groups carry no cookie).
+    fn dump_groups(&self, bridge: &str) -> impl Future<Output = Result<Vec<Group>, OfctlError>> + Send;
+
+    /// Applies all group changes, deletes and adds of `delta` as one transaction: all or
+    /// nothing.
     fn apply(&self, bridge: &str, delta: &FlowDelta) -> impl Future<Output = Result<(), OfctlError>> + Send;
 
     /// Whether `flow` (same key, cookie and actions) is installed.
@@ -55,7 +61,7 @@ pub fn canary_flow(cookie: u64) -> Flow {
 
 /// Installs the canary flow (after the agent programmed the bridge).
 pub async fn ensure_canary<P: FlowProgrammer>(p: &P, bridge: &str, cookie: u64) -> Result<(), OfctlError> {
-    p.apply(bridge, &FlowDelta { add: vec![canary_flow(cookie)], delete: vec![] }).await
+    p.apply(bridge, &FlowDelta { add: vec![canary_flow(cookie)], ..Default::default() }).await
 }
 
 /// `true` if the canary flow is gone, i.e. ovs-vswitchd lost its flows (restart) since
@@ -64,18 +70,30 @@ pub async fn restarted<P: FlowProgrammer>(p: &P, bridge: &str, cookie: u64) -> R
     Ok(!p.has_flow(bridge, &canary_flow(cookie)).await?)
 }
 
-/// The bundle file `apply` feeds to `ovs-ofctl --bundle add-flows BR -`: one
-/// `delete_strict <table,priority,match>` line per delete, then one `add <flow>` per add.
+/// The bundle file `apply` feeds to `ovs-ofctl -O OpenFlow15 bundle BR -`: the group adds
+/// and bucket changes first (a flow added may output to a new group), then one
+/// `flow delete_strict <table,priority,match>` line per delete and one `flow add <flow>` per
+/// add, and the group deletes last (Open vSwitch deletes the flows using a deleted group).
 pub fn bundle_text(delta: &FlowDelta) -> String {
     let mut s = String::new();
+    let (deletes, changes): (Vec<&GroupMod>, Vec<&GroupMod>) =
+        delta.groups.iter().partition(|m| matches!(m, GroupMod::Delete(_)));
+    for m in changes {
+        s.push_str(&m.bundle_line());
+        s.push('\n');
+    }
     for f in &delta.delete {
-        s.push_str("delete_strict ");
+        s.push_str("flow delete_strict ");
         s.push_str(&f.strict_match());
         s.push('\n');
     }
     for f in &delta.add {
-        s.push_str("add ");
+        s.push_str("flow add ");
         s.push_str(&f.to_add_line());
+        s.push('\n');
+    }
+    for m in deletes {
+        s.push_str(&m.bundle_line());
         s.push('\n');
     }
     s
@@ -145,8 +163,14 @@ impl FlowProgrammer for OvsOfctl {
         if delta.is_empty() {
             return Ok(());
         }
-        let args = ["-O", "OpenFlow14", "--bundle", "add-flows", bridge, "-"];
-        self.run(bridge, "add-flows", &args, Some(bundle_text(delta))).await.map(|_| ())
+        // OpenFlow 1.5: the first version with bucket ids (`insert_bucket`/`remove_bucket`).
+        let args = ["-O", "OpenFlow15", "bundle", bridge, "-"];
+        self.run(bridge, "bundle", &args, Some(bundle_text(delta))).await.map(|_| ())
+    }
+
+    async fn dump_groups(&self, bridge: &str) -> Result<Vec<Group>, OfctlError> {
+        let args = ["-O", "OpenFlow15", "--no-names", "dump-groups", bridge];
+        Ok(Group::parse_dump(&self.run(bridge, "dump-groups", &args, None).await?)?)
     }
 
     async fn has_flow(&self, bridge: &str, flow: &Flow) -> Result<bool, OfctlError> {
@@ -160,10 +184,13 @@ impl FlowProgrammer for OvsOfctl {
     }
 }
 
-/// In-memory per-bridge flow tables for the agent's tests.
+/// In-memory per-bridge flow tables and groups for the agent's tests. Like Open vSwitch it
+/// rejects a bundle whose flows output to a group that does not exist, and deleting a group
+/// deletes the flows that output to it.
 #[derive(Debug, Default)]
 pub struct FakeFlowProgrammer {
     tables: Mutex<BTreeMap<String, BTreeMap<FlowKey, Flow>>>,
+    groups: Mutex<BTreeMap<String, BTreeMap<u32, Group>>>,
     applies: AtomicUsize,
     fail_next: AtomicBool,
 }
@@ -177,6 +204,15 @@ impl FakeFlowProgrammer {
         self.tables.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn group_tables(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, BTreeMap<u32, Group>>> {
+        self.groups.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// All groups of a bridge, by id.
+    pub fn groups(&self, bridge: &str) -> Vec<Group> {
+        self.group_tables().get(bridge).map(|t| t.values().cloned().collect()).unwrap_or_default()
+    }
+
     /// All flows of a bridge, in key order.
     pub fn flows(&self, bridge: &str) -> Vec<Flow> {
         self.tables().get(bridge).map(|t| t.values().cloned().collect()).unwrap_or_default()
@@ -187,9 +223,10 @@ impl FakeFlowProgrammer {
         self.tables().entry(bridge.to_string()).or_default().insert(flow.key(), flow);
     }
 
-    /// Forgets a bridge's flows, as an ovs-vswitchd restart does.
+    /// Forgets a bridge's flows and groups, as an ovs-vswitchd restart does.
     pub fn clear(&self, bridge: &str) {
         self.tables().remove(bridge);
+        self.group_tables().remove(bridge);
     }
 
     /// Number of successful `apply` calls that changed something.
@@ -215,21 +252,48 @@ impl FlowProgrammer for FakeFlowProgrammer {
         if self.fail_next.swap(false, Ordering::SeqCst) {
             return Err(OfctlError::Failed {
                 bridge: bridge.to_string(),
-                command: "add-flows".into(),
+                command: "bundle".into(),
                 stderr: "simulated bundle failure".into(),
             });
         }
         let mut tables = self.tables();
-        let table = tables.entry(bridge.to_string()).or_default();
+        let mut all_groups = self.group_tables();
+        let mut groups = all_groups.get(bridge).cloned().unwrap_or_default();
+        let (deletes, changes): (Vec<GroupMod>, Vec<GroupMod>) =
+            delta.groups.iter().cloned().partition(|m| matches!(m, GroupMod::Delete(_)));
+        apply_mods(&mut groups, &changes);
+        let mut table = tables.get(bridge).cloned().unwrap_or_default();
         for f in &delta.delete {
             table.remove(&f.key());
         }
         for f in &delta.add {
+            if let Some(g) = output_group(&f.actions).filter(|g| !groups.contains_key(g)) {
+                return Err(OfctlError::Failed {
+                    bridge: bridge.to_string(),
+                    command: "bundle".into(),
+                    stderr: format!("OFPBAC_BAD_OUT_GROUP: {} outputs to group {g}, which does not exist", f),
+                });
+            }
             table.insert(f.key(), f.clone());
         }
+        apply_mods(&mut groups, &deletes);
+        table.retain(|_, f| output_group(&f.actions).is_none_or(|g| groups.contains_key(&g)));
+        tables.insert(bridge.to_string(), table);
+        all_groups.insert(bridge.to_string(), groups);
         self.applies.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
+
+    async fn dump_groups(&self, bridge: &str) -> Result<Vec<Group>, OfctlError> {
+        Ok(self.groups(bridge))
+    }
+}
+
+/// The group a flow's actions output to, if any (`group:N`).
+fn output_group(actions: &str) -> Option<u32> {
+    crate::flow::normalize::split_top(actions)
+        .into_iter()
+        .find_map(|a| a.strip_prefix("group:")?.parse().ok())
 }
 
 #[cfg(test)]
@@ -238,15 +302,41 @@ mod tests {
     use crate::flow::diff;
 
     #[test]
-    fn bundle_text_deletes_then_adds() {
+    fn bundle_text_orders_groups_around_flows() {
+        let g = Group { id: 3, buckets: [(0, "output:1".to_string())].into() };
         let d = FlowDelta {
-            add: vec![Flow::new(0, 1, 5, "", "NORMAL")],
+            add: vec![Flow::new(0, 1, 5, "", "group:3")],
             delete: vec![Flow::new(2, 3, 5, "ip", "drop")],
+            groups: vec![GroupMod::Delete(4), GroupMod::Add(g)],
         };
         assert_eq!(
             bundle_text(&d),
-            "delete_strict table=2,priority=3,ip\nadd table=0,priority=1,cookie=0x5,actions=NORMAL\n"
+            "group add_or_mod group_id=3,type=all,bucket=bucket_id:0,actions=output:1\n\
+             flow delete_strict table=2,priority=3,ip\n\
+             flow add table=0,priority=1,cookie=0x5,actions=group:3\n\
+             group delete group_id=4\n"
         );
+    }
+
+    #[tokio::test]
+    async fn the_fake_keeps_groups_and_the_flows_that_use_them_consistent() {
+        let p = FakeFlowProgrammer::new();
+        let flood = Flow::new(94, 10, 5, "dl_vlan=3", "group:3");
+        let add_flow = FlowDelta { add: vec![flood.clone()], ..Default::default() };
+        assert!(p.apply("br-int", &add_flow).await.is_err(), "no group 3 yet");
+        assert!(p.flows("br-int").is_empty(), "a rejected bundle changes nothing");
+        let g = Group { id: 3, buckets: [(0, "output:1".to_string())].into() };
+        let both = FlowDelta { groups: vec![GroupMod::Add(g.clone())], ..add_flow };
+        p.apply("br-int", &both).await.unwrap();
+        assert_eq!((p.flows("br-int"), p.dump_groups("br-int").await.unwrap()), (vec![flood], vec![g]));
+        let insert = GroupMod::InsertBuckets { group: 3, buckets: [(7, "output:7".to_string())].into() };
+        p.apply("br-int", &FlowDelta { groups: vec![insert], ..Default::default() }).await.unwrap();
+        assert_eq!(p.groups("br-int")[0].buckets.len(), 2);
+        p.apply("br-int", &FlowDelta { groups: vec![GroupMod::Delete(3)], ..Default::default() })
+            .await
+            .unwrap();
+        assert!(p.groups("br-int").is_empty());
+        assert!(p.flows("br-int").is_empty(), "deleting a group deletes the flows that use it");
     }
 
     #[tokio::test]

@@ -17,8 +17,9 @@ pub use ovs::OvsVswitch;
 
 use crate::ovsdb::OvsdbError;
 
-/// OpenFlow versions every bridge we create speaks; bundles (atomic flow changes) need 1.4.
-pub const PROTOCOLS: &[&str] = &["OpenFlow10", "OpenFlow13", "OpenFlow14"];
+/// OpenFlow versions every bridge we create speaks; bundles (atomic flow changes) need 1.4,
+/// group bucket ids (one bucket added or removed at a time) 1.5.
+pub const PROTOCOLS: &[&str] = &["OpenFlow10", "OpenFlow13", "OpenFlow14", "OpenFlow15"];
 
 /// Errors of [`Vswitch`] operations.
 #[derive(Debug, thiserror::Error)]

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use common::OvsSandbox;
 use neutrino_ovs::flow::{Flow, FlowDelta, diff};
+use neutrino_ovs::group::{Group, diff_groups};
 use neutrino_ovs::ofctl::{self, FlowProgrammer, OvsOfctl};
 use neutrino_ovs::ovsdb::{Client, OvsdbError};
 use neutrino_ovs::vswitch::{EventKind, InterfaceEvent, OvsVswitch, PortSpec, Vswitch};
@@ -56,7 +57,7 @@ async fn bridge_and_ports_are_idempotent() {
     assert_eq!(sb.vsctl(&["get", "bridge", "br-int", "fail_mode"]).unwrap().trim(), "secure");
     assert_eq!(
         sb.vsctl(&["get", "bridge", "br-int", "protocols"]).unwrap().trim(),
-        "[OpenFlow10, OpenFlow13, OpenFlow14]"
+        "[OpenFlow10, OpenFlow13, OpenFlow14, OpenFlow15]"
     );
     // Another key set by someone else survives our ensure (external_ids are merged).
     sb.vsctl(&["set", "bridge", "br-int", "external_ids:other=1"]).unwrap();
@@ -244,13 +245,14 @@ async fn a_bundle_with_an_invalid_flow_applies_nothing() {
     bridge(&sb, &vs, "br0").await;
     let of = OvsOfctl::new(sb.rundir());
     let keep = Flow::new(0, 9, COOKIE, "arp", "NORMAL");
-    of.apply("br0", &FlowDelta { add: vec![keep.clone()], delete: vec![] }).await.unwrap();
+    of.apply("br0", &FlowDelta { add: vec![keep.clone()], ..Default::default() }).await.unwrap();
     let before = of.dump("br0", None).await.unwrap();
 
     // Rejected by the switch (no such group) after the other messages were sent.
     let switch_side = FlowDelta {
         add: vec![Flow::new(1, 2, COOKIE, "", "drop"), Flow::new(1, 1, COOKIE, "", "group:99")],
         delete: vec![keep.clone()],
+        ..Default::default()
     };
     let err = of.apply("br0", &switch_side).await.unwrap_err();
     assert!(err.to_string().contains("OFPBAC_BAD_OUT_GROUP"), "{err}");
@@ -260,9 +262,45 @@ async fn a_bundle_with_an_invalid_flow_applies_nothing() {
     let parse_side = FlowDelta {
         add: vec![Flow::new(1, 2, COOKIE, "", "drop"), Flow::new(1, 1, COOKIE, "bogus=1", "drop")],
         delete: vec![keep],
+        ..Default::default()
     };
     assert!(of.apply("br0", &parse_side).await.is_err());
     assert_eq!(of.dump("br0", None).await.unwrap(), before);
+}
+
+/// Groups written in the form the model keeps round-trip through the switch, bucket changes
+/// apply one bucket at a time in the same bundle as flows, and a dumped group diffs to nothing.
+#[tokio::test]
+async fn groups_change_bucket_by_bucket_and_dump_back_equal() {
+    let Some(sb) = OvsSandbox::start() else { return };
+    let vs = OvsVswitch::connect(sb.db_sock()).await.unwrap();
+    bridge(&sb, &vs, "br0").await;
+    let of = OvsOfctl::new(sb.rundir());
+    let bucket = |p: u32| format!("set_field:0x5->reg6,pop_vlan,set_field:{p:#x}->reg5,resubmit(,81)");
+    let mut g = Group { id: 5, buckets: [(0, "output:1".to_string()), (2, bucket(2))].into() };
+    let flood = Flow::new(94, 10, COOKIE, "dl_vlan=5", "group:5");
+    let first =
+        FlowDelta { add: vec![flood.clone()], groups: diff_groups(&[g.clone()], &[]), ..Default::default() };
+    of.apply("br0", &first).await.unwrap();
+    assert_eq!(of.dump_groups("br0").await.unwrap(), vec![g.clone()]);
+    assert_eq!(of.dump("br0", Some(COOKIE)).await.unwrap(), vec![flood.clone()]);
+
+    let before = g.clone();
+    g.buckets.insert(3, bucket(3));
+    g.buckets.remove(&2);
+    let mods = diff_groups(&[g.clone()], &of.dump_groups("br0").await.unwrap());
+    assert_eq!(mods.len(), 2, "one bucket out, one in: {mods:?}");
+    let port_flow = Flow::new(0, 5, COOKIE, "in_port=3", "resubmit(,60)");
+    of.apply("br0", &FlowDelta { add: vec![port_flow], groups: mods, ..Default::default() }).await.unwrap();
+    assert_eq!(of.dump_groups("br0").await.unwrap(), vec![g.clone()]);
+    assert!(diff_groups(&[g.clone()], &of.dump_groups("br0").await.unwrap()).is_empty());
+    assert_ne!(of.dump_groups("br0").await.unwrap(), vec![before], "the change is visible");
+
+    // Deleting the group (last in the bundle) takes its flood flow with it.
+    of.apply("br0", &FlowDelta { groups: diff_groups(&[], &[g]), ..Default::default() }).await.unwrap();
+    assert!(of.dump_groups("br0").await.unwrap().is_empty());
+    let left = of.dump("br0", Some(COOKIE)).await.unwrap();
+    assert!(!left.contains(&flood) && left.len() == 1, "{left:?}");
 }
 
 #[tokio::test]

@@ -1,15 +1,18 @@
 //! `br-int`'s own stages, as Neutron's Open vSwitch agent lays them out: table 0 tags a local
 //! port's traffic with its network's VLAN, table 60 sends it through the firewall (egress from a
 //! port, ingress to a port's MAC), table 94 switches what the firewall accepted — to a MAC learnt
-//! from an uplink, or to the network's flood (the uplink, still tagged, and each local port
-//! through its ingress firewall).
+//! from an uplink, or to the network's flood group (the uplink, still tagged, and each local
+//! port through its ingress firewall).
 //!
 //! The local VLAN of a port is set by OpenFlow (`in_port=P → mod_vlan_vid`), not by the port's
 //! OVSDB `tag`: a tag change makes ovs-vswitchd reconfigure the whole bridge, which costs tens of
 //! ms with a thousand ports, while a flow change costs the same at any size.
 
+use std::collections::BTreeMap;
+
 use neutrino_model::network_type::NetworkType;
 use neutrino_ovs::flow::Flow;
+use neutrino_ovs::group::Group;
 use neutrino_ovs::ofctl::canary_flow;
 
 use super::tables::{self, REG_NET, REG_PORT, priority as prio};
@@ -85,26 +88,48 @@ pub fn port(cookie: u64, lv: u16, p: &LocalPort) -> [Flow; 3] {
     ]
 }
 
-/// A network's flood in the switching table: out of its uplink (tagged), then to each local port
-/// through that port's ingress firewall (the sender's own copy is dropped by Open vSwitch, which
-/// never outputs a packet to its in_port). `None` when there is nowhere to flood to.
-pub fn flood(layout: &Layout, n: &LocalNet, ports: &[LocalPort]) -> Option<Flow> {
+/// The bucket id of a flood group's copy out of the uplink (ofports, the other buckets' ids,
+/// start at 1).
+pub const UPLINK_BUCKET: u32 = 0;
+
+/// A port's bucket in its network's flood group: the copy goes through the port's ingress
+/// firewall untagged. Written as `dump-groups` prints it (see [`neutrino_ovs::group`]).
+fn port_bucket(lv: u16, ofport: i64) -> String {
+    format!(
+        "set_field:{lv:#x}->reg6,pop_vlan,set_field:{ofport:#x}->reg5,resubmit(,{})",
+        tables::BASE_INGRESS
+    )
+}
+
+/// A network's flood: an OpenFlow group of type `all` whose id is the network's local VLAN,
+/// with a bucket out of its uplink (still tagged) and one per local port (its ofport as the
+/// bucket id) through that port's ingress firewall — so a port joining or leaving changes one
+/// bucket whatever the network's size — and the switching table's flow that sends the
+/// network's traffic to it. The sender's own copy is dropped by Open vSwitch, which never
+/// outputs a packet to its in_port. `None` when there is nowhere to flood to.
+pub fn flood(layout: &Layout, n: &LocalNet, ports: &[LocalPort]) -> Option<(Group, Flow)> {
     let lv = n.local_vlan;
-    let mut outs: Vec<String> = vec![];
+    let mut buckets = BTreeMap::new();
     let phys = n.physical_network.as_ref().and_then(|p| layout.phys.get(p));
     match (n.network_type, &layout.tun, phys) {
-        (t, Some(tun), _) if t.is_tunnel() => outs.push(format!("output:{}", tun.int_patch)),
-        (NetworkType::Vlan | NetworkType::Flat, _, Some(p)) => outs.push(format!("output:{}", p.int_ofport)),
+        (t, Some(tun), _) if t.is_tunnel() => {
+            buckets.insert(UPLINK_BUCKET, format!("output:{}", tun.int_patch));
+        }
+        (NetworkType::Vlan | NetworkType::Flat, _, Some(p)) => {
+            buckets.insert(UPLINK_BUCKET, format!("output:{}", p.int_ofport));
+        }
         _ => {}
     }
-    if !ports.is_empty() {
-        outs.push(format!("load:{lv:#x}->{REG_NET}"));
-        outs.push("strip_vlan".into());
-        for p in ports {
-            outs.push(format!("load:{:#x}->{REG_PORT}", p.ofport));
-            outs.push(format!("resubmit(,{})", tables::BASE_INGRESS));
+    for p in ports {
+        if let Ok(id) = u32::try_from(p.ofport) {
+            buckets.insert(id, port_bucket(lv, p.ofport));
         }
     }
-    (!outs.is_empty())
-        .then(|| f(tables::SWITCHING, prio::NETWORK, layout.cookie, format!("dl_vlan={lv}"), outs.join(",")))
+    if buckets.is_empty() {
+        return None;
+    }
+    let group = Group { id: u32::from(lv), buckets };
+    let flow =
+        f(tables::SWITCHING, prio::NETWORK, layout.cookie, format!("dl_vlan={lv}"), format!("group:{lv}"));
+    Some((group, flow))
 }

@@ -4,11 +4,12 @@
 //! ([`firewall`], pass-through for now), physical networks ([`physical`]), tunnels ([`tunnel`])
 //! — composed here into one [`FlowSet`]; every flow carries the agent's cookie (only its owner
 //! sweeps it) and an [`Owner`], the object it exists for, so that people can be told why it is
-//! there. What a restart reads back is in [`recover`].
+//! there. `br-int`'s groups (one flood group per network, id = its local VLAN) are the agent's:
+//! it owns the bridge. What a restart reads back is in [`recover`].
 //!
 //! A local port's traffic on `br-int`: table 0 (tag with the local VLAN) → 60 → egress firewall
 //! 71 → 72 → 73 → (to a local port: its ingress firewall; else) 91 → 94 switching (a MAC learnt
-//! from an uplink, or the network's flood). Traffic from an uplink: table 0 (translate, learn the
+//! from an uplink, or the network's flood group). Traffic from an uplink: table 0 (translate, learn the
 //! source) → 60 → (to a local port's MAC: its ingress firewall 81 → 82 → output; else) 94.
 
 pub mod firewall;
@@ -23,6 +24,7 @@ use std::fmt;
 
 use neutrino_model::network_type::NetworkType;
 use neutrino_ovs::flow::{Flow, FlowKey};
+use neutrino_ovs::group::Group;
 
 pub use recover::ingress_vlans;
 pub use tunnel::{port_name as tunnel_port_name, wanted as wanted_tunnels};
@@ -112,17 +114,36 @@ pub struct OwnedFlow {
     pub owner: Owner,
 }
 
+/// A group with the object it exists for (its buckets are for the ports whose ofport is their id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedGroup {
+    pub group: Group,
+    pub owner: Owner,
+}
+
 /// The flows of every bridge of a host, each with its owner, sorted by table, then priority
-/// (highest first), then match.
+/// (highest first), then match; and the groups of the bridges whose groups the agent manages
+/// (`br-int` only, always present), sorted by id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FlowSet {
     pub bridges: BTreeMap<String, Vec<OwnedFlow>>,
+    pub groups: BTreeMap<String, Vec<OwnedGroup>>,
 }
 
 impl FlowSet {
     fn add(&mut self, bridge: &str, owner: &Owner, flows: impl IntoIterator<Item = Flow>) {
         let list = self.bridges.entry(bridge.to_string()).or_default();
         list.extend(flows.into_iter().map(|flow| OwnedFlow { flow, owner: owner.clone() }));
+    }
+
+    /// The groups without their owners, per bridge whose groups are managed (what is installed).
+    pub fn groups(&self) -> BTreeMap<String, Vec<Group>> {
+        self.groups.iter().map(|(b, l)| (b.clone(), l.iter().map(|o| o.group.clone()).collect())).collect()
+    }
+
+    /// One bridge's flows without their owners.
+    pub fn flows_of(&self, bridge: &str) -> Vec<Flow> {
+        self.bridges.get(bridge).into_iter().flatten().map(|o| o.flow.clone()).collect()
     }
 
     /// The flows without their owners, per bridge (what is installed).
@@ -144,6 +165,9 @@ impl FlowSet {
             for o in list {
                 s.push_str(&format!("{}  # {}\n", o.flow.to_add_line(), o.owner));
             }
+            for o in self.groups.get(bridge).into_iter().flatten() {
+                s.push_str(&format!("{}  # {}\n", o.group.spec(), o.owner));
+            }
         }
         s
     }
@@ -161,6 +185,7 @@ pub fn generate(layout: &Layout, nets: &[LocalNet], peers: &BTreeMap<String, Vec
     let mut out = FlowSet::default();
     out.add(int, &Owner::Pipeline, local::base(layout));
     out.add(int, &Owner::Pipeline, firewall::base(c));
+    let mut groups = vec![];
     for n in nets {
         let mut ports = n.ports.clone();
         ports.sort();
@@ -170,8 +195,14 @@ pub fn generate(layout: &Layout, nets: &[LocalNet], peers: &BTreeMap<String, Vec
             out.add(int, &owner, local::port(c, n.local_vlan, p));
             out.add(int, &owner, [firewall::port(c, n.local_vlan, p)]);
         }
-        out.add(int, &Owner::Network(n.id.clone()), local::flood(layout, n, &ports));
+        if let Some((group, flow)) = local::flood(layout, n, &ports) {
+            let owner = Owner::Network(n.id.clone());
+            out.add(int, &owner, [flow]);
+            groups.push(OwnedGroup { group, owner });
+        }
     }
+    groups.sort_by_key(|g| g.group.id);
+    out.groups.insert(int.to_string(), groups);
     for (physnet, p) in &layout.phys {
         let owner = Owner::Physnet(physnet.clone());
         out.add(int, &owner, [physical::int_base(c, p)]);

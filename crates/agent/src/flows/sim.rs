@@ -1,12 +1,14 @@
 //! A small interpreter of the generated flows (tests only): it follows one packet through a
-//! bridge's tables — the matches and actions the generators use, with OpenFlow's rules
-//! (highest priority first, `resubmit` returns, no output to the in_port) — and records the
+//! bridge's tables and groups — the matches and actions the generators use, with OpenFlow's
+//! rules (highest priority first, `resubmit` returns, no output to the in_port, a group of type
+//! `all` runs each bucket on its own copy of the packet) — and records the
 //! tables it passed and the ports it left by, so that tests assert paths, not flow text.
 
 use std::collections::BTreeMap;
 
 use neutrino_ovs::flow::Flow;
 use neutrino_ovs::flow::normalize::split_top;
+use neutrino_ovs::group::Group;
 
 /// The "port" a `NORMAL` action outputs to, in a [`Trace`].
 pub const NORMAL: i64 = -2;
@@ -73,27 +75,51 @@ fn matches(m: &str, p: &Packet) -> bool {
     })
 }
 
-/// Follows `packet` into `table` of the bridge with these flows.
-pub fn run(flows: &[Flow], packet: Packet) -> Trace {
+/// A bridge's flows and groups.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bridge {
+    pub flows: Vec<Flow>,
+    pub groups: Vec<Group>,
+}
+
+/// Follows `packet` from table 0 of `bridge`.
+pub fn run(bridge: &Bridge, packet: Packet) -> Trace {
     let mut trace = Trace::default();
     let mut p = packet;
-    table(flows, 0, &mut p, &mut trace, 0);
+    table(bridge, 0, &mut p, &mut trace, 0);
     trace
 }
 
-fn table(flows: &[Flow], t: u8, p: &mut Packet, trace: &mut Trace, depth: usize) {
+fn table(b: &Bridge, t: u8, p: &mut Packet, trace: &mut Trace, depth: usize) {
     assert!(depth < 64, "resubmit loop: {:?}", trace.tables);
     trace.tables.push(t);
-    let hit = flows.iter().filter(|f| f.table == t && matches(&f.matches, p)).max_by_key(|f| f.priority);
+    let hit = b.flows.iter().filter(|f| f.table == t && matches(&f.matches, p)).max_by_key(|f| f.priority);
     let Some(hit) = hit else { return };
-    for a in split_top(&hit.actions) {
+    actions(b, &hit.actions, p, trace, depth);
+}
+
+fn actions(b: &Bridge, list: &str, p: &mut Packet, trace: &mut Trace, depth: usize) {
+    for a in split_top(list) {
         let (name, arg) = a.split_once(':').unwrap_or((a, ""));
         match name {
             "drop" => return,
             // The physical bridge's switch: towards the NIC.
             "NORMAL" => trace.outputs.push((NORMAL, p.vlan, p.tun_id)),
             "mod_vlan_vid" => p.vlan = Some(u16::try_from(num(arg)).unwrap_or(u16::MAX)),
-            "strip_vlan" => p.vlan = None,
+            "strip_vlan" | "pop_vlan" => p.vlan = None,
+            "set_field" => {
+                let (v, field) = arg.split_once("->").unwrap_or_else(|| panic!("bad set_field {a}"));
+                assert!(field.starts_with("reg"), "the interpreter does not set {field}");
+                p.regs.insert(reg(field), num(v));
+            }
+            "group" => {
+                let id: u32 = arg.parse().unwrap_or_else(|_| panic!("bad group {a}"));
+                let g = b.groups.iter().find(|g| g.id == id).unwrap_or_else(|| panic!("no group {id}"));
+                for bucket in g.buckets.values() {
+                    let mut copy = p.clone();
+                    actions(b, bucket, &mut copy, trace, depth + 1);
+                }
+            }
             "load" => {
                 let (v, field) = arg.split_once("->").unwrap_or_else(|| panic!("bad load {a}"));
                 match field {
@@ -116,7 +142,7 @@ fn table(flows: &[Flow], t: u8, p: &mut Packet, trace: &mut Trace, depth: usize)
             }
             _ if a.starts_with("resubmit(,") => {
                 let next = a.trim_start_matches("resubmit(,").trim_end_matches(')');
-                table(flows, u8::try_from(num(next)).unwrap_or(u8::MAX), p, trace, depth + 1);
+                table(b, u8::try_from(num(next)).unwrap_or(u8::MAX), p, trace, depth + 1);
             }
             _ if a.starts_with("learn(") => {}
             other => panic!("the interpreter does not know the action {other:?}"),

@@ -72,6 +72,19 @@ fn flows() -> BTreeMap<String, Vec<Flow>> {
     generate(&layout(), &nets(), &peers()).into_flows()
 }
 
+/// Each bridge's flows and (on `br-int`) groups, for the interpreter.
+fn bridges() -> BTreeMap<String, sim::Bridge> {
+    let set = generate(&layout(), &nets(), &peers());
+    let mut groups = set.groups();
+    set.into_flows()
+        .into_iter()
+        .map(|(b, flows)| {
+            let groups = groups.remove(&b).unwrap_or_default();
+            (b, sim::Bridge { flows, groups })
+        })
+        .collect()
+}
+
 fn from(in_port: i64, dl_dst: &str) -> Packet {
     Packet { in_port, dl_dst: dl_dst.into(), ..Default::default() }
 }
@@ -91,7 +104,7 @@ fn flows_of_a_host_with_every_segment_type() {
 
 #[test]
 fn local_unicast_passes_both_firewalls_of_the_network_only() {
-    let int = &flows()["br-int"];
+    let int = &bridges()["br-int"];
     let (a, b) = (port(1, 1), port(1, 2));
     let t = sim::run(int, from(a.ofport, &b.mac));
     assert_eq!(t.outputs, vec![(b.ofport, None, None)], "delivered untagged to b only");
@@ -106,7 +119,7 @@ fn local_unicast_passes_both_firewalls_of_the_network_only() {
 
 #[test]
 fn broadcast_reaches_the_uplink_tagged_and_each_local_port_through_its_ingress_firewall() {
-    let int = &flows()["br-int"];
+    let int = &bridges()["br-int"];
     let (a, b) = (port(1, 1), port(1, 2));
     let t = sim::run(int, from(a.ofport, BROADCAST));
     assert_eq!(t.outputs, vec![(TUN_PATCH, Some(1), None), (b.ofport, None, None)]);
@@ -118,7 +131,7 @@ fn broadcast_reaches_the_uplink_tagged_and_each_local_port_through_its_ingress_f
 
 #[test]
 fn uplink_traffic_reaches_its_port_through_the_ingress_firewall() {
-    let int = &flows()["br-int"];
+    let int = &bridges()["br-int"];
     let b = port(1, 2);
     let mut p = from(TUN_PATCH, &b.mac);
     p.vlan = Some(1);
@@ -139,7 +152,7 @@ fn uplink_traffic_reaches_its_port_through_the_ingress_firewall() {
 
 #[test]
 fn a_port_without_flows_sends_nothing() {
-    let int = &flows()["br-int"];
+    let int = &bridges()["br-int"];
     let t = sim::run(int, from(99, BROADCAST));
     assert_eq!(t.outputs, vec![]);
     // Its positive control: a wired port's broadcast goes out.
@@ -148,7 +161,7 @@ fn a_port_without_flows_sends_nothing() {
 
 #[test]
 fn tunnels_map_ids_to_local_vlans_and_flood_only_to_hosts_of_the_network() {
-    let tun = &flows()["br-tun"];
+    let tun = &bridges()["br-tun"];
     let mut p = from(5, BROADCAST);
     p.tun_id = Some(100);
     let t = sim::run(tun, p.clone());
@@ -177,7 +190,7 @@ fn tunnels_map_ids_to_local_vlans_and_flood_only_to_hosts_of_the_network() {
 
 #[test]
 fn the_physical_bridge_translates_local_vlans_to_segments() {
-    let phys = &flows()["br-eth1"];
+    let phys = &bridges()["br-eth1"];
     let mut p = from(1, BROADCAST);
     p.vlan = Some(3);
     assert_eq!(sim::run(phys, p.clone()).outputs, vec![(NORMAL, Some(101), None)]);
@@ -194,11 +207,39 @@ fn every_flow_names_its_owner() {
     let a = port(1, 1);
     let owners = |o: &Owner| int.iter().filter(|f| f.owner == *o).count();
     assert_eq!(owners(&Owner::Port(a.id.clone())), 4, "tag, egress, ingress, local delivery");
-    assert_eq!(owners(&Owner::Network("net-vx".into())), 1, "its flood");
+    assert_eq!(owners(&Owner::Network("net-vx".into())), 1, "the flow to its flood group");
+    let flood = set.groups["br-int"].iter().find(|g| g.owner == Owner::Network("net-vx".into()));
+    assert_eq!(flood.map(|g| g.group.id), Some(1), "its flood group, by its local VLAN");
     let ingress = int.iter().find(|f| f.flow.priority == prio::PORT_INGRESS).expect("a port flow");
     assert_eq!(set.owner("br-int", &ingress.flow.key()), Some(&ingress.owner));
     assert!(set.bridges["br-tun"].iter().any(|f| f.owner == Owner::Tunnel("172.31.0.3".into())));
     assert!(set.bridges["br-eth1"].iter().any(|f| f.owner == Owner::Physnet("physnet1".into())));
+}
+
+#[test]
+fn a_port_joining_a_big_network_is_a_constant_size_change() {
+    let big = |n: i64| {
+        let mut nets = nets();
+        nets[0].ports = (1..=n).map(|i| port(1, i)).collect();
+        generate(&layout(), &nets, &peers())
+    };
+    let (before, after) = (big(1000), big(1001));
+    let joined = port(1, 1001);
+    let delta = neutrino_ovs::flow::diff(&after.flows_of("br-int"), &before.flows_of("br-int"), 0);
+    assert!(delta.delete.is_empty());
+    assert_eq!(delta.add.len(), 4, "the new port's own flows only: {:?}", delta.add);
+    let groups = neutrino_ovs::group::diff_groups(&after.groups()["br-int"], &before.groups()["br-int"]);
+    let bucket = u32::try_from(joined.ofport).unwrap();
+    assert!(
+        matches!(groups.as_slice(), [neutrino_ovs::GroupMod::InsertBuckets { group: 1, buckets }]
+            if buckets.keys().eq([&bucket])),
+        "{groups:?}"
+    );
+    // And the flood reaches it, through its ingress firewall.
+    let int = sim::Bridge { flows: after.flows_of("br-int"), groups: after.groups()["br-int"].clone() };
+    let t = sim::run(&int, from(port(1, 1).ofport, BROADCAST));
+    assert!(t.ports().contains(&joined.ofport) && t.ports().contains(&TUN_PATCH));
+    assert_eq!(t.outputs.len(), 1001, "1,000 other local ports and the tunnel patch");
 }
 
 #[test]

@@ -16,6 +16,7 @@ use neutrino_agent::reconcile::{OWNER_KEY, Reconciler, StatusChanges, SyncError}
 use neutrino_model::NetworkType;
 use neutrino_model::internal::{Delta, HostState, L2Delta, L2State, NetworkState, PortState};
 use neutrino_ovs::flow::{Flow, FlowDelta};
+use neutrino_ovs::group::Group;
 use neutrino_ovs::ofctl::{FakeFlowProgrammer, FlowProgrammer, OfctlError};
 use neutrino_ovs::vswitch::{FakeVswitch, InterfaceEvent, PortInfo, PortSpec, StrMap, Vswitch, VswitchError};
 use tokio::sync::mpsc;
@@ -77,6 +78,17 @@ impl FlowProgrammer for SharedFlows {
     async fn apply(&self, bridge: &str, delta: &FlowDelta) -> Result<(), OfctlError> {
         self.0.apply(bridge, delta).await
     }
+
+    async fn dump_groups(&self, bridge: &str) -> Result<Vec<Group>, OfctlError> {
+        self.0.dump_groups(bridge).await
+    }
+}
+
+/// What the fake Open vSwitch holds: every bridge's flows (sorted) and `br-int`'s groups (by id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installed {
+    pub flows: BTreeMap<String, Vec<Flow>>,
+    pub groups: Vec<Group>,
 }
 
 /// The configuration of the host under test: VXLAN tunnels and one physical network.
@@ -127,9 +139,12 @@ impl Ovs {
         sorted(self.of.flows(bridge))
     }
 
-    /// All bridges' flows.
-    pub fn all_flows(&self) -> BTreeMap<String, Vec<Flow>> {
-        ["br-eth1", "br-int", "br-tun"].iter().map(|b| (b.to_string(), self.flows(b))).collect()
+    /// All bridges' flows, and `br-int`'s groups.
+    pub fn all_flows(&self) -> Installed {
+        Installed {
+            flows: ["br-eth1", "br-int", "br-tun"].iter().map(|b| (b.to_string(), self.flows(b))).collect(),
+            groups: self.of.groups("br-int"),
+        }
     }
 
     /// The layout the reconciler should have learnt, read from the fake.
@@ -225,7 +240,7 @@ impl Agent {
         self.r.cookie()
     }
 
-    /// The flows the fake must hold for the host the test describes: its networks with their
+    /// The flows (and `br-int` groups) the fake must hold for the host the test describes: its networks with their
     /// local VLANs and plugged ports (see [`local`]) and their peers. Only the layout (the
     /// ofports ovs-vswitchd assigned) is read from the fake, never the installed flows.
     pub async fn expected_flows(
@@ -233,12 +248,10 @@ impl Agent {
         ovs: &Ovs,
         nets: &[LocalNet],
         peers: &BTreeMap<String, Vec<String>>,
-    ) -> BTreeMap<String, Vec<Flow>> {
-        flows::generate(&ovs.layout(self.cookie()).await, nets, peers)
-            .into_flows()
-            .into_iter()
-            .map(|(b, f)| (b, sorted(f)))
-            .collect()
+    ) -> Installed {
+        let set = flows::generate(&ovs.layout(self.cookie()).await, nets, peers);
+        let groups = set.groups().remove("br-int").unwrap_or_default();
+        Installed { flows: set.into_flows().into_iter().map(|(b, f)| (b, sorted(f))).collect(), groups }
     }
 }
 
