@@ -100,7 +100,8 @@ impl<'a> Filler<'a> {
         Ok(())
     }
 
-    /// One sample: unbound port, plugged, parked by the agent; then the binding is timed.
+    /// One sample: unbound port, plugged (seen by the agent's OVSDB monitor); then the binding
+    /// is timed.
     pub fn sample(&mut self) -> Result<Duration> {
         let name = self.name("s");
         let (id, mac) = id_mac(&self.cloud.port(&self.network, None, &name)?)?;

@@ -1,4 +1,4 @@
-//! The agent's side of the internal API (DESIGN.md "Server ↔ agent"): list the host's desired
+//! The agent's side of the internal API (docs/design.md "Server ↔ agent protocol"): list the host's desired
 //! state, watch for deltas from a revision, send heartbeats and port up/down — behind a trait
 //! with the HTTP implementation (the typed [`neutrino_client::InternalClient`]) and a stateful
 //! in-memory fake ([`fake::FakeControlPlane`]) for the run loop's tests.

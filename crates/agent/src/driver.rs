@@ -1,4 +1,4 @@
-//! The driver seam (DESIGN.md "Server ↔ agent"; in the spirit of netavark's `NetworkDriver`):
+//! The driver seam (docs/design.md "Agent: drivers and roles"; in the spirit of netavark's `NetworkDriver`):
 //! each role of the agent is a [`Driver`] that takes its section of the host's desired state,
 //! converges the host to it idempotently, and says which ports it wired. The run loop
 //! ([`crate::run`]) lists, watches, sends heartbeats and reports port status for any set of

@@ -1,4 +1,4 @@
-//! `neutrino agent`'s run loop (DESIGN.md "Server ↔ agent"), generic over the control plane
+//! `neutrino agent`'s run loop (docs/design.md "Agent: drivers and roles"), generic over the control plane
 //! and the drivers of the configured roles: heartbeats for every role (from the start, off the
 //! loop), a listing handed to every driver, then watch deltas (a fresh listing after a gap, a
 //! restart or an error) and driver wake-ups, each followed by a sync and a port status report.

@@ -1,4 +1,4 @@
-//! Tier-2 tests of the agent's reconcile loop (DESIGN.md "Tests"): the reconciler against
+//! Tier-2 tests of the agent's reconcile loop (docs/design.md "Tests"): the reconciler against
 //! the in-memory Open vSwitch fakes, with desired state built by hand. They cover what users
 //! rely on: bridges and patch ports, VM port VLANs (ingress flows) and up/down reports, tunnel ports per peer,
 //! flows equal to `flows::generate`, restarts of the agent and of ovs-vswitchd without loss,

@@ -1,4 +1,4 @@
-//! Tier-2 tests of the agent's run loop (DESIGN.md "Server ↔ agent") on the stateful fake
+//! Tier-2 tests of the agent's run loop (docs/design.md "Agent: drivers and roles") on the stateful fake
 //! control plane, with fake drivers that record what they were asked to converge. Time is
 //! tokio's paused clock: waits are virtual and the tests deterministic, and nothing asserts a
 //! duration — only what the agent did and what the server received.

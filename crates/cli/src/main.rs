@@ -1,5 +1,6 @@
-//! The `neutrino` binary: `neutrino server` and the resource commands (`network`, `subnet`,
-//! `port`); errors are printed as `Error: …` with exit code 1.
+//! The `neutrino` binary: `neutrino server`, `neutrino agent`, `neutrino sandbox`,
+//! `neutrino hash-password` and the resource commands (`network`, `subnet`, `port`); errors are
+//! printed as `Error: …` with exit code 1.
 
 mod agent;
 mod connect;

@@ -1,6 +1,6 @@
 //! `neutrino sandbox up|down|status|vm`: a simulated cloud of hosts in network namespaces,
 //! each with its own Open vSwitch and `neutrino agent`, and VMs plugged the way os-vif plugs
-//! them (DESIGN.md "Sandbox"). Needs root. VMs are created through the API (their port is
+//! them (docs/design.md "Sandbox"). Needs root. VMs are created through the API (their port is
 //! bound to the host, so this needs admin credentials).
 
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
-//! The agents' internal API (`/internal/v1`, private to Neutrino; DESIGN.md "Server ↔ agent"):
-//! a host's desired state, watching for deltas from a revision (long poll), heartbeats and port
-//! status reports, typed with [`neutrino_model::internal`] and sent with the agent credential
-//! (`X-Agent-Token`).
+//! The agents' internal API (`/internal/v1`, private to Neutrino; docs/design.md "Server ↔ agent
+//! protocol"): a host's desired state, watching for deltas from a revision (long poll),
+//! heartbeats and port status reports, typed with [`neutrino_model::internal`] and sent with the
+//! agent credential (`X-Agent-Token`).
 
 use std::time::Duration;
 

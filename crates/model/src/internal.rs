@@ -1,4 +1,4 @@
-//! Types of the internal API between the server and its agents (DESIGN.md "Server ↔ agent"):
+//! Types of the internal API between the server and its agents (docs/design.md "Server ↔ agent protocol"):
 //! the desired state of a host and the deltas a watch returns, with one section per agent
 //! driver, heartbeats (one per role) and port status reports.
 //!

@@ -1,5 +1,6 @@
 //! HTTP-level tests of the builtin identity service (`/identity/v3`) as Tempest and
-//! python-openstackclient use it (neutron-api.md §9, §10), including the first-start bootstrap.
+//! python-openstackclient use it (the Keystone v3 Identity API; `clouds.yaml` as openstacksdk documents
+//! it), including the first-start bootstrap.
 
 use std::path::Path;
 use std::sync::Arc;

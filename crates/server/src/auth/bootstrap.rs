@@ -1,5 +1,6 @@
 //! First start of the builtin identity service: generated `admin` and `demo` users kept (hashed) in
-//! `<data_dir>/identity.toml`, and a `clouds.yaml` for python-openstackclient (neutron-api.md §9, §10).
+//! `<data_dir>/identity.toml`, and a `clouds.yaml` for python-openstackclient (the Keystone v3 Identity
+//! API reference; `clouds.yaml` as openstacksdk documents it).
 
 use std::io::Write;
 use std::path::Path;

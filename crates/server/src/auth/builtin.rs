@@ -1,7 +1,7 @@
 //! `builtin` mode: a Keystone v3-compatible identity service in this process (its routes are in
 //! `routes.rs`, the login flow in `login.rs`) and the authenticator that checks its tokens
 //! locally: one HMAC and a look-up in the revocation list, no password hashing per request
-//! (neutron-api.md §9, §10).
+//! (the Keystone v3 Identity API reference).
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! `keystone` mode: incoming `X-Auth-Token`s are validated by an external Keystone v3
 //! (`GET /v3/auth/tokens` with `X-Subject-Token`, as keystonemiddleware does), using a service
-//! credential, with a bounded cache of positive answers (neutron-api.md §9).
+//! credential, with a bounded cache of positive answers (the Keystone v3 Identity API reference).
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! `POST /v3/auth/tokens` authentication (Keystone v3, neutron-api.md §9): the `password` method
+//! `POST /v3/auth/tokens` authentication (the Keystone v3 Identity API): the `password` method
 //! (refused early while its user or source is locked out, then one bounded argon2 check whether
 //! or not the user exists) and the `token` method (a re-scope that keeps the presented token's
 //! expiry, as Keystone does), then the scope check.

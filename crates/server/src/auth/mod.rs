@@ -1,7 +1,8 @@
 //! Authentication: turns a request's headers into a [`RequestContext`]. Three modes, chosen by
 //! `[auth] mode`: `builtin` (a Keystone v3-compatible identity service in this process, under
 //! `/identity/v3`), `keystone` (tokens validated against an external Keystone), and `noauth`
-//! (identity from `X-Project-Id`/`X-Roles` headers; loopback only). Spec: neutron-api.md §9, §10.
+//! (identity from `X-Project-Id`/`X-Roles` headers; loopback only). Spec: the Keystone v3
+//! Identity API reference.
 
 pub mod bootstrap;
 pub mod builtin;

@@ -1,5 +1,5 @@
-//! The routes of the builtin identity service, mounted under `/identity/v3` (Keystone v3 API,
-//! neutron-api.md §9, §10): the version document, and `POST` (authenticate), `GET`/`HEAD`
+//! The routes of the builtin identity service, mounted under `/identity/v3` (the Keystone
+//! v3 Identity API reference): the version document, and `POST` (authenticate), `GET`/`HEAD`
 //! (validate, check) and `DELETE` (revoke) on `/auth/tokens`. Every error, including unknown paths,
 //! wrong methods and over-long bodies, is Keystone's `{"error": {"code", "title", "message"}}`.
 

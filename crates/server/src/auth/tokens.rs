@@ -1,6 +1,7 @@
 //! Builtin-mode tokens: HMAC-SHA256-signed claims (user, project, roles, issue and expiry times,
 //! Keystone audit ids) as base64url text, and the signing key kept in `<data_dir>/token.key`
-//! (neutron-api.md §9). Revocation is kept apart, by audit id (`revocations.rs`).
+//! (tokens as the Keystone v3 Identity API describes them). Revocation is kept apart, by audit id
+//! (`revocations.rs`).
 //!
 //! Format: `base64url(json claims) "." base64url(hmac-sha256(key, first part))`, no padding.
 

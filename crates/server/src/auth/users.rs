@@ -1,6 +1,6 @@
 //! The builtin identity service's users, projects and roles: built from `[[auth.users]]` and
 //! `<data_dir>/identity.toml`, each with an argon2 password hash parsed at load (a plain password
-//! is hashed then, so that every check costs the same) (neutron-api.md §9). Every user and project
+//! is hashed then, so that every check costs the same) (Keystone v3 Identity API). Every user and project
 //! lives in domain `Default`; ids derive from names unless configured.
 
 use std::collections::HashMap;

@@ -1,6 +1,6 @@
 //! The Keystone v3 wire format we speak: `POST /v3/auth/tokens` request bodies, the token body and
 //! catalog we render, the token body we read from an external Keystone, and `{"error": ...}` bodies
-//! (neutron-api.md §9, §10).
+//! (the Keystone v3 Identity API reference).
 
 use axum::Json;
 use axum::http::StatusCode;

@@ -1,6 +1,7 @@
-//! The internal API agents use (DESIGN.md "Server ↔ agent"): the desired state of one host,
-//! watching the change feed from a revision (answered with deltas for that host, or "resync"
-//! after a gap), and port up/down reports that flip a port's status between DOWN and ACTIVE.
+//! The internal API agents use (docs/design.md "Server ↔ agent protocol"): the desired state of
+//! one host, watching the change feed from a revision (answered with deltas for that host, or
+//! "resync" after a gap), and port up/down reports that flip a port's status between DOWN and
+//! ACTIVE.
 //! Ports and networks are read with the public API's store rows ([`crate::store::ports`],
 //! [`crate::store::networks`]) and mapped to what an agent wires ([`PortState`],
 //! [`NetworkState`]); each driver's section of the state is computed by its own function

@@ -1,8 +1,8 @@
 //! The store: every SQL statement of the server, one module per table or resource (rows,
 //! lookups, list scopes and filters), behind typed functions the services call. Every write
 //! runs as one transaction through the narrow [`Sql`] trait, so the SQL (portable: `?`
-//! placeholders, INTEGER/BIGINT/TEXT columns only, no SQLite-only syntax) runs on SQLite today
-//! and on a PostgreSQL backend later.
+//! placeholders, INTEGER/BIGINT/TEXT columns only, no SQLite-only syntax) runs on SQLite, the
+//! only backend; a second one (PostgreSQL, say) would implement the same traits.
 
 pub mod agents;
 pub mod allocations;
