@@ -6,6 +6,8 @@ pub mod flow;
 pub mod group;
 pub mod ofctl;
 pub mod ovsdb;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod vswitch;
 
 pub use flow::{Flow, FlowDelta, FlowParseError, diff};

@@ -37,7 +37,7 @@ pub trait FlowProgrammer: Send + Sync {
         cookie: Option<u64>,
     ) -> impl Future<Output = Result<Vec<Flow>, OfctlError>> + Send;
 
-    /// The bridge's groups (all of them: groups carry no cookie).
+    /// The bridge's groups, by id (all of them: groups carry no cookie).
     fn dump_groups(&self, bridge: &str) -> impl Future<Output = Result<Vec<Group>, OfctlError>> + Send;
 
     /// Applies all group changes, deletes and adds of `delta` as one transaction: all or
@@ -170,7 +170,9 @@ impl FlowProgrammer for OvsOfctl {
 
     async fn dump_groups(&self, bridge: &str) -> Result<Vec<Group>, OfctlError> {
         let args = ["-O", "OpenFlow15", "--no-names", "dump-groups", bridge];
-        Ok(Group::parse_dump(&self.run(bridge, "dump-groups", &args, None).await?)?)
+        let mut groups = Group::parse_dump(&self.run(bridge, "dump-groups", &args, None).await?)?;
+        groups.sort_by_key(|g| g.id);
+        Ok(groups)
     }
 
     async fn has_flow(&self, bridge: &str, flow: &Flow) -> Result<bool, OfctlError> {

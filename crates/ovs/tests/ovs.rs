@@ -4,16 +4,14 @@
 
 #![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::OvsSandbox;
 use neutrino_ovs::flow::{Flow, FlowDelta, diff};
 use neutrino_ovs::group::{Group, diff_groups};
 use neutrino_ovs::ofctl::{self, FlowProgrammer, OvsOfctl};
 use neutrino_ovs::ovsdb::{Client, OvsdbError};
+use neutrino_ovs::testing::OvsSandbox;
 use neutrino_ovs::vswitch::{EventKind, InterfaceEvent, OvsVswitch, PortSpec, Vswitch};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::timeout;

@@ -1,10 +1,10 @@
-//! A private Open vSwitch for integration tests: ovsdb-server and a userspace (`netdev`)
-//! ovs-vswitchd in a throwaway network namespace and temp run directory. Without root or Open
-//! vSwitch the tests print "skipped: …" — unless `CI=true`, where a missing prerequisite fails
-//! them (`neutrino_host::testing`).
+//! A private Open vSwitch for the integration tests of this crate and the agent (the `testing`
+//! feature): ovsdb-server and a userspace (`netdev`) ovs-vswitchd in a throwaway network
+//! namespace and temp run directory, stopped by pid file and removed on drop. Without root or
+//! Open vSwitch the tests print "skipped: …" — unless `CI=true`, where a missing prerequisite
+//! fails them (`neutrino_host::testing`).
 
-#![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
-#![allow(dead_code)]
+#![allow(clippy::expect_used, reason = "test support: an expect states what the test relies on")]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
