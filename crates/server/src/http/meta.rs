@@ -46,6 +46,17 @@ pub const EXTENSIONS: &[(&str, &str, &str)] = &[
     ("provider", "Provider Network", "Expose mapping of virtual networks to physical networks"),
     ("binding", "Port Binding", "Expose port bindings of a virtual port to external application"),
     ("port-security", "Port Security", "Provides port security"),
+    ("security-group", "security-group", "The security groups extension."),
+    (
+        "security-groups-normalized-cidr",
+        "Normalized CIDR field for security group rules",
+        "Add new field with normalized remote_ip_prefix cidr in SG rule",
+    ),
+    (
+        "stateful-security-group",
+        "Stateful security group",
+        "Indicates if the security group is stateful or not",
+    ),
     (
         "subnet-external-network",
         "Subnet External Network",
@@ -64,7 +75,13 @@ pub fn versions(base: &str) -> Value {
 }
 
 pub fn resources(base: &str) -> Value {
-    let items: Vec<Value> = [("network", "networks"), ("subnet", "subnets"), ("port", "ports")]
+    let items: Vec<Value> = [
+        ("network", "networks"),
+        ("subnet", "subnets"),
+        ("port", "ports"),
+        ("security_group", "security-groups"),
+        ("security_group_rule", "security-group-rules"),
+    ]
         .iter()
         .map(|(name, coll)| json!({"name": name, "collection": coll, "links": [{"href": format!("{base}/v2.0/{coll}"), "rel": "self"}]}))
         .collect();
