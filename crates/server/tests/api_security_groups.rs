@@ -203,6 +203,9 @@ async fn rules_crud_normalised_and_not_updatable() {
     assert_eq!(s, StatusCode::CREATED, "{b}");
     assert_eq!(b["security_group_rule"]["protocol"], Value::Null);
     assert_eq!(b["security_group_rule"]["remote_ip_prefix"], "192.168.0.1/32");
+    // Rules have no tags.
+    assert_error(&p1.get("/v2.0/security-group-rules?tags=a").await, 400, "HTTPBadRequest");
+    assert_error(&p1.get(&format!("/v2.0/security-group-rules/{rid}/tags")).await, 404, "HTTPNotFound");
     // No updates.
     let r = p1
         .put(

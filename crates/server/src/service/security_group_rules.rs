@@ -10,7 +10,7 @@ use neutrino_model::security_group::{self as sg, RuleRequest, SecurityGroupRule}
 use neutrino_model::{ApiError, ApiResult};
 use serde_json::{Map, Value};
 
-use super::query::ListParams;
+use super::query::{ListParams, TAG_FILTERS};
 use super::security_groups::{check_owner, ensure_default, ensure_default_of, listed_project};
 use super::{Page, Services, policy};
 use crate::context::RequestContext;
@@ -114,6 +114,10 @@ pub async fn list(
     params: ListParams,
 ) -> ApiResult<Page<SecurityGroupRule>> {
     policy::require_read(ctx)?;
+    // Rules have no tags: their tag filters are unknown filters.
+    if let Some(k) = params.filters.keys().find(|k| TAG_FILTERS.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!("[{k}] is invalid attribute for filtering")));
+    }
     ensure_default_of(svc, &listed_project(ctx, &params)).await?;
     let ctx = ctx.clone();
     svc.store
