@@ -200,6 +200,31 @@ pub static PORT: [Attr; 23] = {
     ]
 };
 
+pub static SECURITY_GROUP: [Attr; 10] = {
+    let s = standard!();
+    [s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], a("stateful").cu().col(Bool)]
+};
+
+/// Rules have the standard attributes but no name and no tags, and cannot be updated.
+pub static SECURITY_GROUP_RULE: [Attr; 16] = [
+    a("id").col(Text),
+    a("description").c().col(Text),
+    a("project_id").c().col(Text),
+    a("tenant_id").c().col_as(Text, "project_id"),
+    a("created_at").col(Text),
+    a("updated_at").col(Text),
+    a("revision_number").col(Int),
+    a("security_group_id").req().col(Text),
+    a("direction").req().col(Text),
+    a("ethertype").c().col(Text),
+    a("protocol").c().col(Text),
+    a("port_range_min").c().col(Int),
+    a("port_range_max").c().col(Int),
+    a("remote_ip_prefix").c().col(Text),
+    a("normalized_cidr").col(Text),
+    a("remote_group_id").c().col(Text),
+];
+
 /// Whether a body is for a create or an update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {

@@ -11,6 +11,7 @@ pub mod ip;
 pub mod network;
 pub mod network_type;
 pub mod port;
+pub mod security_group;
 pub mod subnet;
 
 pub use error::{ApiError, ApiResult};

@@ -160,14 +160,22 @@ fn example_body(o: &Value) -> Option<Vec<u8>> {
     o.get("requestBody").map(|b| b["content"]["application/json"]["example"].to_string().into_bytes())
 }
 
-/// Deletes run last, the most nested first and ports before subnets before networks, so that
-/// the other operations find their resources and the deletes succeed.
+/// Deletes run last, the most nested first, ports before subnets before networks and rules
+/// before groups, so that the other operations find their resources and the deletes succeed.
 fn ordered(mut ops: Vec<(String, String, Value)>) -> Vec<(String, String, Value)> {
     ops.sort_by_key(|(m, p, _)| {
         let delete = m == "delete";
         let depth = if delete { p.matches('/').count() } else { 0 };
-        let rank = ["/v2.0/ports", "/v2.0/subnets", "/v2.0/networks"].iter().position(|c| p.starts_with(c));
-        (delete, std::cmp::Reverse(depth), rank.unwrap_or(3))
+        let rank = [
+            "/v2.0/ports",
+            "/v2.0/subnets",
+            "/v2.0/networks",
+            "/v2.0/security-group-rules",
+            "/v2.0/security-groups",
+        ]
+        .iter()
+        .position(|c| p.starts_with(c));
+        (delete, std::cmp::Reverse(depth), rank.unwrap_or(5))
     });
     ops
 }
@@ -192,7 +200,15 @@ async fn every_networking_operation_is_routed() {
     let net = admin.net("n1").await;
     let subnet = id(&admin.subnet(&net, "10.0.0.0/24", json!({})).await);
     let port = id(&admin.port(&net, json!({})).await);
-    for (coll, i) in [("networks", &net), ("subnets", &subnet), ("ports", &port)] {
+    let (s, b) = admin.post("/v2.0/security-groups", json!({"security_group": {"name": "g"}})).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let group = id(&b["security_group"]);
+    let rule = json!({"security_group_rule": {"security_group_id": group, "direction": "ingress"}});
+    let (s, b) = admin.post("/v2.0/security-group-rules", rule).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let rule = id(&b["security_group_rule"]);
+    for (coll, i) in [("networks", &net), ("subnets", &subnet), ("ports", &port), ("security-groups", &group)]
+    {
         assert_eq!(
             admin.put(&format!("/v2.0/{coll}/{i}/tags/red"), json!(null)).await.0,
             StatusCode::CREATED
@@ -207,6 +223,8 @@ async fn every_networking_operation_is_routed() {
         ("network_id", net),
         ("subnet_id", subnet),
         ("port_id", port),
+        ("security_group_id", group),
+        ("security_group_rule_id", rule),
         ("agent_id", agent),
         ("tag", "red".to_string()),
         ("alias", "tag".to_string()),

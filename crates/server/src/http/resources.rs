@@ -1,4 +1,5 @@
-//! Handlers of the resource collections (`/v2.0/{networks,subnets,ports}`), their members and
+//! Handlers of the resource collections (`/v2.0/{networks,subnets,ports,security-groups,
+//! security-group-rules}`), their members and
 //! their tags, dispatched by collection name; also `/v2.0/` and `/v2.0/extensions`. Services
 //! return model types; [`render`](mod@render) makes their wire shape.
 
@@ -19,7 +20,7 @@ use crate::context::RequestContext;
 use crate::service::policy;
 use crate::service::query::{self, ListParams};
 use crate::service::tags::{self, Tagged};
-use crate::service::{Page, networks, ports, subnets};
+use crate::service::{Page, networks, ports, security_group_rules, security_groups, subnets};
 use render::{render, render_all, render_page};
 
 pub fn routes() -> Router<AppState> {
@@ -50,6 +51,8 @@ enum Coll {
     Networks,
     Subnets,
     Ports,
+    SecurityGroups,
+    SecurityGroupRules,
 }
 
 impl Coll {
@@ -58,6 +61,8 @@ impl Coll {
             "networks" => Ok(Self::Networks),
             "subnets" => Ok(Self::Subnets),
             "ports" => Ok(Self::Ports),
+            "security-groups" => Ok(Self::SecurityGroups),
+            "security-group-rules" => Ok(Self::SecurityGroupRules),
             _ => Err(Fail(ApiError::http_not_found())),
         }
     }
@@ -66,6 +71,8 @@ impl Coll {
             Self::Networks => "network",
             Self::Subnets => "subnet",
             Self::Ports => "port",
+            Self::SecurityGroups => "security_group",
+            Self::SecurityGroupRules => "security_group_rule",
         }
     }
     fn plural(self) -> &'static str {
@@ -73,6 +80,16 @@ impl Coll {
             Self::Networks => "networks",
             Self::Subnets => "subnets",
             Self::Ports => "ports",
+            Self::SecurityGroups => "security_groups",
+            Self::SecurityGroupRules => "security_group_rules",
+        }
+    }
+    /// The collection's name in URLs.
+    fn path(self) -> &'static str {
+        match self {
+            Self::SecurityGroups => "security-groups",
+            Self::SecurityGroupRules => "security-group-rules",
+            other => other.plural(),
         }
     }
     fn attrs(self) -> &'static [neutrino_model::attrs::Attr] {
@@ -80,6 +97,8 @@ impl Coll {
             Self::Networks => &neutrino_model::attrs::NETWORK,
             Self::Subnets => &neutrino_model::attrs::SUBNET,
             Self::Ports => &neutrino_model::attrs::PORT,
+            Self::SecurityGroups => &neutrino_model::attrs::SECURITY_GROUP,
+            Self::SecurityGroupRules => &neutrino_model::attrs::SECURITY_GROUP_RULE,
         }
     }
 }
@@ -116,6 +135,10 @@ async fn create(
         Coll::Networks => render_all(&ctx, &networks::create(&st.svc, &ctx, objs).await?),
         Coll::Subnets => render_all(&ctx, &subnets::create(&st.svc, &ctx, objs).await?),
         Coll::Ports => render_all(&ctx, &ports::create(&st.svc, &ctx, objs).await?),
+        Coll::SecurityGroups => render_all(&ctx, &security_groups::create(&st.svc, &ctx, objs).await?),
+        Coll::SecurityGroupRules => {
+            render_all(&ctx, &security_group_rules::create(&st.svc, &ctx, objs).await?)
+        }
     };
     let out = if bulk {
         json!({ c.plural(): made })
@@ -144,6 +167,10 @@ async fn show(
         Coll::Networks => render(&ctx, &networks::show(&st.svc, &ctx, &id).await?, &fields),
         Coll::Subnets => render(&ctx, &subnets::show(&st.svc, &ctx, &id).await?, &fields),
         Coll::Ports => render(&ctx, &ports::show(&st.svc, &ctx, &id).await?, &fields),
+        Coll::SecurityGroups => render(&ctx, &security_groups::show(&st.svc, &ctx, &id).await?, &fields),
+        Coll::SecurityGroupRules => {
+            render(&ctx, &security_group_rules::show(&st.svc, &ctx, &id).await?, &fields)
+        }
     };
     Ok(Json(json!({ c.singular(): item })))
 }
@@ -210,8 +237,14 @@ async fn list(
         Coll::Networks => render_page(&ctx, networks::list(&st.svc, &ctx, params.clone()).await?, fields),
         Coll::Subnets => render_page(&ctx, subnets::list(&st.svc, &ctx, params.clone()).await?, fields),
         Coll::Ports => render_page(&ctx, ports::list(&st.svc, &ctx, params.clone()).await?, fields),
+        Coll::SecurityGroups => {
+            render_page(&ctx, security_groups::list(&st.svc, &ctx, params.clone()).await?, fields)
+        }
+        Coll::SecurityGroupRules => {
+            render_page(&ctx, security_group_rules::list(&st.svc, &ctx, params.clone()).await?, fields)
+        }
     };
-    let links = links(&st.base, c.plural(), &raw, &params, &page);
+    let links = links(&st.base, c.path(), &raw, &params, &page);
     let mut out = Map::new();
     out.insert(c.plural().into(), Value::Array(page.items.into_iter().map(Value::Object).collect()));
     if !links.is_empty() {
@@ -228,12 +261,20 @@ async fn update(
     bytes: Bytes,
 ) -> HttpResult<Json<Value>> {
     let c = Coll::parse(&coll)?;
+    if let Coll::SecurityGroupRules = c {
+        return Err(Fail(ApiError::method_not_allowed()));
+    }
     let obj = body::for_update(&bytes, c.singular())?;
     let rev = if_match(&headers)?;
     let item = match c {
         Coll::Networks => render(&ctx, &networks::update(&st.svc, &ctx, &id, obj, rev).await?, &[]),
         Coll::Subnets => render(&ctx, &subnets::update(&st.svc, &ctx, &id, obj, rev).await?, &[]),
         Coll::Ports => render(&ctx, &ports::update(&st.svc, &ctx, &id, obj, rev).await?, &[]),
+        Coll::SecurityGroups => {
+            render(&ctx, &security_groups::update(&st.svc, &ctx, &id, obj, rev).await?, &[])
+        }
+        // Rules cannot be updated (upstream has no update of them).
+        Coll::SecurityGroupRules => return Err(Fail(ApiError::method_not_allowed())),
     };
     Ok(Json(json!({ c.singular(): item })))
 }
@@ -250,6 +291,8 @@ async fn delete(
         Coll::Networks => networks::delete(&st.svc, &ctx, &id, rev).await?,
         Coll::Subnets => subnets::delete(&st.svc, &ctx, &id, rev).await?,
         Coll::Ports => ports::delete(&st.svc, &ctx, &id, rev).await?,
+        Coll::SecurityGroups => security_groups::delete(&st.svc, &ctx, &id, rev).await?,
+        Coll::SecurityGroupRules => security_group_rules::delete(&st.svc, &ctx, &id).await?,
     }
     Ok(no_content())
 }

@@ -13,6 +13,8 @@ pub mod networks;
 pub mod policy;
 pub mod ports;
 pub mod query;
+pub mod security_group_rules;
+pub mod security_groups;
 pub mod subnets;
 pub mod tags;
 

@@ -1,11 +1,12 @@
-//! The tag sub-resource (`standard-attr-tag`): `/v2.0/{networks,subnets,ports}/{id}/tags[/{tag}]`.
+//! The tag sub-resource (`standard-attr-tag`):
+//! `/v2.0/{networks,subnets,ports,security-groups}/{id}/tags[/{tag}]`.
 //! Every change bumps the resource's revision.
 
 use neutrino_model::common::now_timestamp;
 use neutrino_model::{ApiError, ApiResult, convert};
 use serde_json::Value;
 
-use super::{Services, networks, policy, ports, subnets};
+use super::{Services, networks, policy, ports, security_groups, subnets};
 use crate::context::RequestContext;
 use crate::store::{self, Sql, tags as rows};
 
@@ -19,6 +20,7 @@ pub enum Tagged {
     Network,
     Subnet,
     Port,
+    SecurityGroup,
 }
 
 impl Tagged {
@@ -28,6 +30,7 @@ impl Tagged {
             "networks" => Some(Self::Network),
             "subnets" => Some(Self::Subnet),
             "ports" => Some(Self::Port),
+            "security-groups" => Some(Self::SecurityGroup),
             _ => None,
         }
     }
@@ -38,6 +41,7 @@ impl Tagged {
             Self::Network => store::networks::TAG_TYPE,
             Self::Subnet => store::subnets::TAG_TYPE,
             Self::Port => store::ports::TAG_TYPE,
+            Self::SecurityGroup => store::security_groups::TAG_TYPE,
         }
     }
 
@@ -47,6 +51,7 @@ impl Tagged {
             Self::Network => networks::visible(sql, ctx, id)?.std.project_id,
             Self::Subnet => subnets::visible(sql, ctx, id)?.std.project_id,
             Self::Port => ports::visible(sql, ctx, id)?.std.project_id,
+            Self::SecurityGroup => security_groups::visible(sql, ctx, id)?.std.project_id,
         })
     }
 }
@@ -99,6 +104,7 @@ fn bump(sql: &mut dyn Sql, kind: Tagged, id: &str) -> ApiResult<()> {
         Tagged::Network => store::networks::touch(sql, id, &now)?,
         Tagged::Subnet => store::subnets::touch(sql, id, &now)?,
         Tagged::Port => store::ports::touch(sql, id, &now)?,
+        Tagged::SecurityGroup => store::security_groups::touch(sql, id, &now)?,
     }
     Ok(())
 }

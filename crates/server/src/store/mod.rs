@@ -11,6 +11,7 @@ pub mod list;
 pub mod networks;
 pub mod ports;
 pub mod schema;
+pub mod security_groups;
 pub mod segments;
 pub mod sqlite;
 pub mod subnets;

@@ -2,8 +2,11 @@
 //! applied and refuses to start on a database newer than it knows.
 
 /// `(version, name, statements)`, in order. Never edit a released migration: add one.
-pub const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "core-networks-subnets-ports", V1), (2, "ml2-segments-agents-changes", V2)];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "core-networks-subnets-ports", V1),
+    (2, "ml2-segments-agents-changes", V2),
+    (3, "security-groups", V3),
+];
 
 /// The schema version this build expects.
 pub fn latest() -> i64 {
@@ -130,4 +133,43 @@ CREATE TABLE changes (
     host TEXT
 );
 CREATE INDEX ports_host ON ports (binding_host_id);
+";
+
+/// Security groups, their rules, and each project's default group.
+const V3: &str = "
+CREATE TABLE security_groups (
+    id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    stateful INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    revision_number BIGINT NOT NULL
+);
+CREATE INDEX security_groups_project ON security_groups (project_id);
+CREATE TABLE security_group_rules (
+    id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL,
+    security_group_id TEXT NOT NULL REFERENCES security_groups (id),
+    direction TEXT NOT NULL,
+    ethertype TEXT NOT NULL,
+    protocol TEXT,
+    port_range_min INTEGER,
+    port_range_max INTEGER,
+    remote_ip_prefix TEXT,
+    normalized_cidr TEXT,
+    remote_group_id TEXT REFERENCES security_groups (id),
+    description TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    revision_number BIGINT NOT NULL
+);
+CREATE INDEX security_group_rules_group ON security_group_rules (security_group_id);
+CREATE INDEX security_group_rules_remote ON security_group_rules (remote_group_id);
+CREATE INDEX security_group_rules_project ON security_group_rules (project_id);
+CREATE TABLE default_security_groups (
+    project_id TEXT PRIMARY KEY,
+    security_group_id TEXT NOT NULL REFERENCES security_groups (id)
+);
 ";

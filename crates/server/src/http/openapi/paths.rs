@@ -119,7 +119,12 @@ fn create_example(r: &Resource) -> Value {
     match r.singular {
         "network" => json!({"network": {"name": "net1"}}),
         "subnet" => json!({"subnet": {"network_id": net, "ip_version": 4, "cidr": "10.0.0.0/24"}}),
-        _ => json!({"port": {"network_id": net}}),
+        "port" => json!({"port": {"network_id": net}}),
+        "security_group" => json!({"security_group": {"name": "web"}}),
+        _ => {
+            json!({"security_group_rule": {"security_group_id": net, "direction": "ingress", "protocol": "tcp",
+            "port_range_min": 22, "port_range_max": 22}})
+        }
     }
 }
 
@@ -129,7 +134,7 @@ fn collection(r: &Resource) -> Value {
     let list = op(
         &format!("list{t}s"),
         &format!("List {}", r.plural),
-        r.plural,
+        r.path,
         list_params(r),
         None,
         json_response(
@@ -143,7 +148,7 @@ fn collection(r: &Resource) -> Value {
     let create = op(
         &format!("create{t}"),
         &format!("Create one {} or several (bulk, all or nothing)", r.singular),
-        r.plural,
+        r.path,
         vec![],
         Some(body(schema_ref(&format!("{t}Create")), create_example(r))),
         json_response(
@@ -163,7 +168,7 @@ fn member(r: &Resource, id: &str) -> Value {
     let show = op(
         &format!("show{t}"),
         &format!("Show a {}", r.singular),
-        r.plural,
+        r.path,
         vec![idp.clone(), fields_param(r)],
         None,
         json_response("200", "The resource.", wrapped.clone(), errors(&with(&[404]))),
@@ -171,7 +176,7 @@ fn member(r: &Resource, id: &str) -> Value {
     let update = op(
         &format!("update{t}"),
         &format!("Update a {}", r.singular),
-        r.plural,
+        r.path,
         vec![idp.clone(), if_match()],
         Some(body(
             schemas::wrapped(r.singular, schema_ref(&format!("{t}Update"))),
@@ -189,12 +194,16 @@ fn member(r: &Resource, id: &str) -> Value {
     let delete = op(
         &format!("delete{t}"),
         &format!("Delete a {}", r.singular),
-        r.plural,
+        r.path,
         vec![idp, if_match()],
         None,
         del_resp,
     );
-    json!({"get": show, "put": update, "delete": delete})
+    if r.updatable {
+        json!({"get": show, "put": update, "delete": delete})
+    } else {
+        json!({"get": show, "delete": delete})
+    }
 }
 
 fn tags(r: &Resource, id: &str) -> (Value, Value) {
@@ -209,22 +218,22 @@ fn tags(r: &Resource, id: &str) -> (Value, Value) {
     };
     let p = vec![idp.clone()];
     let all = json!({
-        "get": op(&format!("list{t}Tags"), "List the tags", r.plural, p.clone(), None, tags_ok("The tags.", &[404])),
-        "put": op(&format!("replace{t}Tags"), "Replace all the tags", r.plural, p.clone(), tags_in(),
+        "get": op(&format!("list{t}Tags"), "List the tags", r.path, p.clone(), None, tags_ok("The tags.", &[404])),
+        "put": op(&format!("replace{t}Tags"), "Replace all the tags", r.path, p.clone(), tags_in(),
             tags_ok("The tags now.", &[400, 403, 404, 413])),
-        "post": op(&format!("add{t}Tags"), "Add tags", r.plural, p.clone(), tags_in(),
+        "post": op(&format!("add{t}Tags"), "Add tags", r.path, p.clone(), tags_in(),
             tags_ok("The tags now.", &[400, 403, 404, 413])),
-        "delete": op(&format!("clear{t}Tags"), "Remove all the tags", r.plural, p, None,
+        "delete": op(&format!("clear{t}Tags"), "Remove all the tags", r.path, p, None,
             empty("204", "Removed.", &[403, 404])),
     });
     let tp = json!({"name": "tag", "in": "path", "required": true, "schema": schemas::tag()});
     let p = vec![idp, tp];
     let one = json!({
-        "get": op(&format!("check{t}Tag"), "Check a tag", r.plural, p.clone(), None,
+        "get": op(&format!("check{t}Tag"), "Check a tag", r.path, p.clone(), None,
             empty("204", "The resource has the tag (404 `TagNotFound` otherwise).", &[404])),
-        "put": op(&format!("add{t}Tag"), "Add one tag", r.plural, p.clone(), None,
+        "put": op(&format!("add{t}Tag"), "Add one tag", r.path, p.clone(), None,
             empty("201", "Added.", &[400, 403, 404])),
-        "delete": op(&format!("remove{t}Tag"), "Remove one tag", r.plural, p, None,
+        "delete": op(&format!("remove{t}Tag"), "Remove one tag", r.path, p, None,
             empty("204", "Removed.", &[403, 404])),
     });
     (all, one)
@@ -327,11 +336,14 @@ pub fn paths() -> Map<String, Value> {
     let mut p = discovery();
     for r in &RESOURCES {
         let id = format!("{}_id", r.singular);
-        p.insert(format!("/v2.0/{}", r.plural), collection(r));
-        p.insert(format!("/v2.0/{}/{{{id}}}", r.plural), member(r, &id));
+        p.insert(format!("/v2.0/{}", r.path), collection(r));
+        p.insert(format!("/v2.0/{}/{{{id}}}", r.path), member(r, &id));
+        if !r.updatable {
+            continue;
+        }
         let (all, one) = tags(r, &id);
-        p.insert(format!("/v2.0/{}/{{{id}}}/tags", r.plural), all);
-        p.insert(format!("/v2.0/{}/{{{id}}}/tags/{{tag}}", r.plural), one);
+        p.insert(format!("/v2.0/{}/{{{id}}}/tags", r.path), all);
+        p.insert(format!("/v2.0/{}/{{{id}}}/tags/{{tag}}", r.path), one);
     }
     let (list, one) = agents();
     p.insert("/v2.0/agents".into(), list);
@@ -347,7 +359,9 @@ pub fn schemas() -> Map<String, Value> {
         let create_ref = schema_ref(&format!("{}CreateItem", r.title));
         m.insert(format!("{}CreateItem", r.title), schemas::request(r, true));
         m.insert(format!("{}Create", r.title), schemas::create_body(r, create_ref));
-        m.insert(format!("{}Update", r.title), schemas::request(r, false));
+        if r.updatable {
+            m.insert(format!("{}Update", r.title), schemas::request(r, false));
+        }
     }
     m.insert("Agent".into(), schemas::agent());
     m.insert("AgentUpdate".into(), schemas::agent_update());

@@ -2,7 +2,7 @@
 //! `neutrino_model::attrs` (settable on POST/PUT, required, admin-only) and each attribute's wire
 //! type (neutron-lib `api/definitions/{network,subnet,port,agent}.py`); the `NeutronError` body.
 
-use neutrino_model::attrs::{Attr, NETWORK, PORT, SUBNET};
+use neutrino_model::attrs::{Attr, NETWORK, PORT, SECURITY_GROUP, SECURITY_GROUP_RULE, SUBNET};
 use neutrino_model::convert::NAME_MAX_LEN;
 use neutrino_model::network::NETWORK_TYPES;
 use neutrino_model::port::VNIC_TYPES;
@@ -19,12 +19,34 @@ pub struct Resource {
     /// The schema name (`Network`).
     pub title: &'static str,
     pub attrs: &'static [Attr],
+    /// The collection's name in URLs (`security-groups`).
+    pub path: &'static str,
+    /// Whether members can be updated (`PUT`) and tagged.
+    pub updatable: bool,
 }
 
-pub const RESOURCES: [Resource; 3] = [
-    Resource { singular: "network", plural: "networks", title: "Network", attrs: &NETWORK },
-    Resource { singular: "subnet", plural: "subnets", title: "Subnet", attrs: &SUBNET },
-    Resource { singular: "port", plural: "ports", title: "Port", attrs: &PORT },
+const fn res(
+    singular: &'static str,
+    plural: &'static str,
+    title: &'static str,
+    attrs: &'static [Attr],
+) -> Resource {
+    Resource { singular, plural, title, attrs, path: plural, updatable: true }
+}
+
+pub const RESOURCES: [Resource; 5] = [
+    res("network", "networks", "Network", &NETWORK),
+    res("subnet", "subnets", "Subnet", &SUBNET),
+    res("port", "ports", "Port", &PORT),
+    Resource {
+        path: "security-groups",
+        ..res("security_group", "security_groups", "SecurityGroup", &SECURITY_GROUP)
+    },
+    Resource {
+        path: "security-group-rules",
+        updatable: false,
+        ..res("security_group_rule", "security_group_rules", "SecurityGroupRule", &SECURITY_GROUP_RULE)
+    },
 ];
 
 /// Attributes accepted on create but never returned (upstream `is_visible: False`).
@@ -34,6 +56,9 @@ const WRITE_ONLY: &[(&str, &str)] = &[("subnet", "prefixlen"), ("subnet", "use_d
 fn computed(singular: &str) -> Vec<(&'static str, Value)> {
     match singular {
         "network" => vec![("availability_zones", array(text()))],
+        "security_group" => {
+            vec![("security_group_rules", array(json!({"$ref": "#/components/schemas/SecurityGroupRule"})))]
+        }
         _ => vec![],
     }
 }
@@ -147,6 +172,19 @@ pub fn attr_type(singular: &str, name: &str) -> Option<Value> {
         ("port", "binding:vif_details") => json!({"type": "object", "additionalProperties": true}),
         ("port", "binding:vnic_type") => one_of_strings(VNIC_TYPES),
         ("port", "ip_allocation") => string(),
+        ("security_group", "stateful") => boolean(),
+        ("security_group_rule", "security_group_id") => uuid(),
+        ("security_group_rule", "remote_group_id") => nullable(uuid()),
+        ("security_group_rule", "direction") => one_of_strings(&["ingress", "egress"]),
+        ("security_group_rule", "ethertype") => one_of_strings(&["IPv4", "IPv6"]),
+        ("security_group_rule", "protocol") => nullable(json!({"type": "string",
+            "description": "A name (`tcp`, `udp`, `icmp`, `ipv6-icmp`, …, `any`) or a number 0 to 255 (also as an integer); returned normalised (lower-case name, number as text, null for any)."})),
+        ("security_group_rule", "port_range_min" | "port_range_max") => {
+            nullable(json!({"type": "integer", "minimum": 0, "maximum": 65535,
+                "description": "A port, or for ICMP the type (min) and code (max), 0 to 255."}))
+        }
+        ("security_group_rule", "remote_ip_prefix" | "normalized_cidr") => nullable(json!({"type": "string",
+            "example": "10.0.0.0/24"})),
         _ => return None,
     })
 }

@@ -1,9 +1,10 @@
-//! The wire shape of networks, subnets and ports: each resource's JSON object as the caller may
+//! The wire shape of networks, subnets, ports, security groups and their rules: each resource's JSON object as the caller may
 //! see it (admin-only attributes stripped per [`policy::strip`]), cut to `fields=` if given.
 
 use neutrino_model::attrs::{self, Attr};
 use neutrino_model::network::Network;
 use neutrino_model::port::Port;
+use neutrino_model::security_group::{SecurityGroup, SecurityGroupRule};
 use neutrino_model::subnet::Subnet;
 use serde_json::{Map, Value};
 
@@ -37,6 +38,24 @@ impl Resource for Subnet {
 impl Resource for Port {
     fn attrs() -> &'static [Attr] {
         &attrs::PORT
+    }
+    fn wire(&self) -> Map<String, Value> {
+        self.to_json()
+    }
+}
+
+impl Resource for SecurityGroup {
+    fn attrs() -> &'static [Attr] {
+        &attrs::SECURITY_GROUP
+    }
+    fn wire(&self) -> Map<String, Value> {
+        self.to_json()
+    }
+}
+
+impl Resource for SecurityGroupRule {
+    fn attrs() -> &'static [Attr] {
+        &attrs::SECURITY_GROUP_RULE
     }
     fn wire(&self) -> Map<String, Value> {
         self.to_json()
