@@ -301,6 +301,30 @@ async fn groups_change_bucket_by_bucket_and_dump_back_equal() {
     assert!(!left.contains(&flood) && left.len() == 1, "{left:?}");
 }
 
+/// A group's description must fit one OpenFlow message (64 KiB), or `dump-groups` returns it
+/// cut short: the agent's flood groups hold at most 256 buckets of a port's flood copy; those
+/// dump back whole, and so do 1,100 (headroom: about 40 bytes a bucket).
+#[tokio::test]
+async fn flood_sized_groups_dump_back_whole() {
+    let Some(sb) = OvsSandbox::start() else { return };
+    let vs = OvsVswitch::connect(sb.db_sock()).await.unwrap();
+    bridge(&sb, &vs, "br0").await;
+    let of = OvsOfctl::new(sb.rundir());
+    let group = |id: u32, n: u32| Group {
+        id,
+        buckets: (1..=n).map(|p| (p, format!("set_field:{p:#x}->reg5,resubmit(,81)"))).collect(),
+    };
+    let (fits, big) = (group(1, 256), group(2, 1100));
+    let mut mods = diff_groups(&[fits.clone()], &[]);
+    // Created empty, then filled bucket by bucket, as the agent grows a group.
+    mods.extend(diff_groups(&[big.clone()], &[Group { id: 2, buckets: BTreeMap::new() }]));
+    mods.insert(1, neutrino_ovs::GroupMod::Add(Group { id: 2, buckets: BTreeMap::new() }));
+    of.apply("br0", &FlowDelta { groups: mods, ..Default::default() }).await.unwrap();
+    let dumped = of.dump_groups("br0").await.unwrap();
+    assert_eq!(dumped.iter().find(|g| g.id == 1), Some(&fits), "256 buckets dump back whole");
+    assert_eq!(dumped.iter().find(|g| g.id == 2), Some(&big), "1,100 buckets dump back whole");
+}
+
 #[tokio::test]
 async fn vswitchd_restart_is_detected_by_the_canary_flow() {
     let Some(sb) = OvsSandbox::start() else { return };

@@ -1,8 +1,8 @@
 //! `br-int`'s own stages, as Neutron's Open vSwitch agent lays them out: table 0 tags a local
 //! port's traffic with its network's VLAN, table 60 sends it through the firewall (egress from a
 //! port, ingress to a port's MAC), table 94 switches what the firewall accepted — to a MAC learnt
-//! from an uplink, or to the network's flood group (the uplink, still tagged, and each local
-//! port through its ingress firewall).
+//! from an uplink, or to the network's flood (the uplink, still tagged, then the network's flood
+//! groups: each local port through its ingress firewall).
 //!
 //! The local VLAN of a port is set by OpenFlow (`in_port=P → mod_vlan_vid`), not by the port's
 //! OVSDB `tag`: a tag change makes ovs-vswitchd reconfigure the whole bridge, which costs tens of
@@ -88,48 +88,57 @@ pub fn port(cookie: u64, lv: u16, p: &LocalPort) -> [Flow; 3] {
     ]
 }
 
-/// The bucket id of a flood group's copy out of the uplink (ofports, the other buckets' ids,
-/// start at 1).
-pub const UPLINK_BUCKET: u32 = 0;
+/// Ports per flood group, as a power of two: a network's local ports are spread over groups by
+/// ofport (`ofport >> FLOOD_CHUNK_BITS`), so that no group outgrows what one OpenFlow message can
+/// describe (64 KiB: about a thousand buckets), which `dump-groups` must return whole.
+pub const FLOOD_CHUNK_BITS: u32 = 8;
 
-/// A port's bucket in its network's flood group: the copy goes through the port's ingress
-/// firewall untagged. Written as `dump-groups` prints it (see [`neutrino_ovs::group`]).
-fn port_bucket(lv: u16, ofport: i64) -> String {
-    format!(
-        "set_field:{lv:#x}->reg6,pop_vlan,set_field:{ofport:#x}->reg5,resubmit(,{})",
-        tables::BASE_INGRESS
-    )
+/// The id of the flood group of local VLAN `lv` holding the port `ofport`: the local VLAN in
+/// the high bits, the ofport's chunk in the low ones — stable across restarts and hosts' sizes.
+pub fn flood_group_id(lv: u16, ofport: u32) -> u32 {
+    (u32::from(lv) << FLOOD_CHUNK_BITS) | (ofport >> FLOOD_CHUNK_BITS)
 }
 
-/// A network's flood: an OpenFlow group of type `all` whose id is the network's local VLAN,
-/// with a bucket out of its uplink (still tagged) and one per local port (its ofport as the
-/// bucket id) through that port's ingress firewall — so a port joining or leaving changes one
-/// bucket whatever the network's size — and the switching table's flow that sends the
-/// network's traffic to it. The sender's own copy is dropped by Open vSwitch, which never
-/// outputs a packet to its in_port. `None` when there is nowhere to flood to.
-pub fn flood(layout: &Layout, n: &LocalNet, ports: &[LocalPort]) -> Option<(Group, Flow)> {
+/// A port's bucket in its network's flood group: the copy (already untagged, `reg6` set) goes
+/// through the port's ingress firewall. Written as `dump-groups` prints it (see
+/// [`neutrino_ovs::group`]).
+fn port_bucket(ofport: u32) -> String {
+    format!("set_field:{ofport:#x}->reg5,resubmit(,{})", tables::BASE_INGRESS)
+}
+
+/// A network's flood: the switching table's flow for its local VLAN outputs it to its uplink
+/// (still tagged), then untags it and hands it to the network's flood groups (type `all`), one
+/// bucket per local port with the port's ofport as its bucket id, each copy through that port's
+/// ingress firewall. A port joining or leaving changes one bucket whatever the network's size;
+/// the flow changes only when a group of [`FLOOD_CHUNK_BITS`] ports comes or goes. The sender's
+/// own copy is dropped by Open vSwitch, which never outputs a packet to its in_port. `None`
+/// when there is nowhere to flood to.
+pub fn flood(layout: &Layout, n: &LocalNet, ports: &[LocalPort]) -> Option<(Vec<Group>, Flow)> {
     let lv = n.local_vlan;
-    let mut buckets = BTreeMap::new();
+    let mut actions: Vec<String> = vec![];
     let phys = n.physical_network.as_ref().and_then(|p| layout.phys.get(p));
     match (n.network_type, &layout.tun, phys) {
-        (t, Some(tun), _) if t.is_tunnel() => {
-            buckets.insert(UPLINK_BUCKET, format!("output:{}", tun.int_patch));
-        }
+        (t, Some(tun), _) if t.is_tunnel() => actions.push(format!("output:{}", tun.int_patch)),
         (NetworkType::Vlan | NetworkType::Flat, _, Some(p)) => {
-            buckets.insert(UPLINK_BUCKET, format!("output:{}", p.int_ofport));
+            actions.push(format!("output:{}", p.int_ofport))
         }
         _ => {}
     }
+    let mut groups: BTreeMap<u32, Group> = BTreeMap::new();
     for p in ports {
-        if let Ok(id) = u32::try_from(p.ofport) {
-            buckets.insert(id, port_bucket(lv, p.ofport));
-        }
+        let Ok(ofport) = u32::try_from(p.ofport) else { continue };
+        let id = flood_group_id(lv, ofport);
+        let g = groups.entry(id).or_insert_with(|| Group { id, buckets: BTreeMap::new() });
+        g.buckets.insert(ofport, port_bucket(ofport));
     }
-    if buckets.is_empty() {
+    if !groups.is_empty() {
+        actions.push(format!("load:{lv:#x}->{REG_NET}"));
+        actions.push("strip_vlan".into());
+        actions.extend(groups.keys().map(|id| format!("group:{id}")));
+    }
+    if actions.is_empty() {
         return None;
     }
-    let group = Group { id: u32::from(lv), buckets };
-    let flow =
-        f(tables::SWITCHING, prio::NETWORK, layout.cookie, format!("dl_vlan={lv}"), format!("group:{lv}"));
-    Some((group, flow))
+    let flow = f(tables::SWITCHING, prio::NETWORK, layout.cookie, format!("dl_vlan={lv}"), actions.join(","));
+    Some((groups.into_values().collect(), flow))
 }

@@ -4,12 +4,12 @@
 //! ([`firewall`], pass-through for now), physical networks ([`physical`]), tunnels ([`tunnel`])
 //! — composed here into one [`FlowSet`]; every flow carries the agent's cookie (only its owner
 //! sweeps it) and an [`Owner`], the object it exists for, so that people can be told why it is
-//! there. `br-int`'s groups (one flood group per network, id = its local VLAN) are the agent's:
-//! it owns the bridge. What a restart reads back is in [`recover`].
+//! there. `br-int`'s groups (a network's flood groups, ids from its local VLAN, see
+//! [`local::flood_group_id`]) are the agent's: it owns the bridge. What a restart reads back is in [`recover`].
 //!
 //! A local port's traffic on `br-int`: table 0 (tag with the local VLAN) → 60 → egress firewall
 //! 71 → 72 → 73 → (to a local port: its ingress firewall; else) 91 → 94 switching (a MAC learnt
-//! from an uplink, or the network's flood group). Traffic from an uplink: table 0 (translate, learn the
+//! from an uplink, or the network's flood and its groups). Traffic from an uplink: table 0 (translate, learn the
 //! source) → 60 → (to a local port's MAC: its ingress firewall 81 → 82 → output; else) 94.
 
 pub mod firewall;
@@ -195,10 +195,10 @@ pub fn generate(layout: &Layout, nets: &[LocalNet], peers: &BTreeMap<String, Vec
             out.add(int, &owner, local::port(c, n.local_vlan, p));
             out.add(int, &owner, [firewall::port(c, n.local_vlan, p)]);
         }
-        if let Some((group, flow)) = local::flood(layout, n, &ports) {
+        if let Some((flood_groups, flow)) = local::flood(layout, n, &ports) {
             let owner = Owner::Network(n.id.clone());
             out.add(int, &owner, [flow]);
-            groups.push(OwnedGroup { group, owner });
+            groups.extend(flood_groups.into_iter().map(|group| OwnedGroup { group, owner: owner.clone() }));
         }
     }
     groups.sort_by_key(|g| g.group.id);

@@ -207,9 +207,9 @@ fn every_flow_names_its_owner() {
     let a = port(1, 1);
     let owners = |o: &Owner| int.iter().filter(|f| f.owner == *o).count();
     assert_eq!(owners(&Owner::Port(a.id.clone())), 4, "tag, egress, ingress, local delivery");
-    assert_eq!(owners(&Owner::Network("net-vx".into())), 1, "the flow to its flood group");
+    assert_eq!(owners(&Owner::Network("net-vx".into())), 1, "the flow to its flood groups");
     let flood = set.groups["br-int"].iter().find(|g| g.owner == Owner::Network("net-vx".into()));
-    assert_eq!(flood.map(|g| g.group.id), Some(1), "its flood group, by its local VLAN");
+    assert_eq!(flood.map(|g| g.group.id), Some(local::flood_group_id(1, 11)), "its flood group");
     let ingress = int.iter().find(|f| f.flow.priority == prio::PORT_INGRESS).expect("a port flow");
     assert_eq!(set.owner("br-int", &ingress.flow.key()), Some(&ingress.owner));
     assert!(set.bridges["br-tun"].iter().any(|f| f.owner == Owner::Tunnel("172.31.0.3".into())));
@@ -230,11 +230,16 @@ fn a_port_joining_a_big_network_is_a_constant_size_change() {
     assert_eq!(delta.add.len(), 4, "the new port's own flows only: {:?}", delta.add);
     let groups = neutrino_ovs::group::diff_groups(&after.groups()["br-int"], &before.groups()["br-int"]);
     let bucket = u32::try_from(joined.ofport).unwrap();
+    let group = local::flood_group_id(1, bucket);
     assert!(
-        matches!(groups.as_slice(), [neutrino_ovs::GroupMod::InsertBuckets { group: 1, buckets }]
-            if buckets.keys().eq([&bucket])),
+        matches!(groups.as_slice(), [neutrino_ovs::GroupMod::InsertBuckets { group: g, buckets }]
+            if *g == group && buckets.keys().eq([&bucket])),
         "{groups:?}"
     );
+    // No group outgrows one OpenFlow message (which `dump-groups` must return whole).
+    let sizes: Vec<usize> = after.groups()["br-int"].iter().map(|g| g.buckets.len()).collect();
+    assert!(sizes.iter().all(|n| *n <= 1 << local::FLOOD_CHUNK_BITS), "{sizes:?}");
+    assert_eq!(sizes.iter().sum::<usize>(), 1001 + 4, "every local port of every network once");
     // And the flood reaches it, through its ingress firewall.
     let int = sim::Bridge { flows: after.flows_of("br-int"), groups: after.groups()["br-int"].clone() };
     let t = sim::run(&int, from(port(1, 1).ofport, BROADCAST));
