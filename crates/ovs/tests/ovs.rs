@@ -315,9 +315,9 @@ async fn flood_sized_groups_dump_back_whole() {
         buckets: (1..=n).map(|p| (p, format!("set_field:{p:#x}->reg5,resubmit(,81)"))).collect(),
     };
     let (fits, big) = (group(1, 256), group(2, 1100));
-    let mut mods = diff_groups(&[fits.clone()], &[]);
+    let mut mods = diff_groups(std::slice::from_ref(&fits), &[]);
     // Created empty, then filled bucket by bucket, as the agent grows a group.
-    mods.extend(diff_groups(&[big.clone()], &[Group { id: 2, buckets: BTreeMap::new() }]));
+    mods.extend(diff_groups(std::slice::from_ref(&big), &[Group { id: 2, buckets: BTreeMap::new() }]));
     mods.insert(1, neutrino_ovs::GroupMod::Add(Group { id: 2, buckets: BTreeMap::new() }));
     of.apply("br0", &FlowDelta { groups: mods, ..Default::default() }).await.unwrap();
     let dumped = of.dump_groups("br0").await.unwrap();
