@@ -341,6 +341,7 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
             }),
             phys: self.phys.clone(),
         };
+        let started = std::time::Instant::now();
         let set = flows::generate(&layout, &nets, &self.peers);
         let mut want_groups = set.groups();
         let desired = set.into_flows();
@@ -364,12 +365,24 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
             let groups = want_groups.remove(&bridge).unwrap_or_default();
             let mut delta = diff(&flows, &have.flows, self.cookie);
             delta.groups = diff_groups(&groups, &have.groups);
-            if !delta.is_empty()
-                && let Err(e) = self.ofctl.apply(&bridge, &delta).await
-            {
-                // Unknown state: dump again next time.
-                self.installed = None;
-                return Err(e.into());
+            if !delta.is_empty() {
+                let computed = started.elapsed();
+                let applying = std::time::Instant::now();
+                if let Err(e) = self.ofctl.apply(&bridge, &delta).await {
+                    // Unknown state: dump again next time.
+                    self.installed = None;
+                    return Err(e.into());
+                }
+                tracing::debug!(
+                    bridge = %bridge,
+                    add = delta.add.len(),
+                    delete = delta.delete.len(),
+                    group_mods = delta.groups.len(),
+                    flows = flows.len(),
+                    since_sync_start_us = u64::try_from(computed.as_micros()).unwrap_or(u64::MAX),
+                    apply_us = u64::try_from(applying.elapsed().as_micros()).unwrap_or(u64::MAX),
+                    "applied a bundle"
+                );
             }
             installed.insert(bridge, Installed { flows, groups });
         }
