@@ -87,9 +87,29 @@ impl Cloud {
             host,
             "agent",
             &[&bin, "agent", "--config", &cfg],
-            &[("NEUTRINO_LOG", "info")],
+            // The reconciler's debug lines time each bundle (`bundle_times`).
+            &[("NEUTRINO_LOG", "info,neutrino_agent::reconcile=debug")],
         )?;
         Ok(())
+    }
+
+    /// The agent's own timing of its last `n` bundles on `bridge` (from its debug log): per
+    /// bundle, milliseconds from the start of its sync until the bundle was sent (desired state,
+    /// flow generation and diff) and for `ovs-ofctl` to apply it.
+    pub fn bundle_times(&self, host: &str, bridge: &str, n: usize) -> Result<Vec<(f64, f64)>> {
+        let text = std::fs::read_to_string(self.agent_log(host)?)?;
+        let field = |line: &str, name: &str| -> Option<f64> {
+            let v = line.split_whitespace().find_map(|w| w.strip_prefix(name)?.strip_prefix('='))?;
+            v.parse::<f64>().ok().map(|us| us / 1e3)
+        };
+        let bridge_field = format!("bridge={bridge}");
+        let mut times: Vec<(f64, f64)> = text
+            .lines()
+            .filter(|l| l.contains("applied a bundle") && l.split_whitespace().any(|w| w == bridge_field))
+            .filter_map(|l| Some((field(l, "since_sync_start_us")?, field(l, "apply_us")?)))
+            .collect();
+        let keep = times.len().saturating_sub(n);
+        Ok(times.split_off(keep))
     }
 
     pub fn stop_agent(&mut self, host: &str) -> Result<()> {

@@ -99,6 +99,13 @@ fn run(a: &Args) -> Result<Figures> {
             let order: Vec<String> =
                 l.samples.iter().map(|d| format!("{:.1}", d.as_secs_f64() * 1e3)).collect();
             eprintln!("    in order (ms): {}", order.join(" "));
+            let times = cloud.bundle_times(HOST, "br-int", l.samples.len())?;
+            let compute = median(times.iter().map(|t| t.0).collect());
+            let apply = median(times.iter().map(|t| t.1).collect());
+            eprintln!(
+                "    h1 agent, its last {} br-int bundles: sync start to bundle p50 {compute:.1} ms, ovs-ofctl apply p50 {apply:.1} ms",
+                times.len()
+            );
             levels.push(l);
         }
     }
