@@ -67,6 +67,9 @@ pub struct Reconciler<V: Vswitch, P: FlowProgrammer> {
     /// ofport → local VLAN, read from the ingress flows found at start.
     found_vlans: BTreeMap<i64, u16>,
     installed: Option<BTreeMap<String, Installed>>,
+    /// `br-int`'s flows as `setup` dumped them after a restart, for the first sync (which would
+    /// otherwise dump the same thousands of flows again).
+    prefetched: Option<Vec<Flow>>,
     tunnels: BTreeMap<(NetworkType, String), i64>,
     phys: BTreeMap<String, PhysLayout>,
     patch_int: Option<i64>,
@@ -95,6 +98,7 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
             ifaces: BTreeMap::new(),
             found_vlans: BTreeMap::new(),
             installed: None,
+            prefetched: None,
             tunnels: BTreeMap::new(),
             phys: BTreeMap::new(),
             patch_int: None,
@@ -164,7 +168,9 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
             self.phys.insert(physnet, layout);
         }
         if !self.recovered {
-            self.found_vlans = flows::ingress_vlans(&self.ofctl.dump(&int, Some(self.cookie)).await?);
+            let dumped = self.ofctl.dump(&int, Some(self.cookie)).await?;
+            self.found_vlans = flows::ingress_vlans(&dumped);
+            self.prefetched = Some(dumped);
         }
         for p in self.vs.list_ports(&int).await? {
             if let Some(id) = p.external_ids.get("iface-id") {
@@ -230,6 +236,7 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
     /// ovs-vswitchd restart).
     pub fn invalidate_flows(&mut self) {
         self.installed = None;
+        self.prefetched = None;
     }
 
     /// Whether ovs-vswitchd lost our flows (the canary flow is gone).
@@ -350,7 +357,14 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
             None => {
                 let mut m = BTreeMap::new();
                 for bridge in desired.keys() {
-                    let flows = self.ofctl.dump(bridge, Some(self.cookie)).await?;
+                    let prefetched = match *bridge == self.cfg.integration_bridge {
+                        true => self.prefetched.take(),
+                        false => None,
+                    };
+                    let flows = match prefetched {
+                        Some(flows) => flows,
+                        None => self.ofctl.dump(bridge, Some(self.cookie)).await?,
+                    };
                     let groups = match want_groups.contains_key(bridge) {
                         true => self.ofctl.dump_groups(bridge).await?,
                         false => vec![],
