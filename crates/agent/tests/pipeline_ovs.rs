@@ -16,10 +16,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use neutrino_agent::config::AgentConfig;
-use neutrino_agent::flows::{self, Layout, LocalNet, LocalPort, PhysLayout, TunLayout};
+use neutrino_agent::flows::{self, Layout, PhysLayout, TunLayout};
 use neutrino_agent::reconcile::Reconciler;
 use neutrino_model::NetworkType;
-use neutrino_model::internal::NetworkState;
 use neutrino_ovs::flow::{Flow, FlowDelta};
 use neutrino_ovs::group::Group;
 use neutrino_ovs::ofctl::{FlowProgrammer, OfctlError, OvsOfctl};
@@ -64,20 +63,6 @@ fn plug(sb: &OvsSandbox, iface: &str, port_id: &str) {
         .expect("plug");
 }
 
-fn local_net(sb: &OvsSandbox, n: &NetworkState, vlan: u16, ports: &[(&str, &str)]) -> LocalNet {
-    LocalNet {
-        id: n.id.clone(),
-        network_type: n.network_type,
-        physical_network: n.physical_network.clone(),
-        segmentation_id: n.segmentation_id,
-        local_vlan: vlan,
-        ports: ports
-            .iter()
-            .map(|(iface, id)| LocalPort { ofport: ofport(sb, iface), mac: mac_of(id), id: id.to_string() })
-            .collect(),
-    }
-}
-
 async fn reconciler(
     sb: &OvsSandbox,
     cfg: &AgentConfig,
@@ -112,9 +97,9 @@ async fn the_generated_pipeline_is_what_open_vswitch_holds_and_a_restart_changes
     // The host as this test describes it: local VLANs in network id order, the ofports the
     // switch assigned, one VXLAN tunnel to the peer.
     let nets = vec![
-        local_net(&sb, &vx, 1, &[("tap1", "p1"), ("tap1b", "p1b")]),
-        local_net(&sb, &vl, 2, &[("tap2", "p2")]),
-        local_net(&sb, &fl, 3, &[("tap3", "p3")]),
+        local_with(&vx, 1, &[("tap1", "p1"), ("tap1b", "p1b")], |i| ofport(&sb, i)),
+        local_with(&vl, 2, &[("tap2", "p2")], |i| ofport(&sb, i)),
+        local_with(&fl, 3, &[("tap3", "p3")], |i| ofport(&sb, i)),
     ];
     let (int_phys, phy) = AgentConfig::phys_patch_names("br-eth1");
     let tunnel = flows::tunnel_port_name(NetworkType::Vxlan, PEER_B);

@@ -142,8 +142,15 @@ pub fn diff_groups(desired: &[Group], installed: &[Group]) -> Vec<GroupMod> {
     out
 }
 
+/// `mods` split as a bundle orders them: the adds and bucket changes (before the flows, which
+/// may output to a new group), then the deletes (after them: a deleted group takes the flows
+/// that use it along).
+pub fn split_deletes(mods: &[GroupMod]) -> (Vec<&GroupMod>, Vec<&GroupMod>) {
+    mods.iter().partition(|m| !matches!(m, GroupMod::Delete(_)))
+}
+
 /// Applies `mods` to a bridge's groups held in memory (the fakes, and tests of [`diff_groups`]).
-pub fn apply_mods(groups: &mut BTreeMap<u32, Group>, mods: &[GroupMod]) {
+pub fn apply_mods<'a>(groups: &mut BTreeMap<u32, Group>, mods: impl IntoIterator<Item = &'a GroupMod>) {
     for m in mods {
         match m {
             GroupMod::Add(g) => {

@@ -15,7 +15,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use crate::flow::{Flow, FlowDelta, FlowKey, FlowParseError};
-use crate::group::{Group, GroupMod, apply_mods};
+use crate::group::{Group, apply_mods, split_deletes};
 
 /// Errors of flow programming.
 #[derive(Debug, thiserror::Error)]
@@ -76,8 +76,7 @@ pub async fn restarted<P: FlowProgrammer>(p: &P, bridge: &str, cookie: u64) -> R
 /// add, and the group deletes last (Open vSwitch deletes the flows using a deleted group).
 pub fn bundle_text(delta: &FlowDelta) -> String {
     let mut s = String::new();
-    let (deletes, changes): (Vec<&GroupMod>, Vec<&GroupMod>) =
-        delta.groups.iter().partition(|m| matches!(m, GroupMod::Delete(_)));
+    let (changes, deletes) = split_deletes(&delta.groups);
     for m in changes {
         s.push_str(&m.bundle_line());
         s.push('\n');
@@ -263,9 +262,8 @@ impl FlowProgrammer for FakeFlowProgrammer {
         let mut tables = self.tables();
         let mut all_groups = self.group_tables();
         let mut groups = all_groups.get(bridge).cloned().unwrap_or_default();
-        let (deletes, changes): (Vec<GroupMod>, Vec<GroupMod>) =
-            delta.groups.iter().cloned().partition(|m| matches!(m, GroupMod::Delete(_)));
-        apply_mods(&mut groups, &changes);
+        let (changes, deletes) = split_deletes(&delta.groups);
+        apply_mods(&mut groups, changes);
         let mut table = tables.get(bridge).cloned().unwrap_or_default();
         for f in &delta.delete {
             table.remove(&f.key());
@@ -280,7 +278,7 @@ impl FlowProgrammer for FakeFlowProgrammer {
             }
             table.insert(f.key(), f.clone());
         }
-        apply_mods(&mut groups, &deletes);
+        apply_mods(&mut groups, deletes);
         table.retain(|_, f| output_group(&f.actions).is_none_or(|g| groups.contains_key(&g)));
         tables.insert(bridge.to_string(), table);
         all_groups.insert(bridge.to_string(), groups);
@@ -304,6 +302,7 @@ fn output_group(actions: &str) -> Option<u32> {
 mod tests {
     use super::*;
     use crate::flow::diff;
+    use crate::group::GroupMod;
 
     #[test]
     fn bundle_text_orders_groups_around_flows() {

@@ -333,6 +333,16 @@ pub fn changes(revision: i64, ports: Vec<PortState>, networks: Vec<NetworkState>
 /// plugged ports as (interface, port id) — the MAC is the port's ([`mac_of`]), the ofport the
 /// one the fake assigned to the interface.
 pub fn local(ovs: &Ovs, n: &NetworkState, vlan: u16, ports: &[(&str, &str)]) -> LocalNet {
+    local_with(n, vlan, ports, |iface| ovs.ofport(iface))
+}
+
+/// [`local`] with the ofports from `ofport` (a real switch's, for the tests on Open vSwitch).
+pub fn local_with(
+    n: &NetworkState,
+    vlan: u16,
+    ports: &[(&str, &str)],
+    ofport: impl Fn(&str) -> i64,
+) -> LocalNet {
     LocalNet {
         id: n.id.clone(),
         network_type: n.network_type,
@@ -341,7 +351,7 @@ pub fn local(ovs: &Ovs, n: &NetworkState, vlan: u16, ports: &[(&str, &str)]) -> 
         local_vlan: vlan,
         ports: ports
             .iter()
-            .map(|(iface, id)| LocalPort { ofport: ovs.ofport(iface), mac: mac_of(id), id: id.to_string() })
+            .map(|(iface, id)| LocalPort { ofport: ofport(iface), mac: mac_of(id), id: id.to_string() })
             .collect(),
     }
 }
