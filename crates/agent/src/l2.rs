@@ -159,12 +159,14 @@ where
 
     fn load(&mut self, state: &mut HostState) {
         let l2 = std::mem::take(&mut state.l2);
-        self.r.load(HostState { revision: state.revision, l2 });
+        let firewall = std::mem::take(&mut state.firewall);
+        self.r.load(HostState { revision: state.revision, l2, firewall });
     }
 
     fn apply(&mut self, delta: &mut Delta) {
         let l2 = std::mem::take(&mut delta.l2);
-        self.r.apply(Delta { revision: delta.revision, resync: false, l2 });
+        let firewall = delta.firewall.take();
+        self.r.apply(Delta { revision: delta.revision, resync: false, l2, firewall });
     }
 
     fn sync(&mut self) -> BoxFuture<'_, Result<StatusChanges, DriverError>> {

@@ -119,6 +119,8 @@ fn port(id: &str) -> PortState {
         device_owner: "compute:nova".into(),
         device_id: "vm-1".into(),
         port_security_enabled: true,
+        security_groups: vec![],
+        allowed_address_pairs: vec![],
     }
 }
 

@@ -25,6 +25,58 @@ pub struct PortState {
     pub device_owner: String,
     pub device_id: String,
     pub port_security_enabled: bool,
+    /// The port's security groups (none without port security).
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    /// Addresses (an IP or a CIDR) the port may also send from, each with its MAC.
+    #[serde(default)]
+    pub allowed_address_pairs: Vec<AddressPairState>,
+}
+
+/// An allowed address pair of a port: `ip_address` is an IP or a CIDR; `mac_address` is the
+/// port's own MAC when the API request gave none.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AddressPairState {
+    pub ip_address: String,
+    pub mac_address: String,
+}
+
+/// A security group rule as the firewall enforces it, normalised by the server: the protocol
+/// as its IP protocol number (`None`: any; `icmp` on IPv6 is 58), the port range (for ICMP and
+/// ICMPv6: type in `port_range_min`, code in `port_range_max`), and at most one remote.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RuleState {
+    pub id: String,
+    /// `ingress` or `egress`.
+    pub direction: String,
+    /// `IPv4` or `IPv6`.
+    pub ethertype: String,
+    pub protocol: Option<u8>,
+    pub port_range_min: Option<u16>,
+    pub port_range_max: Option<u16>,
+    /// A CIDR (normalised: no host bits).
+    pub remote_ip_prefix: Option<String>,
+    pub remote_group_id: Option<String>,
+}
+
+/// A security group used by a port of the host, with its rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityGroupState {
+    pub id: String,
+    /// A stateless group's rules admit packets without conntrack.
+    pub stateful: bool,
+    pub rules: Vec<RuleState>,
+}
+
+/// The firewall's section of a host's state: the groups of the host's ports with port
+/// security, and the members of every group a rule among them names as its remote.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirewallState {
+    /// Sorted by id; rules sorted by id.
+    pub groups: Vec<SecurityGroupState>,
+    /// Remote group id → the addresses of its member ports anywhere (fixed IPs and allowed
+    /// address pairs' IPs or CIDRs), sorted and without duplicates.
+    pub members: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +111,8 @@ pub struct HostState {
     pub revision: i64,
     #[serde(flatten)]
     pub l2: L2State,
+    #[serde(default)]
+    pub firewall: FirewallState,
 }
 
 /// The `l2` driver's section of a watch answer.
@@ -90,6 +144,9 @@ pub struct Delta {
     pub resync: bool,
     #[serde(flatten)]
     pub l2: L2Delta,
+    /// The whole firewall section again when anything in it changed.
+    #[serde(default)]
+    pub firewall: Option<FirewallState>,
 }
 
 /// A port status report from the agent of `host`.

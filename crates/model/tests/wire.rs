@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use neutrino_model::NetworkType;
 use neutrino_model::agent::{Agent, L2Configurations, OVS_AGENT_TYPE, Role, agent_timestamp};
 use neutrino_model::internal::{
-    Delta, FixedIpState, HostState, L2Delta, L2State, NetworkState, PortState, Report, StatusReport,
+    AddressPairState, Delta, FirewallState, FixedIpState, HostState, L2Delta, L2State, NetworkState,
+    PortState, Report, RuleState, SecurityGroupState, StatusReport,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -53,6 +54,8 @@ fn port() -> PortState {
         device_owner: "compute:nova".into(),
         device_id: "vm-1".into(),
         port_security_enabled: true,
+        security_groups: vec![],
+        allowed_address_pairs: vec![],
     }
 }
 
@@ -117,31 +120,71 @@ fn heartbeats_and_status_reports_are_unchanged() {
     );
 }
 
+fn firewall() -> FirewallState {
+    FirewallState {
+        groups: vec![SecurityGroupState {
+            id: "sg-1".into(),
+            stateful: true,
+            rules: vec![RuleState {
+                id: "r1".into(),
+                direction: "ingress".into(),
+                ethertype: "IPv4".into(),
+                protocol: Some(6),
+                port_range_min: Some(22),
+                port_range_max: Some(22),
+                remote_ip_prefix: None,
+                remote_group_id: Some("sg-1".into()),
+            }],
+        }],
+        members: BTreeMap::from([(
+            "sg-1".to_string(),
+            vec!["10.0.0.5".to_string(), "10.0.0.64/26".to_string()],
+        )]),
+    }
+}
+
+fn secured_port() -> PortState {
+    PortState {
+        security_groups: vec!["sg-1".into()],
+        allowed_address_pairs: vec![AddressPairState {
+            ip_address: "10.0.0.64/26".into(),
+            mac_address: "fa:16:3e:00:0d:c1".into(),
+        }],
+        ..port()
+    }
+}
+
 #[test]
 fn host_state_and_delta_keep_the_unsectioned_form() {
-    let st = HostState {
-        revision: 7,
-        l2: L2State {
-            ports: vec![port()],
-            networks: vec![
-                net("net-1", NetworkType::Vxlan, None, Some(100), 1450),
-                net("net-2", NetworkType::Flat, Some("physnet1"), None, 1500),
-            ],
-            peers: peers(&[("net-1", &["172.31.0.2"])]),
-        },
+    let l2 = L2State {
+        ports: vec![port()],
+        networks: vec![
+            net("net-1", NetworkType::Vxlan, None, Some(100), 1450),
+            net("net-2", NetworkType::Flat, Some("physnet1"), None, 1500),
+        ],
+        peers: peers(&[("net-1", &["172.31.0.2"])]),
     };
-    same_wire(&st, "host_state");
-    let d = Delta {
-        revision: 9,
-        resync: false,
-        l2: L2Delta {
-            ports: vec![port()],
-            removed_ports: vec!["p9".into()],
-            networks: vec![net("net-3", NetworkType::Vlan, Some("physnet1"), Some(101), 1500)],
-            peers: peers(&[("net-1", &["172.31.0.2", "172.31.0.3"])]),
-        },
+    let l2_delta = L2Delta {
+        ports: vec![port()],
+        removed_ports: vec!["p9".into()],
+        networks: vec![net("net-3", NetworkType::Vlan, Some("physnet1"), Some(101), 1500)],
+        peers: peers(&[("net-1", &["172.31.0.2", "172.31.0.3"])]),
     };
-    same_wire(&d, "delta");
+    // What a server without the firewall section sent still reads, with that section empty.
+    let old: HostState = serde_json::from_value(fixture("host_state")).unwrap();
+    assert_eq!(old, HostState { revision: 7, l2: l2.clone(), ..Default::default() });
+    let old: Delta = serde_json::from_value(fixture("delta")).unwrap();
+    assert_eq!(old, Delta { revision: 9, resync: false, l2: l2_delta.clone(), firewall: None });
+    // The l2 section stays flattened; the firewall is a named section.
+    let mut l2 = l2;
+    l2.ports = vec![secured_port()];
+    same_wire(&HostState { revision: 7, l2, firewall: firewall() }, "host_state_firewall");
+    let mut l2_delta = l2_delta;
+    l2_delta.ports = vec![secured_port()];
+    same_wire(
+        &Delta { revision: 9, resync: false, l2: l2_delta, firewall: Some(firewall()) },
+        "delta_firewall",
+    );
 }
 
 #[test]

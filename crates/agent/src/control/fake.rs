@@ -213,7 +213,11 @@ impl ControlPlane for FakeControlPlane {
         if s.down || s.epoch != epoch {
             return Err(reset());
         }
-        Ok(HostState { revision: s.revision, l2: s.hosts.get(host).map(HostL2::state).unwrap_or_default() })
+        Ok(HostState {
+            revision: s.revision,
+            l2: s.hosts.get(host).map(HostL2::state).unwrap_or_default(),
+            ..Default::default()
+        })
     }
 
     async fn watch(&self, host: &str, since: i64, timeout: Duration) -> Result<Delta, ControlError> {
@@ -238,7 +242,7 @@ impl ControlPlane for FakeControlPlane {
                 }
                 if s.revision > since {
                     let l2 = Self::merged(&s, host, since);
-                    return Ok(Delta { revision: s.revision, resync: false, l2 });
+                    return Ok(Delta { revision: s.revision, resync: false, l2, ..Default::default() });
                 }
             }
             match tokio::time::timeout_at(deadline, rx.changed()).await {

@@ -304,6 +304,8 @@ pub fn port(id: &str, net: &str) -> PortState {
         device_owner: "compute:nova".into(),
         device_id: "vm-1".into(),
         port_security_enabled: true,
+        security_groups: vec![],
+        allowed_address_pairs: vec![],
     }
 }
 
@@ -313,7 +315,7 @@ pub fn state(
     networks: Vec<NetworkState>,
     peers: &[(&str, &[&str])],
 ) -> HostState {
-    HostState { revision, l2: L2State { ports, networks, peers: peer_map(peers) } }
+    HostState { revision, l2: L2State { ports, networks, peers: peer_map(peers) }, ..Default::default() }
 }
 
 pub fn peer_map(peers: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {
@@ -326,7 +328,12 @@ pub fn delta(revision: i64) -> Delta {
 
 /// A delta with ports and networks added or changed.
 pub fn changes(revision: i64, ports: Vec<PortState>, networks: Vec<NetworkState>) -> Delta {
-    Delta { revision, resync: false, l2: L2Delta { ports, networks, ..Default::default() } }
+    Delta {
+        revision,
+        resync: false,
+        l2: L2Delta { ports, networks, ..Default::default() },
+        ..Default::default()
+    }
 }
 
 /// A local network as the flows see it, as the test describes it: its local VLAN and its

@@ -39,6 +39,8 @@ fn port_state(p: Port) -> PortState {
         device_owner: p.device_owner,
         device_id: p.device_id,
         port_security_enabled: p.port_security_enabled,
+        security_groups: vec![],
+        allowed_address_pairs: vec![],
     }
 }
 
@@ -103,7 +105,7 @@ pub async fn host_state(svc: &Services, host: &str) -> ApiResult<HostState> {
     svc.store
         .read(move |sql| {
             let revision = changes::current(sql)?;
-            Ok(HostState { revision, l2: l2_state(sql, &host, down)? })
+            Ok(HostState { revision, l2: l2_state(sql, &host, down)?, ..Default::default() })
         })
         .await
 }
@@ -145,7 +147,12 @@ async fn delta(svc: &Services, host: &str, since: i64) -> ApiResult<Delta> {
             let Some(last) = list.last().map(|c| c.revision) else {
                 return Ok(Delta { revision: since, ..Default::default() });
             };
-            Ok(Delta { revision: last, resync: false, l2: l2_delta(sql, &host, &list, down)? })
+            Ok(Delta {
+                revision: last,
+                resync: false,
+                l2: l2_delta(sql, &host, &list, down)?,
+                ..Default::default()
+            })
         })
         .await
 }
