@@ -7,10 +7,12 @@
 
 pub mod agents;
 pub mod binding;
+pub mod firewall;
 pub mod internal;
 pub mod ipam;
 pub mod networks;
 pub mod policy;
+pub mod port_security;
 pub mod ports;
 pub mod query;
 pub mod security_group_rules;

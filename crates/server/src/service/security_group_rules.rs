@@ -100,6 +100,7 @@ pub async fn create(
             Ok(made)
         })
         .await
+        .inspect(|_| svc.changed())
 }
 
 pub async fn show(svc: &Services, ctx: &RequestContext, id: &str) -> ApiResult<SecurityGroupRule> {
@@ -144,4 +145,5 @@ pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str) -> ApiResult
             Ok(())
         })
         .await
+        .inspect(|_| svc.changed())
 }

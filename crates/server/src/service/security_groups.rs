@@ -117,7 +117,7 @@ pub async fn ensure_default_of(svc: &Services, project: &str) -> ApiResult<()> {
         return Ok(());
     }
     let p = project.to_string();
-    svc.store.write(move |sql| ensure_default(sql, &p).map(|_| ())).await
+    svc.store.write(move |sql| ensure_default(sql, &p).map(|_| ())).await.inspect(|_| svc.changed())
 }
 
 fn build(ctx: &RequestContext, body: &Map<String, Value>) -> ApiResult<SecurityGroup> {
@@ -149,6 +149,7 @@ pub async fn create(
             Ok(groups)
         })
         .await
+        .inspect(|_| svc.changed())
 }
 
 pub async fn show(svc: &Services, ctx: &RequestContext, id: &str) -> ApiResult<SecurityGroup> {
@@ -227,6 +228,7 @@ pub async fn update(
             Ok(g)
         })
         .await
+        .inspect(|_| svc.changed())
 }
 
 /// Deletes a group with its rules: 409 `SecurityGroupInUse` while ports use it, and
@@ -247,6 +249,7 @@ pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str, if_match: Op
             Ok(())
         })
         .await
+        .inspect(|_| svc.changed())
 }
 
 /// 403 unless the caller may write group `g`'s rules.

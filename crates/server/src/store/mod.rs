@@ -9,6 +9,7 @@ pub mod allocations;
 pub mod changes;
 pub mod list;
 pub mod networks;
+pub mod port_security;
 pub mod ports;
 pub mod schema;
 pub mod security_groups;
