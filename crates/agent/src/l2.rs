@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use neutrino_model::agent::Role;
 use neutrino_model::internal::{Delta, HostState};
+use neutrino_ovs::conntrack::OvsConntrack;
 use neutrino_ovs::ofctl::{FlowProgrammer, OvsOfctl};
 use neutrino_ovs::vswitch::{InterfaceEvent, OvsVswitch, Vswitch};
 use serde_json::Value;
@@ -60,7 +61,9 @@ impl L2Driver<OvsVswitch, OvsOfctl> {
     pub async fn connect(cfg: &AgentConfig) -> Result<Self, DriverError> {
         let vs = OvsVswitch::connect(&cfg.ovsdb).await.map_err(|e| failed(e.into()))?;
         let ofctl = OvsOfctl::new(cfg.ovs_rundir.clone());
-        Ok(Self::new(cfg.clone(), vs, ofctl, OvsOfctl::new(cfg.ovs_rundir.clone())))
+        let mut d = Self::new(cfg.clone(), vs, ofctl, OvsOfctl::new(cfg.ovs_rundir.clone()));
+        d.r = d.r.with_conntrack(Arc::new(OvsConntrack::new(cfg.ovs_rundir.clone())));
+        Ok(d)
     }
 }
 

@@ -4,23 +4,32 @@
 //! one bundle per bridge (a VM port is wired by flows and a flood bucket alone, see
 //! [`crate::flows`]). It never
 //! wipes: a restarted agent recovers the local VLANs from its installed ingress flows and
-//! removes only stale flows carrying its cookie.
+//! removes only stale flows carrying its cookie. After a bundle that removed firewall rule
+//! flows it deletes the connections the firewall marked as no longer allowed
+//! ([`neutrino_ovs::conntrack`]).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use neutrino_model::agent::L2Configurations;
-use neutrino_model::internal::{Delta, HostState, NetworkState, PortState};
+use neutrino_model::internal::{Delta, FirewallState, HostState, NetworkState, PortState};
 use neutrino_model::network_type::NetworkType;
-use neutrino_ovs::flow::{Flow, diff};
+use neutrino_ovs::conntrack::{Conntrack, flush_marked};
+use neutrino_ovs::flow::{Flow, FlowKey, diff};
 use neutrino_ovs::group::{Group, diff_groups};
 use neutrino_ovs::ofctl::FlowProgrammer;
 use neutrino_ovs::vswitch::{EventKind, InterfaceEvent, PortSpec, StrMap, Vswitch};
 
 use crate::config::AgentConfig;
 pub use crate::driver::StatusChanges;
-use crate::flows::{self, Layout, LocalNet, LocalPort, PhysLayout, TunLayout};
+use crate::flows::{self, Layout, LocalNet, LocalPort, Owner, PhysLayout, PortFilter, TunLayout};
 use crate::vlan::LocalVlans;
+
+/// How long after a bundle that removed firewall rule flows every sync looks again for
+/// connections marked as no longer allowed: a connection is marked by its next packet, which
+/// may come after the bundle.
+pub const CT_SWEEP_WINDOW: Duration = Duration::from_secs(60);
 
 /// `external_ids` key marking what this agent created.
 pub const OWNER_KEY: &str = "neutrino-owner";
@@ -62,6 +71,13 @@ pub struct Reconciler<V: Vswitch, P: FlowProgrammer> {
     ports: BTreeMap<String, PortState>,
     networks: BTreeMap<String, NetworkState>,
     peers: BTreeMap<String, Vec<String>>,
+    firewall: FirewallState,
+    /// The connection tracker of the datapath, cleaned after rules are removed.
+    conntrack: Option<Arc<dyn Conntrack>>,
+    /// Until when syncs look for marked connections (after rule flows were removed).
+    sweep_until: Option<Instant>,
+    /// Who each installed `br-int` flow is for (the last generated pipeline's owners).
+    owners: BTreeMap<FlowKey, Owner>,
     vlans: LocalVlans,
     ifaces: BTreeMap<String, Iface>,
     /// ofport → local VLAN, read from the ingress flows found at start.
@@ -94,6 +110,10 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
             ports: BTreeMap::new(),
             networks: BTreeMap::new(),
             peers: BTreeMap::new(),
+            firewall: FirewallState::default(),
+            conntrack: None,
+            sweep_until: None,
+            owners: BTreeMap::new(),
             vlans: LocalVlans::default(),
             ifaces: BTreeMap::new(),
             found_vlans: BTreeMap::new(),
@@ -106,6 +126,23 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
             up: BTreeSet::new(),
             recovered: false,
         }
+    }
+
+    /// The connection tracker to clean after rules are removed (none: no cleanup).
+    pub fn with_conntrack(mut self, ct: Arc<dyn Conntrack>) -> Self {
+        self.conntrack = Some(ct);
+        self
+    }
+
+    /// Who a `br-int` flow (by key) is for, as of the last sync: the mapping from a flow dump
+    /// back to the rule, port or group it exists for.
+    pub fn flow_owner(&self, key: &FlowKey) -> Option<&Owner> {
+        self.owners.get(key)
+    }
+
+    /// The firewall section of the desired state.
+    pub fn firewall(&self) -> &FirewallState {
+        &self.firewall
     }
 
     pub fn revision(&self) -> i64 {
@@ -196,6 +233,7 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
         self.ports = st.l2.ports.into_iter().map(|p| (p.id.clone(), p)).collect();
         self.networks = st.l2.networks.into_iter().map(|n| (n.id.clone(), n)).collect();
         self.peers = st.l2.peers;
+        self.firewall = st.firewall;
     }
 
     /// Applies a watch delta. Returns false if the agent must list again.
@@ -213,6 +251,9 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
             self.networks.insert(n.id.clone(), n);
         }
         self.peers.extend(d.l2.peers);
+        if let Some(fw) = d.firewall {
+            self.firewall = fw;
+        }
         self.revision = self.revision.max(d.revision);
         true
     }
@@ -275,6 +316,11 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
                     ofport,
                     mac: p.mac_address.clone(),
                     id: p.id.clone(),
+                    filter: p.port_security_enabled.then(|| PortFilter {
+                        ips: p.fixed_ips.iter().map(|ip| ip.ip_address.clone()).collect(),
+                        pairs: p.allowed_address_pairs.clone(),
+                        groups: p.security_groups.clone(),
+                    }),
                 });
                 wired.insert(p.id.clone());
             }
@@ -349,7 +395,14 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
             phys: self.phys.clone(),
         };
         let started = std::time::Instant::now();
-        let set = flows::generate(&layout, &nets, &self.peers);
+        let set = flows::generate(&layout, &nets, &self.peers, &self.firewall);
+        self.owners = set
+            .bridges
+            .get(&self.cfg.integration_bridge)
+            .into_iter()
+            .flatten()
+            .map(|o| (o.flow.key(), o.owner.clone()))
+            .collect();
         let mut want_groups = set.groups();
         let desired = set.into_flows();
         let mut installed = match self.installed.take() {
@@ -379,6 +432,11 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
             let groups = want_groups.remove(&bridge).unwrap_or_default();
             let mut delta = diff(&flows, &have.flows, self.cookie);
             delta.groups = diff_groups(&groups, &have.groups);
+            if bridge == self.cfg.integration_bridge
+                && delta.delete.iter().any(|f| flows::firewall::is_rule_table(f.table))
+            {
+                self.sweep_until = Some(Instant::now() + CT_SWEEP_WINDOW);
+            }
             if !delta.is_empty() {
                 let computed = started.elapsed();
                 let applying = std::time::Instant::now();
@@ -401,6 +459,7 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
             installed.insert(bridge, Installed { flows, groups });
         }
         self.installed = Some(installed);
+        self.sweep_conntrack(&nets).await;
         // Status: up once its flows are in (the bundle returns once ovs-vswitchd has them);
         // down when a reported port lost its wiring (still bound here).
         let mut changes = StatusChanges::default();
@@ -417,6 +476,28 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
             }
         }
         Ok(changes)
+    }
+
+    /// Deletes the connections the firewall marked as no longer allowed, in the zones (local
+    /// VLANs) of the host's networks, while within [`CT_SWEEP_WINDOW`] of a bundle that removed
+    /// rule flows. A failure is logged: the marked connections are dropped by the flows
+    /// anyway, the entries only linger until they time out.
+    async fn sweep_conntrack(&mut self, nets: &[LocalNet]) {
+        let (Some(ct), Some(until)) = (self.conntrack.clone(), self.sweep_until) else { return };
+        if Instant::now() > until {
+            self.sweep_until = None;
+            return;
+        }
+        let zones: Vec<u16> = nets
+            .iter()
+            .filter(|n| n.ports.iter().any(|p| p.filter.is_some()))
+            .map(|n| n.local_vlan)
+            .collect();
+        match flush_marked(ct.as_ref(), &zones, flows::firewall::CT_MARK_INVALID).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "deleted connections whose security group rule was removed"),
+            Err(e) => tracing::warn!(error = %e, "cannot clean the connection tracker"),
+        }
     }
 
     /// Puts a port back in the "to report" set (its report failed).

@@ -121,7 +121,7 @@ async fn the_generated_pipeline_is_what_open_vswitch_holds_and_a_restart_changes
             },
         )]),
     };
-    let want = flows::generate(&layout, &nets, &peer_map(&[("net-1", &[PEER_B])]));
+    let want = flows::generate(&layout, &nets, &peer_map(&[("net-1", &[PEER_B])]), &Default::default());
     let of = OvsOfctl::new(sb.rundir());
     for (bridge, flows) in want.clone().into_flows() {
         let mut got = of.dump(&bridge, Some(cfg.cookie())).await.expect("dump");

@@ -451,7 +451,9 @@ async fn one_more_port_on_a_known_network_changes_no_flows() {
     assert_eq!(ch.up, vec!["p1b"]);
     assert_eq!(ovs.tag("tap1b"), ovs.tag("tap1"));
     // One bundle on br-int: the port's four flows (tagging, from and to the port, local
-    // delivery after egress) and one more bucket in its network's flood group, which is
+    // delivery after egress), the four of its firewall's pass-through (no port security: 71 →
+    // 73, 81 → the port, and the commit of a connection a filtered neighbour opens to it in
+    // 81 for IPv4 and IPv6) and one more bucket in its network's flood group, which is
     // otherwise unchanged; no other bridge, no OVSDB write of ours (only "Nova"'s plug).
     assert_eq!(ovs.of.apply_count(), applies + 1, "one bundle for one port");
     let after = ovs.all_flows();
@@ -459,8 +461,8 @@ async fn one_more_port_on_a_known_network_changes_no_flows() {
     assert_eq!(after.flows["br-eth1"], flows.flows["br-eth1"]);
     let added: Vec<&Flow> =
         after.flows["br-int"].iter().filter(|f| !flows.flows["br-int"].contains(f)).collect();
-    assert_eq!(added.len(), 4, "{added:?}");
-    assert_eq!(after.flows["br-int"].len(), flows.flows["br-int"].len() + 4);
+    assert_eq!(added.len(), 8, "{added:?}");
+    assert_eq!(after.flows["br-int"].len(), flows.flows["br-int"].len() + 8);
     let ofport = u32::try_from(ovs.ofport("tap1b")).unwrap();
     let grown: Vec<(&Group, &Group)> =
         after.groups.iter().zip(&flows.groups).filter(|(a, b)| a != b).collect();
@@ -488,7 +490,8 @@ async fn one_more_port_on_a_known_network_changes_no_flows() {
         after.flows["br-tun"].iter().filter(|f| !flows.flows["br-tun"].contains(f)).collect();
     assert_eq!(added.len(), 1, "{added:?}");
     assert_eq!(after.flows["br-tun"].len(), flows.flows["br-tun"].len() + 1);
-    assert_eq!(after.flows["br-int"].len(), flows.flows["br-int"].len() + 5);
+    // Its four, its firewall's four, the flood flow.
+    assert_eq!(after.flows["br-int"].len(), flows.flows["br-int"].len() + 9);
     assert_eq!(after.groups.len(), flows.groups.len() + 1, "the new network's flood group");
 }
 

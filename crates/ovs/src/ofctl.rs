@@ -20,9 +20,9 @@ use crate::group::{Group, apply_mods, split_deletes};
 /// Errors of flow programming.
 #[derive(Debug, thiserror::Error)]
 pub enum OfctlError {
-    #[error("cannot run ovs-ofctl: {0}")]
+    #[error("cannot run an Open vSwitch tool: {0}")]
     Spawn(#[from] std::io::Error),
-    #[error("ovs-ofctl {command} on {bridge} failed: {stderr}")]
+    #[error("{command} on {bridge} failed: {stderr}")]
     Failed { bridge: String, command: String, stderr: String },
     #[error(transparent)]
     Parse(#[from] FlowParseError),
@@ -117,29 +117,7 @@ impl OvsOfctl {
         args: &[&str],
         stdin: Option<String>,
     ) -> Result<String, OfctlError> {
-        let mut cmd = Command::new("ovs-ofctl");
-        cmd.env("OVS_RUNDIR", &self.rundir)
-            .args(args)
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn()?;
-        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            // Write in a task so a large bundle cannot deadlock against a full stdout pipe.
-            tokio::spawn(async move {
-                let _ = pipe.write_all(text.as_bytes()).await;
-            });
-        }
-        let out = child.wait_with_output().await?;
-        if !out.status.success() {
-            return Err(OfctlError::Failed {
-                bridge: bridge.to_string(),
-                command: command.to_string(),
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            });
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        run_tool("ovs-ofctl", &self.rundir, bridge, command, args, stdin).await
     }
 
     async fn dump_filtered(&self, bridge: &str, filter: Option<String>) -> Result<Vec<Flow>, OfctlError> {
@@ -151,6 +129,41 @@ impl OvsOfctl {
         }
         Ok(Flow::parse_dump(&self.run(bridge, "dump-flows", &args, None).await?)?)
     }
+}
+
+/// Runs an Open vSwitch tool (`ovs-ofctl`, `ovs-appctl`) with `OVS_RUNDIR=rundir`, feeding it
+/// `stdin`; its stdout, or [`OfctlError::Failed`] naming `target` and `command`.
+pub(crate) async fn run_tool(
+    program: &str,
+    rundir: &std::path::Path,
+    target: &str,
+    command: &str,
+    args: &[&str],
+    stdin: Option<String>,
+) -> Result<String, OfctlError> {
+    let mut cmd = Command::new(program);
+    cmd.env("OVS_RUNDIR", rundir)
+        .args(args)
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn()?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        // Write in a task so a large bundle cannot deadlock against a full stdout pipe.
+        tokio::spawn(async move {
+            let _ = pipe.write_all(text.as_bytes()).await;
+        });
+    }
+    let out = child.wait_with_output().await?;
+    if !out.status.success() {
+        return Err(OfctlError::Failed {
+            bridge: target.to_string(),
+            command: format!("{program} {command}"),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 impl FlowProgrammer for OvsOfctl {

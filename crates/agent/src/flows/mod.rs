@@ -1,7 +1,7 @@
 //! The flows of a host, as a pure function of its desired state and its bridge layout,
 //! following Neutron's Open vSwitch agent and its `openvswitch` firewall layout ([`tables`]).
 //! One generator per concern — `br-int`'s own stages ([`local`]), the firewall stages
-//! ([`firewall`], pass-through for now), physical networks ([`physical`]), tunnels ([`tunnel`])
+//! ([`firewall`]: anti-spoofing, conntrack, security group rules), physical networks ([`physical`]), tunnels ([`tunnel`])
 //! — composed here into one [`FlowSet`]; every flow carries the agent's cookie (only its owner
 //! sweeps it) and an [`Owner`], the object it exists for, so that people can be told why it is
 //! there. `br-int`'s groups (a network's flood groups, ids from its local VLAN, see
@@ -22,6 +22,7 @@ pub mod tunnel;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use neutrino_model::internal::{AddressPairState, FirewallState};
 use neutrino_model::network_type::NetworkType;
 use neutrino_ovs::flow::{Flow, FlowKey};
 use neutrino_ovs::group::Group;
@@ -78,6 +79,19 @@ pub struct LocalPort {
     pub mac: String,
     /// The API port's id.
     pub id: String,
+    /// What its firewall enforces; `None`: port security off, everything passes.
+    pub filter: Option<PortFilter>,
+}
+
+/// A port with port security, as its firewall sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PortFilter {
+    /// Its fixed IPs (sent from its own MAC).
+    pub ips: Vec<String>,
+    /// Its allowed address pairs (an IP or a CIDR, each with its MAC).
+    pub pairs: Vec<AddressPairState>,
+    /// Its security groups (ids); none: nothing new is admitted either way.
+    pub groups: Vec<String>,
 }
 
 /// Why a flow exists: the object it is for.
@@ -93,6 +107,16 @@ pub enum Owner {
     Physnet(String),
     /// A tunnel to another host (by that host's tunnel IP).
     Tunnel(String),
+    /// A port's anti-spoofing and base firewall checks (tables 71 and 81; by port id).
+    AntiSpoofing(String),
+    /// A port's conntrack state machine, or the pass-through of a port without port security
+    /// (by port id).
+    Firewall(String),
+    /// A security group rule enforced on a port (its rule flows, and for a remote-group rule
+    /// its conjunction's port dimension and accept flows).
+    Rule { rule: String, port: String },
+    /// The members of a remote group on a network (a conjunction's address dimension).
+    RemoteGroup { group: String, network: String },
 }
 
 impl fmt::Display for Owner {
@@ -103,6 +127,12 @@ impl fmt::Display for Owner {
             Owner::Port(id) => write!(f, "port {id}"),
             Owner::Physnet(name) => write!(f, "physnet {name}"),
             Owner::Tunnel(ip) => write!(f, "tunnel {ip}"),
+            Owner::AntiSpoofing(id) => write!(f, "anti-spoofing of port {id}"),
+            Owner::Firewall(id) => write!(f, "firewall of port {id}"),
+            Owner::Rule { rule, port } => write!(f, "rule {rule} on port {port}"),
+            Owner::RemoteGroup { group, network } => {
+                write!(f, "members of group {group} on network {network}")
+            }
         }
     }
 }
@@ -178,8 +208,14 @@ fn f(table: u8, priority: u16, cookie: u64, matches: impl Into<String>, actions:
 }
 
 /// All flows of all bridges of the host. `peers` gives, per tunnel network, the tunnel
-/// endpoints of the other hosts that have ports on it.
-pub fn generate(layout: &Layout, nets: &[LocalNet], peers: &BTreeMap<String, Vec<String>>) -> FlowSet {
+/// endpoints of the other hosts that have ports on it; `fw` the security groups of the ports
+/// with port security and the members of the remote groups their rules name.
+pub fn generate(
+    layout: &Layout,
+    nets: &[LocalNet],
+    peers: &BTreeMap<String, Vec<String>>,
+    fw: &FirewallState,
+) -> FlowSet {
     let c = layout.cookie;
     let int = layout.int_bridge.as_str();
     let mut out = FlowSet::default();
@@ -203,6 +239,9 @@ pub fn generate(layout: &Layout, nets: &[LocalNet], peers: &BTreeMap<String, Vec
     }
     groups.sort_by_key(|g| g.group.id);
     out.groups.insert(int.to_string(), groups);
+    for (owner, flow) in firewall::host(c, nets, fw) {
+        out.add(int, &owner, [flow]);
+    }
     for (physnet, p) in &layout.phys {
         let owner = Owner::Physnet(physnet.clone());
         out.add(int, &owner, [physical::int_base(c, p)]);

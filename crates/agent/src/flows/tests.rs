@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use neutrino_model::internal::FirewallState;
 use neutrino_model::network_type::NetworkType;
 use neutrino_ovs::flow::Flow;
 
@@ -37,6 +38,7 @@ fn port(lv: u16, n: i64) -> LocalPort {
         ofport: 10 * n + i64::from(lv),
         mac: format!("fa:16:3e:00:{n:02x}:{lv:02x}"),
         id: format!("p{lv}-{n}"),
+        filter: None,
     }
 }
 
@@ -69,12 +71,12 @@ fn peers() -> BTreeMap<String, Vec<String>> {
 }
 
 fn flows() -> BTreeMap<String, Vec<Flow>> {
-    generate(&layout(), &nets(), &peers()).into_flows()
+    generate(&layout(), &nets(), &peers(), &FirewallState::default()).into_flows()
 }
 
 /// Each bridge's flows and (on `br-int`) groups, for the interpreter.
 fn bridges() -> BTreeMap<String, sim::Bridge> {
-    let set = generate(&layout(), &nets(), &peers());
+    let set = generate(&layout(), &nets(), &peers(), &FirewallState::default());
     let mut groups = set.groups();
     set.into_flows()
         .into_iter()
@@ -90,8 +92,10 @@ fn from(in_port: i64, dl_dst: &str) -> Packet {
 }
 
 const BROADCAST: &str = "ff:ff:ff:ff:ff:ff";
-const FIREWALL_EGRESS: [u8; 3] = [tables::BASE_EGRESS, tables::RULES_EGRESS, tables::ACCEPT_OR_INGRESS];
-const FIREWALL_INGRESS: [u8; 2] = [tables::BASE_INGRESS, tables::RULES_INGRESS];
+// The test ports have no port security: their firewall is the pass-through (71 → 73, 81 →
+// output); the firewall's own tests (`firewall/tests.rs`) follow filtered ports.
+const FIREWALL_EGRESS: [u8; 2] = [tables::BASE_EGRESS, tables::ACCEPT_OR_INGRESS];
+const FIREWALL_INGRESS: [u8; 1] = [tables::BASE_INGRESS];
 
 fn passes(trace: &sim::Trace, stages: &[u8]) -> bool {
     trace.tables.windows(stages.len()).any(|w| w == stages)
@@ -99,7 +103,7 @@ fn passes(trace: &sim::Trace, stages: &[u8]) -> bool {
 
 #[test]
 fn flows_of_a_host_with_every_segment_type() {
-    insta::assert_snapshot!(generate(&layout(), &nets(), &peers()).render());
+    insta::assert_snapshot!(generate(&layout(), &nets(), &peers(), &FirewallState::default()).render());
 }
 
 #[test]
@@ -185,7 +189,7 @@ fn tunnels_map_ids_to_local_vlans_and_flood_only_to_hosts_of_the_network() {
     // The same peers in another order, or listed twice, give the same flows.
     let mut shuffled = peers();
     shuffled.insert("net-vx".into(), vec!["172.31.0.3".into(), "172.31.0.2".into(), "172.31.0.3".into()]);
-    assert_eq!(generate(&layout(), &nets(), &shuffled).into_flows(), flows());
+    assert_eq!(generate(&layout(), &nets(), &shuffled, &FirewallState::default()).into_flows(), flows());
 }
 
 #[test]
@@ -202,11 +206,12 @@ fn the_physical_bridge_translates_local_vlans_to_segments() {
 
 #[test]
 fn every_flow_names_its_owner() {
-    let set = generate(&layout(), &nets(), &peers());
+    let set = generate(&layout(), &nets(), &peers(), &FirewallState::default());
     let int = &set.bridges["br-int"];
     let a = port(1, 1);
     let owners = |o: &Owner| int.iter().filter(|f| f.owner == *o).count();
     assert_eq!(owners(&Owner::Port(a.id.clone())), 4, "tag, egress, ingress, local delivery");
+    assert_eq!(owners(&Owner::Firewall(a.id.clone())), 4, "pass-through both ways, commits in 81");
     assert_eq!(owners(&Owner::Network("net-vx".into())), 1, "the flow to its flood groups");
     let flood = set.groups["br-int"].iter().find(|g| g.owner == Owner::Network("net-vx".into()));
     assert_eq!(flood.map(|g| g.group.id), Some(local::flood_group_id(1, 11)), "its flood group");
@@ -221,13 +226,18 @@ fn a_port_joining_a_big_network_is_a_constant_size_change() {
     let big = |n: i64| {
         let mut nets = nets();
         nets[0].ports = (1..=n).map(|i| port(1, i)).collect();
-        generate(&layout(), &nets, &peers())
+        generate(&layout(), &nets, &peers(), &FirewallState::default())
     };
     let (before, after) = (big(1000), big(1001));
     let joined = port(1, 1001);
     let delta = neutrino_ovs::flow::diff(&after.flows_of("br-int"), &before.flows_of("br-int"), 0);
     assert!(delta.delete.is_empty());
-    assert_eq!(delta.add.len(), 4, "the new port's own flows only: {:?}", delta.add);
+    assert_eq!(
+        delta.add.len(),
+        8,
+        "the new port's own flows only (4 + its firewall's pass-through): {:?}",
+        delta.add
+    );
     let groups = neutrino_ovs::group::diff_groups(&after.groups()["br-int"], &before.groups()["br-int"]);
     let bucket = u32::try_from(joined.ofport).unwrap();
     let group = local::flood_group_id(1, bucket);
@@ -249,8 +259,8 @@ fn a_port_joining_a_big_network_is_a_constant_size_change() {
 
 #[test]
 fn empty_host_has_only_base_flows_and_is_stable() {
-    let a = generate(&layout(), &[], &BTreeMap::new());
-    assert_eq!(a, generate(&layout(), &[], &BTreeMap::new()));
+    let a = generate(&layout(), &[], &BTreeMap::new(), &FirewallState::default());
+    assert_eq!(a, generate(&layout(), &[], &BTreeMap::new(), &FirewallState::default()));
     assert!(
         a.bridges
             .values()
@@ -262,7 +272,7 @@ fn empty_host_has_only_base_flows_and_is_stable() {
 
 #[test]
 fn port_flows_are_canonical() {
-    let p = LocalPort { ofport: 42, mac: "FA:16:3E:0A:0B:0C".into(), id: "p".into() };
+    let p = LocalPort { ofport: 42, mac: "FA:16:3E:0A:0B:0C".into(), id: "p".into(), filter: None };
     let mut all = local::port(7, 9, &p).to_vec();
     all.push(firewall::port(7, 9, &p));
     for fl in all {

@@ -249,7 +249,7 @@ impl Agent {
         nets: &[LocalNet],
         peers: &BTreeMap<String, Vec<String>>,
     ) -> Installed {
-        let set = flows::generate(&ovs.layout(self.cookie()).await, nets, peers);
+        let set = flows::generate(&ovs.layout(self.cookie()).await, nets, peers, &Default::default());
         let groups = set.groups().remove("br-int").unwrap_or_default();
         Installed { flows: set.into_flows().into_iter().map(|(b, f)| (b, sorted(f))).collect(), groups }
     }
@@ -303,7 +303,8 @@ pub fn port(id: &str, net: &str) -> PortState {
         admin_state_up: true,
         device_owner: "compute:nova".into(),
         device_id: "vm-1".into(),
-        port_security_enabled: true,
+        // The L2 tests are about wiring: no firewall in the way (its own tests set groups).
+        port_security_enabled: false,
         security_groups: vec![],
         allowed_address_pairs: vec![],
     }
@@ -358,7 +359,12 @@ pub fn local_with(
         local_vlan: vlan,
         ports: ports
             .iter()
-            .map(|(iface, id)| LocalPort { ofport: ofport(iface), mac: mac_of(id), id: id.to_string() })
+            .map(|(iface, id)| LocalPort {
+                ofport: ofport(iface),
+                mac: mac_of(id),
+                id: id.to_string(),
+                filter: None,
+            })
             .collect(),
     }
 }
