@@ -186,7 +186,7 @@ fn cut_after_removal(cloud: &mut Cloud, net: &str, mtu: u32, samples: usize) -> 
         std::thread::sleep(Duration::from_secs(1));
         let mut server = cloud.sandbox.spawn(&ns_d, &["python3", "-c", ECHO_SERVER, "5001"])?;
         std::thread::sleep(Duration::from_millis(300));
-        let client = cloud.sandbox.spawn(&ns_c, &["python3", "-c", EXCHANGE_CLIENT, &d_ip, "5001", "4"])?;
+        let client = cloud.sandbox.spawn(&ns_c, &["python3", "-c", EXCHANGE_CLIENT, &d_ip, "5001", "8"])?;
         std::thread::sleep(Duration::from_secs(2));
         let deleted_at = now_s();
         cloud.api("DELETE", &format!("/v2.0/security-group-rules/{r}"), None)?;
@@ -200,8 +200,8 @@ fn cut_after_removal(cloud: &mut Cloud, net: &str, mtu: u32, samples: usize) -> 
             bail!("the connection did not work before the rule went ({before} echoes)");
         }
         let last = echoes.last().copied().unwrap_or(deleted_at);
-        if last > deleted_at + 1.5 {
-            bail!("echoes still came 1.5 s after the rule went");
+        if last > deleted_at + 5.5 {
+            bail!("the connection was not cut in the 6 s after its rule went");
         }
         out.push(Duration::from_secs_f64((last - deleted_at).max(0.0)));
     }
