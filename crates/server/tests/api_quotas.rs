@@ -1,0 +1,263 @@
+//! Quotas (`quotas`, `quota_details`): every endpoint and its errors, upstream's policy (own
+//! project readable, the rest admin only), defaults from `[quotas]`, usage in the details.
+
+#![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{App, Caller, assert_error, assert_error_msg};
+use neutrino_server::config::Config;
+use neutrino_server::store::Store;
+use serde_json::{Value, json};
+
+const DEFAULTS: [(&str, i64); 5] =
+    [("network", 100), ("subnet", 100), ("port", 500), ("security_group", 10), ("security_group_rule", 100)];
+
+fn defaults() -> Value {
+    Value::Object(DEFAULTS.iter().map(|(k, v)| (k.to_string(), json!(v))).collect())
+}
+
+async fn set(admin: &Caller, project: &str, quota: Value) -> Value {
+    let (s, b) = admin.put(&format!("/v2.0/quotas/{project}"), json!({ "quota": quota })).await;
+    assert_eq!(s, StatusCode::OK, "set quota: {b}");
+    b["quota"].clone()
+}
+
+#[tokio::test]
+async fn a_project_without_limits_of_its_own_has_the_defaults() {
+    let app = App::new().await;
+    let p1 = app.as_("p1", "member");
+    let (s, b) = p1.get("/v2.0/quotas/p1").await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b, json!({"quota": defaults()}));
+    let (s, b) = p1.get("/v2.0/quotas/p1/default").await;
+    assert_eq!((s, b), (StatusCode::OK, json!({"quota": defaults()})));
+    // A reader reads its own project's too; `.json` is accepted.
+    let (s, b) = app.as_("p1", "reader").get("/v2.0/quotas/p1.json").await;
+    assert_eq!((s, b), (StatusCode::OK, json!({"quota": defaults()})));
+    // Nobody has limits of their own yet.
+    assert_eq!(app.admin().get("/v2.0/quotas").await, (StatusCode::OK, json!({"quotas": []})));
+}
+
+#[tokio::test]
+async fn put_sets_only_the_given_keys_list_shows_the_project_and_delete_resets() {
+    let app = App::new().await;
+    let admin = app.admin();
+    let q = set(&admin, "p1", json!({"network": 5, "port": "7"})).await;
+    let mut want = defaults();
+    want["network"] = json!(5);
+    want["port"] = json!(7);
+    assert_eq!(q, want);
+    let q = set(&admin, "p1", json!({"subnet": -1})).await;
+    want["subnet"] = json!(-1);
+    assert_eq!(q, want);
+    assert_eq!(app.as_("p1", "member").get("/v2.0/quotas/p1").await.1["quota"], want);
+    // The defaults do not move.
+    assert_eq!(admin.get("/v2.0/quotas/p1/default").await.1["quota"], defaults());
+    // A value equal to the default is still a limit of the project's own (upstream keeps a row).
+    set(&admin, "p2", json!({"network": 100})).await;
+    let (s, b) = admin.get("/v2.0/quotas").await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let mut p1 = want.clone();
+    p1["project_id"] = json!("p1");
+    p1["tenant_id"] = json!("p1");
+    let mut p2 = defaults();
+    p2["project_id"] = json!("p2");
+    p2["tenant_id"] = json!("p2");
+    assert_eq!(b, json!({"quotas": [p1, p2]}));
+    // `{"quota": {}}` changes nothing.
+    assert_eq!(set(&admin, "p1", json!({})).await, want);
+
+    let (s, b) = admin.delete("/v2.0/quotas/p1").await;
+    assert_eq!((s, b), (StatusCode::NO_CONTENT, Value::Null));
+    assert_eq!(admin.get("/v2.0/quotas/p1").await.1["quota"], defaults());
+    assert_eq!(admin.get("/v2.0/quotas").await.1["quotas"].as_array().unwrap().len(), 1);
+    // Nothing left to delete: upstream's driver answers TenantQuotaNotFound.
+    assert_error_msg(
+        &admin.delete("/v2.0/quotas/p1").await,
+        404,
+        "TenantQuotaNotFound",
+        "Quota for tenant p1 could not be found.",
+    );
+}
+
+#[tokio::test]
+async fn policy_own_project_readable_the_rest_admin_only() {
+    let app = App::new().await;
+    let admin = app.admin();
+    set(&admin, "p2", json!({"network": 3})).await;
+    let p1 = app.as_("p1", "member");
+    for path in ["/v2.0/quotas/p2", "/v2.0/quotas/p2/default", "/v2.0/quotas/p2/details"] {
+        assert_error_msg(
+            &p1.get(path).await,
+            403,
+            "PolicyNotAuthorized",
+            "rule:get_quota is disallowed by policy",
+        );
+    }
+    assert_error_msg(
+        &p1.get("/v2.0/quotas").await,
+        403,
+        "PolicyNotAuthorized",
+        "rule:get_quota is disallowed by policy",
+    );
+    // Not even one's own project may be changed by a member.
+    for project in ["p1", "p2"] {
+        let r = p1.put(&format!("/v2.0/quotas/{project}"), json!({"quota": {"network": 50}})).await;
+        assert_error_msg(&r, 403, "PolicyNotAuthorized", "rule:update_quota is disallowed by policy");
+        let r = p1.delete(&format!("/v2.0/quotas/{project}")).await;
+        assert_error_msg(&r, 403, "PolicyNotAuthorized", "rule:delete_quota is disallowed by policy");
+    }
+    // Policy before the body.
+    assert_error(
+        &p1.put("/v2.0/quotas/p1", json!({"quota": {"bogus": "x"}})).await,
+        403,
+        "PolicyNotAuthorized",
+    );
+    // Nothing changed; an admin of any project may read and write any.
+    assert_eq!(admin.get("/v2.0/quotas/p2").await.1["quota"]["network"], 3);
+    let other_admin = app.as_("p9", "admin");
+    assert_eq!(other_admin.get("/v2.0/quotas/p2/details").await.1["quota"]["network"]["limit"], 3);
+    assert_eq!(other_admin.put("/v2.0/quotas/p2", json!({"quota": {"port": 1}})).await.0, StatusCode::OK);
+    // A caller without a known role reads nothing.
+    assert_error(&app.as_("p1", "nobody").get("/v2.0/quotas/p1").await, 403, "PolicyNotAuthorized");
+}
+
+#[tokio::test]
+async fn invalid_bodies_are_400_with_upstream_s_words() {
+    let app = App::new().await;
+    let admin = app.admin();
+    let put = |b: Value| {
+        let admin = admin.clone();
+        async move { admin.put("/v2.0/quotas/p1", b).await }
+    };
+    assert_error_msg(
+        &put(json!({"quota": {"network": "abc"}})).await,
+        400,
+        "InvalidInput",
+        "Invalid input for operation: 'abc' is not an integer.",
+    );
+    assert_error_msg(
+        &put(json!({"quota": {"port": null}})).await,
+        400,
+        "InvalidInput",
+        "Invalid input for operation: 'None' is not an integer.",
+    );
+    assert_error_msg(
+        &put(json!({"quota": {"network": -2}})).await,
+        400,
+        "HTTPBadRequest",
+        "Invalid input for network. Reason: '-2' is too small - must be at least '-1'.",
+    );
+    assert_error_msg(
+        &put(json!({"quota": {"subnet": 2147483648_i64}})).await,
+        400,
+        "HTTPBadRequest",
+        "Invalid input for subnet. Reason: '2147483648' is too large - must be no larger than '2147483647'.",
+    );
+    assert_error_msg(
+        &put(json!({"quota": {"router": 1, "network": 1}})).await,
+        400,
+        "HTTPBadRequest",
+        "Unrecognized attribute(s) 'router'",
+    );
+    assert_error(&put(json!({"quotas": {"network": 1}})).await, 400, "HTTPBadRequest");
+    assert_error(&put(json!({"quota": 5})).await, 400, "HTTPBadRequest");
+    assert_error(
+        &admin.send(Method::PUT, "/v2.0/quotas/p1", Some(b"{".to_vec()), &[]).await,
+        400,
+        "MalformedRequestBody",
+    );
+    // All or nothing: a bad value leaves the good ones unset.
+    assert_error(&put(json!({"quota": {"network": 1, "port": "x"}})).await, 400, "InvalidInput");
+    assert_eq!(admin.get("/v2.0/quotas/p1").await.1["quota"], defaults());
+    // `force` and `check_limit` are accepted (upstream's flags), not limits.
+    assert_eq!(put(json!({"quota": {"network": 1, "force": true}})).await.0, StatusCode::OK);
+    // POST is not how quotas are set.
+    assert_error_msg(
+        &admin.post("/v2.0/quotas", json!({"quota": {"network": 1}})).await,
+        501,
+        "HTTPNotImplemented",
+        "POST requests are not supported on this resource.",
+    );
+}
+
+#[tokio::test]
+async fn check_limit_refuses_a_limit_below_the_usage() {
+    let app = App::new().await;
+    let (admin, p1) = (app.admin(), app.as_("p1", "member"));
+    p1.net("a").await;
+    p1.net("b").await;
+    let r = admin.put("/v2.0/quotas/p1", json!({"quota": {"network": 1, "check_limit": true}})).await;
+    assert_error_msg(
+        &r,
+        400,
+        "HTTPBadRequest",
+        "Quota limit 1 for network must be greater than or equal to already used 2",
+    );
+    assert_eq!(set(&admin, "p1", json!({"network": 2, "check_limit": true})).await["network"], 2);
+    assert_eq!(set(&admin, "p1", json!({"network": -1, "check_limit": true})).await["network"], -1);
+    // Without it a limit below the usage is set.
+    assert_eq!(set(&admin, "p1", json!({"network": 1})).await["network"], 1);
+}
+
+#[tokio::test]
+async fn project_and_tenant_answer_the_caller_s_project() {
+    let app = App::new().await;
+    let p1 = app.as_("p1", "reader");
+    assert_eq!(
+        p1.get("/v2.0/quotas/project").await,
+        (StatusCode::OK, json!({"project": {"project_id": "p1"}}))
+    );
+    assert_eq!(p1.get("/v2.0/quotas/tenant").await, (StatusCode::OK, json!({"tenant": {"tenant_id": "p1"}})));
+}
+
+#[tokio::test]
+async fn details_count_what_each_project_uses() {
+    let app = App::new().await;
+    let p1 = app.as_("p1", "member");
+    let net = p1.net("n").await;
+    p1.subnet(&net, "10.0.0.0/24", json!({})).await;
+    p1.port(&net, json!({})).await;
+    p1.port(&net, json!({})).await;
+    let (s, b) = p1.post("/v2.0/security-groups", json!({"security_group": {"name": "web"}})).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    // p2's resources are not p1's.
+    app.as_("p2", "member").net("other").await;
+    app.admin().put("/v2.0/quotas/p1", json!({"quota": {"port": 20}})).await;
+    let (s, b) = p1.get("/v2.0/quotas/p1/details").await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let u = |l: i64, n: i64| json!({"limit": l, "used": n, "reserved": 0});
+    // The default group (made with the first group) and its four rules count; the new group
+    // has two egress rules.
+    assert_eq!(
+        b,
+        json!({"quota": {
+            "network": u(100, 1), "subnet": u(100, 1), "port": u(20, 2),
+            "security_group": u(10, 2), "security_group_rule": u(100, 6),
+        }})
+    );
+}
+
+#[tokio::test]
+async fn defaults_come_from_the_configuration() {
+    let config = Config::parse("[quotas]\nnetwork = 1\nport = -1").unwrap();
+    let app = App::with_config(config, Store::memory(), None).await;
+    let p1 = app.as_("p1", "member");
+    let q = p1.get("/v2.0/quotas/p1/default").await.1["quota"].clone();
+    assert_eq!(
+        (q["network"].clone(), q["port"].clone(), q["subnet"].clone()),
+        (json!(1), json!(-1), json!(100))
+    );
+}
+
+#[tokio::test]
+async fn a_bad_quotas_section_stops_the_server() {
+    for text in ["[quotas]\nrouterz = 1", "[quotas]\nport = -5"] {
+        let mut config = Config::parse(text).unwrap();
+        config.auth.mode = neutrino_server::auth::AuthMode::Noauth;
+        let r = neutrino_server::run::app_with_store(config, Store::memory()).await;
+        assert!(r.is_err(), "{text}");
+    }
+}
