@@ -186,12 +186,14 @@ async fn invalid_bodies_are_400_with_upstream_s_words() {
     assert_eq!(admin.get("/v2.0/quotas/p1").await.1["quota"], defaults());
     // `force` and `check_limit` are accepted (upstream's flags), not limits.
     assert_eq!(put(json!({"quota": {"network": 1, "force": true}})).await.0, StatusCode::OK);
-    // POST is not how quotas are set.
-    assert_error_msg(
-        &admin.post("/v2.0/quotas", json!({"quota": {"network": 1}})).await,
-        501,
-        "HTTPNotImplemented",
-        "POST requests are not supported on this resource.",
+    // POST is not how quotas are set: 405, as upstream's pecan controller answered (its
+    // legacy controller's 501 would be a server error).
+    let r = admin.post("/v2.0/quotas", json!({"quota": {"network": 1}})).await;
+    assert_error(&r, 405, "HTTPMethodNotAllowed");
+    assert_error(
+        &admin.post("/v2.0/quotas/p1", json!({"quota": {"network": 1}})).await,
+        405,
+        "HTTPMethodNotAllowed",
     );
 }
 

@@ -7,17 +7,16 @@ use axum::extract::{Extension, Path, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
-use neutrino_model::ApiError;
 use serde_json::{Map, Value, json};
 
-use super::error::{Fail, HttpResult};
+use super::error::HttpResult;
 use super::{AppState, body, no_content};
 use crate::context::RequestContext;
 use crate::service::quotas::{self, Limits};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/v2.0/quotas", get(list).post(not_implemented))
+        .route("/v2.0/quotas", get(list))
         .route("/v2.0/quotas/{project_id}", get(show).put(update).delete(delete))
         .route("/v2.0/quotas/{project_id}/default", get(defaults))
         .route("/v2.0/quotas/{project_id}/details", get(details))
@@ -42,11 +41,6 @@ async fn list(
         })
         .collect();
     Ok(Json(json!({"quotas": items})))
-}
-
-/// Upstream's `create`: quotas are set with `PUT`.
-async fn not_implemented() -> Fail {
-    Fail(ApiError::new(501, "HTTPNotImplemented", "POST requests are not supported on this resource."))
 }
 
 /// `GET /v2.0/quotas/{project_id}`; the ids `project` and `tenant` are upstream's collection

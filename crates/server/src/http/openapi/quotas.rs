@@ -72,17 +72,22 @@ pub fn schemas() -> Map<String, Value> {
 fn project_param() -> Value {
     json!({"name": "project_id", "in": "path", "required": true,
         "description": "The project's id (any string: projects are not looked up).",
-        "schema": {"type": "string", "minLength": 1, "not": {"enum": ["project", "tenant"]}}})
+        "schema": {"type": "string", "minLength": 1}})
 }
 
-fn whoami(key: &str) -> Value {
+/// `{"project": {"project_id": …}}` (or `tenant`).
+fn whoami_body(key: &str) -> Value {
     let id = format!("{key}_id");
     let inner = json!({"type": "object", "required": [id], "properties": {id.clone(): {"type": "string"}},
         "additionalProperties": false});
+    wrapped(key, inner)
+}
+
+fn whoami(key: &str) -> Value {
     let op_id = if key == "project" { "showOwnProject" } else { "showOwnTenant" };
     json!({"get": op(op_id,
         &format!("The caller's own {key} id (upstream's `{key}` action)"), TAG, vec![], None,
-        json_response("200", "The caller's project.", wrapped(key, inner), errors(&with(&[400]))))})
+        json_response("200", "The caller's project.", whoami_body(key), errors(&with(&[400]))))})
 }
 
 /// The quota paths.
@@ -97,13 +102,20 @@ pub fn paths() -> Map<String, Value> {
     );
     let quota = wrapped("quota", schema_ref("Quota"));
     let pp = vec![project_param()];
+    // The ids `project` and `tenant` are upstream's who-am-I actions (also described alone).
+    let shown = json!({"anyOf": [quota.clone(), whoami_body("project"), whoami_body("tenant")]});
     let show = op(
         "showQuota",
         "A project's limits (one's own, or any as admin)",
         TAG,
         pp.clone(),
         None,
-        json_response("200", "The limits.", quota.clone(), errors(&with(&[403, 404]))),
+        json_response(
+            "200",
+            "The limits (for the ids `project` and `tenant`, the caller's own project id).",
+            shown,
+            errors(&with(&[400, 403, 404])),
+        ),
     );
     let update = op(
         "updateQuota",
