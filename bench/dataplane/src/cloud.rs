@@ -31,6 +31,8 @@ fn start_server(dir: &Path) -> Result<String> {
     config.auth.mode = neutrino_server::auth::AuthMode::Noauth;
     config.agents.token = Some(AGENT_TOKEN.into());
     config.server.data_dir = dir.join("server");
+    // The benchmarks make thousands of ports in one project.
+    config.quotas = neutrino_server::config::QuotaConfig::unlimited();
     let store = neutrino_server::store::Store::open(&format!("sqlite:{}", dir.join("bench.db").display()))?;
     Ok(neutrino_server::run::spawn_local(config, store)?)
 }

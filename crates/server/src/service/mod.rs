@@ -15,6 +15,7 @@ pub mod policy;
 pub mod port_security;
 pub mod ports;
 pub mod query;
+pub mod quotas;
 pub mod security_group_rules;
 pub mod security_groups;
 pub mod subnets;

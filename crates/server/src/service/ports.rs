@@ -13,7 +13,7 @@ use neutrino_model::{ApiError, ApiResult};
 use serde_json::{Map, Value, json};
 
 use super::query::ListParams;
-use super::{Page, Services, binding, check_revision, ipam, networks, policy, port_security};
+use super::{Page, Services, binding, check_revision, ipam, networks, policy, port_security, quotas};
 use crate::context::RequestContext;
 use crate::store::{Sql, allocations, ports as rows, subnets};
 
@@ -250,7 +250,7 @@ pub async fn create(
     ctx: &RequestContext,
     bodies: Vec<Map<String, Value>>,
 ) -> ApiResult<Vec<Port>> {
-    let (ctx, down) = (ctx.clone(), svc.agent_down_time());
+    let (ctx, down, config) = (ctx.clone(), svc.agent_down_time(), svc.config.clone());
     let out = svc
         .store
         .write(move |sql| {
@@ -261,6 +261,7 @@ pub async fn create(
                 binding::record(sql, None, Some(&p))?;
                 made.push(p);
             }
+            quotas::enforce(sql, &config.quotas, "port", made.iter().map(|p| p.std.project_id.as_str()))?;
             Ok(made)
         })
         .await?;

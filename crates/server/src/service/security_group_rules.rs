@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::query::{ListParams, TAG_FILTERS};
 use super::security_groups::{check_owner, ensure_default, ensure_default_of, listed_project};
-use super::{Page, Services, policy};
+use super::{Page, Services, policy, quotas};
 use crate::context::RequestContext;
 use crate::store::{Sql, security_groups as rows};
 
@@ -72,7 +72,7 @@ pub async fn create(
 ) -> ApiResult<Vec<SecurityGroupRule>> {
     policy::require_write(ctx, "create_security_group_rule")?;
     let reqs = bodies.iter().map(RuleRequest::parse).collect::<ApiResult<Vec<_>>>()?;
-    let ctx = ctx.clone();
+    let (ctx, config) = (ctx.clone(), svc.config.clone());
     svc.store
         .write(move |sql| {
             let now = now_timestamp();
@@ -97,6 +97,12 @@ pub async fn create(
                     rows::touch(sql, &r.security_group_id, &now)?;
                 }
             }
+            quotas::enforce(
+                sql,
+                &config.quotas,
+                "security_group_rule",
+                made.iter().map(|r| r.project_id.as_str()),
+            )?;
             Ok(made)
         })
         .await

@@ -11,6 +11,7 @@ pub mod list;
 pub mod networks;
 pub mod port_security;
 pub mod ports;
+pub mod quotas;
 pub mod schema;
 pub mod security_groups;
 pub mod segments;

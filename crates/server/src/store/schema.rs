@@ -7,6 +7,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "ml2-segments-agents-changes", V2),
     (3, "security-groups", V3),
     (4, "port-security-groups-address-pairs", V4),
+    (5, "quotas", V5),
 ];
 
 /// The schema version this build expects.
@@ -187,5 +188,16 @@ CREATE TABLE port_address_pairs (
     ip_address TEXT NOT NULL,
     mac_address TEXT NOT NULL,
     PRIMARY KEY (port_id, ip_address, mac_address)
+);
+";
+
+/// Per-project quota limits (neutron `quotas`): one row per project and resource whose limit
+/// an admin set; absent rows mean the configured default.
+const V5: &str = "
+CREATE TABLE quotas (
+    project_id TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    hard_limit BIGINT NOT NULL,
+    PRIMARY KEY (project_id, resource)
 );
 ";
