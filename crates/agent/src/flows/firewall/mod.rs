@@ -29,6 +29,19 @@ use neutrino_ovs::flow::{Flow, FlowKey};
 use super::tables::{self, REG_PORT, priority as prio};
 use super::{LocalNet, LocalPort, Owner, f};
 
+/// `ct_state` values, in the bit order `ovs-ofctl` prints them.
+pub mod ct {
+    pub const UNTRACKED: &str = "-trk";
+    pub const TRACKED: &str = "+trk";
+    pub const INVALID: &str = "+inv+trk";
+    pub const NEW: &str = "+new-est";
+    pub const EST: &str = "+est";
+    pub const NOT_EST: &str = "-est";
+    pub const EST_NOT_REPLY: &str = "+est-rel-rpl";
+    pub const EST_REPLY: &str = "+est-rel+rpl";
+    pub const RELATED: &str = "-new-est+rel-inv";
+}
+
 /// The conntrack zone of a packet: the low 16 bits of `reg6` (its network's local VLAN).
 pub const ZONE: &str = "NXM_NX_REG6[0..15]";
 /// The `ct_mark` of a connection whose rule went away: dropped from then on, and deleted from
@@ -122,11 +135,52 @@ pub fn port(cookie: u64, lv: u16, p: &LocalPort) -> Flow {
     }
 }
 
+/// A flow written directly in `ovs-ofctl`'s canonical form (as [`super::local::port`]: a
+/// port's firewall has some fifty flows, and normalising tens of thousands of strings on every
+/// sync would cost more than the rest of it): the protocol `head` (or nothing), then the fields
+/// sorted by name, each value already canonical (`reg5` in hex, MACs in lower case, addresses
+/// through [`canon_addr`], `ct_state` flags in bit order); `firewall_flows_are_canonical`
+/// checks the form against the normaliser.
+pub fn flow(
+    table: u8,
+    priority: u16,
+    cookie: u64,
+    head: &str,
+    mut fields: Vec<(&str, String)>,
+    actions: String,
+) -> Flow {
+    fields.sort();
+    let mut matches = head.to_string();
+    for (k, v) in fields {
+        if !matches.is_empty() {
+            matches.push(',');
+        }
+        matches.push_str(k);
+        matches.push('=');
+        matches.push_str(&v);
+    }
+    Flow { table, priority, cookie, matches, actions }
+}
+
+/// An address (an IP or a CIDR, IPv4 or IPv6) as `ovs-ofctl` prints it: host bits cleared,
+/// a full-length prefix dropped, IPv6 compressed.
+pub fn canon_addr(addr: &str) -> String {
+    let field = if addr.contains(':') { "ipv6_src" } else { "nw_src" };
+    let m = neutrino_ovs::flow::normalize::matches(&format!("{field}={addr}"));
+    m.split_once('=').map_or(m.clone(), |(_, v)| v.to_string())
+}
+
+/// `reg5` matching a port.
+pub fn reg_port(p: &LocalPort) -> (&'static str, String) {
+    ("reg5", format!("{:#x}", p.ofport))
+}
+
 /// The desired firewall state, indexed for generation: groups by id, and the conjunction ids
 /// of the remote-group rules of the host's ports ([`conj::ConjIds`]).
 pub struct Index<'a> {
     pub groups: BTreeMap<&'a str, &'a SecurityGroupState>,
-    pub members: &'a BTreeMap<String, Vec<String>>,
+    /// Remote group → its members' addresses, canonical ([`canon_addr`]).
+    pub members: BTreeMap<&'a str, Vec<String>>,
     pub conj: conj::ConjIds,
 }
 
@@ -142,7 +196,14 @@ impl<'a> Index<'a> {
                 }
             }
         }
-        Index { groups, members: &fw.members, conj: conj::ConjIds::allocate(keys) }
+        let remotes: BTreeSet<&str> = keys.iter().map(|k| k.remote.as_str()).collect();
+        let members = fw
+            .members
+            .iter()
+            .filter(|(g, _)| remotes.contains(g.as_str()))
+            .map(|(g, m)| (g.as_str(), m.iter().map(|a| canon_addr(a)).collect()))
+            .collect();
+        Index { groups, members, conj: conj::ConjIds::allocate(keys) }
     }
 }
 
