@@ -50,8 +50,7 @@ pub const CT_MARK_INVALID: u32 = 1;
 
 /// The firewall's priorities (upstream's), highest first within a table.
 pub mod priority {
-    /// 71: what a port may send without conntrack (ARP, ND, DHCP requests), and the
-    /// pass-through of a port without port security (71, 81).
+    /// 71: what a port may send without conntrack (ARP, RARP, ND).
     pub const BASE_ALLOW: u16 = 95;
     /// 81: a port without port security: a new connection from a filtered neighbour, committed.
     pub const UNFILTERED_COMMIT: u16 = 110;
@@ -221,58 +220,62 @@ pub fn port_rules<'a, 'b>(
 
 /// Every firewall flow of the host's ports and networks with its owner, one flow per key
 /// (the first owner wins when two rules give the same flow, in group then rule id order);
-/// flows of one key that only add conjunctions are merged into one.
+/// flows of one key that only add conjunctions are merged into one. Keys can only repeat among
+/// one port's rule flows (they match its `reg5`) and one network's member flows (its `reg6`),
+/// so duplicates are looked for there only.
 pub fn host(cookie: u64, nets: &[LocalNet], fw: &FirewallState) -> Vec<(Owner, Flow)> {
     let ix = Index::new(fw, nets);
-    let mut out: BTreeMap<FlowKey, (Owner, Flow)> = BTreeMap::new();
-    let mut add = |owner: &Owner, flow: Flow| match out.get_mut(&flow.key()) {
-        Some((_, have)) if have.actions != flow.actions && conj::only_conjunctions(&have.actions) => {
-            have.actions = conj::merge_actions(&have.actions, &flow.actions);
-        }
-        Some(_) => {}
-        None => {
-            out.insert(flow.key(), (owner.clone(), flow));
-        }
-    };
+    let mut out: Vec<(Owner, Flow)> = vec![];
     for n in nets {
         let mut ports = n.ports.clone();
         ports.sort();
         ports.dedup_by(|a, b| a.ofport == b.ofport);
         for p in &ports {
-            match &p.filter {
-                None => {
-                    let owner = Owner::Firewall(p.id.clone());
-                    for fl in spoof::unfiltered(cookie, p) {
-                        add(&owner, fl);
-                    }
-                }
-                Some(filter) => {
-                    let owner = Owner::AntiSpoofing(p.id.clone());
-                    for fl in spoof::egress(cookie, p, filter).into_iter().chain(spoof::ingress(cookie, p)) {
-                        add(&owner, fl);
-                    }
-                    let owner = Owner::Firewall(p.id.clone());
-                    for fl in state::port(cookie, p) {
-                        add(&owner, fl);
-                    }
-                    for (sg, rule) in port_rules(&ix.groups, p) {
-                        let owner = Owner::Rule { rule: rule.id.clone(), port: p.id.clone() };
-                        let flows = match conj::ConjKey::of(sg, rule) {
-                            Some(k) => conj::port_flows(cookie, p, rule, ix.conj.id(&k)),
-                            None => rules::flows(cookie, p, rule),
-                        };
-                        for fl in flows {
-                            add(&owner, fl);
-                        }
-                    }
+            let Some(filter) = &p.filter else {
+                let owner = Owner::Firewall(p.id.clone());
+                out.extend(spoof::unfiltered(cookie, p).into_iter().map(|fl| (owner.clone(), fl)));
+                continue;
+            };
+            let owner = Owner::AntiSpoofing(p.id.clone());
+            let base = spoof::egress(cookie, p, filter).into_iter().chain(spoof::ingress(cookie, p));
+            out.extend(base.map(|fl| (owner.clone(), fl)));
+            let owner = Owner::Firewall(p.id.clone());
+            out.extend(state::port(cookie, p).into_iter().map(|fl| (owner.clone(), fl)));
+            let mut rule_flows = vec![];
+            for (sg, rule) in port_rules(&ix.groups, p) {
+                let owner = Owner::Rule { rule: rule.id.clone(), port: p.id.clone() };
+                let flows = match conj::ConjKey::of(sg, rule) {
+                    Some(k) => conj::port_flows(cookie, p, rule, ix.conj.id(&k)),
+                    None => rules::flows(cookie, p, rule),
+                };
+                rule_flows.extend(flows.into_iter().map(|fl| (owner.clone(), fl)));
+            }
+            out.extend(one_per_key(rule_flows));
+        }
+        out.extend(one_per_key(conj::member_flows(cookie, n, &ports, &ix)));
+    }
+    out
+}
+
+/// The first flow of each key, with the conjunctions of later ones of the same key merged in.
+fn one_per_key(flows: Vec<(Owner, Flow)>) -> Vec<(Owner, Flow)> {
+    let mut out: Vec<(Owner, Flow)> = Vec::with_capacity(flows.len());
+    let mut seen: BTreeMap<FlowKey, usize> = BTreeMap::new();
+    for (owner, flow) in flows {
+        match seen.get(&flow.key()) {
+            Some(&i) => {
+                let have = &mut out[i].1;
+                if have.actions != flow.actions && conj::only_conjunctions(&have.actions) {
+                    have.actions = conj::merge_actions(&have.actions, &flow.actions);
                 }
             }
-        }
-        for (owner, fl) in conj::member_flows(cookie, n, &ports, &ix) {
-            add(&owner, fl);
+            None => {
+                seen.insert(flow.key(), out.len());
+                out.push((owner, flow));
+            }
         }
     }
-    out.into_values().collect()
+    out
 }
 
 /// Whether a flow's table is one whose deletion can leave connections to clean up (the
