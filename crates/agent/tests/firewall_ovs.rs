@@ -3,7 +3,8 @@
 //! tap), fed a host state with a firewall section through the `l2` reconciler: a and b in a
 //! default-like group (ingress from its members, all egress), c in a group with egress only,
 //! d without port security, b also admitting TCP 22 from c's address. Every negative check has
-//! a positive control on the same path: members talk, c cannot reach a but reaches d; TCP 22
+//! a positive control on the same path: members talk, c cannot reach a but reaches d, reaches a
+//! while it is a member of the group and no more once it left; TCP 22
 //! from c's CIDR is admitted, 23 is not (while a member reaches 23); removing the rule cuts
 //! c's established connection and the sweep deletes its conntrack entry; frames with another
 //! IP or MAC, or ARP for another address, never reach d while c's own do. A restarted agent
@@ -202,7 +203,7 @@ fn rule(id: &str, direction: &str) -> RuleState {
     }
 }
 
-fn firewall(with_ssh: bool) -> FirewallState {
+fn firewall(with_ssh: bool, c_member: bool) -> FirewallState {
     let ssh = RuleState {
         protocol: Some(6),
         port_range_min: Some(22),
@@ -218,12 +219,22 @@ fn firewall(with_ssh: bool) -> FirewallState {
             group(OTHER, vec![rule("r-other-egress", "egress")]),
             group(SSH, if with_ssh { vec![ssh] } else { vec![] }),
         ],
-        members: [(DEFAULT.to_string(), vec!["10.50.0.1".to_string(), "10.50.0.2".to_string()])].into(),
+        members: [(
+            DEFAULT.to_string(),
+            ["10.50.0.1", "10.50.0.2", "10.50.0.3"][..2 + usize::from(c_member)]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        )]
+        .into(),
     }
 }
 
-fn desired(w: &World, with_ssh: bool) -> HostState {
-    let groups: [&[&str]; 4] = [&[DEFAULT], &[DEFAULT, SSH], &[OTHER], &[]];
+/// The host: b admits TCP 22 from c while `with_ssh`; c is in the default group too while
+/// `c_member`.
+fn desired(w: &World, with_ssh: bool, c_member: bool) -> HostState {
+    let c_groups: &[&str] = if c_member { &[OTHER, DEFAULT] } else { &[OTHER] };
+    let groups: [&[&str]; 4] = [&[DEFAULT], &[DEFAULT, SSH], c_groups, &[]];
     let ports: Vec<PortState> = (0..4)
         .map(|n| PortState {
             mac_address: w.vm(n).mac.clone(),
@@ -233,7 +244,7 @@ fn desired(w: &World, with_ssh: bool) -> HostState {
             ..port(&format!("port-{n}"), NET)
         })
         .collect();
-    HostState { firewall: firewall(with_ssh), ..state(1, ports, vec![net_vxlan(NET, 100)], &[]) }
+    HostState { firewall: firewall(with_ssh, c_member), ..state(1, ports, vec![net_vxlan(NET, 100)], &[]) }
 }
 
 async fn reconciler(
@@ -274,7 +285,7 @@ async fn security_groups_hold_on_a_real_open_vswitch() {
         w.plug(n);
     }
     r.setup().await.expect("setup: the plugged VMs");
-    r.load(desired(&w, true));
+    r.load(desired(&w, true, false));
     let mut up = r.sync().await.expect("sync").up;
     up.sort();
     assert_eq!(up, vec!["port-0", "port-1", "port-2", "port-3"]);
@@ -283,7 +294,7 @@ async fn security_groups_hold_on_a_real_open_vswitch() {
     let before = count.load(Ordering::SeqCst);
     let mut again = reconciler(&w.sb, &cfg, &count).await;
     again.setup().await.expect("setup after restart");
-    again.load(desired(&w, true));
+    again.load(desired(&w, true, false));
     again.sync().await.expect("sync after restart");
     assert_eq!(count.load(Ordering::SeqCst), before, "the restarted agent changed flows");
     drop(again);
@@ -293,6 +304,15 @@ async fn security_groups_hold_on_a_real_open_vswitch() {
     assert!(w.ping(1, 0), "b → a (members)");
     assert!(w.ping(2, 3), "c → d (no port security): the positive control of c → a");
     assert!(!w.ping(2, 0), "c → a: c is not a member");
+
+    // The remote group follows membership: c joins (a delta of its flows), reaches a, leaves.
+    r.load(desired(&w, true, true));
+    r.sync().await.expect("sync: c joins the default group");
+    assert!(w.ping(2, 0), "c → a once c is a member");
+    r.load(desired(&w, true, false));
+    r.sync().await.expect("sync: c leaves");
+    assert!(!w.ping(2, 0), "c → a after c left");
+    assert!(w.ping(2, 3), "c → d still (positive control)");
 
     // TCP 22 from c's CIDR, and nothing else from c; a member reaches 23 (the server is up).
     let (_, _, ready) = w.start(1, &["serve", "22", "23"]);
@@ -327,7 +347,7 @@ async fn security_groups_hold_on_a_real_open_vswitch() {
     let session: Vec<String> = ssh_entries(&ct).await.into_iter().filter(|p| !earlier.contains(p)).collect();
     assert_eq!(session.len(), 1, "its conntrack entry (zone {ZONE}): {:?}", ct.dump(ZONE).await);
     let live = || async { ssh_entries(&ct).await.contains(&session[0]) };
-    r.load(desired(&w, false));
+    r.load(desired(&w, false, false));
     r.sync().await.expect("sync without the rule");
     assert_eq!(say("two"), "timeout", "the session is cut");
     assert_eq!(kept("two"), "ok", "a's session (still allowed) is not");
