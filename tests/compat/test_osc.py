@@ -1,7 +1,7 @@
 """python-openstackclient against a running neutrino server (builtin identity).
 
-Drives `openstack network|subnet|port create, list, show, set, unset, delete` with the
-clouds.yaml the server wrote on first start, and checks what the CLI prints.
+Drives `openstack network|subnet|port create, list, show, set, unset, delete` and
+`openstack security group [rule]` with the clouds.yaml the server wrote on first start, and checks what the CLI prints.
 Environment: OPENSTACK (the openstack executable), OS_CLIENT_CONFIG_FILE.
 """
 
@@ -123,6 +123,50 @@ class NetworkSubnetPortLifecycle(unittest.TestCase):
         gone = osc("network", "show", net, check=False)
         self.assertNotEqual(gone.returncode, 0)
         self.assertIn("No Network found", gone.stderr)
+
+    def test_security_groups_and_port_security(self):
+        web = self.name("web")
+        g = osc("security", "group", "create", "--description", "web tier", web, "-f", "json")
+        self.assertEqual(g["name"], web)
+        self.assertEqual(len(g["rules"]), 2)  # the egress rules of a new group
+        r = osc("security", "group", "rule", "create", "--ingress", "--protocol", "tcp",
+                "--dst-port", "22", "--remote-ip", "192.0.2.0/24", web, "-f", "json")
+        self.assertEqual((r["port_range_min"], r["port_range_max"]), (22, 22))
+        self.assertEqual(r["remote_ip_prefix"], "192.0.2.0/24")
+        dup = osc("security", "group", "rule", "create", "--ingress", "--protocol", "tcp",
+                  "--dst-port", "22", "--remote-ip", "192.0.2.0/24", web, check=False)
+        self.assertNotEqual(dup.returncode, 0)
+        self.assertIn(r["id"], dup.stderr)
+        rules = osc("security", "group", "rule", "list", web, "-f", "json")
+        self.assertEqual(len(rules), 3)
+
+        net = self.name("sgnet")
+        osc("network", "create", net)
+        osc("subnet", "create", "--network", net, "--subnet-range", "10.44.0.0/24", self.name("sgsub"))
+        p = osc("port", "create", "--network", net, self.name("dflt"), "-f", "json")
+        default = [x for x in osc("security", "group", "list", "-f", "json") if x["Name"] == "default"]
+        self.assertEqual(len(default), 1)
+        self.assertEqual(p["security_group_ids"], [default[0]["ID"]])
+        q = osc("port", "create", "--network", net, "--security-group", web, self.name("web"), "-f", "json")
+        self.assertEqual(q["security_group_ids"], [g["id"]])
+        busy = osc("security", "group", "delete", web, check=False)
+        self.assertNotEqual(busy.returncode, 0)
+        self.assertIn("in use", busy.stderr)
+
+        osc("port", "set", "--allowed-address", "ip-address=10.44.0.200", q["id"])
+        q = osc("port", "show", q["id"], "-f", "json")
+        self.assertEqual(q["allowed_address_pairs"],
+                         [{"ip_address": "10.44.0.200", "mac_address": q["mac_address"]}])
+        refused = osc("port", "set", "--disable-port-security", q["id"], check=False)
+        self.assertNotEqual(refused.returncode, 0)
+        osc("port", "set", "--no-security-group", "--no-allowed-address", "--disable-port-security", q["id"])
+        q = osc("port", "show", q["id"], "-f", "json")
+        self.assertFalse(q["port_security_enabled"])
+        self.assertEqual(q["security_group_ids"], [])
+
+        osc("port", "delete", p["id"], q["id"])
+        osc("security", "group", "delete", web)
+        osc("network", "delete", net)
 
     def test_admin_sees_provider_attributes_demo_does_not(self):
         net = self.name("prov")

@@ -234,6 +234,8 @@ fn start_server(dir: &std::path::Path) -> Result<String> {
     config.http.max_connections = Some(idle::IDLE + 100);
     config.http.header_read_timeout_secs = 3600;
     config.http.idle_timeout_secs = 3600;
+    // The benchmarks make thousands of ports in one project.
+    config.quotas = neutrino_server::config::QuotaConfig::unlimited();
     let store = neutrino_server::store::Store::open(&format!("sqlite:{}", dir.join("bench.db").display()))?;
     Ok(neutrino_server::run::spawn_local(config, store)?)
 }

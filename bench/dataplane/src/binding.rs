@@ -30,7 +30,7 @@ pub struct Level {
 }
 
 /// The `ovs-vsctl` arguments plugging `tap<id[:11]>` for each (port id, MAC) into br-int.
-fn plug_args(ports: &[(String, String)]) -> Vec<String> {
+pub fn plug_args(ports: &[(String, String)]) -> Vec<String> {
     let mut args = vec![];
     for (id, mac) in ports {
         let tap = neutrino_sandbox::tap_name(id);

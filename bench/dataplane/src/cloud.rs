@@ -31,6 +31,8 @@ fn start_server(dir: &Path) -> Result<String> {
     config.auth.mode = neutrino_server::auth::AuthMode::Noauth;
     config.agents.token = Some(AGENT_TOKEN.into());
     config.server.data_dir = dir.join("server");
+    // The benchmarks make thousands of ports in one project.
+    config.quotas = neutrino_server::config::QuotaConfig::unlimited();
     let store = neutrino_server::store::Store::open(&format!("sqlite:{}", dir.join("bench.db").display()))?;
     Ok(neutrino_server::run::spawn_local(config, store)?)
 }
@@ -171,10 +173,18 @@ impl Cloud {
 
     /// Creates a port on `network`, bound to `host` when given; returns the port object.
     pub fn port(&self, network: &str, host: Option<&str>, name: &str) -> Result<Value> {
+        self.port_with(network, host, name, json!({}))
+    }
+
+    /// [`Cloud::port`] with `extra` merged into the request (security groups, port security).
+    pub fn port_with(&self, network: &str, host: Option<&str>, name: &str, extra: Value) -> Result<Value> {
         let mut port = json!({"network_id": network, "device_owner": "compute:nova", "device_id": format!("vm-{name}"),
             "name": name});
         if let Some(h) = host {
             port["binding:host_id"] = json!(h);
+        }
+        if let (Some(p), Value::Object(e)) = (port.as_object_mut(), extra) {
+            p.extend(e);
         }
         let p = self.api("POST", "/v2.0/ports", Some(json!({"port": port})))?;
         Ok(p["port"].clone())
@@ -190,7 +200,19 @@ impl Cloud {
     /// Plugs a real VM (a veth into its own namespace) for a port bound to `host`, with the
     /// port's address and `mtu`; waits until the port is ACTIVE. Returns the VM's address.
     pub fn vm(&mut self, host: &str, name: &str, network: &str, mtu: u32) -> Result<String> {
-        let p = self.port(network, Some(host), name)?;
+        self.vm_with(host, name, network, mtu, json!({}))
+    }
+
+    /// [`Cloud::vm`] with `extra` merged into the port request.
+    pub fn vm_with(
+        &mut self,
+        host: &str,
+        name: &str,
+        network: &str,
+        mtu: u32,
+        extra: Value,
+    ) -> Result<String> {
+        let p = self.port_with(network, Some(host), name, extra)?;
         let id = p["id"].as_str().context("id")?.to_string();
         let ip = p["fixed_ips"][0]["ip_address"].as_str().context("ip")?.to_string();
         let mut spec = VmSpec::new(name, &id, p["mac_address"].as_str().context("mac")?);

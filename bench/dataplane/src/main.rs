@@ -2,13 +2,15 @@
 //! real agents and userspace Open vSwitch — time from `binding:host_id` to ACTIVE at 1, 100
 //! and 1,000 ports on a host, resync time and packet loss of a restarted agent with 1,000
 //! ports, OpenFlow rules per port, and VM-to-VM TCP throughput over VXLAN against a plain veth
-//! pair. Needs root and Open vSwitch. Build both binaries first:
+//! pair; with `security`, the security group figures ([`security`]). Needs root and Open
+//! vSwitch. Build both binaries first:
 //! `cargo build --release -p neutrino-cli -p neutrino-bench-dataplane`.
 
 mod binding;
 mod cloud;
 mod report;
 mod resync;
+mod security;
 
 use std::path::PathBuf;
 
@@ -19,20 +21,26 @@ use crate::cloud::{Cloud, PREFIX};
 use crate::report::Figures;
 
 struct Args {
+    /// `l2` (binding, resync, throughput) or `security` (security group figures).
+    what: String,
     neutrino: PathBuf,
     samples: usize,
     ports: usize,
 }
 
 fn usage() -> &'static str {
-    "usage: bench-dataplane [--neutrino PATH] [--samples N (30)] [--ports N (1000)]\n\
+    "usage: bench-dataplane [l2 | security] [--neutrino PATH] [--samples N (30)] [--ports N (1000)]\n\
      needs root and Open vSwitch; the `neutrino` binary defaults to the one next to this one\n\
      (cargo build --release -p neutrino-cli -p neutrino-bench-dataplane)"
 }
 
 fn args() -> Result<Args> {
-    let mut a =
-        Args { neutrino: std::env::current_exe()?.with_file_name("neutrino"), samples: 30, ports: 1000 };
+    let mut a = Args {
+        what: "l2".into(),
+        neutrino: std::env::current_exe()?.with_file_name("neutrino"),
+        samples: 30,
+        ports: 1000,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = || it.next().with_context(|| format!("{arg} needs a value\n{}", usage()));
@@ -44,6 +52,7 @@ fn args() -> Result<Args> {
                 println!("{}", usage());
                 std::process::exit(0);
             }
+            "l2" | "security" => a.what = arg.clone(),
             other => bail!("unknown argument {other}\n{}", usage()),
         }
     }
@@ -59,9 +68,17 @@ fn prerequisites() -> Result<()> {
         .find(|l| l.starts_with("Uid:"))
         .is_some_and(|l| l.split_whitespace().nth(1) == Some("0"));
     let mut missing: Vec<&str> = if root { vec![] } else { vec!["root"] };
-    for prog in
-        ["ovs-vswitchd", "ovsdb-server", "ovs-vsctl", "ovs-ofctl", "ip", "busybox", "iperf3", "ethtool"]
-    {
+    for prog in [
+        "ovs-vswitchd",
+        "ovsdb-server",
+        "ovs-vsctl",
+        "ovs-ofctl",
+        "ip",
+        "busybox",
+        "iperf3",
+        "ethtool",
+        "python3",
+    ] {
         let found = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
             .iter()
             .any(|d| std::path::Path::new(d).join(prog).exists());
@@ -134,6 +151,11 @@ fn run(a: &Args) -> Result<Figures> {
 fn main() -> Result<()> {
     let a = args()?;
     prerequisites()?;
+    if a.what == "security" {
+        let mut cloud = Cloud::up(&a.neutrino, 2)?;
+        eprintln!("sandbox and agents up");
+        return security::run(&mut cloud, a.samples.min(20));
+    }
     let figures = run(&a)?;
     report::print(&figures);
     Ok(())

@@ -18,7 +18,7 @@ pub struct Figures {
 }
 
 #[allow(clippy::cast_possible_truncation, reason = "p is a fraction in [0, 1], so the index is below len")]
-fn pct(samples: &[Duration], p: f64) -> f64 {
+pub fn pct(samples: &[Duration], p: f64) -> f64 {
     let mut s = samples.to_vec();
     s.sort();
     if s.is_empty() {

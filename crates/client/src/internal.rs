@@ -54,6 +54,7 @@ impl InternalClient {
         }
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
+            .pool_idle_timeout(crate::POOL_IDLE)
             .build()
             .map_err(|source| Error::Transport { url: base_url.to_string(), source })?;
         Ok(Self { http, base, token: token.to_string() })

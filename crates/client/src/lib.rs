@@ -28,6 +28,20 @@ pub enum Auth {
     Noauth { project_id: Option<String>, roles: Option<String> },
 }
 
+/// Seconds an idle pooled connection is kept: less than the server's idle timeout (60 s by
+/// default), so that a request never goes out on a connection the server has just closed — a
+/// client whose runtime sleeps between calls does not notice that close ("connection closed
+/// before message completed").
+pub const POOL_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The HTTP client of [`Client`]s: pooled connections kept at most [`POOL_IDLE`].
+fn http_client() -> Result<reqwest::Client, Error> {
+    reqwest::Client::builder()
+        .pool_idle_timeout(POOL_IDLE)
+        .build()
+        .map_err(|source| Error::Transport { url: String::new(), source })
+}
+
 /// A connection to one Networking endpoint.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -40,7 +54,7 @@ impl Client {
     /// A client for the endpoint at `base_url` (the server root, e.g. `http://127.0.0.1:9696`;
     /// a trailing `/v2.0` is accepted and dropped).
     pub fn new(base_url: &str, auth: Auth) -> Result<Self, Error> {
-        Self::with_http(reqwest::Client::new(), base_url, auth)
+        Self::with_http(http_client()?, base_url, auth)
     }
 
     /// Like [`Client::new`] with a caller-built `reqwest::Client`.
@@ -58,7 +72,7 @@ impl Client {
     /// Authenticates with a password against Keystone v3 and connects to the catalog's network
     /// endpoint, or to `endpoint_override` when given.
     pub async fn with_password(creds: &PasswordAuth, endpoint_override: Option<&str>) -> Result<Self, Error> {
-        let http = reqwest::Client::new();
+        let http = http_client()?;
         let (token, endpoint) = keystone::authenticate(&http, creds).await?;
         let endpoint = match endpoint_override {
             Some(e) => e.to_string(),

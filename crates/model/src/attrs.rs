@@ -171,7 +171,7 @@ pub static SUBNET: [Attr; 23] = {
     ]
 };
 
-pub static PORT: [Attr; 23] = {
+pub static PORT: [Attr; 25] = {
     let s = standard!();
     [
         s[0],
@@ -191,6 +191,8 @@ pub static PORT: [Attr; 23] = {
         a("device_owner").cu().col(Text),
         a("status").col(Text),
         a("port_security_enabled").cu(),
+        a("security_groups").cu().special_filter(),
+        a("allowed_address_pairs").cu(),
         a("binding:host_id").cu().admin_read().col_as(Text, "binding_host_id"),
         a("binding:profile").cu().admin_read(),
         a("binding:vif_type").admin_read().col_as(Text, "binding_vif_type"),

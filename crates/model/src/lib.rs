@@ -11,6 +11,7 @@ pub mod ip;
 pub mod network;
 pub mod network_type;
 pub mod port;
+pub mod port_security;
 pub mod security_group;
 pub mod subnet;
 

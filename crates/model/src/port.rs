@@ -1,6 +1,7 @@
-//! The port resource (`/v2.0/ports`, neutron-lib `api/definitions/port.py` with `binding` and
-//! `port-security`): response shape, validated create/update requests, MAC generation with the
-//! `fa:16:3e` base MAC.
+//! The port resource (`/v2.0/ports`, neutron-lib `api/definitions/port.py` with `binding`,
+//! `port-security`, `security-group` and `allowed-address-pairs`, whose attributes
+//! [`crate::port_security`] parses): response shape, validated create/update requests, MAC
+//! generation with the `fa:16:3e` base MAC.
 
 use std::net::IpAddr;
 
@@ -11,6 +12,7 @@ use crate::common::Standard;
 use crate::convert::{self, NAME_MAX_LEN};
 use crate::error::ApiError;
 use crate::network::{name_desc, project_of};
+use crate::port_security::{self, AddressPair, AddressPairRequest};
 
 /// `binding:vnic_type` values upstream accepts.
 pub const VNIC_TYPES: &[&str] = &[
@@ -48,6 +50,10 @@ pub struct Port {
     pub device_owner: String,
     pub status: String,
     pub port_security_enabled: bool,
+    /// Security group ids, sorted.
+    pub security_groups: Vec<String>,
+    /// Sorted.
+    pub allowed_address_pairs: Vec<AddressPair>,
     pub binding_host_id: String,
     pub binding_profile: Value,
     pub binding_vif_type: String,
@@ -75,6 +81,11 @@ impl Port {
         m.insert("device_owner".into(), json!(self.device_owner));
         m.insert("status".into(), json!(self.status));
         m.insert("port_security_enabled".into(), json!(self.port_security_enabled));
+        m.insert("security_groups".into(), json!(self.security_groups));
+        m.insert(
+            "allowed_address_pairs".into(),
+            Value::Array(self.allowed_address_pairs.iter().map(AddressPair::to_json).collect()),
+        );
         m.insert("binding:host_id".into(), json!(self.binding_host_id));
         m.insert("binding:profile".into(), self.binding_profile.clone());
         m.insert("binding:vif_type".into(), json!(self.binding_vif_type));
@@ -105,6 +116,8 @@ pub struct PortChanges {
     pub device_id: Option<String>,
     pub device_owner: Option<String>,
     pub port_security_enabled: Option<bool>,
+    pub security_groups: Option<Vec<String>>,
+    pub allowed_address_pairs: Option<Vec<AddressPairRequest>>,
     pub binding_host_id: Option<String>,
     pub binding_profile: Option<Value>,
     pub binding_vnic_type: Option<String>,
@@ -163,6 +176,14 @@ impl PortChanges {
             device_id: s("device_id")?,
             device_owner: s("device_owner")?,
             port_security_enabled: b("port_security_enabled")?,
+            security_groups: body
+                .get("security_groups")
+                .map(port_security::parse_security_groups)
+                .transpose()?,
+            allowed_address_pairs: body
+                .get("allowed_address_pairs")
+                .map(port_security::parse_address_pairs)
+                .transpose()?,
             binding_host_id: match body.get("binding:host_id") {
                 Some(Value::Null) => Some(String::new()),
                 _ => s("binding:host_id")?,

@@ -101,6 +101,11 @@ impl SecurityGroupRule {
         self.remote_ip_prefix.as_deref().and_then(|p| p.parse::<IpNet>().ok()).map(|n| n.trunc().to_string())
     }
 
+    /// The protocol's IP protocol number (`None`: any protocol).
+    pub fn protocol_number(&self) -> Option<u8> {
+        self.protocol.as_deref().and_then(|p| u8::try_from(protocol_number(p)).ok())
+    }
+
     pub fn to_json(&self) -> Map<String, Value> {
         let mut m = Map::new();
         m.insert("id".into(), json!(self.id));
@@ -396,8 +401,10 @@ impl RuleRequest {
                 sg_error(400, "InvalidCIDR", format!("Invalid CIDR {shown} given as IP prefix."))
             })?),
         };
-        let remote_group_id =
-            opt(body, "remote_group_id").map(|v| convert::to_uuid("remote_group_id", v)).transpose()?;
+        // Upstream does not validate the id's form: an id that names no group is a 404 later.
+        let remote_group_id = opt(body, "remote_group_id")
+            .map(|v| convert::to_string("remote_group_id", v, NAME_MAX_LEN))
+            .transpose()?;
         let description = opt(body, "description")
             .map(|v| convert::to_string("description", v, NAME_MAX_LEN))
             .transpose()?

@@ -104,11 +104,19 @@ pub trait Conntrack: Send + Sync {
     fn flush(&self, entry: &CtEntry) -> BoxFuture<'_, Result<(), OfctlError>>;
 }
 
-/// Deletes the entries of `zones` carrying `mark`; returns how many were deleted.
+/// Whether an entry may be flushed by its tuple: not ICMPv6. Open vSwitch 3.1's userspace
+/// datapath aborts (ovs-vswitchd dies) on `dpctl/flush-conntrack` with an ICMPv6 tuple, with or
+/// without a matching entry; marked ICMPv6 entries stay dropped by the firewall's flows and
+/// expire by themselves (the userspace tracker keeps ICMP entries about 30 s).
+pub fn flushable(e: &CtEntry) -> bool {
+    !matches!(e.protocol.as_str(), "icmpv6" | "icmp6" | "ipv6-icmp")
+}
+
+/// Deletes the [`flushable`] entries of `zones` carrying `mark`; returns how many were deleted.
 pub async fn flush_marked(ct: &dyn Conntrack, zones: &[u16], mark: u32) -> Result<usize, OfctlError> {
     let mut n = 0;
     for zone in zones {
-        for e in ct.dump(*zone).await?.into_iter().filter(|e| e.mark == mark) {
+        for e in ct.dump(*zone).await?.into_iter().filter(|e| e.mark == mark && flushable(e)) {
             ct.flush(&e).await?;
             n += 1;
         }
@@ -240,8 +248,15 @@ mod tests {
         ct.insert(entry(1, 1, 1));
         ct.insert(entry(1, 0, 2));
         ct.insert(entry(2, 1, 3));
+        let mut icmpv6 = entry(1, 1, 4);
+        icmpv6.protocol = "icmpv6".into();
+        ct.insert(icmpv6.clone());
         assert_eq!(flush_marked(&ct, &[1], 1).await.expect("flush"), 1);
-        assert_eq!(ct.entries(), vec![entry(1, 0, 2), entry(2, 1, 3)], "zone 2 and unmarked entries stay");
+        assert_eq!(
+            ct.entries(),
+            vec![entry(1, 0, 2), entry(2, 1, 3), icmpv6],
+            "zone 2, unmarked and ICMPv6 entries stay"
+        );
         assert_eq!(ct.flushes(), 1);
     }
 }

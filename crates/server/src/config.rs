@@ -1,7 +1,8 @@
 //! The server's configuration: a TOML file (`neutrino server --config FILE`) whose sections
-//! `[server]`, `[database]`, `[auth]`, `[ml2]`, `[agents]` and `[http]` have defaults good for
-//! the embedded single-host setup.
+//! `[server]`, `[database]`, `[auth]`, `[ml2]`, `[agents]`, `[http]` and `[quotas]` have
+//! defaults good for the embedded single-host setup.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -19,6 +20,42 @@ pub struct Config {
     pub ml2: Ml2Config,
     pub agents: AgentsConfig,
     pub http: HttpConfig,
+    pub quotas: QuotaConfig,
+}
+
+/// `[quotas]`: the default limit of each counted resource for projects without their own
+/// (upstream `[QUOTAS] quota_<resource>`), e.g. `port = 1000`; `-1` is unlimited. Resources not
+/// named keep upstream's default (`store::quotas::RESOURCES`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct QuotaConfig {
+    pub defaults: BTreeMap<String, i64>,
+}
+
+impl QuotaConfig {
+    /// The default limit of `resource`.
+    pub fn default_of(&self, resource: &crate::store::quotas::Counted) -> i64 {
+        self.defaults.get(resource.name).copied().unwrap_or(resource.default)
+    }
+
+    /// Every counted resource unlimited (benchmarks).
+    pub fn unlimited() -> Self {
+        Self { defaults: crate::store::quotas::RESOURCES.iter().map(|r| (r.name.to_string(), -1)).collect() }
+    }
+
+    /// Refuses resources quotas do not count and limits below -1.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, limit) in &self.defaults {
+            if crate::store::quotas::counted(name).is_none() {
+                let known: Vec<&str> = crate::store::quotas::RESOURCES.iter().map(|r| r.name).collect();
+                return Err(format!("unknown resource {name:?} (known: {})", known.join(", ")));
+            }
+            if !(-1..=i64::from(i32::MAX)).contains(limit) {
+                return Err(format!("{name} = {limit}: a limit is -1 (unlimited) or 0 to {}", i32::MAX));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `[agents]`: how agents authenticate to the internal API.
@@ -220,6 +257,17 @@ mod tests {
         let c = Config::parse("[http]\nrequest_timeout_secs = 0").unwrap();
         assert!(c.http.validate().unwrap_err().contains("request_timeout_secs"));
         assert!(Config::parse("[http]\nmax_conns = 1").is_err());
+    }
+
+    #[test]
+    fn quota_defaults_are_upstream_s_unless_configured() {
+        let c = Config::parse("[quotas]\nport = 7\nnetwork = -1").unwrap();
+        let port = crate::store::quotas::counted("port").unwrap();
+        let subnet = crate::store::quotas::counted("subnet").unwrap();
+        assert_eq!((c.quotas.default_of(port), c.quotas.default_of(subnet)), (7, 100));
+        assert!(c.quotas.validate().is_ok());
+        assert!(Config::parse("[quotas]\nrouterz = 1").unwrap().quotas.validate().is_err());
+        assert!(Config::parse("[quotas]\nport = -2").unwrap().quotas.validate().is_err());
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub enum ServerError {
     Bind { addr: String, source: std::io::Error },
     #[error("invalid [http] configuration: {0}")]
     Http(String),
+    #[error("invalid [quotas] configuration: {0}")]
+    Quotas(String),
     #[error("invalid [ml2] configuration: {0}")]
     Ml2(#[from] crate::ml2::config::Ml2ConfigError),
     #[error("server failed: {0}")]
@@ -33,6 +35,7 @@ pub enum ServerError {
 /// The whole application on a given store, with the request limits of `[http]`.
 pub async fn app_with_store(config: Config, store: Store) -> Result<Router, ServerError> {
     config.http.validate().map_err(ServerError::Http)?;
+    config.quotas.validate().map_err(ServerError::Quotas)?;
     let config = Arc::new(config);
     let auth = auth::setup(&config).await?;
     let state = AppState {

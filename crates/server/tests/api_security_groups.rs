@@ -274,6 +274,7 @@ async fn invalid_rules_get_upstreams_errors() {
             "SecurityGroupRemoteGroupAndRemoteIpPrefix",
         ),
         (json!({"remote_group_id": "1f0e3bc9-0000-4000-8000-000000000000"}), 404, "SecurityGroupNotFound"),
+        (json!({"remote_group_id": "bad_group_id"}), 404, "SecurityGroupNotFound"),
         (json!({"protocol": "bogus"}), 400, "SecurityGroupRuleInvalidProtocol"),
         (json!({"protocol": 256}), 400, "SecurityGroupRuleInvalidProtocol"),
         (json!({"ethertype": "IPv5"}), 400, "SecurityGroupRuleInvalidEtherType"),
@@ -382,13 +383,13 @@ async fn another_projects_group_is_not_found() {
     assert_error(&r, 403, "PolicyNotAuthorized");
 }
 
-/// The resources are served, but `security-group` is not advertised until ports have their
-/// `security_groups` attribute (the extension defines both).
+/// The extension is advertised with the port attributes it defines.
 #[tokio::test]
-async fn the_extension_is_not_advertised_yet() {
+async fn the_extension_is_advertised() {
     let app = App::new().await;
-    let r = app.admin().get("/v2.0/extensions/security-group").await;
-    assert_error(&r, 404, "ExtensionNotFound");
-    let (s, _) = app.admin().get("/v2.0/security-groups").await;
-    assert_eq!(s, StatusCode::OK);
+    for alias in ["security-group", "port-security", "allowed-address-pairs"] {
+        let (s, b) = app.admin().get(&format!("/v2.0/extensions/{alias}")).await;
+        assert_eq!(s, StatusCode::OK, "{alias}: {b}");
+        assert_eq!(b["extension"]["alias"], alias);
+    }
 }

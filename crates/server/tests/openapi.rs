@@ -226,6 +226,7 @@ async fn every_networking_operation_is_routed() {
         ("security_group_id", group),
         ("security_group_rule_id", rule),
         ("agent_id", agent),
+        ("project_id", "p1".to_string()),
         ("tag", "red".to_string()),
         ("alias", "tag".to_string()),
     ];

@@ -13,13 +13,15 @@ use std::time::{Duration, Instant};
 use neutrino_sandbox::{Sandbox, SandboxSpec, VmSpec};
 use serde_json::{Value, json};
 
+pub mod security;
+
 const AGENT_TOKEN: &str = "e2e-agent-secret";
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Whether the machine can run the end-to-end tests; panics under CI when it cannot.
 pub fn prerequisites() -> bool {
-    const TOOLS: [&str; 7] =
-        ["ovs-vswitchd", "ovsdb-server", "ovs-vsctl", "ovs-ofctl", "ip", "busybox", "iperf3"];
+    const TOOLS: [&str; 8] =
+        ["ovs-vswitchd", "ovsdb-server", "ovs-vsctl", "ovs-ofctl", "ip", "busybox", "iperf3", "python3"];
     neutrino_host::testing::Prerequisites::new().root().programs(&TOOLS).met()
 }
 

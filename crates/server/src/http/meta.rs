@@ -50,6 +50,14 @@ pub const EXTENSIONS: &[(&str, &str, &str)] = &[
     ("provider", "Provider Network", "Expose mapping of virtual networks to physical networks"),
     ("binding", "Port Binding", "Expose port bindings of a virtual port to external application"),
     ("port-security", "Port Security", "Provides port security"),
+    ("security-group", "security-group", "The security groups extension."),
+    ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
+    ("quotas", "Quota management support", "Expose functions for quotas management per project"),
+    (
+        "quota_details",
+        "Quota details management support",
+        "Expose functions for quotas usage statistics per project",
+    ),
     (
         "subnet-external-network",
         "Subnet External Network",

@@ -1,5 +1,5 @@
 //! HTTP routes of the Networking API v2.0 (thin: translate HTTP to a service call and back).
-//! `/` and `/v2.0/` discovery, `/v2.0/extensions`, the resource collections with tags, and
+//! `/` and `/v2.0/` discovery, `/v2.0/extensions`, the resource collections with tags, quotas, and
 //! the identity routes of the builtin mode under `/identity/v3`; the request limits and
 //! error layers around them ([`limits`], [`error`]) and the connection server ([`serve`]).
 
@@ -9,6 +9,7 @@ pub mod error;
 pub mod limits;
 pub mod meta;
 pub mod openapi;
+mod quotas;
 mod resources;
 pub mod serve;
 
@@ -59,6 +60,7 @@ async fn method_not_allowed() -> Fail {
 pub fn router(state: AppState, identity: Option<Router>) -> Router {
     let api = resources::routes()
         .merge(agents::public_routes())
+        .merge(quotas::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .method_not_allowed_fallback(method_not_allowed);
     let mut app = Router::new()

@@ -5,7 +5,8 @@
 //! Ports and networks are read with the public API's store rows ([`crate::store::ports`],
 //! [`crate::store::networks`]) and mapped to what an agent wires ([`PortState`],
 //! [`NetworkState`]); each driver's section of the state is computed by its own function
-//! (`l2_state`, `l2_delta`), so a later section adds functions here, not branches.
+//! (`l2_state`, `l2_delta` here, the firewall's in [`super::firewall`]), so a later section
+//! adds functions, not branches.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -16,10 +17,11 @@ use neutrino_model::port::Port;
 use neutrino_model::{ApiError, ApiResult, NetworkType};
 
 pub use neutrino_model::internal::{
-    Delta, FixedIpState, HostState, L2Delta, L2State, NetworkState, PortState, StatusReport,
+    AddressPairState, Delta, FirewallState, FixedIpState, HostState, L2Delta, L2State, NetworkState,
+    PortState, StatusReport,
 };
 
-use super::{Services, unix_now};
+use super::{Services, firewall, unix_now};
 use crate::ml2::binding::VIF_OVS;
 use crate::store::changes::Change;
 use crate::store::{Sql, agents, changes, networks as net_rows, ports as port_rows};
@@ -38,9 +40,13 @@ fn port_state(p: Port) -> PortState {
         admin_state_up: p.admin_state_up,
         device_owner: p.device_owner,
         device_id: p.device_id,
+        security_groups: if p.port_security_enabled { p.security_groups } else { vec![] },
+        allowed_address_pairs: p
+            .allowed_address_pairs
+            .into_iter()
+            .map(|a| AddressPairState { ip_address: a.ip_address, mac_address: a.mac_address })
+            .collect(),
         port_security_enabled: p.port_security_enabled,
-        security_groups: vec![],
-        allowed_address_pairs: vec![],
     }
 }
 
@@ -105,7 +111,11 @@ pub async fn host_state(svc: &Services, host: &str) -> ApiResult<HostState> {
     svc.store
         .read(move |sql| {
             let revision = changes::current(sql)?;
-            Ok(HostState { revision, l2: l2_state(sql, &host, down)?, ..Default::default() })
+            Ok(HostState {
+                revision,
+                l2: l2_state(sql, &host, down)?,
+                firewall: firewall::state(sql, &host)?,
+            })
         })
         .await
 }
@@ -147,12 +157,8 @@ async fn delta(svc: &Services, host: &str, since: i64) -> ApiResult<Delta> {
             let Some(last) = list.last().map(|c| c.revision) else {
                 return Ok(Delta { revision: since, ..Default::default() });
             };
-            Ok(Delta {
-                revision: last,
-                resync: false,
-                l2: l2_delta(sql, &host, &list, down)?,
-                ..Default::default()
-            })
+            let firewall = if firewall::touched(&list) { Some(firewall::state(sql, &host)?) } else { None };
+            Ok(Delta { revision: last, resync: false, l2: l2_delta(sql, &host, &list, down)?, firewall })
         })
         .await
 }
@@ -178,6 +184,7 @@ fn l2_delta(sql: &mut dyn Sql, host: &str, list: &[Change], down: i64) -> ApiRes
             "network" => {
                 touched_nets.insert(c.resource_id.clone());
             }
+            changes::SECURITY_GROUP => {}
             _ => all_peers = true,
         }
     }

@@ -7,12 +7,15 @@
 
 pub mod agents;
 pub mod binding;
+pub mod firewall;
 pub mod internal;
 pub mod ipam;
 pub mod networks;
 pub mod policy;
+pub mod port_security;
 pub mod ports;
 pub mod query;
+pub mod quotas;
 pub mod security_group_rules;
 pub mod security_groups;
 pub mod subnets;

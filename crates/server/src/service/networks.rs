@@ -9,7 +9,7 @@ use neutrino_model::{ApiError, ApiResult};
 use serde_json::{Map, Value};
 
 use super::query::ListParams;
-use super::{Page, Services, check_revision, policy};
+use super::{Page, Services, check_revision, policy, quotas};
 use crate::context::RequestContext;
 use crate::store::{Sql, networks as rows, ports, subnets};
 
@@ -69,14 +69,15 @@ fn build(ctx: &RequestContext, svc: &Services, body: &Map<String, Value>) -> Api
     })
 }
 
-/// Creates networks from request bodies, all or nothing.
+/// Creates networks from request bodies, all or nothing (409 `OverQuota` past a project's
+/// `network` quota).
 pub async fn create(
     svc: &Services,
     ctx: &RequestContext,
     bodies: Vec<Map<String, Value>>,
 ) -> ApiResult<Vec<Network>> {
     let mut nets = bodies.iter().map(|b| build(ctx, svc, b)).collect::<ApiResult<Vec<_>>>()?;
-    let ml2 = svc.ml2.clone();
+    let (ml2, config) = (svc.ml2.clone(), svc.config.clone());
     svc.store
         .write(move |sql| {
             for n in &mut nets {
@@ -87,6 +88,7 @@ pub async fn create(
                 n.mtu = ml2.mtu(n.provider.network_type);
                 rows::insert(sql, n)?;
             }
+            quotas::enforce(sql, &config.quotas, "network", nets.iter().map(|n| n.std.project_id.as_str()))?;
             Ok(nets)
         })
         .await

@@ -13,7 +13,7 @@ use neutrino_model::{ApiError, ApiResult};
 use serde_json::{Map, Value, json};
 
 use super::query::ListParams;
-use super::{Page, Services, binding, check_revision, ipam, networks, policy};
+use super::{Page, Services, binding, check_revision, ipam, networks, policy, port_security, quotas};
 use crate::context::RequestContext;
 use crate::store::{Sql, allocations, ports as rows, subnets};
 
@@ -178,6 +178,14 @@ fn check_network_rules(ctx: &RequestContext, owns_net: bool, c: &PortChanges, ac
     if c.device_owner.as_ref().is_some_and(|o| o.starts_with("network:")) {
         return Err(ApiError::policy(&format!("{action}:device_owner")));
     }
+    // Upstream's `ADMIN_OR_NET_OWNER_MEMBER` rules: only the network's owner turns a port's
+    // protection off or lets it send from other addresses.
+    if c.port_security_enabled.is_some() {
+        return Err(ApiError::policy(&format!("{action}:port_security_enabled")));
+    }
+    if c.allowed_address_pairs.is_some() {
+        return Err(ApiError::policy(&format!("{action}:allowed_address_pairs")));
+    }
     Ok(())
 }
 
@@ -206,12 +214,12 @@ fn build(
     let now = now_timestamp();
     let host = c.binding_host_id.clone().unwrap_or_default();
     let bound = binding::binding_for(sql, &host, &net.provider, down_time)?;
-    Ok(Port {
+    let mut p = Port {
         std: Standard {
             id: new_id(),
-            name: c.name.unwrap_or_default(),
-            description: c.description.unwrap_or_default(),
-            project_id: policy::owner_for_create(ctx, c.project_id)?,
+            name: c.name.clone().unwrap_or_default(),
+            description: c.description.clone().unwrap_or_default(),
+            project_id: policy::owner_for_create(ctx, c.project_id.clone())?,
             created_at: now.clone(),
             updated_at: now,
             revision_number: 1,
@@ -221,16 +229,20 @@ fn build(
         admin_state_up: c.admin_state_up.unwrap_or(true),
         mac_address: mac,
         fixed_ips,
-        device_id: c.device_id.unwrap_or_default(),
+        device_id: c.device_id.clone().unwrap_or_default(),
         device_owner: owner,
         status: "DOWN".into(),
         port_security_enabled: c.port_security_enabled.unwrap_or(net.port_security_enabled),
+        security_groups: vec![],
+        allowed_address_pairs: vec![],
         binding_host_id: host,
-        binding_profile: c.binding_profile.unwrap_or_else(|| json!({})),
+        binding_profile: c.binding_profile.clone().unwrap_or_else(|| json!({})),
         binding_vif_type: bound.vif_type,
         binding_vif_details: bound.vif_details,
-        binding_vnic_type: c.binding_vnic_type.unwrap_or_else(|| "normal".into()),
-    })
+        binding_vnic_type: c.binding_vnic_type.clone().unwrap_or_else(|| "normal".into()),
+    };
+    port_security::on_create(sql, ctx, &c, &mut p)?;
+    Ok(p)
 }
 
 pub async fn create(
@@ -238,7 +250,7 @@ pub async fn create(
     ctx: &RequestContext,
     bodies: Vec<Map<String, Value>>,
 ) -> ApiResult<Vec<Port>> {
-    let (ctx, down) = (ctx.clone(), svc.agent_down_time());
+    let (ctx, down, config) = (ctx.clone(), svc.agent_down_time(), svc.config.clone());
     let out = svc
         .store
         .write(move |sql| {
@@ -249,6 +261,7 @@ pub async fn create(
                 binding::record(sql, None, Some(&p))?;
                 made.push(p);
             }
+            quotas::enforce(sql, &config.quotas, "port", made.iter().map(|p| p.std.project_id.as_str()))?;
             Ok(made)
         })
         .await?;
@@ -270,6 +283,9 @@ pub async fn list(svc: &Services, ctx: &RequestContext, params: ListParams) -> A
             let mut select = rows::select(policy::scope(&ctx));
             if let Some(filters) = params.special("fixed_ips") {
                 rows::filter_fixed_ips(&mut select, &parse_fixed_ips_filter(filters)?);
+            }
+            if let Some(ids) = params.special("security_groups") {
+                rows::filter_security_groups(&mut select, ids);
             }
             let (found, more) =
                 params.run(sql, &mut select, &PORT, rows::TAG_TYPE, ApiError::port_not_found)?;
@@ -336,35 +352,36 @@ pub async fn update(
                 let owner = c.device_owner.clone().unwrap_or_else(|| p.device_owner.clone());
                 p.fixed_ips = allocate(sql, &ctx, &p.network_id, Some(requests), &owner, &p.mac_address)?;
             }
-            if let Some(v) = c.name {
+            if let Some(v) = c.name.clone() {
                 p.std.name = v
             }
-            if let Some(v) = c.description {
+            if let Some(v) = c.description.clone() {
                 p.std.description = v
             }
             if let Some(v) = c.admin_state_up {
                 p.admin_state_up = v
             }
-            if let Some(v) = c.device_id {
+            if let Some(v) = c.device_id.clone() {
                 p.device_id = v
             }
-            if let Some(v) = c.device_owner {
+            if let Some(v) = c.device_owner.clone() {
                 p.device_owner = v
             }
             if let Some(v) = c.port_security_enabled {
                 p.port_security_enabled = v
             }
-            if let Some(v) = c.binding_host_id {
+            if let Some(v) = c.binding_host_id.clone() {
                 // (Re)bind: upstream binds again whenever the host is set.
                 binding::apply(&mut p, binding::binding_for(sql, &v, &net.provider, down)?);
                 p.binding_host_id = v;
             }
-            if let Some(v) = c.binding_profile {
+            if let Some(v) = c.binding_profile.clone() {
                 p.binding_profile = v
             }
-            if let Some(v) = c.binding_vnic_type {
+            if let Some(v) = c.binding_vnic_type.clone() {
                 p.binding_vnic_type = v
             }
+            port_security::on_update(sql, &ctx, &c, &mut p)?;
             if p != before {
                 p.std.revision_number += 1;
                 p.std.updated_at = now_timestamp();

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::query::{ListParams, TAG_FILTERS};
 use super::security_groups::{check_owner, ensure_default, ensure_default_of, listed_project};
-use super::{Page, Services, policy};
+use super::{Page, Services, policy, quotas};
 use crate::context::RequestContext;
 use crate::store::{Sql, security_groups as rows};
 
@@ -72,7 +72,7 @@ pub async fn create(
 ) -> ApiResult<Vec<SecurityGroupRule>> {
     policy::require_write(ctx, "create_security_group_rule")?;
     let reqs = bodies.iter().map(RuleRequest::parse).collect::<ApiResult<Vec<_>>>()?;
-    let ctx = ctx.clone();
+    let (ctx, config) = (ctx.clone(), svc.config.clone());
     svc.store
         .write(move |sql| {
             let now = now_timestamp();
@@ -97,9 +97,16 @@ pub async fn create(
                     rows::touch(sql, &r.security_group_id, &now)?;
                 }
             }
+            quotas::enforce(
+                sql,
+                &config.quotas,
+                "security_group_rule",
+                made.iter().map(|r| r.project_id.as_str()),
+            )?;
             Ok(made)
         })
         .await
+        .inspect(|_| svc.changed())
 }
 
 pub async fn show(svc: &Services, ctx: &RequestContext, id: &str) -> ApiResult<SecurityGroupRule> {
@@ -144,4 +151,5 @@ pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str) -> ApiResult
             Ok(())
         })
         .await
+        .inspect(|_| svc.changed())
 }

@@ -12,7 +12,7 @@ use neutrino_model::{ApiError, ApiResult};
 use serde_json::{Map, Value};
 
 use super::query::ListParams;
-use super::{Page, Services, check_revision, policy};
+use super::{Page, Services, check_revision, policy, quotas};
 use crate::context::RequestContext;
 use crate::store::{Sql, security_groups as rows};
 
@@ -97,6 +97,14 @@ fn new_group(
 
 /// `_ensure_default_security_group`: the id of `project`'s default group, made now (with its
 /// four rules) if it has none.
+///
+/// Quotas never refuse the default group: upstream makes it through the plugin, not the API,
+/// so no `security_group` reservation is made for it, and here it is also made by reads (a
+/// list or show of groups or rules) and by port creates, where an `OverQuota` for a group
+/// nobody asked for would make no sense. Upstream does reserve its four rules against
+/// `security_group_rule`; Neutrino does not, for the same reason. The group and its rules
+/// still count as used, so a group or rule create that runs `ensure_default` in its own
+/// transaction is checked with them ([`quotas::enforce`] counts after inserting).
 pub fn ensure_default(sql: &mut dyn Sql, project: &str) -> ApiResult<String> {
     if let Some(id) = rows::default_of(sql, project)? {
         return Ok(id);
@@ -117,7 +125,7 @@ pub async fn ensure_default_of(svc: &Services, project: &str) -> ApiResult<()> {
         return Ok(());
     }
     let p = project.to_string();
-    svc.store.write(move |sql| ensure_default(sql, &p).map(|_| ())).await
+    svc.store.write(move |sql| ensure_default(sql, &p).map(|_| ())).await.inspect(|_| svc.changed())
 }
 
 fn build(ctx: &RequestContext, body: &Map<String, Value>) -> ApiResult<SecurityGroup> {
@@ -140,15 +148,22 @@ pub async fn create(
     bodies: Vec<Map<String, Value>>,
 ) -> ApiResult<Vec<SecurityGroup>> {
     let groups = bodies.iter().map(|b| build(ctx, b)).collect::<ApiResult<Vec<_>>>()?;
+    let config = svc.config.clone();
     svc.store
         .write(move |sql| {
             for g in &groups {
                 ensure_default(sql, &g.std.project_id)?;
                 rows::insert(sql, g)?;
             }
+            // The groups first, then their egress rules, which count against
+            // `security_group_rule` as upstream reserves them (two per group).
+            let projects = || groups.iter().map(|g| g.std.project_id.as_str());
+            quotas::enforce(sql, &config.quotas, "security_group", projects())?;
+            quotas::enforce(sql, &config.quotas, "security_group_rule", projects())?;
             Ok(groups)
         })
         .await
+        .inspect(|_| svc.changed())
 }
 
 pub async fn show(svc: &Services, ctx: &RequestContext, id: &str) -> ApiResult<SecurityGroup> {
@@ -227,6 +242,7 @@ pub async fn update(
             Ok(g)
         })
         .await
+        .inspect(|_| svc.changed())
 }
 
 /// Deletes a group with its rules: 409 `SecurityGroupInUse` while ports use it, and
@@ -247,6 +263,7 @@ pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str, if_match: Op
             Ok(())
         })
         .await
+        .inspect(|_| svc.changed())
 }
 
 /// 403 unless the caller may write group `g`'s rules.

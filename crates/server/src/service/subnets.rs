@@ -10,7 +10,7 @@ use neutrino_model::{ApiError, ApiResult};
 use serde_json::{Map, Value};
 
 use super::query::ListParams;
-use super::{Page, Services, check_revision, networks, policy};
+use super::{Page, Services, check_revision, networks, policy, quotas};
 use crate::context::RequestContext;
 use crate::store::{Sql, allocations, networks as net_rows, ports, subnets as rows};
 
@@ -113,7 +113,7 @@ pub async fn create(
     ctx: &RequestContext,
     bodies: Vec<Map<String, Value>>,
 ) -> ApiResult<Vec<Subnet>> {
-    let ctx = ctx.clone();
+    let (ctx, config) = (ctx.clone(), svc.config.clone());
     svc.store
         .write(move |sql| {
             let mut made: Vec<Subnet> = vec![];
@@ -123,6 +123,7 @@ pub async fn create(
                 net_rows::touch(sql, &s.network_id, &s.std.created_at)?;
                 made.push(s);
             }
+            quotas::enforce(sql, &config.quotas, "subnet", made.iter().map(|s| s.std.project_id.as_str()))?;
             Ok(made)
         })
         .await

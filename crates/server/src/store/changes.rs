@@ -8,13 +8,16 @@ use super::{Sql, StoreError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     pub revision: i64,
-    /// `port`, `network` or `agent`.
+    /// `port`, `network`, `agent` or [`SECURITY_GROUP`].
     pub kind: String,
     pub resource_id: String,
     pub network_id: Option<String>,
     /// The port's host (before and after a move, one row each).
     pub host: Option<String>,
 }
+
+/// The kind of a change to a security group or rule.
+pub const SECURITY_GROUP: &str = "security_group";
 
 /// Rows kept; older ones are pruned as new ones come.
 pub const KEEP: i64 = 100_000;

@@ -6,7 +6,7 @@ use neutrino_model::common::Standard;
 use neutrino_model::port::Port;
 
 use super::list::{Scope, Select, balanced, chunks};
-use super::{Row, Sql, SqlValue, StoreError, allocations, placeholders, tags};
+use super::{Row, Sql, SqlValue, StoreError, allocations, placeholders, port_security, tags};
 
 pub const TABLE: &str = "ports";
 pub const TAG_TYPE: &str = "ports";
@@ -34,6 +34,8 @@ pub fn from_row(r: &Row) -> Port {
         device_owner: r[8].text(),
         status: r[9].text(),
         port_security_enabled: r[10].bool(),
+        security_groups: vec![],
+        allowed_address_pairs: vec![],
         binding_host_id: r[11].text(),
         binding_profile: serde_json::from_str(&r[12].text()).unwrap_or_default(),
         binding_vif_type: r[13].text(),
@@ -69,12 +71,14 @@ fn values(p: &Port) -> Vec<SqlValue> {
 /// Inserts the port row and its address allocations.
 pub fn insert(sql: &mut dyn Sql, p: &Port) -> Result<(), StoreError> {
     super::insert_row(sql, TABLE, COLS, &values(p))?;
+    port_security::write(sql, p)?;
     allocations::insert(sql, p)
 }
 
 /// Writes every column of `p` back and replaces its allocations.
 pub fn update(sql: &mut dyn Sql, p: &Port) -> Result<(), StoreError> {
     super::update_row(sql, TABLE, COLS, &values(p))?;
+    port_security::write(sql, p)?;
     allocations::free_port(sql, &p.std.id)?;
     allocations::insert(sql, p)
 }
@@ -86,7 +90,7 @@ pub fn get(sql: &mut dyn Sql, id: &str) -> Result<Option<Port>, StoreError> {
     Ok(out.pop())
 }
 
-/// Fills in fixed IPs and tags.
+/// Fills in fixed IPs, security groups, address pairs and tags.
 pub fn fill(sql: &mut dyn Sql, ports: &mut [Port]) -> Result<(), StoreError> {
     fill_addresses(sql, ports)?;
     let ids: Vec<String> = ports.iter().map(|p| p.std.id.clone()).collect();
@@ -97,8 +101,9 @@ pub fn fill(sql: &mut dyn Sql, ports: &mut [Port]) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Fills in fixed IPs only.
+/// Fills in fixed IPs, security groups and address pairs (not tags).
 pub fn fill_addresses(sql: &mut dyn Sql, ports: &mut [Port]) -> Result<(), StoreError> {
+    port_security::fill(sql, ports)?;
     let ids: Vec<String> = ports.iter().map(|p| p.std.id.clone()).collect();
     let mut ips = allocations::of_ports(sql, &ids)?;
     for p in ports {
@@ -110,6 +115,7 @@ pub fn fill_addresses(sql: &mut dyn Sql, ports: &mut [Port]) -> Result<(), Store
 pub fn delete(sql: &mut dyn Sql, id: &str) -> Result<(), StoreError> {
     tags::clear(sql, TAG_TYPE, id)?;
     allocations::free_port(sql, id)?;
+    port_security::clear(sql, id)?;
     sql.execute("DELETE FROM ports WHERE id = ?", &[id.into()])?;
     Ok(())
 }
@@ -177,6 +183,18 @@ pub fn filter_fixed_ips(select: &mut Select, f: &FixedIpsFilter) {
     select.push(cond, params);
 }
 
+/// Restricts `select` to the ports in any of the groups `ids` (the `security_groups=` filter).
+pub fn filter_security_groups(select: &mut Select, ids: &[String]) {
+    if ids.is_empty() {
+        return;
+    }
+    let cond = format!(
+        "EXISTS (SELECT 1 FROM port_security_groups g WHERE g.port_id = ports.id AND g.security_group_id IN ({}))",
+        placeholders(ids.len())
+    );
+    select.push(cond, ids.iter().map(SqlValue::from).collect());
+}
+
 /// Ids and owners of the ports of a network.
 pub fn owners_on_network(sql: &mut dyn Sql, network_id: &str) -> Result<Vec<(String, String)>, StoreError> {
     let rows = sql.query("SELECT id, device_owner FROM ports WHERE network_id = ?", &[network_id.into()])?;
@@ -213,8 +231,8 @@ pub fn used_by_others(sql: &mut dyn Sql, network_id: &str, project_id: &str) -> 
         .is_empty())
 }
 
-/// The ports bound to `host` with `vif_type`, with their fixed IPs (not their tags), sorted by
-/// id; only those of `ids` (sorted) when given.
+/// The ports bound to `host` with `vif_type`, with their fixed IPs, groups and address pairs
+/// (not their tags), sorted by id; only those of `ids` (sorted) when given.
 pub fn bound_to(
     sql: &mut dyn Sql,
     host: &str,

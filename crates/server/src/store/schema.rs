@@ -6,6 +6,8 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core-networks-subnets-ports", V1),
     (2, "ml2-segments-agents-changes", V2),
     (3, "security-groups", V3),
+    (4, "port-security-groups-address-pairs", V4),
+    (5, "quotas", V5),
 ];
 
 /// The schema version this build expects.
@@ -171,5 +173,31 @@ CREATE INDEX security_group_rules_project ON security_group_rules (project_id);
 CREATE TABLE default_security_groups (
     project_id TEXT PRIMARY KEY,
     security_group_id TEXT NOT NULL REFERENCES security_groups (id)
+);
+";
+
+const V4: &str = "
+CREATE TABLE port_security_groups (
+    port_id TEXT NOT NULL REFERENCES ports (id),
+    security_group_id TEXT NOT NULL REFERENCES security_groups (id),
+    PRIMARY KEY (port_id, security_group_id)
+);
+CREATE INDEX port_security_groups_group ON port_security_groups (security_group_id);
+CREATE TABLE port_address_pairs (
+    port_id TEXT NOT NULL REFERENCES ports (id),
+    ip_address TEXT NOT NULL,
+    mac_address TEXT NOT NULL,
+    PRIMARY KEY (port_id, ip_address, mac_address)
+);
+";
+
+/// Per-project quota limits (neutron `quotas`): one row per project and resource whose limit
+/// an admin set; absent rows mean the configured default.
+const V5: &str = "
+CREATE TABLE quotas (
+    project_id TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    hard_limit BIGINT NOT NULL,
+    PRIMARY KEY (project_id, resource)
 );
 ";

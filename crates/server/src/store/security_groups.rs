@@ -8,7 +8,7 @@ use neutrino_model::common::Standard;
 use neutrino_model::security_group::{SecurityGroup, SecurityGroupRule};
 
 use super::list::{Scope, Select, chunks};
-use super::{Row, Sql, SqlValue, StoreError, placeholders, tags};
+use super::{Row, Sql, SqlValue, StoreError, changes, placeholders, tags};
 
 pub const TABLE: &str = "security_groups";
 pub const TAG_TYPE: &str = "security_groups";
@@ -88,22 +88,30 @@ fn rule_values(r: &SecurityGroupRule) -> Vec<SqlValue> {
     ]
 }
 
+/// Tells the agents' change feed that what the firewalls enforce may have changed (`id`: the
+/// group or rule written; the firewall section is recomputed whole).
+fn record(sql: &mut dyn Sql, id: &str) -> Result<(), StoreError> {
+    changes::record(sql, changes::SECURITY_GROUP, id, None, None).map(|_| ())
+}
+
 /// Inserts a group and its rules.
 pub fn insert(sql: &mut dyn Sql, g: &SecurityGroup) -> Result<(), StoreError> {
     super::insert_row(sql, TABLE, COLS, &values(g))?;
     for r in &g.rules {
-        insert_rule(sql, r)?;
+        super::insert_row(sql, RULE_TABLE, RULE_COLS, &rule_values(r))?;
     }
-    Ok(())
+    record(sql, &g.std.id)
 }
 
 /// Writes every column of the group `g` back (not its rules).
 pub fn update(sql: &mut dyn Sql, g: &SecurityGroup) -> Result<(), StoreError> {
-    super::update_row(sql, TABLE, COLS, &values(g))
+    super::update_row(sql, TABLE, COLS, &values(g))?;
+    record(sql, &g.std.id)
 }
 
 pub fn insert_rule(sql: &mut dyn Sql, r: &SecurityGroupRule) -> Result<(), StoreError> {
-    super::insert_row(sql, RULE_TABLE, RULE_COLS, &rule_values(r))
+    super::insert_row(sql, RULE_TABLE, RULE_COLS, &rule_values(r))?;
+    record(sql, &r.id)
 }
 
 /// A group by id, with its rules and tags.
@@ -161,7 +169,7 @@ pub fn delete(sql: &mut dyn Sql, id: &str) -> Result<(), StoreError> {
     )?;
     sql.execute("DELETE FROM default_security_groups WHERE security_group_id = ?", &[id.into()])?;
     sql.execute(&format!("DELETE FROM {TABLE} WHERE id = ?"), &[id.into()])?;
-    Ok(())
+    record(sql, id)
 }
 
 /// Bumps the revision and update time of a group (a rule or tag of it changed).
@@ -194,10 +202,9 @@ pub fn is_default(sql: &mut dyn Sql, id: &str) -> Result<bool, StoreError> {
     Ok(!rows.is_empty())
 }
 
-/// The hook of "a group in use cannot be deleted": whether any port uses group `id`. Ports
-/// have no `security_groups` attribute yet, so none does.
-pub fn in_use(_sql: &mut dyn Sql, _id: &str) -> Result<bool, StoreError> {
-    Ok(false)
+/// Whether any port uses group `id` (then it cannot be deleted).
+pub fn in_use(sql: &mut dyn Sql, id: &str) -> Result<bool, StoreError> {
+    super::port_security::group_in_use(sql, id)
 }
 
 /// A rule by id.
@@ -230,5 +237,5 @@ pub fn rule_select(scope: Scope<'_>) -> Select {
 
 pub fn delete_rule(sql: &mut dyn Sql, id: &str) -> Result<(), StoreError> {
     sql.execute(&format!("DELETE FROM {RULE_TABLE} WHERE id = ?"), &[id.into()])?;
-    Ok(())
+    record(sql, id)
 }

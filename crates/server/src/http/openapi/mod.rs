@@ -5,6 +5,7 @@
 
 mod identity;
 mod paths;
+mod quotas;
 mod schemas;
 
 use std::sync::LazyLock;
@@ -99,7 +100,7 @@ fn error_response(description: &str, schema: &str) -> Value {
 }
 
 const DESCRIPTION: &str = "The OpenStack Networking API v2.0 as Neutrino serves it (networks, subnets, \
-ports, security groups and their rules, their tags, agents) and, with `[auth] mode = \"builtin\"`, its Keystone v3-compatible identity \
+ports, security groups and their rules, their tags, quotas, agents) and, with `[auth] mode = \"builtin\"`, its Keystone v3-compatible identity \
 service under `/identity/v3`. Send the token from `POST /identity/v3/auth/tokens` (header \
 `X-Subject-Token`) as `X-Auth-Token`. Any path also answers with a `.json` suffix. Errors are \
 `{\"NeutronError\": {\"type\", \"message\", \"detail\"}}` on the networking API and Keystone's \
@@ -109,8 +110,10 @@ service under `/identity/v3`. Send the token from `POST /identity/v3/auth/tokens
 /// The whole document.
 pub fn document() -> Value {
     let mut paths = paths::paths();
+    paths.extend(quotas::paths());
     paths.extend(identity::paths());
     let mut schemas = paths::schemas();
+    schemas.extend(quotas::schemas());
     schemas.extend(identity::schemas());
     let mut responses: Map<String, Value> =
         ERRORS.iter().map(|(_, name, d)| (name.to_string(), error_response(d, "NeutronError"))).collect();
@@ -129,6 +132,7 @@ pub fn document() -> Value {
             {"name": "discovery", "description": "Versions, resources and extensions."},
             {"name": "networks"}, {"name": "subnets"}, {"name": "ports"},
             {"name": "security-groups"}, {"name": "security-group-rules"},
+            {"name": "quotas", "description": "Per-project limits (`quotas`, `quota_details`)."},
             {"name": "agents", "description": "Admin-only (`agent` extension)."},
             {"name": "identity", "description": "The builtin identity service (`[auth] mode = \"builtin\"`)."},
         ],

@@ -11,9 +11,9 @@ use super::{errors, json_response, op, schema_ref};
 use crate::service::query::{CHANGED_SINCE, TAG_FILTERS};
 
 /// Error statuses every authenticated networking operation may answer.
-const AUTHED: &[u16] = &[401, 414, 431, 503];
+pub(super) const AUTHED: &[u16] = &[401, 414, 431, 503];
 
-fn with(extra: &[u16]) -> Vec<u16> {
+pub(super) fn with(extra: &[u16]) -> Vec<u16> {
     let mut v = AUTHED.to_vec();
     v.extend_from_slice(extra);
     v.sort_unstable();
@@ -106,11 +106,11 @@ fn list_params(r: &Resource) -> Vec<Value> {
     out
 }
 
-fn body(schema: Value, example: Value) -> Value {
+pub(super) fn body(schema: Value, example: Value) -> Value {
     json!({"required": true, "content": {"application/json": {"schema": schema, "example": example}}})
 }
 
-fn no_content(description: &str) -> Value {
+pub(super) fn no_content(description: &str) -> Value {
     json!({"description": description})
 }
 

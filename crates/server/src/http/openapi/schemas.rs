@@ -6,6 +6,7 @@ use neutrino_model::attrs::{Attr, NETWORK, PORT, SECURITY_GROUP, SECURITY_GROUP_
 use neutrino_model::convert::NAME_MAX_LEN;
 use neutrino_model::network::NETWORK_TYPES;
 use neutrino_model::port::VNIC_TYPES;
+use neutrino_model::port_security::MAX_ADDRESS_PAIRS;
 use neutrino_model::subnet::{MAX_DNS_NAMESERVERS, MAX_HOST_ROUTES};
 use serde_json::{Map, Value, json};
 
@@ -107,6 +108,11 @@ fn cidr() -> Value {
     json!({"type": "string", "pattern": "^[0-9A-Fa-f:.]+/[0-9]{1,3}$", "example": "10.0.0.0/24"})
 }
 
+/// A MAC address (`fa:16:3e:12:34:56`).
+fn mac() -> Value {
+    json!({"type": "string", "example": "fa:16:3e:12:34:56", "pattern": "^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$"})
+}
+
 fn one_of_strings(values: &[&str]) -> Value {
     json!({"type": "string", "enum": values})
 }
@@ -162,8 +168,7 @@ pub fn attr_type(singular: &str, name: &str) -> Option<Value> {
         ("subnet", "subnetpool_id") => nullable(uuid()),
         ("subnet", "prefixlen") => integer(),
         ("subnet", "use_default_subnetpool") => boolean(),
-        ("port", "mac_address") => json!({"type": "string", "example": "fa:16:3e:12:34:56",
-            "pattern": "^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$"}),
+        ("port", "mac_address") => mac(),
         ("port", "fixed_ips") => array(pair(&[("subnet_id", uuid()), ("ip_address", ip())], &[])),
         ("port", "device_id" | "device_owner") => text(),
         ("port", "binding:host_id") => nullable(text()),
@@ -172,6 +177,11 @@ pub fn attr_type(singular: &str, name: &str) -> Option<Value> {
         ("port", "binding:vif_details") => json!({"type": "object", "additionalProperties": true}),
         ("port", "binding:vnic_type") => one_of_strings(VNIC_TYPES),
         ("port", "ip_allocation") => string(),
+        ("port", "security_groups") => json!({"type": "array", "uniqueItems": true, "items": uuid()}),
+        ("port", "allowed_address_pairs") => json!({"type": "array", "maxItems": MAX_ADDRESS_PAIRS,
+            "items": pair(&[("ip_address", json!({"type": "string", "example": "10.0.0.0/24",
+                "description": "An IP address, or a CIDR without host bits."})), ("mac_address", mac())],
+                &["ip_address"])}),
         ("security_group", "stateful") => boolean(),
         ("security_group_rule", "security_group_id") => uuid(),
         ("security_group_rule", "remote_group_id") => nullable(uuid()),
