@@ -62,7 +62,7 @@ impl L2Driver<OvsVswitch, OvsOfctl> {
         let vs = OvsVswitch::connect(&cfg.ovsdb).await.map_err(|e| failed(e.into()))?;
         let ofctl = OvsOfctl::new(cfg.ovs_rundir.clone());
         let mut d = Self::new(cfg.clone(), vs, ofctl, OvsOfctl::new(cfg.ovs_rundir.clone()));
-        d.r = d.r.with_conntrack(Arc::new(OvsConntrack::new(cfg.ovs_rundir.clone())));
+        d.r.set_conntrack(Arc::new(OvsConntrack::new(cfg.ovs_rundir.clone())));
         Ok(d)
     }
 }

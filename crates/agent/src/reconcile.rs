@@ -130,8 +130,13 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
 
     /// The connection tracker to clean after rules are removed (none: no cleanup).
     pub fn with_conntrack(mut self, ct: Arc<dyn Conntrack>) -> Self {
-        self.conntrack = Some(ct);
+        self.set_conntrack(ct);
         self
+    }
+
+    /// See [`Reconciler::with_conntrack`].
+    pub fn set_conntrack(&mut self, ct: Arc<dyn Conntrack>) {
+        self.conntrack = Some(ct);
     }
 
     /// Who a `br-int` flow (by key) is for, as of the last sync: the mapping from a flow dump

@@ -20,10 +20,10 @@ use neutrino_model::internal::RuleState;
 use neutrino_ovs::flow::Flow;
 use neutrino_ovs::flow::normalize::split_top;
 
-use super::super::{LocalNet, LocalPort, Owner, f};
+use super::super::{LocalNet, LocalPort, Owner};
 use super::rules::{self, CT_STATES};
 use super::state::{accept, accept_new};
-use super::{Index, port_rules, priority as prio};
+use super::{Index, flow, port_rules, priority as prio, reg_port};
 
 /// The register an accepting conjunction's id is recorded in.
 pub const REG_CONJ: &str = "NXM_NX_REG7[]";
@@ -107,23 +107,14 @@ pub fn port_flows(cookie: u64, p: &LocalPort, rule: &RuleState, id: u32) -> Vec<
     let mut out = vec![];
     for (i, state) in (0u32..).zip(CT_STATES) {
         let id = id + i;
-        for m in &ms {
-            out.push(f(
-                t,
-                priority,
-                cookie,
-                format!("{m},ct_state={state}"),
-                format!("conjunction({id},2/2)"),
-            ));
+        for (h, m) in &ms {
+            let mut m = m.clone();
+            m.push(("ct_state", state.to_string()));
+            out.push(flow(t, priority, cookie, h, m, format!("conjunction({id},2/2)")));
         }
         let ok = if i == 0 { accept(t, p) } else { accept_new(t, p) };
-        out.push(f(
-            t,
-            priority,
-            cookie,
-            format!("conj_id={id},{eth},reg5={:#x},ct_state={state}", p.ofport),
-            format!("load:{id:#x}->{REG_CONJ},{ok}"),
-        ));
+        let m = vec![("conj_id", id.to_string()), reg_port(p), ("ct_state", state.to_string())];
+        out.push(flow(t, priority, cookie, eth, m, format!("load:{id:#x}->{REG_CONJ},{ok}")));
     }
     out
 }
@@ -155,13 +146,17 @@ pub fn member_flows(cookie: u64, n: &LocalNet, ports: &[LocalPort], ix: &Index<'
             (_, false) => ("ip", "nw_src"),
             (_, true) => ("ipv6", "ipv6_src"),
         };
-        let members = ix.members.get(&remote).map(Vec::as_slice).unwrap_or_default();
+        let members = ix.members.get(remote.as_str()).map(Vec::as_slice).unwrap_or_default();
+        let reg_net = ("reg6", format!("{:#x}", n.local_vlan));
         for addr in members.iter().filter(|a| a.contains(':') == v6) {
             for (i, state) in (0u32..).zip(CT_STATES) {
                 let actions: Vec<String> =
                     ids.iter().map(|id| format!("conjunction({},1/2)", id + i)).collect();
-                let m = format!("{eth},reg6={:#x},{field}={addr},ct_state={state}", n.local_vlan);
-                out.push((owner.clone(), f(t, prio::RULE_BASE + offset, cookie, m, actions.join(","))));
+                let m = vec![reg_net.clone(), (field, addr.clone()), ("ct_state", state.to_string())];
+                out.push((
+                    owner.clone(),
+                    flow(t, prio::RULE_BASE + offset, cookie, eth, m, actions.join(",")),
+                ));
             }
         }
     }

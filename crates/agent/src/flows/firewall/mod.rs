@@ -29,6 +29,19 @@ use neutrino_ovs::flow::{Flow, FlowKey};
 use super::tables::{self, REG_PORT, priority as prio};
 use super::{LocalNet, LocalPort, Owner, f};
 
+/// `ct_state` values, in the bit order `ovs-ofctl` prints them.
+pub mod ct {
+    pub const UNTRACKED: &str = "-trk";
+    pub const TRACKED: &str = "+trk";
+    pub const INVALID: &str = "+inv+trk";
+    pub const NEW: &str = "+new-est";
+    pub const EST: &str = "+est";
+    pub const NOT_EST: &str = "-est";
+    pub const EST_NOT_REPLY: &str = "+est-rel-rpl";
+    pub const EST_REPLY: &str = "+est-rel+rpl";
+    pub const RELATED: &str = "-new-est+rel-inv";
+}
+
 /// The conntrack zone of a packet: the low 16 bits of `reg6` (its network's local VLAN).
 pub const ZONE: &str = "NXM_NX_REG6[0..15]";
 /// The `ct_mark` of a connection whose rule went away: dropped from then on, and deleted from
@@ -37,8 +50,7 @@ pub const CT_MARK_INVALID: u32 = 1;
 
 /// The firewall's priorities (upstream's), highest first within a table.
 pub mod priority {
-    /// 71: what a port may send without conntrack (ARP, ND, DHCP requests), and the
-    /// pass-through of a port without port security (71, 81).
+    /// 71: what a port may send without conntrack (ARP, RARP, ND).
     pub const BASE_ALLOW: u16 = 95;
     /// 81: a port without port security: a new connection from a filtered neighbour, committed.
     pub const UNFILTERED_COMMIT: u16 = 110;
@@ -122,11 +134,52 @@ pub fn port(cookie: u64, lv: u16, p: &LocalPort) -> Flow {
     }
 }
 
+/// A flow written directly in `ovs-ofctl`'s canonical form (as [`super::local::port`]: a
+/// port's firewall has some fifty flows, and normalising tens of thousands of strings on every
+/// sync would cost more than the rest of it): the protocol `head` (or nothing), then the fields
+/// sorted by name, each value already canonical (`reg5` in hex, MACs in lower case, addresses
+/// through [`canon_addr`], `ct_state` flags in bit order); `firewall_flows_are_canonical`
+/// checks the form against the normaliser.
+pub fn flow(
+    table: u8,
+    priority: u16,
+    cookie: u64,
+    head: &str,
+    mut fields: Vec<(&str, String)>,
+    actions: String,
+) -> Flow {
+    fields.sort();
+    let mut matches = head.to_string();
+    for (k, v) in fields {
+        if !matches.is_empty() {
+            matches.push(',');
+        }
+        matches.push_str(k);
+        matches.push('=');
+        matches.push_str(&v);
+    }
+    Flow { table, priority, cookie, matches, actions }
+}
+
+/// An address (an IP or a CIDR, IPv4 or IPv6) as `ovs-ofctl` prints it: host bits cleared,
+/// a full-length prefix dropped, IPv6 compressed.
+pub fn canon_addr(addr: &str) -> String {
+    let field = if addr.contains(':') { "ipv6_src" } else { "nw_src" };
+    let m = neutrino_ovs::flow::normalize::matches(&format!("{field}={addr}"));
+    m.split_once('=').map_or(m.clone(), |(_, v)| v.to_string())
+}
+
+/// `reg5` matching a port.
+pub fn reg_port(p: &LocalPort) -> (&'static str, String) {
+    ("reg5", format!("{:#x}", p.ofport))
+}
+
 /// The desired firewall state, indexed for generation: groups by id, and the conjunction ids
 /// of the remote-group rules of the host's ports ([`conj::ConjIds`]).
 pub struct Index<'a> {
     pub groups: BTreeMap<&'a str, &'a SecurityGroupState>,
-    pub members: &'a BTreeMap<String, Vec<String>>,
+    /// Remote group → its members' addresses, canonical ([`canon_addr`]).
+    pub members: BTreeMap<&'a str, Vec<String>>,
     pub conj: conj::ConjIds,
 }
 
@@ -142,7 +195,14 @@ impl<'a> Index<'a> {
                 }
             }
         }
-        Index { groups, members: &fw.members, conj: conj::ConjIds::allocate(keys) }
+        let remotes: BTreeSet<&str> = keys.iter().map(|k| k.remote.as_str()).collect();
+        let members = fw
+            .members
+            .iter()
+            .filter(|(g, _)| remotes.contains(g.as_str()))
+            .map(|(g, m)| (g.as_str(), m.iter().map(|a| canon_addr(a)).collect()))
+            .collect();
+        Index { groups, members, conj: conj::ConjIds::allocate(keys) }
     }
 }
 
@@ -160,58 +220,62 @@ pub fn port_rules<'a, 'b>(
 
 /// Every firewall flow of the host's ports and networks with its owner, one flow per key
 /// (the first owner wins when two rules give the same flow, in group then rule id order);
-/// flows of one key that only add conjunctions are merged into one.
+/// flows of one key that only add conjunctions are merged into one. Keys can only repeat among
+/// one port's rule flows (they match its `reg5`) and one network's member flows (its `reg6`),
+/// so duplicates are looked for there only.
 pub fn host(cookie: u64, nets: &[LocalNet], fw: &FirewallState) -> Vec<(Owner, Flow)> {
     let ix = Index::new(fw, nets);
-    let mut out: BTreeMap<FlowKey, (Owner, Flow)> = BTreeMap::new();
-    let mut add = |owner: &Owner, flow: Flow| match out.get_mut(&flow.key()) {
-        Some((_, have)) if have.actions != flow.actions && conj::only_conjunctions(&have.actions) => {
-            have.actions = conj::merge_actions(&have.actions, &flow.actions);
-        }
-        Some(_) => {}
-        None => {
-            out.insert(flow.key(), (owner.clone(), flow));
-        }
-    };
+    let mut out: Vec<(Owner, Flow)> = vec![];
     for n in nets {
         let mut ports = n.ports.clone();
         ports.sort();
         ports.dedup_by(|a, b| a.ofport == b.ofport);
         for p in &ports {
-            match &p.filter {
-                None => {
-                    let owner = Owner::Firewall(p.id.clone());
-                    for fl in spoof::unfiltered(cookie, p) {
-                        add(&owner, fl);
-                    }
-                }
-                Some(filter) => {
-                    let owner = Owner::AntiSpoofing(p.id.clone());
-                    for fl in spoof::egress(cookie, p, filter).into_iter().chain(spoof::ingress(cookie, p)) {
-                        add(&owner, fl);
-                    }
-                    let owner = Owner::Firewall(p.id.clone());
-                    for fl in state::port(cookie, p) {
-                        add(&owner, fl);
-                    }
-                    for (sg, rule) in port_rules(&ix.groups, p) {
-                        let owner = Owner::Rule { rule: rule.id.clone(), port: p.id.clone() };
-                        let flows = match conj::ConjKey::of(sg, rule) {
-                            Some(k) => conj::port_flows(cookie, p, rule, ix.conj.id(&k)),
-                            None => rules::flows(cookie, p, rule),
-                        };
-                        for fl in flows {
-                            add(&owner, fl);
-                        }
-                    }
+            let Some(filter) = &p.filter else {
+                let owner = Owner::Firewall(p.id.clone());
+                out.extend(spoof::unfiltered(cookie, p).into_iter().map(|fl| (owner.clone(), fl)));
+                continue;
+            };
+            let owner = Owner::AntiSpoofing(p.id.clone());
+            let base = spoof::egress(cookie, p, filter).into_iter().chain(spoof::ingress(cookie, p));
+            out.extend(base.map(|fl| (owner.clone(), fl)));
+            let owner = Owner::Firewall(p.id.clone());
+            out.extend(state::port(cookie, p).into_iter().map(|fl| (owner.clone(), fl)));
+            let mut rule_flows = vec![];
+            for (sg, rule) in port_rules(&ix.groups, p) {
+                let owner = Owner::Rule { rule: rule.id.clone(), port: p.id.clone() };
+                let flows = match conj::ConjKey::of(sg, rule) {
+                    Some(k) => conj::port_flows(cookie, p, rule, ix.conj.id(&k)),
+                    None => rules::flows(cookie, p, rule),
+                };
+                rule_flows.extend(flows.into_iter().map(|fl| (owner.clone(), fl)));
+            }
+            out.extend(one_per_key(rule_flows));
+        }
+        out.extend(one_per_key(conj::member_flows(cookie, n, &ports, &ix)));
+    }
+    out
+}
+
+/// The first flow of each key, with the conjunctions of later ones of the same key merged in.
+fn one_per_key(flows: Vec<(Owner, Flow)>) -> Vec<(Owner, Flow)> {
+    let mut out: Vec<(Owner, Flow)> = Vec::with_capacity(flows.len());
+    let mut seen: BTreeMap<FlowKey, usize> = BTreeMap::new();
+    for (owner, flow) in flows {
+        match seen.get(&flow.key()) {
+            Some(&i) => {
+                let have = &mut out[i].1;
+                if have.actions != flow.actions && conj::only_conjunctions(&have.actions) {
+                    have.actions = conj::merge_actions(&have.actions, &flow.actions);
                 }
             }
-        }
-        for (owner, fl) in conj::member_flows(cookie, n, &ports, &ix) {
-            add(&owner, fl);
+            None => {
+                seen.insert(flow.key(), out.len());
+                out.push((owner, flow));
+            }
         }
     }
-    out.into_values().collect()
+    out
 }
 
 /// Whether a flow's table is one whose deletion can leave connections to clean up (the

@@ -10,13 +10,13 @@
 use neutrino_model::internal::RuleState;
 use neutrino_ovs::flow::Flow;
 
-use super::super::{LocalPort, f, tables};
-use super::priority as prio;
+use super::super::{LocalPort, tables};
 use super::state::{accept, accept_new};
+use super::{canon_addr, ct, flow, priority as prio, reg_port};
 
 /// The two conntrack states a rule admits: each packet of an established connection in its
 /// direction, and a new connection.
-pub const CT_STATES: [&str; 2] = ["+est-rel-rpl", "+new-est"];
+pub const CT_STATES: [&str; 2] = [ct::EST_NOT_REPLY, ct::NEW];
 
 const ICMP: u8 = 1;
 const ICMPV6: u8 = 58;
@@ -64,12 +64,39 @@ pub fn port_masks(min: u16, max: u16) -> Vec<(u16, u16)> {
     out
 }
 
+/// A match: the protocol head (`tcp`, `ip`, …) and the other fields (see [`super::flow`]).
+pub type Match = (&'static str, Vec<(&'static str, String)>);
+
+/// The protocol head of an ethertype and protocol, and the `nw_proto` field when no
+/// shorthand names the pair (as `ovs-ofctl` prints them).
+fn head(v6: bool, proto: Option<u8>) -> (&'static str, Option<(&'static str, String)>) {
+    let named = match (v6, proto) {
+        (false, None) => Some("ip"),
+        (true, None) => Some("ipv6"),
+        (false, Some(ICMP)) => Some("icmp"),
+        (true, Some(ICMPV6)) => Some("icmp6"),
+        (false, Some(6)) => Some("tcp"),
+        (true, Some(6)) => Some("tcp6"),
+        (false, Some(17)) => Some("udp"),
+        (true, Some(17)) => Some("udp6"),
+        (false, Some(132)) => Some("sctp"),
+        (true, Some(132)) => Some("sctp6"),
+        _ => None,
+    };
+    match (named, proto) {
+        (Some(h), _) => (h, None),
+        (None, p) => (if v6 { "ipv6" } else { "ip" }, p.map(|p| ("nw_proto", p.to_string()))),
+    }
+}
+
 /// The match of a rule for one port without the conntrack state, one per port mask: the port,
 /// ethertype and protocol, destination ports or ICMP type/code, and (unless `skip_remote`, for
 /// conjunctions) the remote prefix. A prefix of the other ethertype matches nothing (`None`).
-pub fn matches(p: &LocalPort, rule: &RuleState, skip_remote: bool) -> Option<Vec<String>> {
+pub fn matches(p: &LocalPort, rule: &RuleState, skip_remote: bool) -> Option<Vec<Match>> {
     let v6 = is_v6(rule);
-    let mut m = vec![if v6 { "ipv6".to_string() } else { "ip".to_string() }, format!("reg5={:#x}", p.ofport)];
+    let (h, nw_proto) = head(v6, rule.protocol);
+    let mut m = vec![reg_port(p)];
+    m.extend(nw_proto);
     if !skip_remote
         && let Some(prefix) = rule.remote_ip_prefix.as_deref()
         && !matches!(prefix, "0.0.0.0/0" | "::/0")
@@ -83,36 +110,37 @@ pub fn matches(p: &LocalPort, rule: &RuleState, skip_remote: bool) -> Option<Vec
             (_, false) => "nw_src",
             (_, true) => "ipv6_src",
         };
-        m.push(format!("{field}={prefix}"));
+        m.push((field, canon_addr(prefix)));
     }
-    let Some(proto) = rule.protocol else { return Some(vec![m.join(",")]) };
-    m.push(format!("nw_proto={proto}"));
+    let Some(proto) = rule.protocol else { return Some(vec![(h, m)]) };
     match proto {
         ICMP | ICMPV6 => {
             if let Some(t) = rule.port_range_min {
-                m.push(format!("icmp_type={t}"));
+                m.push(("icmp_type", t.to_string()));
                 if let Some(c) = rule.port_range_max {
-                    m.push(format!("icmp_code={c}"));
+                    m.push(("icmp_code", c.to_string()));
                 }
             }
-            Some(vec![m.join(",")])
+            Some(vec![(h, m)])
         }
-        6 | 17 | 132 => {
-            let base = m.join(",");
-            match (rule.port_range_min, rule.port_range_max) {
-                (Some(lo), hi) if !(lo <= 1 && hi == Some(u16::MAX)) => Some(
-                    port_masks(lo, hi.unwrap_or(lo))
-                        .into_iter()
-                        .map(|(v, mask)| match mask {
-                            0xffff => format!("{base},tp_dst={v}"),
-                            _ => format!("{base},tp_dst={v:#x}/{mask:#x}"),
-                        })
-                        .collect(),
-                ),
-                _ => Some(vec![base]),
-            }
-        }
-        _ => Some(vec![m.join(",")]),
+        6 | 17 | 132 => match (rule.port_range_min, rule.port_range_max) {
+            (Some(lo), hi) if !(lo <= 1 && hi == Some(u16::MAX)) => Some(
+                port_masks(lo, hi.unwrap_or(lo))
+                    .into_iter()
+                    .map(|(v, mask)| {
+                        let tp = match mask {
+                            0xffff => v.to_string(),
+                            _ => format!("{v:#x}/{mask:#x}"),
+                        };
+                        let mut m = m.clone();
+                        m.push(("tp_dst", tp));
+                        (h, m)
+                    })
+                    .collect(),
+            ),
+            _ => Some(vec![(h, m)]),
+        },
+        _ => Some(vec![(h, m)]),
     }
 }
 
@@ -122,9 +150,14 @@ pub fn flows(cookie: u64, p: &LocalPort, rule: &RuleState) -> Vec<Flow> {
     let priority = prio::RULE_BASE + offset(rule, false);
     let Some(ms) = matches(p, rule, false) else { return vec![] };
     let mut out = vec![];
-    for m in ms {
-        out.push(f(t, priority, cookie, format!("{m},ct_state={}", CT_STATES[0]), accept(t, p)));
-        out.push(f(t, priority, cookie, format!("{m},ct_state={}", CT_STATES[1]), accept_new(t, p)));
+    for (h, m) in ms {
+        let with = |state: &str| {
+            let mut m = m.clone();
+            m.push(("ct_state", state.to_string()));
+            m
+        };
+        out.push(flow(t, priority, cookie, h, with(CT_STATES[0]), accept(t, p)));
+        out.push(flow(t, priority, cookie, h, with(CT_STATES[1]), accept_new(t, p)));
     }
     out
 }

@@ -13,8 +13,8 @@ use std::net::Ipv6Addr;
 use neutrino_ovs::flow::Flow;
 
 use super::super::tables;
-use super::super::{LocalPort, PortFilter, f};
-use super::{ZONE, priority as prio};
+use super::super::{LocalPort, PortFilter};
+use super::{ZONE, canon_addr, ct, flow, priority as prio, reg_port};
 
 /// ICMPv6 types a port may send from its addresses without conntrack: MLD query, router
 /// solicitation, neighbour solicitation (upstream's `ICMPV6_ALLOWED_EGRESS_TYPES`).
@@ -38,82 +38,96 @@ pub fn link_local(mac: &str) -> Option<String> {
 /// A MAC and an address (an IP or a CIDR) it may send from.
 pub type Pair = (String, String);
 
-/// The (MAC, address) pairs a port may send from, IPv4 and IPv6 apart, sorted: its MAC with
-/// its fixed IPs, its allowed address pairs; IPv6 also its MAC's link-local address.
+/// The (MAC, address) pairs a port may send from, IPv4 and IPv6 apart, sorted and canonical:
+/// its MAC with its fixed IPs, its allowed address pairs; IPv6 also its MAC's link-local
+/// address.
 pub fn pairs(p: &LocalPort, filter: &PortFilter) -> (Vec<Pair>, Vec<Pair>) {
     let mac = p.mac.to_ascii_lowercase();
-    let mut all: BTreeSet<(String, String)> = filter.ips.iter().map(|ip| (mac.clone(), ip.clone())).collect();
-    all.extend(filter.pairs.iter().map(|a| (a.mac_address.to_ascii_lowercase(), a.ip_address.clone())));
+    let mut all: BTreeSet<Pair> = filter.ips.iter().map(|ip| (mac.clone(), canon_addr(ip))).collect();
+    all.extend(filter.pairs.iter().map(|a| (a.mac_address.to_ascii_lowercase(), canon_addr(&a.ip_address))));
     if let Some(lla) = link_local(&mac) {
         all.insert((mac, lla));
     }
     all.into_iter().partition(|(_, ip)| !ip.contains(':'))
 }
 
+type Fields = Vec<(&'static str, String)>;
+
 /// Table 71 for a port with port security.
 pub fn egress(cookie: u64, p: &LocalPort, filter: &PortFilter) -> Vec<Flow> {
-    let reg = format!("reg5={:#x}", p.ofport);
-    let to = |t: u8| format!("resubmit(,{t})");
-    let accept = to(tables::ACCEPT_OR_INGRESS);
+    let reg = reg_port(p);
+    let accept = format!("resubmit(,{})", tables::ACCEPT_OR_INGRESS);
+    let dropped = format!("resubmit(,{})", tables::DROPPED);
     let ct = format!("ct(table={},zone={ZONE})", tables::RULES_EGRESS);
     let mut out = vec![];
-    let mut flow =
-        |priority: u16, m: String, a: &str| out.push(f(tables::BASE_EGRESS, priority, cookie, m, a));
+    let mut add = |priority: u16, head: &str, mut fields: Fields, a: &str| {
+        fields.push(reg.clone());
+        out.push(flow(tables::BASE_EGRESS, priority, cookie, head, fields, a.to_string()));
+    };
+    let s = |v: &str| v.to_string();
     let (v4, v6) = pairs(p, filter);
     let macs: BTreeSet<&str> = v4.iter().chain(&v6).map(|(m, _)| m.as_str()).collect();
     for mac in macs {
-        flow(prio::BASE_ALLOW, format!("rarp,{reg},dl_src={mac}"), &accept);
+        add(prio::BASE_ALLOW, "rarp", vec![("dl_src", s(mac))], &accept);
     }
     for (mac, ip) in &v4 {
-        let src = format!("{reg},dl_src={mac}");
-        flow(prio::BASE_ALLOW, format!("arp,{src},arp_sha={mac},arp_spa={ip}"), &accept);
-        flow(prio::DHCP_CLIENT, format!("udp,{src},nw_src={ip},tp_src=68,tp_dst=67"), &accept);
-        flow(prio::TO_CONNTRACK, format!("ip,{src},nw_src={ip}"), &ct);
+        let arp = vec![("dl_src", mac.clone()), ("arp_sha", mac.clone()), ("arp_spa", ip.clone())];
+        add(prio::BASE_ALLOW, "arp", arp, &accept);
+        let dhcp =
+            vec![("dl_src", mac.clone()), ("nw_src", ip.clone()), ("tp_src", s("68")), ("tp_dst", s("67"))];
+        add(prio::DHCP_CLIENT, "udp", dhcp, &accept);
+        add(prio::TO_CONNTRACK, "ip", vec![("dl_src", mac.clone()), ("nw_src", ip.clone())], &ct);
     }
     // DHCP discovery comes from 0.0.0.0, from the port's own MAC.
-    flow(
-        prio::DHCP_CLIENT,
-        format!("udp,{reg},dl_src={},nw_src=0.0.0.0,tp_src=68,tp_dst=67", p.mac.to_ascii_lowercase()),
-        &accept,
-    );
+    let mac = p.mac.to_ascii_lowercase();
+    let discover = vec![("dl_src", mac), ("nw_src", s("0.0.0.0")), ("tp_src", s("68")), ("tp_dst", s("67"))];
+    add(prio::DHCP_CLIENT, "udp", discover, &accept);
     for (mac, ip) in &v6 {
-        let src = format!("{reg},dl_src={mac}");
         for t in ND_EGRESS {
-            flow(prio::BASE_ALLOW, format!("icmp6,{src},ipv6_src={ip},icmp_type={t}"), &accept);
+            let nd = vec![("dl_src", mac.clone()), ("ipv6_src", ip.clone()), ("icmp_type", t.to_string())];
+            add(prio::BASE_ALLOW, "icmp6", nd, &accept);
         }
-        flow(prio::BASE_ALLOW, format!("icmp6,{src},icmp_type={ND_ADVERT},nd_target={ip}"), &accept);
-        flow(prio::DHCP_CLIENT, format!("udp6,{src},ipv6_src={ip},tp_src=546,tp_dst=547"), &accept);
-        flow(prio::TO_CONNTRACK, format!("ipv6,{src},ipv6_src={ip}"), &ct);
+        let na =
+            vec![("dl_src", mac.clone()), ("icmp_type", ND_ADVERT.to_string()), ("nd_target", ip.clone())];
+        add(prio::BASE_ALLOW, "icmp6", na, &accept);
+        let dhcp = vec![
+            ("dl_src", mac.clone()),
+            ("ipv6_src", ip.clone()),
+            ("tp_src", s("546")),
+            ("tp_dst", s("547")),
+        ];
+        add(prio::DHCP_CLIENT, "udp6", dhcp, &accept);
+        add(prio::TO_CONNTRACK, "ipv6", vec![("dl_src", mac.clone()), ("ipv6_src", ip.clone())], &ct);
     }
-    let dropped = to(tables::DROPPED);
-    flow(prio::SERVER_SPOOF, format!("udp,{reg},tp_src=67"), &dropped);
-    flow(prio::SERVER_SPOOF, format!("udp6,{reg},tp_src=547"), &dropped);
-    flow(prio::SERVER_SPOOF, format!("icmp6,{reg},icmp_type={ROUTER_ADVERT}"), &dropped);
-    flow(prio::EGRESS_OTHER, reg.clone(), &dropped);
+    add(prio::SERVER_SPOOF, "udp", vec![("tp_src", s("67"))], &dropped);
+    add(prio::SERVER_SPOOF, "udp6", vec![("tp_src", s("547"))], &dropped);
+    add(prio::SERVER_SPOOF, "icmp6", vec![("icmp_type", ROUTER_ADVERT.to_string())], &dropped);
+    add(prio::EGRESS_OTHER, "", vec![], &dropped);
     out
 }
 
 /// Table 81 for a port with port security.
 pub fn ingress(cookie: u64, p: &LocalPort) -> Vec<Flow> {
-    let reg = format!("reg5={:#x}", p.ofport);
+    let reg = reg_port(p);
     let output = format!("output:{}", p.ofport);
     let mut out = vec![];
-    let mut flow =
-        |priority: u16, m: String, a: String| out.push(f(tables::BASE_INGRESS, priority, cookie, m, a));
-    flow(prio::INGRESS_NEIGHBOUR, format!("arp,{reg}"), output.clone());
+    let mut add = |priority: u16, head: &str, mut fields: Fields, a: String| {
+        fields.push(reg.clone());
+        out.push(flow(tables::BASE_INGRESS, priority, cookie, head, fields, a));
+    };
+    add(prio::INGRESS_NEIGHBOUR, "arp", vec![], output.clone());
     for t in ND_INGRESS {
-        flow(prio::INGRESS_NEIGHBOUR, format!("icmp6,{reg},icmp_type={t}"), output.clone());
+        add(prio::INGRESS_NEIGHBOUR, "icmp6", vec![("icmp_type", t.to_string())], output.clone());
     }
-    flow(prio::DHCP_REPLY, format!("udp,{reg},tp_src=67,tp_dst=68"), output.clone());
-    flow(prio::DHCP_REPLY, format!("udp6,{reg},tp_src=547,tp_dst=546"), output.clone());
+    let ports = |src: &str, dst: &str| vec![("tp_src", src.to_string()), ("tp_dst", dst.to_string())];
+    add(prio::DHCP_REPLY, "udp", ports("67", "68"), output.clone());
+    add(prio::DHCP_REPLY, "udp6", ports("547", "546"), output.clone());
     for eth in ["ip", "ipv6"] {
-        flow(
-            prio::TRACK,
-            format!("{eth},{reg},ct_state=-trk"),
-            format!("ct(table={},zone={ZONE})", tables::RULES_INGRESS),
-        );
+        let track = format!("ct(table={},zone={ZONE})", tables::RULES_INGRESS);
+        add(prio::TRACK, eth, vec![("ct_state", ct::UNTRACKED.into())], track);
     }
-    flow(prio::TRACKED, format!("{reg},ct_state=+trk"), format!("resubmit(,{})", tables::RULES_INGRESS));
+    let rules = format!("resubmit(,{})", tables::RULES_INGRESS);
+    add(prio::TRACKED, "", vec![("ct_state", ct::TRACKED.into())], rules);
     out
 }
 
@@ -121,24 +135,26 @@ pub fn ingress(cookie: u64, p: &LocalPort) -> Vec<Flow> {
 /// filtered port of this host opened to it (tracked in that port's egress) is committed here,
 /// so its replies are established in the opener's ingress.
 pub fn unfiltered(cookie: u64, p: &LocalPort) -> Vec<Flow> {
-    let reg = format!("reg5={:#x}", p.ofport);
+    let reg = reg_port(p);
     let output = format!("output:{}", p.ofport);
     let mut out = vec![
-        f(
+        flow(
             tables::BASE_EGRESS,
             prio::UNFILTERED,
             cookie,
-            reg.clone(),
+            "",
+            vec![reg.clone()],
             format!("resubmit(,{})", tables::ACCEPT_OR_INGRESS),
         ),
-        f(tables::BASE_INGRESS, prio::UNFILTERED, cookie, reg.clone(), output.clone()),
+        flow(tables::BASE_INGRESS, prio::UNFILTERED, cookie, "", vec![reg.clone()], output.clone()),
     ];
     for eth in ["ip", "ipv6"] {
-        out.push(f(
+        out.push(flow(
             tables::BASE_INGRESS,
             prio::UNFILTERED_COMMIT,
             cookie,
-            format!("{eth},{reg},ct_state=+new-est"),
+            eth,
+            vec![reg.clone(), ("ct_state", ct::NEW.into())],
             format!("ct(commit,zone={ZONE}),{output}"),
         ));
     }

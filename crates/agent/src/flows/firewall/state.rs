@@ -8,8 +8,8 @@
 
 use neutrino_ovs::flow::Flow;
 
-use super::super::{LocalPort, f, tables};
-use super::{CT_MARK_INVALID, ZONE, priority as prio};
+use super::super::{LocalPort, tables};
+use super::{CT_MARK_INVALID, ZONE, ct, flow, priority as prio, reg_port};
 
 /// What a table accepts with: egress goes on to 73, ingress is output to the port.
 pub fn accept(table: u8, p: &LocalPort) -> String {
@@ -32,22 +32,24 @@ pub fn accept_new(table: u8, p: &LocalPort) -> String {
 
 /// The state machine's flows of one port in 72 and 82.
 pub fn port(cookie: u64, p: &LocalPort) -> Vec<Flow> {
-    let reg = format!("reg5={:#x}", p.ofport);
+    let reg = reg_port(p);
     let dropped = format!("resubmit(,{})", tables::DROPPED);
+    let mark = |v: u32| ("ct_mark", format!("{v:#x}"));
+    let state = |v: &str| ("ct_state", v.to_string());
     let mut out = vec![];
     for table in [tables::RULES_EGRESS, tables::RULES_INGRESS] {
         let ok = accept(table, p);
-        let mut flow = |priority: u16, m: String, a: String| out.push(f(table, priority, cookie, m, a));
-        flow(prio::CT_STATE, format!("{reg},ct_mark={CT_MARK_INVALID:#x}"), dropped.clone());
-        flow(prio::CT_STATE, format!("{reg},ct_state=+est-rel+rpl,ct_mark=0"), ok.clone());
-        flow(prio::CT_STATE, format!("{reg},ct_state=-new-est+rel-inv,ct_mark=0"), ok);
-        flow(prio::CT_DROP, format!("{reg},ct_state=-est"), dropped.clone());
+        let mut add = |priority: u16, head: &str, mut fields: Vec<(&'static str, String)>, a: String| {
+            fields.push(reg.clone());
+            out.push(flow(table, priority, cookie, head, fields, a));
+        };
+        add(prio::CT_STATE, "", vec![mark(CT_MARK_INVALID)], dropped.clone());
+        add(prio::CT_STATE, "", vec![state(ct::EST_REPLY), mark(0)], ok.clone());
+        add(prio::CT_STATE, "", vec![state(ct::RELATED), mark(0)], ok);
+        add(prio::CT_DROP, "", vec![state(ct::NOT_EST)], dropped.clone());
         for eth in ["ip", "ipv6"] {
-            flow(
-                prio::CT_DROP,
-                format!("{eth},{reg},ct_state=+est"),
-                format!("ct(commit,zone={ZONE},exec(load:{CT_MARK_INVALID:#x}->NXM_NX_CT_MARK[]))"),
-            );
+            let a = format!("ct(commit,zone={ZONE},exec(load:{CT_MARK_INVALID:#x}->NXM_NX_CT_MARK[]))");
+            add(prio::CT_DROP, eth, vec![state(ct::EST)], a);
         }
     }
     out

@@ -403,3 +403,62 @@ fn every_firewall_flow_names_what_it_is_for() {
         Some(&Owner::Rule { rule: "r-ssh".into(), port: "port-3".into() })
     );
 }
+
+#[test]
+fn firewall_flows_are_canonical() {
+    let mut fw = firewall(5);
+    fw.members
+        .get_mut(DEFAULT)
+        .expect("members")
+        .extend(["fd00:0:0::0005".to_string(), "10.8.0.9/24".into()]);
+    let extra = [
+        RuleState {
+            protocol: Some(17),
+            port_range_min: Some(40),
+            port_range_max: Some(105),
+            ..rule("r-udp", "egress", "IPv4")
+        },
+        RuleState {
+            protocol: Some(1),
+            port_range_min: Some(8),
+            port_range_max: Some(0),
+            ..rule("r-icmp", "ingress", "IPv4")
+        },
+        RuleState { protocol: Some(58), port_range_min: Some(128), ..rule("r-icmp6", "ingress", "IPv6") },
+        RuleState {
+            protocol: Some(47),
+            remote_ip_prefix: Some("10.1.0.0/16".into()),
+            ..rule("r-gre", "ingress", "IPv4")
+        },
+        RuleState {
+            protocol: Some(6),
+            remote_ip_prefix: Some("fd00::/64".into()),
+            ..rule("r-tcp6", "ingress", "IPv6")
+        },
+        RuleState {
+            protocol: Some(6),
+            port_range_min: Some(22),
+            port_range_max: Some(22),
+            remote_group_id: Some(DEFAULT.into()),
+            ..rule("r-tcp-members", "ingress", "IPv6")
+        },
+    ];
+    fw.groups[0].rules.extend(extra);
+    let mut ps = ports();
+    if let Some(f) = ps[0].filter.as_mut() {
+        f.ips.push("FD00:0:0:0::1".into());
+        f.pairs.push(AddressPairState {
+            ip_address: "10.9.0.7/24".into(),
+            mac_address: "FA:16:3E:00:00:AA".into(),
+        });
+        f.pairs.push(AddressPairState { ip_address: "10.9.1.1/32".into(), mac_address: mac(1) });
+    }
+    let set = generate(&layout(), &net(ps), &BTreeMap::new(), &fw);
+    let mut n = 0;
+    for o in set.bridges["br-int"].iter().filter(|o| matches!(o.flow.table, 71..=93)) {
+        let fl = &o.flow;
+        assert_eq!(*fl, Flow::new(fl.table, fl.priority, fl.cookie, &fl.matches, &fl.actions), "{}", o.owner);
+        n += 1;
+    }
+    assert!(n > 200, "{n}");
+}
