@@ -387,9 +387,17 @@ async fn another_projects_group_is_not_found() {
 #[tokio::test]
 async fn the_extension_is_advertised() {
     let app = App::new().await;
-    for alias in ["security-group", "port-security", "allowed-address-pairs"] {
+    for alias in [
+        "security-group",
+        "port-security",
+        "allowed-address-pairs",
+        "security-groups-normalized-cidr",
+        "port-security-groups-filtering",
+    ] {
         let (s, b) = app.admin().get(&format!("/v2.0/extensions/{alias}")).await;
         assert_eq!(s, StatusCode::OK, "{alias}: {b}");
         assert_eq!(b["extension"]["alias"], alias);
     }
+    let r = app.admin().get("/v2.0/extensions/stateful-security-group").await;
+    assert_error(&r, 404, "ExtensionNotFound");
 }

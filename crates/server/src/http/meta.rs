@@ -3,11 +3,9 @@
 
 use serde_json::{Value, json};
 
-/// `(alias, name, description)` of each extension implemented. Not `security-group` (nor
-/// `stateful-security-group`, `security-groups-normalized-cidr`, which require it) although
-/// its resources are served: the extension also defines the ports' `security_groups`
-/// attribute, which ports do not have yet, and clients that see it send that attribute (Nova,
-/// Tempest's port tests).
+/// `(alias, name, description)` of each extension implemented. Not `stateful-security-group`:
+/// the agents enforce every group statefully, so a group's `stateful: false` is kept but not
+/// honoured.
 pub const EXTENSIONS: &[(&str, &str, &str)] = &[
     ("tag", "Tag support", "Enables to set tag on resources."),
     ("agent", "agent", "The agent management extension."),
@@ -52,6 +50,16 @@ pub const EXTENSIONS: &[(&str, &str, &str)] = &[
     ("port-security", "Port Security", "Provides port security"),
     ("security-group", "security-group", "The security groups extension."),
     ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
+    (
+        "security-groups-normalized-cidr",
+        "Security group normalized CIDR",
+        "Add new field with normalized remote_ip_prefix cidr in SG rule",
+    ),
+    (
+        "port-security-groups-filtering",
+        "Port filtering on security groups",
+        "Provides security groups filtering when listing ports",
+    ),
     ("quotas", "Quota management support", "Expose functions for quotas management per project"),
     (
         "quota_details",
