@@ -64,6 +64,7 @@ fn entry(zone: u16, mark: u32, sport: u16) -> CtEntry {
     CtEntry {
         zone,
         mark,
+        state: Some("TIME_WAIT".into()),
         protocol: "tcp".into(),
         orig: [
             ("src", "192.168.0.5".to_string()),

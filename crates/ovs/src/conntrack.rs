@@ -28,6 +28,8 @@ pub struct CtEntry {
     pub protocol: String,
     /// The original direction's fields (`src`, `dst`, `sport`, `dport`, `id`, `type`, `code`).
     pub orig: BTreeMap<String, String>,
+    /// A TCP entry's state (`protoinfo=(state=…)`: `ESTABLISHED`, `TIME_WAIT`, …).
+    pub state: Option<String>,
 }
 
 impl CtEntry {
@@ -39,7 +41,7 @@ impl CtEntry {
         if protocol.contains('=') {
             return None;
         }
-        let mut e = CtEntry { zone: 0, mark: 0, protocol, orig: BTreeMap::new() };
+        let mut e = CtEntry { zone: 0, mark: 0, protocol, orig: BTreeMap::new(), state: None };
         for p in &parts[1..] {
             let Some((k, v)) = p.split_once('=') else { continue };
             match k {
@@ -51,6 +53,11 @@ impl CtEntry {
                     }
                 }
                 "zone" => e.zone = v.parse().ok()?,
+                "protoinfo" => {
+                    let inner = v.strip_prefix('(').and_then(|i| i.strip_suffix(')')).unwrap_or(v);
+                    e.state =
+                        split_top(inner).into_iter().find_map(|f| f.strip_prefix("state=").map(String::from));
+                }
                 "mark" => {
                     e.mark = crate::flow::normalize::parse_u64(v).and_then(|m| u32::try_from(m).ok())?
                 }
@@ -104,12 +111,20 @@ pub trait Conntrack: Send + Sync {
     fn flush(&self, entry: &CtEntry) -> BoxFuture<'_, Result<(), OfctlError>>;
 }
 
-/// Whether an entry may be flushed by its tuple: not ICMPv6. Open vSwitch 3.1's userspace
-/// datapath aborts (ovs-vswitchd dies) on `dpctl/flush-conntrack` with an ICMPv6 tuple, with or
-/// without a matching entry; marked ICMPv6 entries stay dropped by the firewall's flows and
-/// expire by themselves (the userspace tracker keeps ICMP entries about 30 s).
+/// TCP states of a connection that has ended (one side sent FIN or RST).
+const ENDED: &[&str] =
+    &["FIN_WAIT_1", "FIN_WAIT_2", "CLOSING", "TIME_WAIT", "CLOSE_WAIT", "LAST_ACK", "CLOSED"];
+
+/// Whether a marked entry is to be deleted now: a TCP connection that has ended. A live marked
+/// entry is what keeps the connection cut both ways — deleting it lets the side that may still
+/// send (its egress allows it) start the same connection again in the other direction (the
+/// tracker picks TCP up mid-stream), which `bench-dataplane security` showed with an echo every
+/// 2 ms; so live entries stay marked, dropped by the firewall's flows, until they end (then the
+/// next sweep deletes them) or expire (UDP and ICMP after about 30 s without packets). ICMPv6
+/// entries are never flushed by tuple anyway: Open vSwitch 3.1's userspace datapath aborts
+/// (ovs-vswitchd dies) on `dpctl/flush-conntrack` with an ICMPv6 tuple.
 pub fn flushable(e: &CtEntry) -> bool {
-    !matches!(e.protocol.as_str(), "icmpv6" | "icmp6" | "ipv6-icmp")
+    e.protocol == "tcp" && e.state.as_deref().is_some_and(|s| ENDED.contains(&s))
 }
 
 /// Deletes the [`flushable`] entries of `zones` carrying `mark`; returns how many were deleted.
@@ -211,6 +226,10 @@ mod tests {
         )
         .expect("a tcp entry");
         assert_eq!((e.zone, e.mark, e.protocol.as_str()), (3, 1, "tcp"));
+        assert_eq!(e.state.as_deref(), Some("ESTABLISHED"));
+        assert!(!flushable(&e), "a live connection stays marked");
+        let ended = CtEntry { state: Some("TIME_WAIT".into()), ..e.clone() };
+        assert!(flushable(&ended));
         assert_eq!(
             e.flush_tuple(),
             "ct_nw_src=10.0.0.1,ct_nw_dst=10.0.0.2,ct_nw_proto=6,ct_tp_src=40000,ct_tp_dst=22"
@@ -239,6 +258,7 @@ mod tests {
         let entry = |zone: u16, mark: u32, sport: u16| CtEntry {
             zone,
             mark,
+            state: Some("FIN_WAIT_1".into()),
             protocol: "tcp".into(),
             orig: [("src", "10.0.0.1".to_string()), ("dst", "10.0.0.2".into()), ("sport", sport.to_string())]
                 .into_iter()
@@ -251,11 +271,13 @@ mod tests {
         let mut icmpv6 = entry(1, 1, 4);
         icmpv6.protocol = "icmpv6".into();
         ct.insert(icmpv6.clone());
+        let live = CtEntry { state: Some("ESTABLISHED".into()), ..entry(1, 1, 5) };
+        ct.insert(live.clone());
         assert_eq!(flush_marked(&ct, &[1], 1).await.expect("flush"), 1);
         assert_eq!(
             ct.entries(),
-            vec![entry(1, 0, 2), entry(2, 1, 3), icmpv6],
-            "zone 2, unmarked and ICMPv6 entries stay"
+            vec![entry(1, 0, 2), entry(2, 1, 3), icmpv6, live],
+            "zone 2, unmarked, ICMPv6 and live entries stay"
         );
         assert_eq!(ct.flushes(), 1);
     }
