@@ -14,7 +14,7 @@ use crate::binding::plug_args;
 use crate::cloud::Cloud;
 use crate::{median, resync};
 
-/// Sends a byte every 2 ms on one TCP connection for argv[3] seconds and prints the wall-clock
+/// Sends a byte every 2 ms on one TCP connection for `argv[3]` seconds and prints the wall-clock
 /// time of every echo received (a reply not back within 20 ms prints nothing).
 const EXCHANGE_CLIENT: &str = r#"
 import socket, sys, time
