@@ -10,6 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
+use neutrino_sandbox::ECHO_SERVER;
+
 use crate::binding::plug_args;
 use crate::cloud::Cloud;
 use crate::{median, resync};
@@ -29,20 +31,6 @@ while time.time() < end:
     except OSError:
         pass
     time.sleep(0.002)
-"#;
-
-const ECHO_SERVER: &str = r#"
-import socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", int(sys.argv[1])))
-s.listen(1)
-c, _ = s.accept()
-while True:
-    d = c.recv(100)
-    if not d:
-        break
-    c.sendall(d)
 "#;
 
 fn group(cloud: &Cloud, name: &str) -> Result<String> {

@@ -28,19 +28,6 @@ fn filtered(id: &str, ip: &str) -> PortState {
     }
 }
 
-fn rule(id: &str, direction: &str, remote: Option<&str>) -> RuleState {
-    RuleState {
-        id: id.into(),
-        direction: direction.into(),
-        ethertype: "IPv4".into(),
-        protocol: None,
-        port_range_min: None,
-        port_range_max: None,
-        remote_ip_prefix: None,
-        remote_group_id: remote.map(String::from),
-    }
-}
-
 fn firewall(members: usize, with_ssh: bool) -> FirewallState {
     let mut rules = vec![rule("r-egress", "egress", None), rule("r-members", "ingress", Some(SG))];
     if with_ssh {

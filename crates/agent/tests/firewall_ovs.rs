@@ -20,16 +20,14 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{config, net_vxlan, port, state};
+use common::{Counting, config, net_vxlan, port, rule, state};
 use neutrino_agent::config::AgentConfig;
 use neutrino_agent::reconcile::Reconciler;
 use neutrino_model::internal::{
     FirewallState, FixedIpState, HostState, PortState, RuleState, SecurityGroupState,
 };
 use neutrino_ovs::conntrack::{Conntrack, OvsConntrack};
-use neutrino_ovs::flow::{Flow, FlowDelta};
-use neutrino_ovs::group::Group;
-use neutrino_ovs::ofctl::{FlowProgrammer, OfctlError, OvsOfctl};
+use neutrino_ovs::ofctl::OvsOfctl;
 use neutrino_ovs::testing::OvsSandbox;
 use neutrino_ovs::vswitch::OvsVswitch;
 
@@ -40,25 +38,6 @@ const OTHER: &str = "sg-other";
 const SSH: &str = "sg-ssh";
 /// The network's local VLAN, which is its conntrack zone (the only network of the host).
 const ZONE: u16 = 1;
-
-/// The real programmer, counting the bundles that changed something.
-#[derive(Clone)]
-struct Counting(OvsOfctl, Arc<AtomicUsize>);
-
-impl FlowProgrammer for Counting {
-    async fn dump(&self, bridge: &str, cookie: Option<u64>) -> Result<Vec<Flow>, OfctlError> {
-        self.0.dump(bridge, cookie).await
-    }
-    async fn dump_groups(&self, bridge: &str) -> Result<Vec<Group>, OfctlError> {
-        self.0.dump_groups(bridge).await
-    }
-    async fn apply(&self, bridge: &str, delta: &FlowDelta) -> Result<(), OfctlError> {
-        if !delta.is_empty() {
-            self.1.fetch_add(1, Ordering::SeqCst);
-        }
-        self.0.apply(bridge, delta).await
-    }
-}
 
 fn sh(args: &[&str]) -> String {
     let out = Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{args:?}: {e}"));
@@ -190,33 +169,20 @@ impl World {
     }
 }
 
-fn rule(id: &str, direction: &str) -> RuleState {
-    RuleState {
-        id: id.into(),
-        direction: direction.into(),
-        ethertype: "IPv4".into(),
-        protocol: None,
-        port_range_min: None,
-        port_range_max: None,
-        remote_ip_prefix: None,
-        remote_group_id: None,
-    }
-}
-
 fn firewall(with_ssh: bool, c_member: bool) -> FirewallState {
     let ssh = RuleState {
         protocol: Some(6),
         port_range_min: Some(22),
         port_range_max: Some(22),
         remote_ip_prefix: Some("10.50.0.3/32".into()),
-        ..rule("r-ssh", "ingress")
+        ..rule("r-ssh", "ingress", None)
     };
-    let members = RuleState { remote_group_id: Some(DEFAULT.into()), ..rule("r-members", "ingress") };
+    let members = rule("r-members", "ingress", Some(DEFAULT));
     let group = |id: &str, rules: Vec<RuleState>| SecurityGroupState { id: id.into(), stateful: true, rules };
     FirewallState {
         groups: vec![
-            group(DEFAULT, vec![rule("r-egress", "egress"), members]),
-            group(OTHER, vec![rule("r-other-egress", "egress")]),
+            group(DEFAULT, vec![rule("r-egress", "egress", None), members]),
+            group(OTHER, vec![rule("r-other-egress", "egress", None)]),
             group(SSH, if with_ssh { vec![ssh] } else { vec![] }),
         ],
         members: [(

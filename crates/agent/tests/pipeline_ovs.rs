@@ -19,30 +19,10 @@ use neutrino_agent::config::AgentConfig;
 use neutrino_agent::flows::{self, Layout, PhysLayout, TunLayout};
 use neutrino_agent::reconcile::Reconciler;
 use neutrino_model::NetworkType;
-use neutrino_ovs::flow::{Flow, FlowDelta};
-use neutrino_ovs::group::Group;
-use neutrino_ovs::ofctl::{FlowProgrammer, OfctlError, OvsOfctl};
+use neutrino_ovs::flow::Flow;
+use neutrino_ovs::ofctl::{FlowProgrammer, OvsOfctl};
 use neutrino_ovs::testing::OvsSandbox;
 use neutrino_ovs::vswitch::OvsVswitch;
-
-/// The real programmer, counting the bundles that changed something.
-#[derive(Clone)]
-struct Counting(OvsOfctl, Arc<AtomicUsize>);
-
-impl FlowProgrammer for Counting {
-    async fn dump(&self, bridge: &str, cookie: Option<u64>) -> Result<Vec<Flow>, OfctlError> {
-        self.0.dump(bridge, cookie).await
-    }
-    async fn dump_groups(&self, bridge: &str) -> Result<Vec<Group>, OfctlError> {
-        self.0.dump_groups(bridge).await
-    }
-    async fn apply(&self, bridge: &str, delta: &FlowDelta) -> Result<(), OfctlError> {
-        if !delta.is_empty() {
-            self.1.fetch_add(1, Ordering::SeqCst);
-        }
-        self.0.apply(bridge, delta).await
-    }
-}
 
 fn ofport(sb: &OvsSandbox, iface: &str) -> i64 {
     let start = Instant::now();

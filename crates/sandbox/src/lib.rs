@@ -42,3 +42,4 @@ pub use spec::{
 pub use state::{HostHandle, PREFIX_FILE, ProcessRecord, STATE_FILE, SandboxState, VmHandle, salvage_prefix};
 pub use switch::{FakeBridge, FakeOvs, FakeSwitch, Switch, VsctlSwitch};
 pub use up::{EXT_BRIDGE, INTEGRATION_BRIDGE, TUNNEL_BRIDGE, vswitch_schema};
+pub use vm::ECHO_SERVER;

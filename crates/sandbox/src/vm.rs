@@ -3,6 +3,22 @@
 
 use std::time::Duration;
 
+/// A Python program that echoes one TCP connection on port `argv[1]` (run in a VM with
+/// `python3 -c`): the far end of the tests' and benchmarks' long-lived exchanges.
+pub const ECHO_SERVER: &str = r#"
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.listen(1)
+c, _ = s.accept()
+while True:
+    d = c.recv(100)
+    if not d:
+        break
+    c.sendall(d)
+"#;
+
 use neutrino_host::Route;
 
 use crate::error::{Error, Result};

@@ -8,16 +8,17 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use neutrino_agent::config::AgentConfig;
 use neutrino_agent::flows::{self, Layout, LocalNet, LocalPort, PhysLayout, TunLayout};
 use neutrino_agent::reconcile::{OWNER_KEY, Reconciler, StatusChanges, SyncError};
 use neutrino_model::NetworkType;
-use neutrino_model::internal::{Delta, HostState, L2Delta, L2State, NetworkState, PortState};
+use neutrino_model::internal::{Delta, HostState, L2Delta, L2State, NetworkState, PortState, RuleState};
 use neutrino_ovs::flow::{Flow, FlowDelta};
 use neutrino_ovs::group::Group;
-use neutrino_ovs::ofctl::{FakeFlowProgrammer, FlowProgrammer, OfctlError};
+use neutrino_ovs::ofctl::{FakeFlowProgrammer, FlowProgrammer, OfctlError, OvsOfctl};
 use neutrino_ovs::vswitch::{FakeVswitch, InterfaceEvent, PortInfo, PortSpec, StrMap, Vswitch, VswitchError};
 use tokio::sync::mpsc;
 
@@ -366,5 +367,38 @@ pub fn local_with(
                 filter: None,
             })
             .collect(),
+    }
+}
+
+/// The real programmer, counting the bundles that changed something.
+#[derive(Clone)]
+pub struct Counting(pub OvsOfctl, pub Arc<AtomicUsize>);
+
+impl FlowProgrammer for Counting {
+    async fn dump(&self, bridge: &str, cookie: Option<u64>) -> Result<Vec<Flow>, OfctlError> {
+        self.0.dump(bridge, cookie).await
+    }
+    async fn dump_groups(&self, bridge: &str) -> Result<Vec<Group>, OfctlError> {
+        self.0.dump_groups(bridge).await
+    }
+    async fn apply(&self, bridge: &str, delta: &FlowDelta) -> Result<(), OfctlError> {
+        if !delta.is_empty() {
+            self.1.fetch_add(1, Ordering::SeqCst);
+        }
+        self.0.apply(bridge, delta).await
+    }
+}
+
+/// An IPv4 rule of any protocol from anywhere, or from members of `remote`.
+pub fn rule(id: &str, direction: &str, remote: Option<&str>) -> RuleState {
+    RuleState {
+        id: id.into(),
+        direction: direction.into(),
+        ethertype: "IPv4".into(),
+        protocol: None,
+        port_range_min: None,
+        port_range_max: None,
+        remote_ip_prefix: None,
+        remote_group_id: remote.map(String::from),
     }
 }

@@ -7,7 +7,7 @@
 use std::process::Child;
 use std::time::Duration;
 
-use neutrino_sandbox::VmSpec;
+use neutrino_sandbox::{ECHO_SERVER, VmSpec};
 use serde_json::{Value, json};
 
 use super::Cloud;
@@ -27,21 +27,6 @@ while time.time() < end:
     except OSError:
         print("lost", flush=True)
     time.sleep(max(0.0, 0.1 - (time.time() - t)))
-"#;
-
-/// The server side: echoes one connection's bytes.
-const EXCHANGE_SERVER: &str = r#"
-import socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", int(sys.argv[1])))
-s.listen(1)
-c, _ = s.accept()
-while True:
-    d = c.recv(100)
-    if not d:
-        break
-    c.sendall(d)
 "#;
 
 impl Cloud {
@@ -139,10 +124,8 @@ impl Cloud {
     /// 100 ms for `secs` seconds on one connection; [`exchange_result`] reads what it saw.
     pub fn start_exchange(&self, from: &str, to: &str, ip: &str, port: u16, secs: u32) -> (Child, Child) {
         let p = port.to_string();
-        let server = self
-            .sandbox
-            .spawn(&self.vm_netns(to), &["python3", "-c", EXCHANGE_SERVER, &p])
-            .expect("echo server");
+        let server =
+            self.sandbox.spawn(&self.vm_netns(to), &["python3", "-c", ECHO_SERVER, &p]).expect("echo server");
         std::thread::sleep(Duration::from_millis(300));
         let s = secs.to_string();
         let client = self
