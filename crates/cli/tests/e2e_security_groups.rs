@@ -32,6 +32,22 @@ fn id(p: &Value) -> String {
     p["id"].as_str().expect("id").to_string()
 }
 
+/// Three IPv4 addresses of 10.20.0.0/24 that no port of `net` holds (ports get random ones).
+fn unused_v4(c: &Cloud, net: &str) -> [String; 3] {
+    let (s, ports) = c.api("GET", &format!("/v2.0/ports?network_id={net}"), None);
+    assert_eq!(s, 200, "{ports}");
+    let taken: Vec<String> = ports["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .flat_map(|p| p["fixed_ips"].as_array().cloned().unwrap_or_default())
+        .filter_map(|f| f["ip_address"].as_str().map(String::from))
+        .collect();
+    let mut free = (2..255).map(|i| format!("10.20.0.{i}")).filter(|ip| !taken.contains(ip));
+    let mut next = || free.next().expect("a free address");
+    [next(), next(), next()]
+}
+
 fn groups(ids: &[&str]) -> Value {
     json!({ "security_groups": ids })
 }
@@ -135,16 +151,17 @@ fn security_groups_hold(prefix: &str, kind: &str) {
     assert!(seen.len() - first_lost >= 5, "it stopped: {seen:?}");
     assert!(seen[first_lost..].iter().all(|l| l == "lost"), "and stayed stopped: {seen:?}");
 
-    // Anti-spoofing. ARP: only for a's own address.
+    // Anti-spoofing, with addresses no port holds. ARP: only for a's own address.
+    let [foreign, second, never_given] = unused_v4(&c, &net);
     assert!(c.arp_replies("a", &a4, &b4) >= 1, "a's own ARP is answered");
-    assert_eq!(c.arp_replies("a", "10.20.0.77", &b4), 0, "ARP from an address a does not own");
+    assert_eq!(c.arp_replies("a", &foreign, &b4), 0, "ARP from an address a does not own");
     // IP: a second address gets nothing through until it is an allowed address pair.
-    assert!(c.run_ok("a", &["ip", "addr", "add", "10.20.0.99/24", "dev", "eth0"]));
-    assert!(!c.ping_src("a", Some("10.20.0.99"), &b4), "a spoofs 10.20.0.99");
+    assert!(c.run_ok("a", &["ip", "addr", "add", &format!("{second}/24"), "dev", "eth0"]));
+    assert!(!c.ping_src("a", Some(&second), &b4), "a spoofs {second}");
     assert!(c.ping_src("a", None, &b4), "a's own address still works");
-    c.update_port(&id(&a), json!({"allowed_address_pairs": [{"ip_address": "10.20.0.99"}]}));
-    c.wait(Duration::from_secs(20), "the address pair lets 10.20.0.99 through", |c| {
-        c.ping_src("a", Some("10.20.0.99"), &b4)
+    c.update_port(&id(&a), json!({"allowed_address_pairs": [{"ip_address": second}]}));
+    c.wait(Duration::from_secs(20), "the address pair lets the second address through", |c| {
+        c.ping_src("a", Some(&second), &b4)
     });
     // MAC: a changed MAC gets nothing through; the port's own works again.
     let mac = a["mac_address"].as_str().expect("mac");
@@ -155,9 +172,9 @@ fn security_groups_hold(prefix: &str, kind: &str) {
     c.wait_reach("a", &b4, true);
 
     // Without port security everything passes: n sends from an address it was never given.
-    assert!(c.run_ok("n", &["ip", "addr", "add", "10.20.0.98/24", "dev", "eth0"]));
-    c.wait(Duration::from_secs(20), "n reaches m from 10.20.0.98", |c| {
-        c.ping_src("n", Some("10.20.0.98"), &m4)
+    assert!(c.run_ok("n", &["ip", "addr", "add", &format!("{never_given}/24"), "dev", "eth0"]));
+    c.wait(Duration::from_secs(20), "n reaches m from an address it was never given", |c| {
+        c.ping_src("n", Some(&never_given), &m4)
     });
 }
 
