@@ -163,13 +163,13 @@ where
     fn load(&mut self, state: &mut HostState) {
         let l2 = std::mem::take(&mut state.l2);
         let firewall = std::mem::take(&mut state.firewall);
-        self.r.load(HostState { revision: state.revision, l2, firewall });
+        self.r.load(HostState { revision: state.revision, l2, firewall, ..Default::default() });
     }
 
     fn apply(&mut self, delta: &mut Delta) {
         let l2 = std::mem::take(&mut delta.l2);
         let firewall = delta.firewall.take();
-        self.r.apply(Delta { revision: delta.revision, resync: false, l2, firewall });
+        self.r.apply(Delta { revision: delta.revision, resync: false, l2, firewall, dhcp: None });
     }
 
     fn sync(&mut self) -> BoxFuture<'_, Result<StatusChanges, DriverError>> {

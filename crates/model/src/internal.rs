@@ -113,6 +113,8 @@ pub struct HostState {
     pub l2: L2State,
     #[serde(default)]
     pub firewall: FirewallState,
+    #[serde(default)]
+    pub dhcp: DhcpState,
 }
 
 /// The `l2` driver's section of a watch answer.
@@ -147,6 +149,94 @@ pub struct Delta {
     /// The whole firewall section again when anything in it changed.
     #[serde(default)]
     pub firewall: Option<FirewallState>,
+    /// The DHCP networks of this host that changed (each whole) or that it no longer serves.
+    #[serde(default)]
+    pub dhcp: Option<DhcpDelta>,
+}
+
+/// The `dhcp` driver's section: the networks this host's DHCP agent serves.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DhcpState {
+    pub networks: Vec<DhcpNetworkState>,
+}
+
+/// A network served by this host's DHCP agent: everything its dnsmasq and metadata proxy need.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DhcpNetworkState {
+    pub id: String,
+    pub project_id: String,
+    pub mtu: i64,
+    pub admin_state_up: bool,
+    /// The id of this host's `network:dhcp` port (also among `ports`), once the server made it.
+    pub dhcp_port: Option<String>,
+    /// Every subnet of the network, DHCP-enabled or not (the driver serves only the enabled).
+    pub subnets: Vec<DhcpSubnetState>,
+    /// Every port of the network with an address or a MAC to serve, the DHCP port included.
+    pub ports: Vec<DhcpPortState>,
+    /// Subnets joined to a router (their metadata comes through the router, not `qdhcp-`).
+    #[serde(default)]
+    pub routed_subnets: Vec<String>,
+    /// The DNS domain of the host names (`openstacklocal` by default).
+    pub dns_domain: String,
+}
+
+/// A subnet as dnsmasq serves it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DhcpSubnetState {
+    pub id: String,
+    pub ip_version: u8,
+    /// The prefix (`10.0.0.0/24`).
+    pub cidr: String,
+    pub gateway_ip: Option<String>,
+    pub enable_dhcp: bool,
+    pub dns_nameservers: Vec<String>,
+    pub host_routes: Vec<HostRouteState>,
+    /// `slaac`, `dhcpv6-stateful`, `dhcpv6-stateless` or none.
+    pub ipv6_ra_mode: Option<String>,
+    pub ipv6_address_mode: Option<String>,
+}
+
+/// A static route a subnet announces.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostRouteState {
+    pub destination: String,
+    pub nexthop: String,
+}
+
+/// A port of a DHCP network: a host entry of dnsmasq and a possible metadata caller.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DhcpPortState {
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub mac_address: String,
+    pub fixed_ips: Vec<FixedIpState>,
+    pub admin_state_up: bool,
+    pub device_owner: String,
+    pub device_id: String,
+    /// The host name dnsmasq gives it (`host-10-0-0-5` per address when not set).
+    #[serde(default)]
+    pub dns_name: String,
+    #[serde(default)]
+    pub extra_dhcp_opts: Vec<ExtraDhcpOptState>,
+}
+
+/// A per-port DHCP option (`extra_dhcp_opt` extension).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtraDhcpOptState {
+    pub opt_name: String,
+    pub opt_value: String,
+    /// 4 or 6.
+    pub ip_version: u8,
+}
+
+/// The `dhcp` driver's section of a watch answer: networks given whole.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DhcpDelta {
+    /// Networks this host now serves, or whose subnets or ports changed, each complete.
+    pub networks: Vec<DhcpNetworkState>,
+    /// Networks this host no longer serves.
+    pub removed_networks: Vec<String>,
 }
 
 /// A port status report from the agent of `host`.

@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 use neutrino_model::NetworkType;
 use neutrino_model::agent::{Agent, L2Configurations, OVS_AGENT_TYPE, Role, agent_timestamp};
 use neutrino_model::internal::{
-    AddressPairState, Delta, FirewallState, FixedIpState, HostState, L2Delta, L2State, NetworkState,
-    PortState, Report, RuleState, SecurityGroupState, StatusReport,
+    AddressPairState, Delta, DhcpDelta, DhcpNetworkState, DhcpPortState, DhcpState, DhcpSubnetState,
+    ExtraDhcpOptState, FirewallState, FixedIpState, HostRouteState, HostState, L2Delta, L2State,
+    NetworkState, PortState, Report, RuleState, SecurityGroupState, StatusReport,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -174,15 +175,18 @@ fn host_state_and_delta_keep_the_unsectioned_form() {
     let old: HostState = serde_json::from_value(fixture("host_state")).unwrap();
     assert_eq!(old, HostState { revision: 7, l2: l2.clone(), ..Default::default() });
     let old: Delta = serde_json::from_value(fixture("delta")).unwrap();
-    assert_eq!(old, Delta { revision: 9, resync: false, l2: l2_delta.clone(), firewall: None });
+    assert_eq!(old, Delta { revision: 9, resync: false, l2: l2_delta.clone(), firewall: None, dhcp: None });
     // The l2 section stays flattened; the firewall is a named section.
     let mut l2 = l2;
     l2.ports = vec![secured_port()];
-    same_wire(&HostState { revision: 7, l2, firewall: firewall() }, "host_state_firewall");
+    same_wire(
+        &HostState { revision: 7, l2, firewall: firewall(), ..Default::default() },
+        "host_state_firewall",
+    );
     let mut l2_delta = l2_delta;
     l2_delta.ports = vec![secured_port()];
     same_wire(
-        &Delta { revision: 9, resync: false, l2: l2_delta, firewall: Some(firewall()) },
+        &Delta { revision: 9, resync: false, l2: l2_delta, firewall: Some(firewall()), dhcp: None },
         "delta_firewall",
     );
 }
@@ -203,4 +207,54 @@ fn roles_are_upstreams_agents() {
         assert_eq!(serde_json::to_value(r).unwrap(), Value::String(r.as_str().into()));
     }
     assert!(serde_json::from_value::<Role>(Value::String("l4".into())).is_err());
+}
+
+fn dhcp_network() -> DhcpNetworkState {
+    DhcpNetworkState {
+        id: "net-1".into(),
+        project_id: "proj".into(),
+        mtu: 1450,
+        admin_state_up: true,
+        dhcp_port: Some("dp".into()),
+        subnets: vec![DhcpSubnetState {
+            id: "sub-1".into(),
+            ip_version: 4,
+            cidr: "10.0.0.0/24".into(),
+            gateway_ip: Some("10.0.0.1".into()),
+            enable_dhcp: true,
+            dns_nameservers: vec!["10.0.0.53".into()],
+            host_routes: vec![HostRouteState {
+                destination: "10.9.0.0/16".into(),
+                nexthop: "10.0.0.9".into(),
+            }],
+            ipv6_ra_mode: None,
+            ipv6_address_mode: None,
+        }],
+        ports: vec![DhcpPortState {
+            id: "p1".into(),
+            project_id: "proj".into(),
+            name: "vm1".into(),
+            mac_address: "fa:16:3e:00:00:01".into(),
+            fixed_ips: vec![FixedIpState { subnet_id: "sub-1".into(), ip_address: "10.0.0.5".into() }],
+            admin_state_up: true,
+            device_owner: "compute:nova".into(),
+            device_id: "vm-1".into(),
+            dns_name: String::new(),
+            extra_dhcp_opts: vec![ExtraDhcpOptState {
+                opt_name: "bootfile-name".into(),
+                opt_value: "pxelinux.0".into(),
+                ip_version: 4,
+            }],
+        }],
+        routed_subnets: vec![],
+        dns_domain: "openstacklocal".into(),
+    }
+}
+
+#[test]
+fn the_dhcp_section_is_named_and_optional() {
+    let dhcp = DhcpState { networks: vec![dhcp_network()] };
+    same_wire(&HostState { revision: 7, dhcp, ..Default::default() }, "host_state_dhcp");
+    let delta = DhcpDelta { networks: vec![dhcp_network()], removed_networks: vec!["net-2".into()] };
+    same_wire(&Delta { revision: 9, dhcp: Some(delta), ..Default::default() }, "delta_dhcp");
 }

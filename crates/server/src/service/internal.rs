@@ -28,6 +28,9 @@ use crate::store::{Sql, agents, changes, networks as net_rows, ports as port_row
 
 /// What an agent wires of a port (the public API's row, seen by the host).
 fn port_state(p: Port) -> PortState {
+    // Upstream's trusted ports: what the cloud itself runs (DHCP, router interfaces) is never
+    // filtered.
+    let filtered = p.port_security_enabled && !is_trusted(&p.device_owner);
     PortState {
         id: p.std.id,
         network_id: p.network_id,
@@ -40,14 +43,19 @@ fn port_state(p: Port) -> PortState {
         admin_state_up: p.admin_state_up,
         device_owner: p.device_owner,
         device_id: p.device_id,
-        security_groups: if p.port_security_enabled { p.security_groups } else { vec![] },
+        security_groups: if filtered { p.security_groups } else { vec![] },
         allowed_address_pairs: p
             .allowed_address_pairs
             .into_iter()
             .map(|a| AddressPairState { ip_address: a.ip_address, mac_address: a.mac_address })
             .collect(),
-        port_security_enabled: p.port_security_enabled,
+        port_security_enabled: filtered,
     }
+}
+
+/// A port the cloud itself runs (`network:dhcp`, `network:router_interface`, …).
+pub fn is_trusted(device_owner: &str) -> bool {
+    device_owner.starts_with("network:")
 }
 
 /// What an agent wires of a network: its segment (`local` when it has none), MTU and state.
@@ -115,6 +123,7 @@ pub async fn host_state(svc: &Services, host: &str) -> ApiResult<HostState> {
                 revision,
                 l2: l2_state(sql, &host, down)?,
                 firewall: firewall::state(sql, &host)?,
+                dhcp: Default::default(),
             })
         })
         .await
@@ -158,7 +167,13 @@ async fn delta(svc: &Services, host: &str, since: i64) -> ApiResult<Delta> {
                 return Ok(Delta { revision: since, ..Default::default() });
             };
             let firewall = if firewall::touched(&list) { Some(firewall::state(sql, &host)?) } else { None };
-            Ok(Delta { revision: last, resync: false, l2: l2_delta(sql, &host, &list, down)?, firewall })
+            Ok(Delta {
+                revision: last,
+                resync: false,
+                l2: l2_delta(sql, &host, &list, down)?,
+                firewall,
+                dhcp: None,
+            })
         })
         .await
 }
