@@ -11,6 +11,7 @@ pub mod driver;
 pub mod drivers;
 pub mod flows;
 pub mod l2;
+pub mod metadata;
 pub mod reconcile;
 pub mod run;
 pub mod vlan;
