@@ -16,13 +16,14 @@ use neutrino_model::agent::L2Configurations;
 use neutrino_model::internal::{Delta, FirewallState, HostState, NetworkState, PortState};
 use neutrino_model::network_type::NetworkType;
 use neutrino_ovs::conntrack::{Conntrack, flush_marked};
-use neutrino_ovs::flow::{Flow, FlowKey, diff};
+use neutrino_ovs::flow::{Flow, FlowDelta, FlowKey, diff};
 use neutrino_ovs::group::{Group, diff_groups};
 use neutrino_ovs::ofctl::FlowProgrammer;
 use neutrino_ovs::vswitch::{EventKind, InterfaceEvent, PortSpec, StrMap, Vswitch};
 
 use crate::config::AgentConfig;
 pub use crate::driver::StatusChanges;
+use crate::flows::units::{Unit, UnitKey, Units};
 use crate::flows::{self, Layout, LocalNet, LocalPort, Owner, PhysLayout, PortFilter, TunLayout};
 use crate::vlan::LocalVlans;
 
@@ -47,13 +48,9 @@ pub enum SyncError {
     MonitorLost,
 }
 
-/// What is installed on one bridge, as far as the agent knows: its flows with our cookie and,
-/// where the agent manages them, its groups.
-#[derive(Debug, Clone, Default)]
-struct Installed {
-    flows: Vec<Flow>,
-    groups: Vec<Group>,
-}
+/// The groups installed per bridge whose groups the agent manages. That the switch holds
+/// this and the flows of the last units is what `installed: Some(…)` means.
+type InstalledGroups = BTreeMap<String, Vec<Group>>;
 
 /// A VM (or service) interface on the integration bridge.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +79,12 @@ pub struct Reconciler<V: Vswitch, P: FlowProgrammer> {
     ifaces: BTreeMap<String, Iface>,
     /// ofport → local VLAN, read from the ingress flows found at start.
     found_vlans: BTreeMap<i64, u16>,
-    installed: Option<BTreeMap<String, Installed>>,
+    /// The flows of the last sync in units (also a generation cache: a unit whose inputs did
+    /// not change is not generated again).
+    units: Units,
+    /// `Some` while the switch holds the flows of `units` and these groups; `None`: unknown,
+    /// the next sync dumps and compares everything.
+    installed: Option<InstalledGroups>,
     /// `br-int`'s flows as `setup` dumped them after a restart, for the first sync (which would
     /// otherwise dump the same thousands of flows again).
     prefetched: Option<Vec<Flow>>,
@@ -117,6 +119,7 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
             vlans: LocalVlans::default(),
             ifaces: BTreeMap::new(),
             found_vlans: BTreeMap::new(),
+            units: Units::new(),
             installed: None,
             prefetched: None,
             tunnels: BTreeMap::new(),
@@ -400,70 +403,13 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
             phys: self.phys.clone(),
         };
         let started = std::time::Instant::now();
-        let set = flows::generate(&layout, &nets, &self.peers, &self.firewall);
-        self.owners = set
-            .bridges
-            .get(&self.cfg.integration_bridge)
-            .into_iter()
-            .flatten()
-            .map(|o| (o.flow.key(), o.owner.clone()))
-            .collect();
-        let mut want_groups = set.groups();
-        let desired = set.into_flows();
-        let mut installed = match self.installed.take() {
-            Some(i) => i,
-            None => {
-                let mut m = BTreeMap::new();
-                for bridge in desired.keys() {
-                    let prefetched = match *bridge == self.cfg.integration_bridge {
-                        true => self.prefetched.take(),
-                        false => None,
-                    };
-                    let flows = match prefetched {
-                        Some(flows) => flows,
-                        None => self.ofctl.dump(bridge, Some(self.cookie)).await?,
-                    };
-                    let groups = match want_groups.contains_key(bridge) {
-                        true => self.ofctl.dump_groups(bridge).await?,
-                        false => vec![],
-                    };
-                    m.insert(bridge.clone(), Installed { flows, groups });
-                }
-                m
-            }
+        let units = flows::units::units(&layout, &nets, &self.peers, &self.firewall, &self.units);
+        let result = match self.installed.take() {
+            None => self.program_all(&units, started).await,
+            Some(installed) => self.program_changes(&units, installed, started).await,
         };
-        for (bridge, flows) in desired {
-            let have = installed.remove(&bridge).unwrap_or_default();
-            let groups = want_groups.remove(&bridge).unwrap_or_default();
-            let mut delta = diff(&flows, &have.flows, self.cookie);
-            delta.groups = diff_groups(&groups, &have.groups);
-            if bridge == self.cfg.integration_bridge
-                && delta.delete.iter().any(|f| flows::firewall::is_rule_table(f.table))
-            {
-                self.sweep_until = Some(Instant::now() + CT_SWEEP_WINDOW);
-            }
-            if !delta.is_empty() {
-                let computed = started.elapsed();
-                let applying = std::time::Instant::now();
-                if let Err(e) = self.ofctl.apply(&bridge, &delta).await {
-                    // Unknown state: dump again next time.
-                    self.installed = None;
-                    return Err(e.into());
-                }
-                tracing::debug!(
-                    bridge = %bridge,
-                    add = delta.add.len(),
-                    delete = delta.delete.len(),
-                    group_mods = delta.groups.len(),
-                    flows = flows.len(),
-                    since_sync_start_us = u64::try_from(computed.as_micros()).unwrap_or(u64::MAX),
-                    apply_us = u64::try_from(applying.elapsed().as_micros()).unwrap_or(u64::MAX),
-                    "applied a bundle"
-                );
-            }
-            installed.insert(bridge, Installed { flows, groups });
-        }
-        self.installed = Some(installed);
+        self.units = units;
+        self.installed = Some(result?);
         self.sweep_conntrack(&nets).await;
         // Status: up once its flows are in (the bundle returns once ovs-vswitchd has them);
         // down when a reported port lost its wiring (still bound here).
@@ -481,6 +427,132 @@ impl<V: Vswitch, P: FlowProgrammer> Reconciler<V, P> {
             }
         }
         Ok(changes)
+    }
+
+    /// Programs every bridge from the units after a dump of what it holds (the first sync, or
+    /// after the installed state became unknown). Returns the groups now installed per bridge.
+    async fn program_all(
+        &mut self,
+        units: &Units,
+        started: std::time::Instant,
+    ) -> Result<InstalledGroups, SyncError> {
+        let set = flows::flatten(&self.cfg.integration_bridge, units);
+        self.owners = set
+            .bridges
+            .get(&self.cfg.integration_bridge)
+            .into_iter()
+            .flatten()
+            .map(|o| (o.flow.key(), o.owner.clone()))
+            .collect();
+        let mut want_groups = set.groups();
+        let mut out = InstalledGroups::new();
+        for (bridge, flows) in set.into_flows() {
+            let prefetched = match bridge == self.cfg.integration_bridge {
+                true => self.prefetched.take(),
+                false => None,
+            };
+            let have = match prefetched {
+                Some(flows) => flows,
+                None => self.ofctl.dump(&bridge, Some(self.cookie)).await?,
+            };
+            let groups = want_groups.remove(&bridge);
+            let have_groups = match groups.is_some() {
+                true => self.ofctl.dump_groups(&bridge).await?,
+                false => vec![],
+            };
+            let groups = groups.unwrap_or_default();
+            let mut delta = diff(&flows, &have, self.cookie);
+            delta.groups = diff_groups(&groups, &have_groups);
+            self.apply_delta(&bridge, &delta, started).await?;
+            out.insert(bridge, groups);
+        }
+        Ok(out)
+    }
+
+    /// Programs only what changed since the last sync: the units whose inputs changed (by
+    /// their flows' keys) and `br-int`'s groups, one bundle per bridge.
+    async fn program_changes(
+        &mut self,
+        units: &Units,
+        mut installed: InstalledGroups,
+        started: std::time::Instant,
+    ) -> Result<InstalledGroups, SyncError> {
+        let int = self.cfg.integration_bridge.clone();
+        let empty = Unit::default();
+        let keys: BTreeSet<&UnitKey> = self.units.keys().chain(units.keys()).collect();
+        let mut changed: Vec<(&Unit, &Unit)> = vec![];
+        for k in keys {
+            let (old, new) = (self.units.get(k), units.get(k));
+            if let (Some(a), Some(b)) = (old, new)
+                && Arc::ptr_eq(a, b)
+            {
+                continue;
+            }
+            changed.push((old.map_or(&empty, |u| u.as_ref()), new.map_or(&empty, |u| u.as_ref())));
+        }
+        let mut deltas: BTreeMap<String, FlowDelta> = BTreeMap::new();
+        for (old, new) in &changed {
+            let bridges: BTreeSet<&String> = old.flows.keys().chain(new.flows.keys()).collect();
+            for b in bridges {
+                let d = diff(&new.flows_of(b), &old.flows_of(b), self.cookie);
+                let e = deltas.entry(b.clone()).or_default();
+                e.add.extend(d.add);
+                e.delete.extend(d.delete);
+            }
+        }
+        // Owners: a key that moved between units ends with its new owner.
+        for (old, _) in &changed {
+            for o in old.flows.get(&int).into_iter().flatten() {
+                self.owners.remove(&o.flow.key());
+            }
+        }
+        for (_, new) in &changed {
+            for o in new.flows.get(&int).into_iter().flatten() {
+                self.owners.insert(o.flow.key(), o.owner.clone());
+            }
+        }
+        let mut want: Vec<Group> =
+            units.values().flat_map(|u| u.groups.iter().map(|g| g.group.clone())).collect();
+        want.sort_by_key(|g| g.id);
+        let group_mods = diff_groups(&want, installed.get(&int).map(Vec::as_slice).unwrap_or_default());
+        if !group_mods.is_empty() {
+            deltas.entry(int.clone()).or_default().groups = group_mods;
+        }
+        for (bridge, delta) in &deltas {
+            self.apply_delta(bridge, delta, started).await?;
+        }
+        installed.insert(int, want);
+        Ok(installed)
+    }
+
+    /// Sends one bridge's delta as one bundle (nothing when it is empty).
+    async fn apply_delta(
+        &mut self,
+        bridge: &str,
+        delta: &FlowDelta,
+        started: std::time::Instant,
+    ) -> Result<(), SyncError> {
+        if delta.is_empty() {
+            return Ok(());
+        }
+        if bridge == self.cfg.integration_bridge
+            && delta.delete.iter().any(|f| flows::firewall::is_rule_table(f.table))
+        {
+            self.sweep_until = Some(Instant::now() + CT_SWEEP_WINDOW);
+        }
+        let computed = started.elapsed();
+        let applying = std::time::Instant::now();
+        self.ofctl.apply(bridge, delta).await?;
+        tracing::debug!(
+            bridge = %bridge,
+            add = delta.add.len(),
+            delete = delta.delete.len(),
+            group_mods = delta.groups.len(),
+            since_sync_start_us = u64::try_from(computed.as_micros()).unwrap_or(u64::MAX),
+            apply_us = u64::try_from(applying.elapsed().as_micros()).unwrap_or(u64::MAX),
+            "applied a bundle"
+        );
+        Ok(())
     }
 
     /// Deletes the connections the firewall marked as no longer allowed, in the zones (local

@@ -35,7 +35,7 @@ pub struct PortState {
 
 /// An allowed address pair of a port: `ip_address` is an IP or a CIDR; `mac_address` is the
 /// port's own MAC when the API request gave none.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]
 pub struct AddressPairState {
     pub ip_address: String,
     pub mac_address: String,
@@ -44,7 +44,7 @@ pub struct AddressPairState {
 /// A security group rule as the firewall enforces it, normalised by the server: the protocol
 /// as its IP protocol number (`None`: any; `icmp` on IPv6 is 58), the port range (for ICMP and
 /// ICMPv6: type in `port_range_min`, code in `port_range_max`), and at most one remote.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]
 pub struct RuleState {
     pub id: String,
     /// `ingress` or `egress`.
@@ -60,7 +60,7 @@ pub struct RuleState {
 }
 
 /// A security group used by a port of the host, with its rules.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Hash)]
 pub struct SecurityGroupState {
     pub id: String,
     /// A stateless group's rules admit packets without conntrack.

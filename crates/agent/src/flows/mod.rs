@@ -18,6 +18,7 @@ pub mod physical;
 pub mod recover;
 pub mod tables;
 pub mod tunnel;
+pub mod units;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -31,7 +32,7 @@ pub use recover::ingress_vlans;
 pub use tunnel::{port_name as tunnel_port_name, wanted as wanted_tunnels};
 
 /// Where things are on this host's bridges (ofports assigned by ovs-vswitchd).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Layout {
     pub cookie: u64,
     pub int_bridge: String,
@@ -40,7 +41,7 @@ pub struct Layout {
     pub phys: BTreeMap<String, PhysLayout>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct TunLayout {
     pub bridge: String,
     /// `patch-int` on `br-tun`.
@@ -51,7 +52,7 @@ pub struct TunLayout {
     pub ports: BTreeMap<(NetworkType, String), i64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct PhysLayout {
     pub bridge: String,
     /// `int-br-<x>` on `br-int`.
@@ -61,7 +62,7 @@ pub struct PhysLayout {
 }
 
 /// A network present on this host, with its local VLAN.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LocalNet {
     pub id: String,
     pub network_type: NetworkType,
@@ -73,7 +74,7 @@ pub struct LocalNet {
 }
 
 /// A VM (or service) port on `br-int`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LocalPort {
     pub ofport: i64,
     pub mac: String,
@@ -84,7 +85,7 @@ pub struct LocalPort {
 }
 
 /// A port with port security, as its firewall sees it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PortFilter {
     /// Its fixed IPs (sent from its own MAC).
     pub ips: Vec<String>,
@@ -161,11 +162,6 @@ pub struct FlowSet {
 }
 
 impl FlowSet {
-    fn add(&mut self, bridge: &str, owner: &Owner, flows: impl IntoIterator<Item = Flow>) {
-        let list = self.bridges.entry(bridge.to_string()).or_default();
-        list.extend(flows.into_iter().map(|flow| OwnedFlow { flow, owner: owner.clone() }));
-    }
-
     /// The groups without their owners, per bridge whose groups are managed (what is installed).
     pub fn groups(&self) -> BTreeMap<String, Vec<Group>> {
         self.groups.iter().map(|(b, l)| (b.clone(), l.iter().map(|o| o.group.clone()).collect())).collect()
@@ -207,63 +203,32 @@ fn f(table: u8, priority: u16, cookie: u64, matches: impl Into<String>, actions:
     Flow::new(table, priority, cookie, &matches.into(), &actions.into())
 }
 
-/// All flows of all bridges of the host. `peers` gives, per tunnel network, the tunnel
-/// endpoints of the other hosts that have ports on it; `fw` the security groups of the ports
-/// with port security and the members of the remote groups their rules name.
+/// All flows of all bridges of the host: the union of its [`units`]. `peers` gives, per
+/// tunnel network, the tunnel endpoints of the other hosts that have ports on it; `fw` the
+/// security groups of the ports with port security and the members of the remote groups their
+/// rules name.
 pub fn generate(
     layout: &Layout,
     nets: &[LocalNet],
     peers: &BTreeMap<String, Vec<String>>,
     fw: &FirewallState,
 ) -> FlowSet {
-    let c = layout.cookie;
-    let int = layout.int_bridge.as_str();
+    flatten(&layout.int_bridge, &units::units(layout, nets, peers, fw, &units::Units::new()))
+}
+
+/// The flows of every unit per bridge, sorted by table, then priority (highest first), then
+/// match; and `int_bridge`'s groups sorted by id.
+pub fn flatten(int_bridge: &str, units: &units::Units) -> FlowSet {
     let mut out = FlowSet::default();
-    out.add(int, &Owner::Pipeline, local::base(layout));
-    out.add(int, &Owner::Pipeline, firewall::base(c));
     let mut groups = vec![];
-    for n in nets {
-        let mut ports = n.ports.clone();
-        ports.sort();
-        ports.dedup_by(|a, b| a.ofport == b.ofport);
-        for p in &ports {
-            let owner = Owner::Port(p.id.clone());
-            out.add(int, &owner, local::port(c, n.local_vlan, p));
-            out.add(int, &owner, [firewall::port(c, n.local_vlan, p)]);
+    for u in units.values() {
+        for (bridge, flows) in &u.flows {
+            out.bridges.entry(bridge.clone()).or_default().extend(flows.iter().cloned());
         }
-        if let Some((flood_groups, flow)) = local::flood(layout, n, &ports) {
-            let owner = Owner::Network(n.id.clone());
-            out.add(int, &owner, [flow]);
-            groups.extend(flood_groups.into_iter().map(|group| OwnedGroup { group, owner: owner.clone() }));
-        }
+        groups.extend(u.groups.iter().cloned());
     }
     groups.sort_by_key(|g| g.group.id);
-    out.groups.insert(int.to_string(), groups);
-    for (owner, flow) in firewall::host(c, nets, fw) {
-        out.add(int, &owner, [flow]);
-    }
-    for (physnet, p) in &layout.phys {
-        let owner = Owner::Physnet(physnet.clone());
-        out.add(int, &owner, [physical::int_base(c, p)]);
-        out.add(&p.bridge, &owner, physical::phys_base(c, p));
-        for n in nets.iter().filter(|n| n.physical_network.as_deref() == Some(physnet)) {
-            if let Some((into_int, out_phys)) = physical::segment(c, p, n) {
-                let owner = Owner::Network(n.id.clone());
-                out.add(int, &owner, [into_int]);
-                out.add(&p.bridge, &owner, [out_phys]);
-            }
-        }
-    }
-    if let Some(t) = &layout.tun {
-        out.add(&t.bridge, &Owner::Pipeline, tunnel::base(c, t));
-        for ((kind, ip), ofport) in &t.ports {
-            out.add(&t.bridge, &Owner::Tunnel(ip.clone()), [tunnel::port(c, *kind, *ofport)]);
-        }
-        for n in nets {
-            let peers = peers.get(&n.id).map(Vec::as_slice).unwrap_or_default();
-            out.add(&t.bridge, &Owner::Network(n.id.clone()), tunnel::segment(c, t, n, peers));
-        }
-    }
+    out.groups.insert(int_bridge.to_string(), groups);
     for flows in out.bridges.values_mut() {
         flows.sort_by(|a, b| {
             let (a, b) = (&a.flow, &b.flow);

@@ -32,7 +32,7 @@ pub const REG_CONJ: &str = "NXM_NX_REG7[]";
 const SLOTS: u64 = 1 << 30;
 
 /// What one conjunction is for.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ConjKey {
     pub group: String,
     pub remote: String,
@@ -54,7 +54,7 @@ impl ConjKey {
         })
     }
 
-    fn hash(&self) -> u64 {
+    fn slot_hash(&self) -> u64 {
         const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
         const PRIME: u64 = 0x0000_0100_0000_01b3;
         let text = format!("{}|{}|{}|{}|{}", self.group, self.remote, self.direction, self.v6, self.offset);
@@ -63,7 +63,7 @@ impl ConjKey {
 }
 
 /// The conjunction ids of a host's keys.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ConjIds(BTreeMap<ConjKey, u32>);
 
 impl ConjIds {
@@ -71,7 +71,7 @@ impl ConjIds {
         let mut used = BTreeSet::new();
         let mut out = BTreeMap::new();
         for k in keys {
-            let mut slot = k.hash() % SLOTS;
+            let mut slot = k.slot_hash() % SLOTS;
             while !used.insert(slot) {
                 slot = (slot + 1) % SLOTS;
             }

@@ -222,39 +222,58 @@ pub fn port_rules<'a, 'b>(
 /// (the first owner wins when two rules give the same flow, in group then rule id order);
 /// flows of one key that only add conjunctions are merged into one. Keys can only repeat among
 /// one port's rule flows (they match its `reg5`) and one network's member flows (its `reg6`),
-/// so duplicates are looked for there only.
+/// so duplicates are looked for there only: [`port_flows`] and [`network_flows`] are the
+/// independent parts.
 pub fn host(cookie: u64, nets: &[LocalNet], fw: &FirewallState) -> Vec<(Owner, Flow)> {
     let ix = Index::new(fw, nets);
     let mut out: Vec<(Owner, Flow)> = vec![];
     for n in nets {
-        let mut ports = n.ports.clone();
-        ports.sort();
-        ports.dedup_by(|a, b| a.ofport == b.ofport);
+        let ports = ports_of(n);
         for p in &ports {
-            let Some(filter) = &p.filter else {
-                let owner = Owner::Firewall(p.id.clone());
-                out.extend(spoof::unfiltered(cookie, p).into_iter().map(|fl| (owner.clone(), fl)));
-                continue;
-            };
-            let owner = Owner::AntiSpoofing(p.id.clone());
-            let base = spoof::egress(cookie, p, filter).into_iter().chain(spoof::ingress(cookie, p));
-            out.extend(base.map(|fl| (owner.clone(), fl)));
-            let owner = Owner::Firewall(p.id.clone());
-            out.extend(state::port(cookie, p).into_iter().map(|fl| (owner.clone(), fl)));
-            let mut rule_flows = vec![];
-            for (sg, rule) in port_rules(&ix.groups, p) {
-                let owner = Owner::Rule { rule: rule.id.clone(), port: p.id.clone() };
-                let flows = match conj::ConjKey::of(sg, rule) {
-                    Some(k) => conj::port_flows(cookie, p, rule, ix.conj.id(&k)),
-                    None => rules::flows(cookie, p, rule),
-                };
-                rule_flows.extend(flows.into_iter().map(|fl| (owner.clone(), fl)));
-            }
-            out.extend(one_per_key(rule_flows));
+            out.extend(port_flows(cookie, p, &ix));
         }
-        out.extend(one_per_key(conj::member_flows(cookie, n, &ports, &ix)));
+        out.extend(network_flows(cookie, n, &ports, &ix));
     }
     out
+}
+
+/// A network's ports as the generators see them: sorted, one per ofport.
+pub fn ports_of(n: &LocalNet) -> Vec<LocalPort> {
+    let mut ports = n.ports.clone();
+    ports.sort();
+    ports.dedup_by(|a, b| a.ofport == b.ofport);
+    ports
+}
+
+/// One port's firewall flows: anti-spoofing, its state machine and its rules (or the
+/// pass-through of a port without port security).
+pub fn port_flows(cookie: u64, p: &LocalPort, ix: &Index<'_>) -> Vec<(Owner, Flow)> {
+    let Some(filter) = &p.filter else {
+        let owner = Owner::Firewall(p.id.clone());
+        return spoof::unfiltered(cookie, p).into_iter().map(|fl| (owner.clone(), fl)).collect();
+    };
+    let mut out = vec![];
+    let owner = Owner::AntiSpoofing(p.id.clone());
+    let base = spoof::egress(cookie, p, filter).into_iter().chain(spoof::ingress(cookie, p));
+    out.extend(base.map(|fl| (owner.clone(), fl)));
+    let owner = Owner::Firewall(p.id.clone());
+    out.extend(state::port(cookie, p).into_iter().map(|fl| (owner.clone(), fl)));
+    let mut rule_flows = vec![];
+    for (sg, rule) in port_rules(&ix.groups, p) {
+        let owner = Owner::Rule { rule: rule.id.clone(), port: p.id.clone() };
+        let flows = match conj::ConjKey::of(sg, rule) {
+            Some(k) => conj::port_flows(cookie, p, rule, ix.conj.id(&k)),
+            None => rules::flows(cookie, p, rule),
+        };
+        rule_flows.extend(flows.into_iter().map(|fl| (owner.clone(), fl)));
+    }
+    out.extend(one_per_key(rule_flows));
+    out
+}
+
+/// One network's firewall flows: the members of the remote groups its ports' rules name.
+pub fn network_flows(cookie: u64, n: &LocalNet, ports: &[LocalPort], ix: &Index<'_>) -> Vec<(Owner, Flow)> {
+    one_per_key(conj::member_flows(cookie, n, ports, ix))
 }
 
 /// The first flow of each key, with the conjunctions of later ones of the same key merged in.
