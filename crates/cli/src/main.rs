@@ -1,5 +1,6 @@
 //! The `neutrino` binary: `neutrino server`, `neutrino agent`, `neutrino sandbox`,
-//! `neutrino hash-password` and the resource commands (`network`, `subnet`, `port`); errors are
+//! `neutrino hash-password` and the resource commands (`network`, `subnet`, `port`, `security
+//! group`); errors are
 //! printed as `Error: …` with exit code 1.
 
 mod agent;
@@ -14,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use resources::{network::NetworkCmd, port::PortCmd, subnet::SubnetCmd};
+use resources::{network::NetworkCmd, port::PortCmd, security_group::SecurityCmd, subnet::SubnetCmd};
 
 #[derive(Parser)]
 #[command(
@@ -53,6 +54,9 @@ enum Command {
     /// Manage ports.
     #[command(subcommand)]
     Port(PortCmd),
+    /// Manage security groups and their rules (`security group …`).
+    #[command(subcommand)]
+    Security(SecurityCmd),
 }
 
 async fn resource_command(cli: Cli) -> Result<(), error::CliError> {
@@ -64,6 +68,7 @@ async fn resource_command(cli: Cli) -> Result<(), error::CliError> {
         Command::Network(c) => resources::network::run(&client, fmt, c).await,
         Command::Subnet(c) => resources::subnet::run(&client, fmt, c).await,
         Command::Port(c) => resources::port::run(&client, fmt, c).await,
+        Command::Security(c) => resources::security_group::run(&client, fmt, c).await,
     }
 }
 

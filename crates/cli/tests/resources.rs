@@ -1,5 +1,5 @@
 //! End to end: an in-process noauth server on 127.0.0.1:0, driven through the `neutrino`
-//! binary's network/subnet/port commands with `-o json`.
+//! binary's network/subnet/port and security group commands with `-o json`.
 
 #![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
 
@@ -153,4 +153,93 @@ async fn network_subnet_port_lifecycle() {
     assert_eq!(cli.ok(&with(&["network", "list"])).await, serde_json::json!([]));
     let err = cli.fails(&["network", "delete", "net1b"]).await;
     assert!(err.contains("1 of 1 networks failed to delete"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_group_and_rule_lifecycle() {
+    let cli = start().await;
+    let web =
+        cli.ok(&with(&["security", "group", "create", "web", "--description", "front", "--tag", "t1"])).await;
+    let web_id = web["id"].as_str().expect("id").to_string();
+    assert_eq!((web["description"].as_str(), web["stateful"].as_bool()), (Some("front"), Some(true)));
+    assert_eq!(web["tags"], serde_json::json!(["t1"]));
+    // Its two default egress rules come with it.
+    let rules = cli.ok(&with(&["security", "group", "rule", "list", "web"])).await;
+    let dirs: Vec<&str> =
+        rules.as_array().expect("list").iter().filter_map(|r| r["direction"].as_str()).collect();
+    assert_eq!(dirs, ["egress", "egress"]);
+    cli.ok(&with(&["security", "group", "create", "app"])).await;
+
+    // TCP 80 from anywhere, by group name; a range from a remote group by name; ICMP type/code.
+    let http = cli
+        .ok(&with(&["security", "group", "rule", "create", "web", "--protocol", "tcp", "--dst-port", "80"]))
+        .await;
+    assert_eq!((http["port_range_min"].as_i64(), http["port_range_max"].as_i64()), (Some(80), Some(80)));
+    assert_eq!((http["direction"].as_str(), http["ethertype"].as_str()), (Some("ingress"), Some("IPv4")));
+    assert_eq!(http["security_group_id"].as_str(), Some(web_id.as_str()));
+    let from_app = cli
+        .ok(&with(&[
+            "security",
+            "group",
+            "rule",
+            "create",
+            "web",
+            "--protocol",
+            "tcp",
+            "--dst-port",
+            "8000:8080",
+            "--remote-group",
+            "app",
+        ]))
+        .await;
+    let app_id = cli.ok(&with(&["security", "group", "show", "app"])).await["id"].as_str().map(String::from);
+    assert_eq!(from_app["remote_group_id"].as_str(), app_id.as_deref());
+    assert_eq!(
+        (from_app["port_range_min"].as_i64(), from_app["port_range_max"].as_i64()),
+        (Some(8000), Some(8080))
+    );
+    let ping6 = cli
+        .ok(&with(&[
+            "security",
+            "group",
+            "rule",
+            "create",
+            "web",
+            "--protocol",
+            "ipv6-icmp",
+            "--icmp-type",
+            "128",
+            "--icmp-code",
+            "0",
+            "--remote-ip",
+            "2001:db8::/64",
+        ]))
+        .await;
+    assert_eq!((ping6["ethertype"].as_str(), ping6["port_range_min"].as_i64()), (Some("IPv6"), Some(128)));
+    let ingress = cli.ok(&with(&["security", "group", "rule", "list", "web", "--ingress"])).await;
+    assert_eq!(ingress.as_array().map(Vec::len), Some(3));
+
+    // Errors: the server's (a port range on ICMP with a bad type), the CLI's (a bad range).
+    let err = cli
+        .fails(&["security", "group", "rule", "create", "web", "--protocol", "icmp", "--icmp-type", "300"])
+        .await;
+    assert!(err.contains("300"), "{err}");
+    let out = cli.run(&["security", "group", "rule", "create", "web", "--dst-port", "23:22"]).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.code() == Some(2) && err.contains("above"), "a usage error: {err}");
+    let err = cli.fails(&["security", "group", "rule", "create", "nosuch", "--protocol", "tcp"]).await;
+    assert!(err.contains("nosuch"), "{err}");
+
+    // Set, show, delete a rule and the groups.
+    cli.ok(&["security", "group", "set", "web", "--name", "www", "--stateless"]).await;
+    let shown = cli.ok(&with(&["security", "group", "show", &web_id])).await;
+    assert_eq!((shown["name"].as_str(), shown["stateful"].as_bool()), (Some("www"), Some(false)));
+    let rule_id = http["id"].as_str().expect("rule id");
+    assert_eq!(cli.ok(&with(&["security", "group", "rule", "show", rule_id])).await["protocol"], "tcp");
+    cli.ok(&["security", "group", "rule", "delete", rule_id]).await;
+    let err = cli.fails(&["security", "group", "rule", "show", rule_id]).await;
+    assert!(err.contains("SecurityGroupRuleNotFound") && err.contains(rule_id), "{err}");
+    cli.ok(&["security", "group", "delete", "www", "app"]).await;
+    let left = cli.ok(&with(&["security", "group", "list"])).await;
+    assert_eq!(names(&left), ["default"], "only the project's default group is left");
 }

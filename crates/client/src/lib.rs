@@ -103,6 +103,16 @@ impl Client {
         Resources::new(self, Kind::Port)
     }
 
+    /// Operations on security groups.
+    pub fn security_groups(&self) -> Resources<'_> {
+        Resources::new(self, Kind::SecurityGroup)
+    }
+
+    /// Operations on security group rules.
+    pub fn security_group_rules(&self) -> Resources<'_> {
+        Resources::new(self, Kind::SecurityGroupRule)
+    }
+
     /// Operations on the collection `kind`.
     pub fn resources(&self, kind: Kind) -> Resources<'_> {
         Resources::new(self, kind)

@@ -1,4 +1,4 @@
-//! Operations on one collection (networks, subnets, ports): create, list (following pagination
+//! Operations on one collection (networks, subnets, ports, security groups and their rules): create, list (following pagination
 //! links), show, update, delete, OSC-style name-or-id lookup, and the tags sub-resource.
 
 use reqwest::Method;
@@ -15,6 +15,8 @@ pub enum Kind {
     Network,
     Subnet,
     Port,
+    SecurityGroup,
+    SecurityGroupRule,
 }
 
 impl Kind {
@@ -24,15 +26,28 @@ impl Kind {
             Kind::Network => "network",
             Kind::Subnet => "subnet",
             Kind::Port => "port",
+            Kind::SecurityGroup => "security_group",
+            Kind::SecurityGroupRule => "security_group_rule",
         }
     }
 
-    /// The collection name in URLs and list bodies (`networks`).
+    /// The key of the list in list bodies (`networks`, `security_groups`).
     pub fn plural(self) -> &'static str {
         match self {
             Kind::Network => "networks",
             Kind::Subnet => "subnets",
             Kind::Port => "ports",
+            Kind::SecurityGroup => "security_groups",
+            Kind::SecurityGroupRule => "security_group_rules",
+        }
+    }
+
+    /// The collection's path segment (`networks`, `security-groups`).
+    pub fn path(self) -> &'static str {
+        match self {
+            Kind::SecurityGroup => "security-groups",
+            Kind::SecurityGroupRule => "security-group-rules",
+            other => other.plural(),
         }
     }
 
@@ -42,6 +57,8 @@ impl Kind {
             Kind::Network => "Network",
             Kind::Subnet => "Subnet",
             Kind::Port => "Port",
+            Kind::SecurityGroup => "Security group",
+            Kind::SecurityGroupRule => "Security group rule",
         }
     }
 }
@@ -92,22 +109,22 @@ impl<'a> Resources<'a> {
         self.kind
     }
 
-    /// `POST /v2.0/{plural}` with `{singular: body}`.
+    /// `POST /v2.0/{path}` with `{singular: body}`.
     pub async fn create(&self, body: Object) -> Result<Object, Error> {
         let k = self.kind;
-        let url = self.client.url(&[k.plural()], &[]);
+        let url = self.client.url(&[k.path()], &[]);
         let resp = self.client.send(Method::POST, url, Some(&json!({ k.singular(): body }))).await?;
         object(unwrap_key(resp, k.singular())?)
     }
 
-    /// `GET /v2.0/{plural}?filters`, following `rel=next` links until the last page.
+    /// `GET /v2.0/{path}?filters`, following `rel=next` links until the last page.
     pub async fn list(&self, filters: &[(String, String)]) -> Result<Vec<Object>, Error> {
         let plural = self.kind.plural();
         let mut query = filters.to_vec();
         let mut out = Vec::new();
         // Bounded: a server that loops its links cannot keep us here forever.
         for _ in 0..10_000 {
-            let url = self.client.url(&[plural], &query);
+            let url = self.client.url(&[self.kind.path()], &query);
             let body = match self.client.send(Method::GET, url, None).await? {
                 Some(Value::Object(m)) => m,
                 _ => return Err(Error::Decode(format!("list of {plural} is not an object"))),
@@ -128,24 +145,24 @@ impl<'a> Resources<'a> {
         Ok(out)
     }
 
-    /// `GET /v2.0/{plural}/{id}`.
+    /// `GET /v2.0/{path}/{id}`.
     pub async fn show(&self, id: &str) -> Result<Object, Error> {
         let k = self.kind;
-        let resp = self.client.send(Method::GET, self.client.url(&[k.plural(), id], &[]), None).await?;
+        let resp = self.client.send(Method::GET, self.client.url(&[k.path(), id], &[]), None).await?;
         object(unwrap_key(resp, k.singular())?)
     }
 
-    /// `PUT /v2.0/{plural}/{id}` with `{singular: body}`.
+    /// `PUT /v2.0/{path}/{id}` with `{singular: body}`.
     pub async fn update(&self, id: &str, body: Object) -> Result<Object, Error> {
         let k = self.kind;
-        let url = self.client.url(&[k.plural(), id], &[]);
+        let url = self.client.url(&[k.path(), id], &[]);
         let resp = self.client.send(Method::PUT, url, Some(&json!({ k.singular(): body }))).await?;
         object(unwrap_key(resp, k.singular())?)
     }
 
-    /// `DELETE /v2.0/{plural}/{id}`.
+    /// `DELETE /v2.0/{path}/{id}`.
     pub async fn delete(&self, id: &str) -> Result<(), Error> {
-        let url = self.client.url(&[self.kind.plural(), id], &[]);
+        let url = self.client.url(&[self.kind.path(), id], &[]);
         self.client.send(Method::DELETE, url, None).await.map(|_| ())
     }
 
@@ -175,9 +192,9 @@ impl<'a> Resources<'a> {
             .ok_or_else(|| Error::Decode(format!("{} {name_or_id} has no id", self.kind.singular())))
     }
 
-    /// `PUT /v2.0/{plural}/{id}/tags`: replaces all tags; returns the tags now set.
+    /// `PUT /v2.0/{path}/{id}/tags`: replaces all tags; returns the tags now set.
     pub async fn set_tags(&self, id: &str, tags: &[String]) -> Result<Vec<String>, Error> {
-        let url = self.client.url(&[self.kind.plural(), id, "tags"], &[]);
+        let url = self.client.url(&[self.kind.path(), id, "tags"], &[]);
         let resp = self.client.send(Method::PUT, url, Some(&json!({ "tags": tags }))).await?;
         string_list(unwrap_key(resp, "tags")?)
     }

@@ -3,6 +3,7 @@
 
 pub mod network;
 pub mod port;
+pub mod security_group;
 pub mod subnet;
 
 use std::net::IpAddr;
