@@ -253,3 +253,31 @@ async fn the_socket_is_private_replaces_a_stale_one_and_stops() {
     let cfg = MetadataConfig { nova_metadata_url: Some("nova".into()), ..Default::default() };
     assert!(neutrino_agent::metadata::spawn(listener, instances(), cfg).is_err());
 }
+
+#[tokio::test(start_paused = true)]
+async fn slow_senders_are_cut_off() {
+    use neutrino_agent::metadata::service::{BODY_TIMEOUT, HEADER_READ_TIMEOUT};
+    // A Nova nobody listens on: only complete requests are forwarded, and fail at once.
+    let s =
+        start(MetadataConfig { nova_metadata_url: Some("http://127.0.0.1:9".into()), ..Default::default() });
+    let sock = &s.socket;
+    let head =
+        format!("POST {MD} HTTP/1.1\r\nX-Neutron-Network-ID: {NET_A}\r\nX-Forwarded-For: 10.0.0.5\r\n");
+
+    // A head never finished: the connection is closed after the header read timeout.
+    let t = tokio::time::Instant::now();
+    let a = raw(sock, head.as_bytes()).await;
+    assert!(a.as_ref().is_none_or(|a| a.status == 408), "{a:?}");
+    assert!(t.elapsed() >= HEADER_READ_TIMEOUT, "{:?}", t.elapsed());
+
+    // A body never finished: 408 after the body timeout.
+    let t = tokio::time::Instant::now();
+    let a = raw(sock, format!("{head}Content-Length: 10\r\n\r\nab").as_bytes()).await.expect("an answer");
+    assert_eq!(a.status, 408, "{}", a.text());
+    assert!(t.elapsed() >= BODY_TIMEOUT, "{:?}", t.elapsed());
+
+    // The whole request is forwarded (and Nova is down).
+    let a = raw(sock, format!("{head}Content-Length: 2\r\n\r\nab").as_bytes()).await.expect("an answer");
+    assert_eq!(a.status, 503, "{}", a.text());
+    s.server.stop().await;
+}
