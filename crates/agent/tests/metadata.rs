@@ -146,6 +146,31 @@ async fn each_caller_reads_its_own_data_and_never_another_vms() {
 }
 
 #[tokio::test]
+async fn callers_follow_the_table_the_dhcp_driver_keeps() {
+    let s = start(MetadataConfig::default());
+    let sock = &s.socket;
+    assert_eq!(get(sock, MD, NET_A, "10.0.0.7").await.status, 404);
+    // A VM that came: answered at once, with its data.
+    let mut a = network_a();
+    let mut vm4 = a.ports[1].clone();
+    vm4.id = "44444444-aaaa-4bbb-8ccc-000000000007".into();
+    vm4.device_id = "6f1e8d3a-0004-4000-8000-000000000004".into();
+    vm4.mac_address = "fa:16:3e:00:00:07".into();
+    vm4.fixed_ips[0].ip_address = "10.0.0.7".into();
+    vm4.fixed_ips.truncate(1);
+    a.ports.push(vm4);
+    s.instances.set(a);
+    assert_eq!(get(sock, MD, NET_A, "10.0.0.7").await.json()["uuid"], "6f1e8d3a-0004-4000-8000-000000000004");
+    assert_eq!(get(sock, MD, NET_A, "10.0.0.5").await.json()["uuid"], VM1);
+    // A network this host no longer serves: nobody on it is answered; the other still is.
+    s.instances.remove(NET_A);
+    assert_eq!(get(sock, MD, NET_A, "10.0.0.5").await.status, 404);
+    assert_eq!(get(sock, MD, NET_A, "10.0.0.7").await.status, 404);
+    assert_eq!(get(sock, MD, NET_B, "10.0.0.5").await.json()["uuid"], VM3);
+    s.server.stop().await;
+}
+
+#[tokio::test]
 async fn requests_without_the_proxy_headers_are_refused() {
     let s = start(MetadataConfig::default());
     let sock = &s.socket;

@@ -163,14 +163,17 @@ pub struct Service {
     pub dir: tempfile::TempDir,
     pub socket: PathBuf,
     pub server: MetadataServer,
+    /// The table the service reads, as the `dhcp` driver holds it.
+    pub instances: Instances,
 }
 
 pub fn start(cfg: MetadataConfig) -> Service {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let socket = dir.path().join("metadata_proxy");
     let listener = bind(&socket).expect("bind the socket");
-    let server = spawn(listener, instances(), cfg).expect("start the service");
-    Service { dir, socket, server }
+    let instances = instances();
+    let server = spawn(listener, instances.clone(), cfg).expect("start the service");
+    Service { dir, socket, server, instances }
 }
 
 /// An answer as read off the socket.
