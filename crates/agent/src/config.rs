@@ -251,5 +251,8 @@ physnet1 = "br-eth1"
         let e = load("host = \"h\"\n[metadata]\nnova_metadata_url = \"nova\"").unwrap_err().to_string();
         assert!(e.contains("metadata.nova_metadata_url"), "{e}");
         assert!(load("host = \"h\"\n[metadata]\nnova_metadata_port = 8775").is_err());
+        // Written out (as a sandbox would) it reads back the same.
+        let back: AgentConfig = toml::from_str(&toml::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back.metadata, c.metadata);
     }
 }
