@@ -2,7 +2,8 @@
 //! its credential, the `roles` this agent serves (`["l2"]` by default), and the `l2` role's
 //! options named like upstream's `openvswitch_agent.ini` — `integration_bridge`,
 //! `tunnel_bridge`, `bridge_mappings`, `tunnel_types`, `local_ip`, `datapath_type` — with the
-//! OVSDB socket, the run directory of ovs-vswitchd and the namespace the host lives in.
+//! OVSDB socket, the run directory of ovs-vswitchd and the namespace the host lives in; the
+//! `[metadata]` table ([`MetadataConfig`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,8 @@ use std::path::{Path, PathBuf};
 use neutrino_model::NetworkType;
 use neutrino_model::agent::Role;
 use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::metadata::MetadataConfig;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -45,6 +48,8 @@ pub struct AgentConfig {
     pub report_interval: u64,
     /// The cookie on every flow this agent installs; derived from the host name if unset.
     pub cookie: Option<u64>,
+    /// `[metadata]`: the metadata service of the `dhcp` role's networks.
+    pub metadata: MetadataConfig,
 }
 
 impl Default for AgentConfig {
@@ -66,6 +71,7 @@ impl Default for AgentConfig {
             netns: None,
             report_interval: 10,
             cookie: None,
+            metadata: MetadataConfig::default(),
         }
     }
 }
@@ -133,6 +139,7 @@ impl AgentConfig {
         {
             return Err(ConfigError::Invalid("tunnel_types need local_ip, an IP address".into()));
         }
+        self.metadata.check().map_err(ConfigError::Invalid)?;
         Ok(())
     }
 
@@ -231,5 +238,21 @@ physnet1 = "br-eth1"
         );
         let c = load("host = \"h\"\ntunnel_types = [\"gre\", \"vxlan\"]\nlocal_ip = \"10.0.0.1\"").unwrap();
         assert_eq!(c.tunnel_types, vec![NetworkType::Gre, NetworkType::Vxlan]);
+    }
+
+    #[test]
+    fn the_metadata_table_is_optional_and_checked() {
+        let c = load("host = \"h\"").unwrap();
+        assert_eq!(c.metadata, MetadataConfig::default());
+        let c = load("host = \"h\"\n[metadata]\nnova_metadata_url = \"http://nova:8775\"\nmetadata_proxy_shared_secret = \"s\"\nnova_client_timeout = 10").unwrap();
+        assert_eq!(c.metadata.nova_metadata_url.as_deref(), Some("http://nova:8775"));
+        assert_eq!(c.metadata.metadata_proxy_shared_secret, "s");
+        assert_eq!(c.metadata.nova_client_timeout, 10);
+        let e = load("host = \"h\"\n[metadata]\nnova_metadata_url = \"nova\"").unwrap_err().to_string();
+        assert!(e.contains("metadata.nova_metadata_url"), "{e}");
+        assert!(load("host = \"h\"\n[metadata]\nnova_metadata_port = 8775").is_err());
+        // Written out (as a sandbox would) it reads back the same.
+        let back: AgentConfig = toml::from_str(&toml::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back.metadata, c.metadata);
     }
 }

@@ -48,6 +48,16 @@ impl Instances {
         })?;
         Some(Caller { network: network.clone(), port: port.clone() })
     }
+
+    /// The port of `network_id` with MAC address `mac` (compared without case), or `None`: how
+    /// a caller known only by an IPv6 link-local address is found (upstream does the same with
+    /// the MAC encoded in the address).
+    pub fn caller_by_mac(&self, network_id: &str, mac: &str) -> Option<Caller> {
+        let r = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        let network = r.get(network_id)?;
+        let port = network.ports.iter().find(|p| p.mac_address.eq_ignore_ascii_case(mac))?;
+        Some(Caller { network: network.clone(), port: port.clone() })
+    }
 }
 
 #[cfg(test)]
@@ -90,5 +100,16 @@ mod tests {
         assert_eq!(t.caller("n1", "10.0.0.5"), None);
         t.set(net("n1", &[("d", "10.0.0.5")]));
         assert_eq!(t.caller("n1", "10.0.0.5").map(|c| c.port.id), Some("d".into()));
+    }
+
+    #[test]
+    fn a_caller_by_mac_is_on_that_network() {
+        let t = Instances::default();
+        let mut n1 = net("n1", &[("a", "10.0.0.5")]);
+        n1.ports[0].mac_address = "fa:16:3e:00:00:01".into();
+        t.replace_all([n1, net("n2", &[("c", "10.0.0.5")])]);
+        assert_eq!(t.caller_by_mac("n1", "FA:16:3E:00:00:01").map(|c| c.port.id), Some("a".into()));
+        assert_eq!(t.caller_by_mac("n2", "fa:16:3e:00:00:01"), None);
+        assert_eq!(t.caller_by_mac("n1", "fa:16:3e:00:00:02"), None);
     }
 }
