@@ -128,6 +128,8 @@ fn sandbox_commands_drive_a_one_host_cloud() {
             "n1",
             "--ip",
             "10.50.0.7",
+            // No network node serves this network: the address is set directly.
+            "--static",
             "--run-dir",
             rd,
         ]);
