@@ -99,24 +99,13 @@ pub fn down_with(run_dir: &Path, prefix: Option<&str>, host: &dyn Host) -> Resul
     // VM namespaces first, then those the hosts' agents made (`<host netns>-qdhcp-…`), then
     // hosts, then the fabric ones.
     let vm_prefix = format!("{}vm-", prefix.as_deref().unwrap_or(REQUIRED_PREFIX));
-    let agents_made = |n: &str| targets.iter().any(|h| n.starts_with(&format!("{h}-")));
-    let mut keyed: Vec<(u8, String)> = targets
-        .iter()
-        .map(|n| {
-            (
-                if n.starts_with(&vm_prefix) {
-                    0
-                } else if agents_made(n) {
-                    1
-                } else {
-                    2
-                },
-                n.clone(),
-            )
-        })
-        .collect();
-    keyed.sort_by_key(|(k, _)| *k);
-    let targets: Vec<String> = keyed.into_iter().map(|(_, n)| n).collect();
+    let all = targets.clone();
+    let agents_made = |n: &str| all.iter().any(|h| n.starts_with(&format!("{h}-")));
+    targets.sort_by_key(|n| match () {
+        _ if n.starts_with(&vm_prefix) => 0,
+        _ if agents_made(n) => 1,
+        _ => 2,
+    });
     for ns in &targets {
         // Whatever still runs inside a sandbox namespace was started by the sandbox or its tests.
         for p in host.processes_in_netns(ns).unwrap_or_default() {
