@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use neutrino_sandbox::{Sandbox, SandboxSpec, VmSpec};
 use serde_json::{Value, json};
 
+pub mod dhcp;
 pub mod security;
 
 const AGENT_TOKEN: &str = "e2e-agent-secret";
