@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use neutrino_client::Client;
-use neutrino_sandbox::{Sandbox, SandboxSpec, VmSpec};
+use neutrino_sandbox::{AgentSettings, HostRole, LEASE_TIMEOUT, Sandbox, SandboxSpec, VmSpec};
 use serde_json::{Map, Value, json};
 
 use crate::error::CliError;
@@ -55,6 +55,9 @@ pub struct UpArgs {
     agent_token: Option<String>,
     #[arg(long)]
     agent_token_file: Option<PathBuf>,
+    /// Also bring up a network node (host `network`, agent roles l2 and dhcp).
+    #[arg(long)]
+    network_node: bool,
 }
 
 #[derive(Subcommand)]
@@ -69,6 +72,19 @@ pub enum VmCmd {
         /// A fixed IP address to ask for.
         #[arg(long)]
         ip: Option<String>,
+        /// Set the port's address on eth0 directly instead of running a DHCP client in the
+        /// VM (for networks no DHCP agent serves).
+        #[arg(long = "static")]
+        static_address: bool,
+        #[command(flatten)]
+        dir: RunDir,
+    },
+    /// Show the DHCP lease a VM's client last recorded (as JSON).
+    Lease {
+        name: String,
+        /// Ask the client to renew first (SIGUSR1) and wait for the new record.
+        #[arg(long)]
+        renew: bool,
         #[command(flatten)]
         dir: RunDir,
     },
@@ -118,6 +134,25 @@ pub fn run_local(cmd: &SandboxCmd) -> Result<bool, CliError> {
             }
             Ok(true)
         }
+        SandboxCmd::Vm(VmCmd::Lease { name, renew, dir }) => {
+            let s = Sandbox::open(&dir.run_dir).map_err(sb)?;
+            let mut lease = s.vm_lease(name).map_err(sb)?;
+            if *renew {
+                s.renew_vm_lease(name).map_err(sb)?;
+                let client = s.vm_dhcp(name).map_err(sb)?;
+                let seq = lease.as_ref().map_or(0, |l| l.seq);
+                let new = client
+                    .wait_for(s.machine().host.as_ref(), LEASE_TIMEOUT, "a record after the renewal", |l| {
+                        l.seq > seq
+                    })
+                    .map_err(sb)?;
+                lease = Some(new);
+            }
+            let lease =
+                lease.ok_or_else(|| CliError::Config(format!("VM {name} has recorded no lease yet")))?;
+            println!("{}", serde_json::to_string_pretty(&lease).unwrap_or_default());
+            Ok(true)
+        }
         SandboxCmd::Vm(_) => Ok(false),
     }
 }
@@ -136,34 +171,23 @@ fn up(a: &UpArgs) -> Result<(), CliError> {
     let mut spec = SandboxSpec::default(a.hosts);
     spec.run_dir = a.dir.run_dir.clone();
     spec.name_prefix = a.prefix.clone();
+    spec.network_node = a.network_node;
     let mut s = Sandbox::up(&spec).map_err(sb)?;
     let exe = std::env::current_exe().map_err(|e| CliError::Config(e.to_string()))?.display().to_string();
+    let settings = AgentSettings::new(&a.server, token);
     let hosts: Vec<_> = s.hosts().to_vec();
     for h in &hosts {
-        let mut mappings = String::new();
-        for (p, br) in &h.physnet_bridges {
-            mappings.push_str(&format!("{p} = \"{br}\"\n"));
-        }
-        let cfg = format!(
-            "host = \"{name}\"\nserver = \"{server}\"\ntoken = \"{token}\"\ntunnel_types = [\"vxlan\", \"gre\"]\n\
-             local_ip = \"{ip}\"\ndatapath_type = \"netdev\"\novsdb = \"{db}\"\novs_rundir = \"{rd}\"\nnetns = \"{ns}\"\n\
-             [bridge_mappings]\n{mappings}",
-            name = h.name,
-            server = a.server,
-            ip = h.tunnel_addr(),
-            db = h.db_socket().display(),
-            rd = h.run_dir().display(),
-            ns = h.netns(),
-        );
-        let path = h.run_dir().join("agent.toml");
-        std::fs::write(&path, cfg).map_err(|e| CliError::Config(format!("{}: {e}", path.display())))?;
-        let p = path.display().to_string();
-        s.start_process(&h.name, "agent", &[&exe, "agent", "--config", &p], &[]).map_err(sb)?;
+        s.start_agent(&h.name, &exe, &settings, &[]).map_err(sb)?;
         println!(
-            "host {} up: netns {}, tunnel endpoint {}, agent log {}",
+            "host {} up ({}): netns {}, tunnel endpoint {}, agent roles {}, agent log {}",
             h.name,
+            match h.role {
+                HostRole::Compute => "compute",
+                HostRole::Network => "network node",
+            },
             h.netns(),
             h.tunnel_ip(),
+            h.role.agent_roles().join(","),
             h.run_dir().join("agent.log").display()
         );
     }
@@ -177,7 +201,7 @@ fn obj(v: Value) -> Map<String, Value> {
 /// The VM commands that need the API.
 pub async fn run_api(client: &Client, cmd: SandboxCmd) -> Result<(), CliError> {
     match cmd {
-        SandboxCmd::Vm(VmCmd::Create { name, host, network, ip, dir }) => {
+        SandboxCmd::Vm(VmCmd::Create { name, host, network, ip, static_address, dir }) => {
             let net = client.networks().find(&network).await?;
             let net_id = net["id"].as_str().unwrap_or_default().to_string();
             let mtu = net.get("mtu").and_then(Value::as_u64).unwrap_or(1500);
@@ -199,8 +223,12 @@ pub async fn run_api(client: &Client, cmd: SandboxCmd) -> Result<(), CliError> {
                 _ => None,
             };
             let mut spec = VmSpec::new(&name, &port_id, port["mac_address"].as_str().unwrap_or_default());
-            spec.ip_cidr = ip_cidr.clone();
             spec.mtu = u32::try_from(mtu).unwrap_or(1500);
+            if static_address {
+                spec.ip_cidr = ip_cidr.clone();
+            } else {
+                spec = spec.with_dhcp();
+            }
             let mut s = Sandbox::open(&dir.run_dir).map_err(sb)?;
             s.plug_vm(&host, &spec).map_err(sb)?;
             let start = Instant::now();
@@ -223,11 +251,28 @@ pub async fn run_api(client: &Client, cmd: SandboxCmd) -> Result<(), CliError> {
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+            let active_ms = start.elapsed().as_millis();
+            if static_address {
+                println!(
+                    "vm {name} on {host}: port {port_id}, address {} (static), ACTIVE after {active_ms} ms",
+                    ip_cidr.unwrap_or_else(|| "none".into()),
+                );
+                return Ok(());
+            }
+            let lease = s.wait_vm_lease(&name, None, LEASE_TIMEOUT).map_err(|e| {
+                CliError::Config(format!(
+                    "sandbox: {e} (does a dhcp agent serve network {network}? `--static` sets the port's address \
+                     directly; the VM stays plugged, `neutrino sandbox vm delete {name}` removes it)"
+                ))
+            })?;
+            let address = lease.address.map_or("none".into(), |a| a.to_string());
             println!(
-                "vm {name} on {host}: port {port_id}, address {}, ACTIVE after {} ms",
-                ip_cidr.unwrap_or_else(|| "none".into()),
+                "vm {name} on {host}: port {port_id}, address {address} (DHCP, port {}), ACTIVE after {active_ms} ms, \
+                 lease after {} ms",
+                ip_cidr.unwrap_or_else(|| "without an address".into()),
                 start.elapsed().as_millis()
             );
+            println!("{}", serde_json::to_string_pretty(&lease).unwrap_or_default());
             Ok(())
         }
         SandboxCmd::Vm(VmCmd::Delete { name, dir }) => {

@@ -1,6 +1,6 @@
-//! `neutrino sandbox up|status|vm create|vm exec|vm delete|down` as an operator types them,
-//! against a `neutrino server` process: the VM's port binds, turns ACTIVE, and `down` leaves
-//! no namespace behind.
+//! `neutrino sandbox up|status|vm create|vm exec|vm lease|vm delete|down` as an operator types them,
+//! against a `neutrino server` process: the VM's port binds, turns ACTIVE, a DHCP VM on a
+//! network no dhcp agent serves fails clearly, and `down` leaves no namespace behind.
 
 #![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
 
@@ -128,6 +128,8 @@ fn sandbox_commands_drive_a_one_host_cloud() {
             "n1",
             "--ip",
             "10.50.0.7",
+            // No network node serves this network: the address is set directly.
+            "--static",
             "--run-dir",
             rd,
         ]);
@@ -155,6 +157,35 @@ fn sandbox_commands_drive_a_one_host_cloud() {
         let ports: Value =
             serde_json::from_str(&ok(&["--os-url", &url, "-o", "json", "port", "list"])).expect("json");
         assert_eq!(ports, Value::Array(vec![]));
+
+        // A VM asks for its address by DHCP unless `--static`. No dhcp agent serves n1 here:
+        // `vm create` says so and how to go on, the client's failure is recorded, and `vm
+        // delete` stops the client (alive until then) by its pid.
+        let out = neutrino(&[
+            "--os-url",
+            &url,
+            "sandbox",
+            "vm",
+            "create",
+            "v2",
+            "--host",
+            "h1",
+            "--network",
+            "n1",
+            "--run-dir",
+            rd,
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains("no lease for") && err.contains("--static"), "{err}");
+        let lease: Value = serde_json::from_str(&ok(&["sandbox", "vm", "lease", "v2", "--run-dir", rd]))
+            .expect("lease json");
+        assert_eq!(lease["event"], "leasefail", "{lease}");
+        let status: Value =
+            serde_json::from_str(&ok(&["sandbox", "status", "--run-dir", rd])).expect("status json");
+        let pid = status["vms"][0]["dhcp"]["pid"].as_u64().and_then(|p| u32::try_from(p).ok()).expect("pid");
+        assert!(neutrino_host::process::proc_alive(pid), "the client keeps trying");
+        ok(&["--os-url", &url, "sandbox", "vm", "delete", "v2", "--run-dir", rd]);
+        assert!(!neutrino_host::process::proc_alive(pid), "vm delete stopped the client");
     });
     ok(&["sandbox", "down", "--run-dir", rd]);
     assert_eq!(namespaces(prefix), Vec::<String>::new(), "sandbox down left namespaces");

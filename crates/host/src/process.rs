@@ -26,6 +26,10 @@ pub enum Signal {
     Hup,
     Term,
     Kill,
+    /// User signal 1 (busybox `udhcpc` renews its lease).
+    Usr1,
+    /// User signal 2 (busybox `udhcpc` releases its lease).
+    Usr2,
 }
 
 /// What to start: `argv` inside `netns`, its pid in `pid_file`.
@@ -266,6 +270,8 @@ impl Processes for LinuxHost {
             Signal::Hup => rustix::process::Signal::HUP,
             Signal::Term => rustix::process::Signal::TERM,
             Signal::Kill => rustix::process::Signal::KILL,
+            Signal::Usr1 => rustix::process::Signal::USR1,
+            Signal::Usr2 => rustix::process::Signal::USR2,
         };
         rustix::process::kill_process(pid, sig)
             .map_err(|e| Error::NotOurs { pid: p.pid, reason: format!("kill: {e}") })

@@ -75,6 +75,18 @@ pub fn down_with(run_dir: &Path, prefix: Option<&str>, host: &dyn Host) -> Resul
         if record { report.processes.push(label) } else { report.leftovers.push(label) }
     }
 
+    // The VMs' DHCP clients, by pid, checked against program and namespace.
+    for vm in state.iter().flat_map(|s| &s.vms) {
+        if let Some(client) = &vm.dhcp {
+            let label = format!("{}/udhcpc ({})", vm.name, client.pid);
+            if client.stop(host).unwrap_or(false) {
+                report.processes.push(label)
+            } else {
+                report.leftovers.push(label)
+            }
+        }
+    }
+
     let present = host.list_netns()?;
     let mut targets: Vec<String> =
         state.as_ref().map(|s| s.namespaces.iter().rev().cloned().collect()).unwrap_or_default();
@@ -84,9 +96,16 @@ pub fn down_with(run_dir: &Path, prefix: Option<&str>, host: &dyn Host) -> Resul
     }
     let mut seen = BTreeSet::new();
     targets.retain(|n| seen.insert(n.clone()) && present.contains(n) && n.starts_with(REQUIRED_PREFIX));
-    // VM namespaces first, then hosts, then the fabric ones.
+    // VM namespaces first, then those the hosts' agents made (`<host netns>-qdhcp-…`), then
+    // hosts, then the fabric ones.
     let vm_prefix = format!("{}vm-", prefix.as_deref().unwrap_or(REQUIRED_PREFIX));
-    targets.sort_by_key(|n| !n.starts_with(&vm_prefix));
+    let all = targets.clone();
+    let agents_made = |n: &str| all.iter().any(|h| n.starts_with(&format!("{h}-")));
+    targets.sort_by_key(|n| match () {
+        _ if n.starts_with(&vm_prefix) => 0,
+        _ if agents_made(n) => 1,
+        _ => 2,
+    });
     for ns in &targets {
         // Whatever still runs inside a sandbox namespace was started by the sandbox or its tests.
         for p in host.processes_in_netns(ns).unwrap_or_default() {

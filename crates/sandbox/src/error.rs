@@ -37,6 +37,12 @@ pub enum Error {
     /// A VM of that name is already plugged.
     #[error("VM `{0}` is already plugged")]
     AlreadyPlugged(String),
+    /// A lease file that does not parse.
+    #[error("lease file {path}: {message}")]
+    Lease { path: PathBuf, message: String },
+    /// A DHCP client got no (new) lease in time, or is not running.
+    #[error("no lease for {name}: {message}")]
+    NoLease { name: String, message: String },
     /// A process did not write its pid or did not stop in time.
     #[error("process {name}: {message}")]
     Process { name: String, message: String },

@@ -1,5 +1,6 @@
-//! What to build: [`SandboxSpec`], [`HostSpec`], [`VmSpec`], their validation, and the names
-//! of every namespace, link and bridge the sandbox creates (all interface names ≤ 15 chars).
+//! What to build: [`SandboxSpec`], [`HostSpec`] with its [`HostRole`], [`VmSpec`], their
+//! validation, and the names of every namespace, link and bridge the sandbox creates (all
+//! interface names ≤ 15 chars).
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -14,6 +15,13 @@ pub const REQUIRED_PREFIX: &str = "nt-";
 pub const MAX_IFNAME: usize = neutrino_host::MAX_IFNAME;
 /// Address of the outside world in the `ext` namespace.
 pub const EXT_GATEWAY_CIDR: &str = "203.0.113.1/24";
+/// Name of the network node, when [`SandboxSpec::network_node`] asks for one.
+pub const NETWORK_NODE: &str = "network";
+/// Tunnel endpoint of the network node (compute hosts count up from `.1`).
+pub const NETWORK_NODE_TUNNEL_IP: &str = "172.31.0.254/24";
+/// Host names the sandbox uses for its own namespaces (`vm` would make a host's agent
+/// namespace prefix `<prefix>vm-` collide with the VMs').
+const RESERVED_HOSTS: [&str; 4] = ["fab", "phys", "ext", "vm"];
 
 /// A whole sandbox: hosts joined by an underlay fabric and a physical network, optionally an
 /// outside world.
@@ -23,9 +31,36 @@ pub struct SandboxSpec {
     pub name_prefix: String,
     /// Where the OVS databases, sockets, pidfiles, logs and `sandbox.json` live (absolute).
     pub run_dir: PathBuf,
+    /// The compute hosts (and any other host spelled out).
     pub hosts: Vec<HostSpec>,
     /// Build the `ext` namespace (203.0.113.1/24) and a `br-ex` per host.
     pub ext: bool,
+    /// Add a host named `network` ([`NETWORK_NODE`]) with the [`HostRole::Network`] role: its
+    /// own Open vSwitch and tunnel endpoint ([`NETWORK_NODE_TUNNEL_IP`]), on every physical
+    /// network, after the hosts above.
+    #[serde(default)]
+    pub network_node: bool,
+}
+
+/// What a host is for, and so which roles its agent serves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostRole {
+    /// A hypervisor: VMs, the `l2` role.
+    #[default]
+    Compute,
+    /// The network node: `l2` and `dhcp` (and `l3` once it has a driver).
+    Network,
+}
+
+impl HostRole {
+    /// The agent's `roles` on a host of this kind.
+    pub fn agent_roles(self) -> &'static [&'static str] {
+        match self {
+            HostRole::Compute => &["l2"],
+            HostRole::Network => &["l2", "dhcp"],
+        }
+    }
 }
 
 /// One simulated hypervisor.
@@ -37,6 +72,8 @@ pub struct HostSpec {
     pub tunnel_ip: String,
     /// Physical networks this host is attached to (`physnet1` → `br-eth1`).
     pub physnets: Vec<String>,
+    #[serde(default)]
+    pub role: HostRole,
 }
 
 impl SandboxSpec {
@@ -51,10 +88,27 @@ impl SandboxSpec {
                     name: format!("h{i}"),
                     tunnel_ip: format!("172.31.0.{i}/24"),
                     physnets: vec!["physnet1".into()],
+                    role: HostRole::Compute,
                 })
                 .collect(),
             ext: false,
+            network_node: false,
         }
+    }
+
+    /// Every host to build, in order: [`SandboxSpec::hosts`], then the network node when asked
+    /// for (attached to every physical network of the hosts).
+    pub fn all_hosts(&self) -> Vec<HostSpec> {
+        let mut all = self.hosts.clone();
+        if self.network_node {
+            all.push(HostSpec {
+                name: NETWORK_NODE.into(),
+                tunnel_ip: NETWORK_NODE_TUNNEL_IP.into(),
+                physnets: self.physnets(),
+                role: HostRole::Network,
+            });
+        }
+        all
     }
 
     /// The physical networks of all hosts in order of first appearance; `physnet` at index
@@ -84,21 +138,22 @@ impl SandboxSpec {
         if longest.as_os_str().len() + 10 > 107 {
             return Err(invalid(format!("run_dir {} is too long for unix sockets", self.run_dir.display())));
         }
-        if self.hosts.is_empty() {
+        let hosts = self.all_hosts();
+        if hosts.is_empty() {
             return Err(invalid("at least one host".into()));
         }
         let names = self.names();
         let physnets = self.physnets();
-        for (i, h) in self.hosts.iter().enumerate() {
+        for (i, h) in hosts.iter().enumerate() {
             validate_short_name("host", &h.name, 10)?;
-            if ["fab", "phys", "ext"].contains(&h.name.as_str()) {
+            if RESERVED_HOSTS.contains(&h.name.as_str()) {
                 return Err(invalid(format!("host name `{}` is reserved", h.name)));
             }
-            if self.hosts[..i].iter().any(|o| o.name == h.name) {
+            if hosts[..i].iter().any(|o| o.name == h.name) {
                 return Err(invalid(format!("duplicate host `{}`", h.name)));
             }
             parse_cidr(&h.tunnel_ip)?;
-            if self.hosts[..i].iter().any(|o| o.tunnel_ip == h.tunnel_ip) {
+            if hosts[..i].iter().any(|o| o.tunnel_ip == h.tunnel_ip) {
                 return Err(invalid(format!("duplicate tunnel ip {}", h.tunnel_ip)));
             }
             let mut ifnames = vec![names.underlay_host(&h.name), names.underlay_fab(&h.name)];
@@ -133,6 +188,10 @@ pub struct VmSpec {
     /// Default route, e.g. `10.0.0.1`.
     pub gateway: Option<String>,
     pub mtu: u32,
+    /// Run a DHCP client (busybox `udhcpc`) in the VM for its address, routes and MTU,
+    /// instead of `ip_cidr`/`gateway`.
+    #[serde(default)]
+    pub dhcp: bool,
 }
 
 impl VmSpec {
@@ -147,7 +206,13 @@ impl VmSpec {
             ip_cidr: None,
             gateway: None,
             mtu: 1500,
+            dhcp: false,
         }
+    }
+
+    /// The same VM addressed by DHCP.
+    pub fn with_dhcp(self) -> Self {
+        VmSpec { dhcp: true, ip_cidr: None, gateway: None, ..self }
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -167,6 +232,9 @@ impl VmSpec {
         }
         if let Some(g) = &self.gateway {
             g.parse::<Ipv4Addr>().map_err(|_| invalid(format!("gateway `{g}`")))?;
+        }
+        if self.dhcp && (self.ip_cidr.is_some() || self.gateway.is_some()) {
+            return Err(invalid(format!("vm `{}`: a static address or gateway and DHCP", self.name)));
         }
         if !(68..=9000).contains(&self.mtu) {
             return Err(invalid(format!("mtu {}", self.mtu)));

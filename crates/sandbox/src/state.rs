@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::dhcp_client::DhcpClient;
 use crate::error::{Error, Result};
-use crate::spec::parse_cidr;
+use crate::spec::{HostRole, parse_cidr};
 
 /// File name of the record inside the run directory.
 pub const STATE_FILE: &str = "sandbox.json";
@@ -41,6 +42,9 @@ pub struct HostHandle {
     pub dir: PathBuf,
     /// Tunnel endpoint with prefix length (on `br-phy`).
     pub tunnel_ip: String,
+    /// Compute host or network node (sets the agent's roles).
+    #[serde(default)]
+    pub role: HostRole,
     /// Underlay veth inside the host (a port of `br-phy`).
     pub underlay_dev: String,
     /// physnet → OVS bridge (`physnet1` → `br-eth1`).
@@ -75,6 +79,16 @@ impl HostHandle {
     pub fn tunnel_ip(&self) -> &str {
         &self.tunnel_ip
     }
+    /// The prefix of every namespace this host's agent creates (`qdhcp-<network>` becomes
+    /// `<prefix><host>-qdhcp-<network>`): all hosts share one kernel, and the sandbox's
+    /// `down` removes them by its own prefix.
+    pub fn namespace_prefix(&self) -> String {
+        format!("{}-", self.netns)
+    }
+    /// Where this host's `dhcp` role keeps its files (`[dhcp] state_path`).
+    pub fn dhcp_state_path(&self) -> PathBuf {
+        self.dir.join("dhcp")
+    }
     /// Tunnel endpoint address alone.
     pub fn tunnel_addr(&self) -> Ipv4Addr {
         parse_cidr(&self.tunnel_ip).map(|(a, _)| a).unwrap_or(Ipv4Addr::UNSPECIFIED)
@@ -100,6 +114,9 @@ pub struct VmHandle {
     pub port_id: String,
     pub mac: String,
     pub ip_cidr: Option<String>,
+    /// The VM's DHCP client, when it gets its address by DHCP.
+    #[serde(default)]
+    pub dhcp: Option<DhcpClient>,
 }
 
 /// A process the sandbox started and must stop: by pidfile, checked against `program`.

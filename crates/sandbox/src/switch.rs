@@ -253,6 +253,7 @@ mod tests {
             netns: "nt-h1".into(),
             dir: "/tmp/run/h1".into(),
             tunnel_ip: "172.31.0.1/24".into(),
+            role: crate::spec::HostRole::Compute,
             underlay_dev: "ul-h1".into(),
             physnet_bridges: BTreeMap::new(),
             physnet_devs: BTreeMap::new(),

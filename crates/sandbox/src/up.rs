@@ -83,7 +83,7 @@ impl Sandbox {
             self.state.ext_netns = Some(names.ext_ns());
             self.state.save()?;
         }
-        for host in &spec.hosts {
+        for host in &spec.all_hosts() {
             self.build_host(&names, host, &physnets, spec.ext)?;
         }
         Ok(())
@@ -140,6 +140,7 @@ impl Sandbox {
             netns: ns.clone(),
             dir: dir.clone(),
             tunnel_ip: spec.tunnel_ip.clone(),
+            role: spec.role,
             underlay_dev: names.underlay_host(&spec.name),
             physnet_bridges: BTreeMap::new(),
             physnet_devs: BTreeMap::new(),

@@ -5,7 +5,6 @@
 #![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
 #![allow(dead_code)]
 
-use std::path::PathBuf;
 use std::process::Output;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -13,6 +12,7 @@ use std::time::{Duration, Instant};
 use neutrino_sandbox::{Sandbox, SandboxSpec, VmSpec};
 use serde_json::{Value, json};
 
+pub mod dhcp;
 pub mod security;
 
 const AGENT_TOKEN: &str = "e2e-agent-secret";
@@ -76,31 +76,14 @@ impl Cloud {
         cloud
     }
 
-    fn agent_config(&self, host: &str) -> PathBuf {
-        let h = self.sandbox.host(host).expect("host");
-        let path = self.dir.path().join(format!("agent-{host}.toml"));
-        let text = format!(
-            "host = \"{host}\"\nserver = \"{url}\"\ntoken = \"{AGENT_TOKEN}\"\ntunnel_types = [\"vxlan\", \"gre\"]\n\
-             local_ip = \"{ip}\"\ndatapath_type = \"netdev\"\novsdb = \"{db}\"\novs_rundir = \"{rd}\"\nnetns = \"{ns}\"\n\
-             report_interval = 2\n[bridge_mappings]\nphysnet1 = \"{br}\"\n",
-            url = self.url,
-            ip = h.tunnel_addr(),
-            db = h.db_socket().display(),
-            rd = h.run_dir().display(),
-            ns = h.netns(),
-            br = h.physnet_bridge("physnet1").expect("physnet1 bridge"),
-        );
-        std::fs::write(&path, text).expect("write agent config");
-        path
-    }
-
+    /// Starts `host`'s agent with the `agent.toml` the sandbox writes for its role (heartbeats
+    /// every 2 s).
     pub fn start_agent(&mut self, host: &str) {
-        let cfg = self.agent_config(host);
-        let bin = bin();
-        let cfg = cfg.display().to_string();
-        self.sandbox
-            .start_process(host, "agent", &[&bin, "agent", "--config", &cfg], &[("NEUTRINO_LOG", "info")])
-            .expect("start agent");
+        let settings = neutrino_sandbox::AgentSettings {
+            report_interval: Some(2),
+            ..neutrino_sandbox::AgentSettings::new(&self.url, AGENT_TOKEN)
+        };
+        self.sandbox.start_agent(host, &bin(), &settings, &[("NEUTRINO_LOG", "info")]).expect("start agent");
     }
 
     pub fn stop_agent(&mut self, host: &str) {

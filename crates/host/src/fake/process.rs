@@ -1,6 +1,6 @@
 //! The fake's processes ([`crate::Processes`]): spawn gives a new pid, records the process in
 //! its namespace and writes its pid file (the file system is real, as the caller's run
-//! directory is); signals are recorded per process — SIGHUP leaves it running, SIGTERM ends it
+//! directory is); signals are recorded per process — SIGHUP, SIGUSR1 and SIGUSR2 leave it running, SIGTERM ends it
 //! unless it ignores SIGTERM, SIGKILL always does — and, as on the real machine, a process that
 //! is not the one described (ended, another program, another namespace) is never signalled.
 
@@ -86,7 +86,7 @@ impl Processes for FakeHost {
         if let Some(fp) = s.processes.get_mut(&pid) {
             fp.signals.push(signal);
             let ends = match signal {
-                Signal::Hup => false,
+                Signal::Hup | Signal::Usr1 | Signal::Usr2 => false,
                 Signal::Term => !fp.ignores_term,
                 Signal::Kill => true,
             };

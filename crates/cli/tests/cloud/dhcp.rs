@@ -1,0 +1,94 @@
+//! DHCP VMs in the end-to-end harness: a bound port, a VM plugged for it with its own DHCP
+//! client (waiting for ACTIVE and a lease), and, until a dhcp agent serves networks, a test
+//! DHCP server: dnsmasq inside a VM, serving fixed host entries, stopped by its pid.
+
+use std::time::Duration;
+
+use neutrino_host::{Process, Signal, Spawn};
+use neutrino_sandbox::{Lease, VmSpec};
+use serde_json::{Value, json};
+
+use super::Cloud;
+
+impl Cloud {
+    /// A port on `network` bound to `host` for VM `name`, `extra` merged into the body; the
+    /// port as created.
+    pub fn port(&self, host: &str, name: &str, network: &str, extra: Value) -> Value {
+        let mut port = json!({"network_id": network, "binding:host_id": host, "device_owner": "compute:nova",
+            "device_id": format!("vm-{name}")});
+        port.as_object_mut().expect("object").extend(extra.as_object().cloned().unwrap_or_default());
+        let (s, p) = self.api("POST", "/v2.0/ports", Some(json!({ "port": port })));
+        assert_eq!(s, 201, "{p}");
+        assert_eq!(p["port"]["binding:vif_type"], "ovs", "port binds to {host}");
+        p["port"].clone()
+    }
+
+    /// Plugs VM `name` on `host` for `port` with a DHCP client; waits until the port is
+    /// ACTIVE and the client holds a lease (30 s each). The lease.
+    pub fn dhcp_vm(&mut self, host: &str, name: &str, port: &Value, mtu: i64) -> Lease {
+        let id = port["id"].as_str().expect("id");
+        let mut spec = VmSpec::new(name, id, port["mac_address"].as_str().expect("mac")).with_dhcp();
+        spec.mtu = u32::try_from(mtu).expect("mtu");
+        self.sandbox.plug_vm(host, &spec).expect("plug vm");
+        let path = format!("/v2.0/ports/{id}");
+        self.wait(Duration::from_secs(30), &format!("port of {name} ACTIVE"), |c| {
+            c.api("GET", &path, None).1["port"]["status"] == "ACTIVE"
+        });
+        self.sandbox
+            .wait_vm_lease(name, None, Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("{e}\n{}", self.logs()))
+    }
+
+    /// dnsmasq in VM `vm` (on its `eth0`, which has its address), serving `hosts` (`mac,ip`
+    /// pairs, fixed addresses only) in `subnet` (`10.30.0.0`, `/24`) with `options` lines
+    /// (`option:mtu,1450`); files in the test's directory. Stop it with
+    /// [`Cloud::stop_dhcp_server`].
+    pub fn dhcp_server(&self, vm: &str, subnet: &str, hosts: &[(&str, &str)], options: &[&str]) -> Process {
+        let dir = self.dir.path().join(format!("dnsmasq-{vm}"));
+        std::fs::create_dir_all(&dir).expect("dnsmasq dir");
+        self.dhcp_hosts(vm, hosts);
+        std::fs::write(dir.join("opts"), options.join("\n") + "\n").expect("opts");
+        let f = |name: &str| dir.join(name).display().to_string();
+        let argv = [
+            "dnsmasq".to_string(),
+            "--keep-in-foreground".into(),
+            "--conf-file=/dev/null".into(),
+            "--user=root".into(),
+            "--no-hosts".into(),
+            "--no-resolv".into(),
+            "--except-interface=lo".into(),
+            "--interface=eth0".into(),
+            "--bind-interfaces".into(),
+            "--port=0".into(),
+            "--leasefile-ro".into(),
+            format!("--dhcp-range=set:subnet,{subnet},static,255.255.255.0,3600s"),
+            format!("--dhcp-hostsfile={}", f("host")),
+            format!("--dhcp-optsfile={}", f("opts")),
+            format!("--pid-file={}", f("dnsmasq.pid")),
+            "--log-dhcp".into(),
+            "--log-facility=-".into(),
+        ];
+        let spawn =
+            Spawn::new(argv, dir.join("spawn.pid")).in_netns(Some(&self.vm_netns(vm))).log(dir.join("log"));
+        self.sandbox.machine().host.spawn(&spawn).expect("dnsmasq starts")
+    }
+
+    /// Rewrites the host entries of the dnsmasq in `vm` (SIGHUP it to reread them).
+    pub fn dhcp_hosts(&self, vm: &str, hosts: &[(&str, &str)]) {
+        let dir = self.dir.path().join(format!("dnsmasq-{vm}"));
+        let lines: String = hosts.iter().map(|(mac, ip)| format!("{mac},{ip}\n")).collect();
+        std::fs::write(dir.join("host"), lines).expect("hosts file");
+    }
+
+    pub fn reload_dhcp_server(&self, server: &Process) {
+        self.sandbox.machine().host.signal(server, Signal::Hup).expect("SIGHUP dnsmasq");
+    }
+
+    /// Stops a [`Cloud::dhcp_server`] by its pid.
+    pub fn stop_dhcp_server(&self, server: &Process) {
+        assert!(
+            self.sandbox.machine().host.stop(server, Duration::from_secs(5)).expect("stop"),
+            "dnsmasq stopped"
+        );
+    }
+}

@@ -1,0 +1,112 @@
+//! Each host's `agent.toml`: what `neutrino agent --config` reads to serve that host — its
+//! roles (from the host's [`HostRole`]), its Open vSwitch (socket, run directory, `netdev`),
+//! tunnel endpoint and bridge mappings and, on a network node, where the `dhcp` role keeps
+//! its files and the prefix of the namespaces it creates.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::sandbox::Sandbox;
+use crate::spec::HostRole;
+use crate::state::HostHandle;
+
+/// What every agent of a sandbox shares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentSettings {
+    /// The server's URL.
+    pub server: String,
+    /// The agent credential (the server's `<data_dir>/agent.token`).
+    pub token: String,
+    /// Seconds between heartbeats; the agent's default when `None`.
+    pub report_interval: Option<u64>,
+}
+
+impl AgentSettings {
+    pub fn new(server: impl Into<String>, token: impl Into<String>) -> Self {
+        AgentSettings { server: server.into(), token: token.into(), report_interval: None }
+    }
+}
+
+/// The file's contents. Plain keys first, tables last, as TOML requires.
+#[derive(Serialize)]
+struct AgentToml<'a> {
+    host: &'a str,
+    server: &'a str,
+    token: &'a str,
+    roles: &'static [&'static str],
+    tunnel_types: [&'static str; 2],
+    local_ip: String,
+    datapath_type: &'static str,
+    ovsdb: PathBuf,
+    ovs_rundir: &'a std::path::Path,
+    netns: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace_prefix: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report_interval: Option<u64>,
+    bridge_mappings: &'a BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dhcp: Option<DhcpSection>,
+}
+
+#[derive(Serialize)]
+struct DhcpSection {
+    state_path: PathBuf,
+}
+
+impl HostHandle {
+    /// The text of this host's `agent.toml`. Compute hosts serve `l2`; a network node serves
+    /// `l2` and `dhcp`, with `namespace_prefix` and `[dhcp] state_path`, which only a network
+    /// node's agent reads.
+    pub fn agent_config(&self, settings: &AgentSettings) -> Result<String> {
+        let network = self.role == HostRole::Network;
+        let file = AgentToml {
+            host: &self.name,
+            server: &settings.server,
+            token: &settings.token,
+            roles: self.role.agent_roles(),
+            tunnel_types: ["vxlan", "gre"],
+            local_ip: self.tunnel_addr().to_string(),
+            datapath_type: "netdev",
+            ovsdb: self.db_socket(),
+            ovs_rundir: self.run_dir(),
+            netns: &self.netns,
+            namespace_prefix: network.then(|| self.namespace_prefix()),
+            report_interval: settings.report_interval,
+            bridge_mappings: &self.physnet_bridges,
+            dhcp: network.then(|| DhcpSection { state_path: self.dhcp_state_path() }),
+        };
+        toml::to_string(&file).map_err(|e| Error::InvalidSpec(format!("agent.toml of {}: {e}", self.name)))
+    }
+
+    /// `<host run dir>/agent.toml`.
+    pub fn agent_config_path(&self) -> PathBuf {
+        self.dir.join("agent.toml")
+    }
+}
+
+impl Sandbox {
+    /// Writes `host`'s `agent.toml` (see [`HostHandle::agent_config`]); its path.
+    pub fn write_agent_config(&self, host: &str, settings: &AgentSettings) -> Result<PathBuf> {
+        let h = self.host(host)?;
+        let path = h.agent_config_path();
+        std::fs::write(&path, h.agent_config(settings)?).map_err(|e| Error::io(&path, e))?;
+        Ok(path)
+    }
+
+    /// Writes `host`'s `agent.toml` and starts `<neutrino> agent --config <it>` as the host's
+    /// process `agent` (see [`Sandbox::start_process`]); its pid.
+    pub fn start_agent(
+        &mut self,
+        host: &str,
+        neutrino: &str,
+        settings: &AgentSettings,
+        env: &[(&str, &str)],
+    ) -> Result<u32> {
+        let path = self.write_agent_config(host, settings)?.display().to_string();
+        self.start_process(host, "agent", &[neutrino, "agent", "--config", &path], env)
+    }
+}

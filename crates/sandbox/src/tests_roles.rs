@@ -1,0 +1,150 @@
+//! Unit tests of host roles against the fake machine: the network node exists only when asked
+//! for and is built like any host, each host's `agent.toml` carries its role's settings, and
+//! `down` removes the namespaces the agents made under the hosts' prefixes.
+
+use neutrino_host::{Netns, Signal};
+
+use crate::tests::{net, spec, up};
+use crate::{AgentSettings, HostRole, down_with};
+
+fn settings() -> AgentSettings {
+    AgentSettings { report_interval: Some(2), ..AgentSettings::new("http://127.0.0.1:9696", "s3\"cr\\et") }
+}
+
+#[test]
+fn the_network_node_is_built_only_when_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, _switch, sb) = up(&spec(dir.path(), 2, false));
+    let names: Vec<_> = sb.hosts().iter().map(|h| (h.name.as_str(), h.role)).collect();
+    assert_eq!(names, [("h1", HostRole::Compute), ("h2", HostRole::Compute)]);
+    assert!(host.netns(Some("nt-network")).is_none());
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = spec(dir.path(), 2, true);
+    spec.network_node = true;
+    let (host, switch, sb) = up(&spec);
+    let names: Vec<_> = sb.hosts().iter().map(|h| (h.name.as_str(), h.role)).collect();
+    assert_eq!(names, [("h1", HostRole::Compute), ("h2", HostRole::Compute), ("network", HostRole::Network)]);
+    // Like any host: its namespace, its own Open vSwitch, a tunnel endpoint, physnet and ext.
+    let network = sb.host("network").unwrap();
+    assert_eq!((network.netns(), network.tunnel_ip()), ("nt-network", "172.31.0.254/24"));
+    assert_eq!(host.link(Some("nt-network"), "br-phy").unwrap().addresses, [net("172.31.0.254/24")]);
+    for (dev, peer_ns, peer) in [
+        ("ul-network", "nt-fab", "fab-network"),
+        ("ph1-network", "nt-phys", "p1-network"),
+        ("ex-network", "nt-ext", "x-network"),
+    ] {
+        let link = host.link(Some("nt-network"), dev).unwrap_or_else(|| panic!("no {dev}"));
+        assert_eq!((link.peer_name(), link.peer_netns()), (Some(peer), Some(Some(peer_ns))), "{dev}");
+    }
+    assert_eq!(network.bridge_mappings(), "physnet1:br-eth1");
+    for program in ["ovsdb-server", "ovs-vswitchd"] {
+        let in_network: Vec<_> = host
+            .processes_named(program)
+            .into_iter()
+            .filter(|p| p.netns.as_deref() == Some("nt-network") && p.running)
+            .collect();
+        assert_eq!(in_network.len(), 1, "{program} of the network node");
+    }
+    let bridges: Vec<_> = switch.ovs("network").unwrap().bridges.keys().cloned().collect();
+    assert_eq!(bridges, ["br-eth1", "br-ex", "br-phy"]);
+    assert!(host.netns(None).unwrap().is_pristine());
+
+    // The name is the sandbox's: a host spelled `network` as well is refused, as is `vm`.
+    let mut twice = spec.clone();
+    twice.hosts[1].name = "network".into();
+    assert!(twice.validate().is_err());
+    let mut vm = spec;
+    vm.network_node = false;
+    vm.hosts[1].name = "vm".into();
+    assert!(vm.validate().is_err());
+}
+
+#[test]
+fn agent_configs_carry_each_hosts_roles() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = spec(dir.path(), 1, false);
+    spec.network_node = true;
+    let (_host, _switch, sb) = up(&spec);
+    let run = spec.run_dir.clone();
+    let read = |host: &str| -> toml::Table {
+        let path = sb.write_agent_config(host, &settings()).unwrap();
+        assert_eq!(path, run.join(host).join("agent.toml"));
+        std::fs::read_to_string(&path).unwrap().parse().unwrap()
+    };
+    let s = |v: &toml::Value| v.as_str().unwrap().to_string();
+
+    let compute = read("h1");
+    let network = read("network");
+    for (name, cfg, ip) in [("h1", &compute, "172.31.0.1"), ("network", &network, "172.31.0.254")] {
+        let dir = run.join(name);
+        assert_eq!(s(&cfg["host"]), name);
+        assert_eq!(s(&cfg["server"]), "http://127.0.0.1:9696");
+        assert_eq!(s(&cfg["token"]), "s3\"cr\\et", "the token survives TOML quoting");
+        assert_eq!(s(&cfg["local_ip"]), ip);
+        assert_eq!(s(&cfg["datapath_type"]), "netdev");
+        assert_eq!(s(&cfg["ovsdb"]), dir.join("db.sock").display().to_string());
+        assert_eq!(s(&cfg["ovs_rundir"]), dir.display().to_string());
+        assert_eq!(s(&cfg["netns"]), format!("nt-{name}"));
+        assert_eq!(cfg["report_interval"].as_integer(), Some(2));
+        assert_eq!(s(&cfg["bridge_mappings"]["physnet1"]), "br-eth1");
+        let tunnels: Vec<_> = cfg["tunnel_types"].as_array().unwrap().iter().map(s).collect();
+        assert_eq!(tunnels, ["vxlan", "gre"]);
+    }
+    let roles = |cfg: &toml::Table| cfg["roles"].as_array().unwrap().iter().map(s).collect::<Vec<_>>();
+    assert_eq!(roles(&compute), ["l2"]);
+    assert!(!compute.contains_key("namespace_prefix") && !compute.contains_key("dhcp"), "{compute}");
+    assert_eq!(roles(&network), ["l2", "dhcp"]);
+    assert_eq!(s(&network["namespace_prefix"]), "nt-network-");
+    assert_eq!(s(&network["dhcp"]["state_path"]), run.join("network/dhcp").display().to_string());
+    // Without an interval the agent's default applies.
+    let plain = sb.host("h1").unwrap().agent_config(&AgentSettings::new("http://x", "t")).unwrap();
+    assert!(!plain.contains("report_interval"), "{plain}");
+}
+
+#[test]
+fn start_agent_writes_the_config_it_starts_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec(dir.path(), 1, false);
+    let (host, _switch, mut sb) = up(&spec);
+    let pid = sb.start_agent("h1", "/usr/bin/neutrino", &settings(), &[("NEUTRINO_LOG", "info")]).unwrap();
+    let p = host.process(pid).unwrap();
+    let cfg = spec.run_dir.join("h1/agent.toml").display().to_string();
+    assert_eq!(p.argv, ["/usr/bin/neutrino", "agent", "--config", cfg.as_str()]);
+    assert_eq!(p.netns, None, "agents run in the root namespace");
+    assert!(std::fs::read_to_string(&cfg).unwrap().contains("roles = [\"l2\"]"));
+    assert_eq!(sb.process("h1", "agent").unwrap().pid, Some(pid));
+}
+
+#[test]
+fn down_removes_the_namespaces_the_agents_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = spec(dir.path(), 1, false);
+    spec.network_node = true;
+    // Another sandbox (`nt-z-`) shares the machine.
+    spec.name_prefix = "nt-q-".into();
+    let (host, _switch, mut sb) = up(&spec);
+    let agent = sb.start_agent("network", "neutrino", &settings(), &[]).unwrap();
+    // What the network node's dhcp driver makes: a namespace under the host's prefix, with
+    // dnsmasq inside (started by the agent, so not in the sandbox's records).
+    let qdhcp = format!("{}qdhcp-net1", sb.host("network").unwrap().namespace_prefix());
+    assert_eq!(qdhcp, "nt-q-network-qdhcp-net1");
+    host.add_netns(&qdhcp).unwrap();
+    let dnsmasq = host.plant_process(&["dnsmasq", "--conf-file=/dev/null"], Some(&qdhcp));
+    // Not the sandbox's: a host's own DHCP namespace and another sandbox's.
+    host.add_netns("qdhcp-net1").unwrap();
+    host.add_netns("nt-z-network-qdhcp-net1").unwrap();
+    let theirs = host.plant_process(&["dnsmasq"], Some("qdhcp-net1"));
+
+    let report = down_with(&spec.run_dir, None, host.as_ref()).unwrap();
+    assert!(report.leftovers.is_empty(), "{report:?}");
+    assert_eq!(
+        report.namespaces_deleted,
+        ["nt-q-network-qdhcp-net1", "nt-q-network", "nt-q-h1", "nt-q-phys", "nt-q-fab"],
+        "the agent's namespace before its host's"
+    );
+    assert_eq!(host.process(agent).unwrap().signals, [Signal::Term]);
+    assert_eq!(host.process(dnsmasq).unwrap().signals, [Signal::Term]);
+    assert!(host.process(theirs).unwrap().running && host.process(theirs).unwrap().signals.is_empty());
+    assert_eq!(host.list_netns().unwrap(), ["nt-z-network-qdhcp-net1", "qdhcp-net1"]);
+}
