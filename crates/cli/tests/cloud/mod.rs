@@ -25,6 +25,19 @@ pub fn prerequisites() -> bool {
     neutrino_host::testing::Prerequisites::new().root().programs(&TOOLS).met()
 }
 
+/// What [`Cloud::up_with`] builds.
+#[derive(Debug, Default)]
+pub struct Options {
+    /// Compute hosts `h1`…
+    pub hosts: usize,
+    /// A network node (`network`, roles `l2` and `dhcp`).
+    pub network_node: bool,
+    /// Compute hosts that also get the network role (a second DHCP agent).
+    pub dhcp_hosts: Vec<&'static str>,
+    /// The server's `agent_down_time` (seconds), for tests of dead agents.
+    pub agent_down_time: Option<u64>,
+}
+
 pub struct Cloud {
     pub sandbox: Sandbox,
     pub rt: tokio::runtime::Runtime,
@@ -42,6 +55,11 @@ fn bin() -> String {
 impl Cloud {
     /// A server and `hosts` hosts with running agents. `prefix` names the namespaces (`nt-xx-`).
     pub fn up(prefix: &str, hosts: usize) -> Cloud {
+        Cloud::up_with(prefix, Options { hosts, ..Options::default() })
+    }
+
+    /// A server and the hosts `opts` asks for, with running agents.
+    pub fn up_with(prefix: &str, opts: Options) -> Cloud {
         let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let dir = tempfile::tempdir().expect("tempdir");
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -53,13 +71,20 @@ impl Cloud {
         config.auth.mode = neutrino_server::auth::AuthMode::Noauth;
         config.agents.token = Some(AGENT_TOKEN.into());
         config.server.data_dir = dir.path().join("server");
+        if let Some(t) = opts.agent_down_time {
+            config.ml2.agent_down_time = t;
+        }
         let store =
             neutrino_server::store::Store::open(&format!("sqlite:{}/server.db", dir.path().display()))
                 .expect("store");
         let url = neutrino_server::run::spawn_local(config, store).expect("server starts");
-        let mut spec = SandboxSpec::default(hosts);
+        let mut spec = SandboxSpec::default(opts.hosts);
         spec.name_prefix = prefix.to_string();
         spec.run_dir = dir.path().join("sandbox");
+        spec.network_node = opts.network_node;
+        for h in spec.hosts.iter_mut().filter(|h| opts.dhcp_hosts.contains(&h.name.as_str())) {
+            h.role = neutrino_sandbox::HostRole::Network;
+        }
         let sandbox = Sandbox::up(&spec).expect("sandbox up");
         let client = neutrino_client::Client::new(&url, neutrino_client::Auth::None).expect("client");
         let mut cloud = Cloud { sandbox, rt, url, client, dir, _serial: serial };
@@ -67,11 +92,13 @@ impl Cloud {
         for h in &names {
             cloud.start_agent(h);
         }
+        // One agent row per role of each host's agent.
+        let rows: usize = spec.all_hosts().iter().map(|h| h.role.agent_roles().len()).sum();
         cloud.wait(Duration::from_secs(30), "agents alive", |c| {
             let agents = c.api("GET", "/v2.0/agents", None).1;
             agents["agents"]
                 .as_array()
-                .is_some_and(|a| a.len() == names.len() && a.iter().all(|x| x["alive"] == true))
+                .is_some_and(|a| a.len() == rows && a.iter().all(|x| x["alive"] == true))
         });
         cloud
     }
