@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, watch};
 use crate::config::{AgentConfig, ConfigError};
 use crate::control::{ControlError, ControlPlane, HttpControlPlane};
 use crate::driver::{Driver, DriverError, StatusChanges, Wake};
+use crate::metadata::Instances;
 
 /// Why the agent stopped (it restarts its loop on these, see [`run`]).
 #[derive(Debug, thiserror::Error)]
@@ -209,15 +210,25 @@ pub async fn serve<C: ControlPlane + Clone>(
 }
 
 /// One life of the agent: the control plane and the drivers of the configured roles.
-pub async fn run_once(cfg: &AgentConfig, shutdown: &mut watch::Receiver<bool>) -> Result<(), AgentError> {
+pub async fn run_once(
+    cfg: &AgentConfig,
+    instances: &Instances,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), AgentError> {
     let cp = HttpControlPlane::new(&cfg.server, &cfg.token()?)?;
-    let mut drivers = crate::drivers::build(cfg).await?;
+    let mut drivers = crate::drivers::build(cfg, instances).await?;
     let opts = LoopOptions::new(&cfg.host, Duration::from_secs(cfg.report_interval));
     serve(cp, &opts, &mut drivers, shutdown).await
 }
 
 /// Runs the agent until SIGINT/SIGTERM, starting its loop again after errors.
 pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
+    run_with(cfg, Instances::default()).await
+}
+
+/// [`run`] with the metadata service's table of callers, which the `dhcp` driver keeps current
+/// across the loop's lives (the service reads it).
+pub async fn run_with(cfg: AgentConfig, instances: Instances) -> Result<(), AgentError> {
     cfg.check()?;
     let (stop_tx, mut stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -229,7 +240,7 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
         let _ = stop_tx.send(true);
     });
     loop {
-        match run_once(&cfg, &mut stop_rx).await {
+        match run_once(&cfg, &instances, &mut stop_rx).await {
             Ok(()) => return Ok(()),
             Err(e) => {
                 tracing::error!(error = %e, "agent loop failed; starting again");
