@@ -10,6 +10,9 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+mod common;
+
+use common::SharedVswitch;
 use neutrino_agent::config::{AgentConfig, DhcpConfig};
 use neutrino_agent::dhcp::{DhcpDriver, NETWORK_KEY};
 use neutrino_agent::driver::{Driver, Wake};
@@ -20,7 +23,7 @@ use neutrino_model::agent::Role;
 use neutrino_model::internal::{
     Delta, DhcpDelta, DhcpNetworkState, DhcpPortState, DhcpState, DhcpSubnetState, FixedIpState, HostState,
 };
-use neutrino_ovs::vswitch::{FakeVswitch, PortInfo, PortSpec, StrMap, Vswitch, VswitchError};
+use neutrino_ovs::vswitch::{FakeVswitch, PortSpec, StrMap, Vswitch};
 use tokio::sync::mpsc;
 
 const HOST: &str = "host-a";
@@ -31,36 +34,6 @@ const DHCP_PORT: &str = "dhcp0000-1111-2222-3333-444455556666";
 const NS: &str = "t-qdhcp-net-1";
 const NSIF: &str = "ns-dhcp0000-11";
 const TAP: &str = "tapdhcp0000-11";
-
-/// The fake Open vSwitch, shared by the test and successive drivers.
-#[derive(Debug, Clone)]
-struct SharedVswitch(Arc<FakeVswitch>);
-
-impl Vswitch for SharedVswitch {
-    async fn ensure_bridge(&self, n: &str, d: &str, e: &StrMap, f: Option<&str>) -> Result<(), VswitchError> {
-        self.0.ensure_bridge(n, d, e, f).await
-    }
-    async fn delete_bridge(&self, name: &str) -> Result<(), VswitchError> {
-        self.0.delete_bridge(name).await
-    }
-    async fn ensure_port(&self, bridge: &str, port: &str, spec: &PortSpec) -> Result<(), VswitchError> {
-        self.0.ensure_port(bridge, port, spec).await
-    }
-    async fn delete_port(&self, bridge: &str, port: &str) -> Result<(), VswitchError> {
-        self.0.delete_port(bridge, port).await
-    }
-    async fn list_ports(&self, bridge: &str) -> Result<Vec<PortInfo>, VswitchError> {
-        self.0.list_ports(bridge).await
-    }
-    async fn ofport(&self, iface: &str, t: std::time::Duration) -> Result<Option<i64>, VswitchError> {
-        self.0.ofport(iface, t).await
-    }
-    async fn monitor_interfaces(
-        &self,
-    ) -> Result<mpsc::UnboundedReceiver<neutrino_ovs::vswitch::InterfaceEvent>, VswitchError> {
-        self.0.monitor_interfaces().await
-    }
-}
 
 /// The `dhcp_release` calls: namespace and arguments.
 type Releases = Arc<Mutex<Vec<(Option<String>, Vec<String>)>>>;
