@@ -422,3 +422,32 @@ async fn the_first_sync_sweeps_only_this_agents_leftovers() {
     assert!(w.host.process(foreign).expect("foreign").running);
     assert!(w.state_path().join(NET).exists());
 }
+
+#[tokio::test]
+async fn a_new_dhcp_port_replaces_the_old_interface_and_bridge_port() {
+    let w = World::new().await;
+    let mut d = served(&w).await;
+    let new_port = "dhcp9999-8888-7777-6666-555544443333";
+    let mut n = network();
+    n.dhcp_port = Some(new_port.into());
+    n.ports[0] = port(new_port, "fa:16:3e:00:00:bb", "network:dhcp", "10.0.0.3");
+    d.apply(&mut delta(vec![n], &[]));
+    d.sync().await.expect("sync");
+    let links: Vec<String> = w.host.netns(Some(NS)).expect("ns").links.keys().cloned().collect();
+    assert_eq!(links, ["lo", "ns-dhcp9999-88"]);
+    assert!(w.host.link(Some(VSWITCH_NS), TAP).is_none() && w.vs.port(TAP).is_none());
+    assert!(w.vs.port("tapdhcp9999-88").is_some());
+    // dnsmasq serves the new interface: a new command line, a restart.
+    assert!(w.dnsmasq().argv.contains(&"--interface=ns-dhcp9999-88".into()));
+}
+
+#[tokio::test]
+async fn a_program_that_fails_to_start_fails_only_its_part() {
+    let w = World::new().await;
+    w.host.refuse_spawn("haproxy", "cannot bind socket");
+    let mut d = w.driver().await;
+    d.load(&mut listing(vec![network()]));
+    d.sync().await.expect("the agent goes on");
+    assert_eq!(w.dnsmasq().netns.as_deref(), Some(NS), "DHCP is served");
+    assert!(w.running("haproxy").is_empty());
+}

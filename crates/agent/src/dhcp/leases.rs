@@ -59,12 +59,16 @@ fn parse_hosts(text: &str) -> BTreeSet<Binding> {
         if rest.first().is_none_or(|f| f.starts_with("set:")) {
             continue;
         }
-        if rest.first().is_some_and(|f| f.starts_with("tag:")) {
-            rest = &rest[1..];
+        if let Some((first, after)) = rest.split_first()
+            && first.starts_with("tag:")
+        {
+            rest = after;
         }
-        if let Some(id) = rest.first().and_then(|f| f.strip_prefix("id:")) {
+        if let Some((first, after)) = rest.split_first()
+            && let Some(id) = first.strip_prefix("id:")
+        {
             client_id = Some(id.to_string());
-            rest = &rest[1..];
+            rest = after;
         }
         // `name,ip,…`: the addresses follow the name.
         for ip in rest.iter().skip(1).map(|f| f.trim_matches(['[', ']'])) {

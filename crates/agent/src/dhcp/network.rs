@@ -120,7 +120,7 @@ fn wanted_addresses(net: &DhcpNetworkState, port: &DhcpPortState, metadata: bool
 }
 
 fn is_link_local_v6(a: &IpNet) -> bool {
-    matches!(a.addr(), IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80)
+    matches!(a.addr(), IpAddr::V6(v6) if v6.is_unicast_link_local())
 }
 
 impl<V: Vswitch> Cx<'_, V> {
@@ -235,7 +235,8 @@ impl<V: Vswitch> Cx<'_, V> {
         let (v4, v6) = (&self.cfg.dhcp.dhcp_release, self.cfg.dhcp.dhcp_release6());
         for r in leases::stale(net, old_hosts, &lease_text) {
             let argv = leases::release_argv(&r, nsif, v4, &v6);
-            let cmd = Cmd::in_netns(ns, argv[0].clone()).args(argv[1..].iter().cloned());
+            let Some((program, args)) = argv.split_first() else { continue };
+            let cmd = Cmd::in_netns(ns, program.clone()).args(args.iter().cloned());
             match self.host.run(&cmd) {
                 Ok(out) if out.success() => tracing::debug!(network = %net.id, release = ?r, "released"),
                 Ok(out) => {
