@@ -104,7 +104,7 @@ struct Bench {
     sw: String,
     cfg: AgentConfig,
     vs: Arc<FakeVswitch>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     _cleanup: Namespaces,
 }
 
@@ -136,7 +136,7 @@ impl Bench {
         };
         let vs = Arc::new(FakeVswitch::new());
         vs.ensure_bridge("br-int", "netdev", &StrMap::new(), None).await.expect("br-int");
-        Bench { host, prefix, sw, cfg, vs, _dir: dir, _cleanup: cleanup }
+        Bench { host, prefix, sw, cfg, vs, dir, _cleanup: cleanup }
     }
 
     fn ns(&self, name: &str) -> String {
@@ -176,10 +176,32 @@ impl Bench {
         vm
     }
 
-    /// Asks for a lease with udhcpc, whose script does nothing (no file of the machine is
-    /// written); its output.
+    /// Asks for a lease with udhcpc (also for the static routes and the MTU), whose script only
+    /// prints what it got (no file of the machine is written); its output.
     fn lease(&self, vm: &str) -> String {
-        let args = ["udhcpc", "-i", "eth0", "-n", "-q", "-t", "10", "-T", "1", "-s", "/bin/true"];
+        let script = self.dir.path().join("udhcpc.sh");
+        let print = "#!/bin/sh\n[ \"$1\" = bound ] && echo \"got ip=$ip router=$router dns=$dns \
+                     mtu=$mtu domain=$domain staticroutes=$staticroutes\"\nexit 0\n";
+        std::fs::write(&script, print).expect("script");
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let script = script.display().to_string();
+        let args = [
+            "udhcpc",
+            "-i",
+            "eth0",
+            "-n",
+            "-q",
+            "-t",
+            "10",
+            "-T",
+            "1",
+            "-O",
+            "staticroutes",
+            "-O",
+            "mtu",
+            "-s",
+            &script,
+        ];
         let out = self.host.run(&Cmd::in_netns(vm, "busybox").args(args)).expect("udhcpc runs");
         format!("{}{}", out.stdout, out.stderr)
     }
@@ -201,6 +223,12 @@ async fn a_client_gets_its_lease_from_the_drivers_dnsmasq() {
     let vm1 = b.vm(VM1, "c1");
     let out = b.lease(&vm1);
     assert!(out.contains("lease of 10.77.0.5 obtained from 10.77.0.2"), "{out}");
+    // The options on the wire: router, dnsmasq itself as DNS server, the domain, the MTU, and
+    // (metadata off) no static routes.
+    assert!(
+        out.contains("got ip=10.77.0.5 router=10.77.0.1 dns=10.77.0.2 mtu=1500 domain=openstacklocal"),
+        "{out}"
+    );
 
     // A port added: served after the reload, by the same dnsmasq.
     d.apply(&mut delta(vec![network(&[VM1, VM2])], &[]));
@@ -282,7 +310,9 @@ async fn a_vm_reaches_the_metadata_socket_through_the_proxy() {
     d.sync().await.expect("sync");
     b.plug_dhcp_port();
     let vm = b.vm(VM1, "c1");
-    // What the lease's option 121 would install (udhcpc's script here does nothing).
+    let out = b.lease(&vm);
+    assert!(out.contains("staticroutes=169.254.169.254/32 10.77.0.2 0.0.0.0/0 10.77.0.1"), "{out}");
+    // What the lease's option 121 installs (udhcpc's script here only prints it).
     let addr = "10.77.0.5/24".parse().expect("address");
     b.host.add_address(Some(&vm), "eth0", addr).expect("address");
     let to_metadata = Route {
