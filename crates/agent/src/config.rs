@@ -3,7 +3,9 @@
 //! options named like upstream's `openvswitch_agent.ini` — `integration_bridge`,
 //! `tunnel_bridge`, `bridge_mappings`, `tunnel_types`, `local_ip`, `datapath_type` — with the
 //! OVSDB socket, the run directory of ovs-vswitchd and the namespace the host lives in; the
-//! `[metadata]` table ([`MetadataConfig`]).
+//! prefix of the namespaces the agent creates, the `dhcp` role's `[dhcp]` table (named like
+//! upstream's `dhcp_agent.ini`: `dhcp_lease_duration`, `dnsmasq_dns_servers`,
+//! `enable_isolated_metadata`) and the `[metadata]` table ([`MetadataConfig`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,7 +26,7 @@ pub struct AgentConfig {
     /// The agent credential, or a file holding it.
     pub token: Option<String>,
     pub token_file: Option<PathBuf>,
-    /// The roles this agent serves on its host (`l2`; `l3` and `dhcp` once they have drivers),
+    /// The roles this agent serves on its host (`l2`, `dhcp`; `l3` once it has a driver),
     /// each reported as its own agent row.
     pub roles: Vec<Role>,
     pub integration_bridge: String,
@@ -42,8 +44,14 @@ pub struct AgentConfig {
     pub ovsdb: PathBuf,
     /// Where ovs-vswitchd keeps `<bridge>.mgmt` (`OVS_RUNDIR`).
     pub ovs_rundir: PathBuf,
-    /// The network namespace of the host's interfaces: empty in production, set by the sandbox.
+    /// The network namespace of the host's interfaces, where ovs-vswitchd's ports live (the
+    /// tap end of a DHCP port goes there): empty in production, set by the sandbox.
     pub netns: Option<String>,
+    /// Put before the name of every namespace the agent creates (`<prefix>qdhcp-<network>`):
+    /// empty in production; the sandbox sets one per host, since its hosts share one kernel.
+    pub namespace_prefix: String,
+    /// The `dhcp` role's options.
+    pub dhcp: DhcpConfig,
     /// Seconds between heartbeats.
     pub report_interval: u64,
     /// The cookie on every flow this agent installs; derived from the host name if unset.
@@ -69,10 +77,64 @@ impl Default for AgentConfig {
             ovsdb: PathBuf::from("/var/run/openvswitch/db.sock"),
             ovs_rundir: PathBuf::from("/var/run/openvswitch"),
             netns: None,
+            namespace_prefix: String::new(),
+            dhcp: DhcpConfig::default(),
             report_interval: 10,
             cookie: None,
             metadata: MetadataConfig::default(),
         }
+    }
+}
+
+/// The `[dhcp]` table: where the `dhcp` driver keeps its files and which programs it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DhcpConfig {
+    /// One directory per served network (`<state_path>/<network id>/`: dnsmasq's files, pid
+    /// files, the metadata proxy's configuration).
+    pub state_path: PathBuf,
+    /// The programs (a name looked up in `PATH`, or a path). `dhcp_release6` is looked for next
+    /// to `dhcp_release` (the same name with `6`).
+    pub dnsmasq: String,
+    pub dhcp_release: String,
+    pub haproxy: String,
+    /// Seconds; `-1` is infinite.
+    pub dhcp_lease_duration: i64,
+    /// Upstream resolvers dnsmasq forwards to (`--server`); none: it answers only the names of
+    /// the network's ports.
+    pub dnsmasq_dns_servers: Vec<String>,
+    /// Serve metadata (haproxy on 169.254.169.254:80 in the network's namespace) on networks
+    /// with a DHCP subnet no router serves.
+    pub enable_isolated_metadata: bool,
+    /// The unix socket the agent's metadata service listens on, where every network's haproxy
+    /// forwards (default `<state_path>/metadata_proxy`).
+    pub metadata_socket: Option<PathBuf>,
+}
+
+impl Default for DhcpConfig {
+    fn default() -> Self {
+        Self {
+            state_path: PathBuf::from("/var/lib/neutrino/dhcp"),
+            dnsmasq: "dnsmasq".into(),
+            dhcp_release: "dhcp_release".into(),
+            haproxy: "haproxy".into(),
+            dhcp_lease_duration: 86400,
+            dnsmasq_dns_servers: vec![],
+            enable_isolated_metadata: true,
+            metadata_socket: None,
+        }
+    }
+}
+
+impl DhcpConfig {
+    /// The metadata service's socket: configured, or `<state_path>/metadata_proxy`.
+    pub fn metadata_socket(&self) -> PathBuf {
+        self.metadata_socket.clone().unwrap_or_else(|| self.state_path.join("metadata_proxy"))
+    }
+
+    /// `dhcp_release6`, next to `dhcp_release`.
+    pub fn dhcp_release6(&self) -> String {
+        format!("{}6", self.dhcp_release)
     }
 }
 
@@ -127,9 +189,25 @@ impl AgentConfig {
         }
         if let Some(r) = self.roles.iter().find(|r| !crate::drivers::AVAILABLE.contains(r)) {
             return Err(ConfigError::Invalid(format!(
-                "role {:?} has no driver in this agent (l2)",
+                "role {:?} has no driver in this agent (l2, dhcp)",
                 r.as_str()
             )));
+        }
+        if self.dhcp.dhcp_lease_duration == 0 || self.dhcp.dhcp_lease_duration < -1 {
+            return Err(ConfigError::Invalid(
+                "dhcp.dhcp_lease_duration must be a number of seconds, or -1 (infinite)".into(),
+            ));
+        }
+        if let Some(s) = self.dhcp.dnsmasq_dns_servers.iter().find(|s| s.parse::<std::net::IpAddr>().is_err())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "dhcp.dnsmasq_dns_servers: {s:?} is not an IP address"
+            )));
+        }
+        if !self.namespace_prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(ConfigError::Invalid(
+                "namespace_prefix may hold only letters, digits, `-` and `_`".into(),
+            ));
         }
         if let Some(t) = self.tunnel_types.iter().find(|t| !is_tunnel_type(**t)) {
             return Err(ConfigError::Invalid(unknown_tunnel_type(t.as_str())));
@@ -220,7 +298,7 @@ physnet1 = "br-eth1"
         assert!(matches!(e, ConfigError::Parse(_)), "{e}");
         assert!(e.to_string().contains("unknown variant `l4`"), "{e}");
         let e = load("host = \"h\"\nroles = [\"l3\"]").unwrap_err().to_string();
-        assert_eq!(e, "invalid agent configuration: role \"l3\" has no driver in this agent (l2)");
+        assert_eq!(e, "invalid agent configuration: role \"l3\" has no driver in this agent (l2, dhcp)");
         let e = load("host = \"h\"\nroles = []").unwrap_err().to_string();
         assert!(e.contains("at least one role"), "{e}");
     }
@@ -254,5 +332,43 @@ physnet1 = "br-eth1"
         // Written out (as a sandbox would) it reads back the same.
         let back: AgentConfig = toml::from_str(&toml::to_string(&c).unwrap()).unwrap();
         assert_eq!(back.metadata, c.metadata);
+    }
+
+    #[test]
+    fn dhcp_table_defaults_and_checks() {
+        let c = load("host = \"h\"").unwrap();
+        assert_eq!(c.namespace_prefix, "");
+        assert_eq!(c.dhcp, DhcpConfig::default());
+        assert_eq!(c.dhcp.state_path, PathBuf::from("/var/lib/neutrino/dhcp"));
+        assert_eq!(c.dhcp.metadata_socket(), PathBuf::from("/var/lib/neutrino/dhcp/metadata_proxy"));
+        assert_eq!((c.dhcp.dhcp_lease_duration, c.dhcp.enable_isolated_metadata), (86400, true));
+        let c = load(
+            r#"host = "h"
+namespace_prefix = "nt-h1-"
+netns = "nt-h1"
+[dhcp]
+state_path = "/tmp/d"
+dnsmasq = "/usr/sbin/dnsmasq"
+dhcp_release = "/usr/bin/dhcp_release"
+dhcp_lease_duration = -1
+dnsmasq_dns_servers = ["192.0.2.53"]
+enable_isolated_metadata = false
+metadata_socket = "/run/neutrino/meta.sock"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.namespace_prefix, "nt-h1-");
+        assert_eq!(c.dhcp.dhcp_release6(), "/usr/bin/dhcp_release6");
+        assert_eq!(c.dhcp.metadata_socket(), PathBuf::from("/run/neutrino/meta.sock"));
+        assert_eq!(c.dhcp.haproxy, "haproxy", "unset keys keep their defaults");
+        for (bad, want) in [
+            ("[dhcp]\ndhcp_lease_duration = 0", "dhcp_lease_duration"),
+            ("[dhcp]\ndnsmasq_dns_servers = [\"resolver\"]", "not an IP address"),
+            ("namespace_prefix = \"a/b\"", "namespace_prefix"),
+        ] {
+            let e = load(&format!("host = \"h\"\n{bad}")).unwrap_err().to_string();
+            assert!(e.contains(want), "{bad}: {e}");
+        }
+        assert!(load("host = \"h\"\n[dhcp]\nlease = 1").is_err(), "unknown keys are refused");
     }
 }

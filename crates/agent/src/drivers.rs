@@ -4,20 +4,24 @@
 use neutrino_model::agent::Role;
 
 use crate::config::AgentConfig;
+use crate::dhcp::DhcpDriver;
 use crate::driver::{Driver, DriverError};
 use crate::l2::L2Driver;
+use crate::metadata::Instances;
 
 /// The roles this build has a driver for.
-pub const AVAILABLE: &[Role] = &[Role::L2];
+pub const AVAILABLE: &[Role] = &[Role::L2, Role::Dhcp];
 
-/// The drivers of the configured roles, connected to the host, in the configured order.
-pub async fn build(cfg: &AgentConfig) -> Result<Vec<Box<dyn Driver>>, DriverError> {
+/// The drivers of the configured roles, connected to the host, in the configured order;
+/// `instances` is the metadata service's table, which the `dhcp` driver keeps.
+pub async fn build(cfg: &AgentConfig, instances: &Instances) -> Result<Vec<Box<dyn Driver>>, DriverError> {
     let mut out: Vec<Box<dyn Driver>> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for role in cfg.roles.iter().copied().filter(|r| seen.insert(*r)) {
         match role {
             Role::L2 => out.push(Box::new(L2Driver::connect(cfg).await?)),
-            Role::L3 | Role::Dhcp => {
+            Role::Dhcp => out.push(Box::new(DhcpDriver::connect(cfg, instances.clone()).await?)),
+            Role::L3 => {
                 return Err(DriverError::new(role, format!("no {role} driver in this build")));
             }
         }

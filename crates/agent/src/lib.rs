@@ -4,9 +4,12 @@
 //! converges Open vSwitch (bridges, patch and tunnel ports, flows) to the host's L2 section
 //! idempotently and reports port up/down; [`flows`] generates the flow pipeline in layers
 //! (local switching, firewall stages, physical networks, tunnels), each flow with its owner.
+//! The `dhcp` driver ([`dhcp`]) serves each network of its section from a `qdhcp-` namespace
+//! (dnsmasq, and the metadata proxy to [`metadata`] on isolated networks).
 
 pub mod config;
 pub mod control;
+pub mod dhcp;
 pub mod driver;
 pub mod drivers;
 pub mod flows;

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, watch};
 use crate::config::{AgentConfig, ConfigError};
 use crate::control::{ControlError, ControlPlane, HttpControlPlane};
 use crate::driver::{Driver, DriverError, StatusChanges, Wake};
+use crate::metadata::Instances;
 
 /// Why the agent stopped (it restarts its loop on these, see [`run`]).
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,8 @@ pub enum AgentError {
     Control(#[from] ControlError),
     #[error(transparent)]
     Driver(#[from] DriverError),
+    #[error("metadata service on {path}: {message}")]
+    Metadata { path: String, message: String },
 }
 
 /// What the loop needs besides its control plane and drivers.
@@ -209,16 +212,47 @@ pub async fn serve<C: ControlPlane + Clone>(
 }
 
 /// One life of the agent: the control plane and the drivers of the configured roles.
-pub async fn run_once(cfg: &AgentConfig, shutdown: &mut watch::Receiver<bool>) -> Result<(), AgentError> {
+pub async fn run_once(
+    cfg: &AgentConfig,
+    instances: &Instances,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), AgentError> {
     let cp = HttpControlPlane::new(&cfg.server, &cfg.token()?)?;
-    let mut drivers = crate::drivers::build(cfg).await?;
+    let mut drivers = crate::drivers::build(cfg, instances).await?;
     let opts = LoopOptions::new(&cfg.host, Duration::from_secs(cfg.report_interval));
     serve(cp, &opts, &mut drivers, shutdown).await
 }
 
+/// Binds the metadata service's socket (`[dhcp] metadata_socket`) and starts it.
+fn start_metadata(
+    cfg: &AgentConfig,
+    instances: &Instances,
+) -> Result<crate::metadata::MetadataServer, AgentError> {
+    let path = cfg.dhcp.metadata_socket();
+    let failed = |message: String| AgentError::Metadata { path: path.display().to_string(), message };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| failed(e.to_string()))?;
+    }
+    let listener = crate::metadata::bind(&path).map_err(|e| failed(e.to_string()))?;
+    crate::metadata::spawn(listener, instances.clone(), cfg.metadata.clone())
+        .map_err(|e| failed(e.to_string()))
+}
+
 /// Runs the agent until SIGINT/SIGTERM, starting its loop again after errors.
 pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
+    run_with(cfg, Instances::default()).await
+}
+
+/// [`run`] with the metadata service's table of callers, which the `dhcp` driver keeps current
+/// across the loop's lives (the service reads it).
+pub async fn run_with(cfg: AgentConfig, instances: Instances) -> Result<(), AgentError> {
     cfg.check()?;
+    // The `dhcp` role's metadata proxies forward to this service; it lives as long as the
+    // agent, across the loop's lives, and answers from the table the driver keeps.
+    let _metadata = match cfg.roles.contains(&neutrino_model::agent::Role::Dhcp) {
+        true => Some(start_metadata(&cfg, &instances)?),
+        false => None,
+    };
     let (stop_tx, mut stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -229,7 +263,7 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
         let _ = stop_tx.send(true);
     });
     loop {
-        match run_once(&cfg, &mut stop_rx).await {
+        match run_once(&cfg, &instances, &mut stop_rx).await {
             Ok(()) => return Ok(()),
             Err(e) => {
                 tracing::error!(error = %e, "agent loop failed; starting again");
