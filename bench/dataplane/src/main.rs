@@ -3,11 +3,13 @@
 //! and 1,000 ports on a host, resync time and packet loss of a restarted agent with 1,000
 //! ports, OpenFlow rules per port, and VM-to-VM TCP throughput over VXLAN against a plain veth
 //! pair; with `security`, the security group figures ([`security`]). Needs root and Open
-//! vSwitch. Build both binaries first:
+//! vSwitch; with `dhcp-reload`, dnsmasq's reload against a restart at 1,000 to 65,000 hosts
+//! ([`dhcp_reload`], needs root and dnsmasq only). Build both binaries first:
 //! `cargo build --release -p neutrino-cli -p neutrino-bench-dataplane`.
 
 mod binding;
 mod cloud;
+mod dhcp_reload;
 mod report;
 mod resync;
 mod security;
@@ -29,7 +31,7 @@ struct Args {
 }
 
 fn usage() -> &'static str {
-    "usage: bench-dataplane [l2 | security] [--neutrino PATH] [--samples N (30)] [--ports N (1000)]\n\
+    "usage: bench-dataplane [l2 | security | dhcp-reload] [--neutrino PATH] [--samples N (30)] [--ports N (1000)]\n\
      needs root and Open vSwitch; the `neutrino` binary defaults to the one next to this one\n\
      (cargo build --release -p neutrino-cli -p neutrino-bench-dataplane)"
 }
@@ -52,7 +54,7 @@ fn args() -> Result<Args> {
                 println!("{}", usage());
                 std::process::exit(0);
             }
-            "l2" | "security" => a.what = arg.clone(),
+            "l2" | "security" | "dhcp-reload" => a.what = arg.clone(),
             other => bail!("unknown argument {other}\n{}", usage()),
         }
     }
@@ -150,6 +152,9 @@ fn run(a: &Args) -> Result<Figures> {
 
 fn main() -> Result<()> {
     let a = args()?;
+    if a.what == "dhcp-reload" {
+        return dhcp_reload::run(a.samples.min(10));
+    }
     prerequisites()?;
     if a.what == "security" {
         let mut cloud = Cloud::up(&a.neutrino, 2)?;
