@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 pub const EXTENSIONS: &[(&str, &str, &str)] = &[
     ("tag", "Tag support", "Enables to set tag on resources."),
     ("agent", "agent", "The agent management extension."),
+    ("dhcp_agent_scheduler", "DHCP Agent Scheduler", "Schedule networks among dhcp agents"),
     (
         "ip-substring-filtering",
         "IP address substring filtering",

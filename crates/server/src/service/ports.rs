@@ -45,7 +45,7 @@ fn mac_in_use(network_id: &str, mac: &str) -> ApiError {
 }
 
 /// A free MAC on the network: the requested one, or a random `fa:16:3e` one.
-fn choose_mac(
+pub(crate) fn choose_mac(
     sql: &mut dyn Sql,
     network_id: &str,
     asked: Option<String>,

@@ -116,6 +116,7 @@ pub fn delete(sql: &mut dyn Sql, id: &str) -> Result<(), StoreError> {
     tags::clear(sql, TAG_TYPE, id)?;
     allocations::free_port(sql, id)?;
     port_security::clear(sql, id)?;
+    super::dhcp::clear_extra_opts(sql, id)?;
     sql.execute("DELETE FROM ports WHERE id = ?", &[id.into()])?;
     Ok(())
 }
