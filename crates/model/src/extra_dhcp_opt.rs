@@ -46,7 +46,10 @@ fn py(v: &Value) -> String {
         Value::String(s) => format!("'{s}'"),
         Value::Array(a) => format!("[{}]", a.iter().map(py).collect::<Vec<_>>().join(", ")),
         Value::Object(m) => {
-            format!("{{{}}}", m.iter().map(|(k, v)| format!("'{k}': {}", py(v))).collect::<Vec<_>>().join(", "))
+            format!(
+                "{{{}}}",
+                m.iter().map(|(k, v)| format!("'{k}': {}", py(v))).collect::<Vec<_>>().join(", ")
+            )
         }
     }
 }
@@ -63,7 +66,9 @@ fn is_line_break(c: char) -> bool {
 /// `type:oneline_not_empty_string` with `max`.
 fn oneline_not_empty(v: &Value, max: usize) -> bool {
     v.as_str().is_some_and(|s| {
-        s.chars().count() <= max && !s.trim().is_empty() && !s.trim_end_matches(is_line_break).contains(is_line_break)
+        s.chars().count() <= max
+            && !s.trim().is_empty()
+            && !s.trim_end_matches(is_line_break).contains(is_line_break)
     })
 }
 
@@ -71,7 +76,14 @@ fn oneline_not_empty(v: &Value, max: usize) -> bool {
 fn ip_version(v: Option<&Value>) -> Result<i64, ApiError> {
     let Some(v) = v else { return Ok(4) };
     let n = match v {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f.trunc() as i64)),
+        // Python's int() truncates a float; only 4 and 6 are valid afterwards.
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64().map(|f| match f.trunc() {
+                4.0 => 4,
+                6.0 => 6,
+                _ => 0,
+            })
+        }),
         Value::String(s) => s.trim().parse::<i64>().ok(),
         Value::Bool(b) => Some(i64::from(*b)),
         _ => None,
@@ -184,7 +196,11 @@ pub fn on_update(current: &[ExtraDhcpOpt], requests: &[ExtraDhcpOptRequest]) -> 
             }
             (None, value) => {
                 if let Some(v) = valid_value(&r.opt_name, value) {
-                    out.push(ExtraDhcpOpt { opt_name: r.opt_name.clone(), opt_value: v, ip_version: r.ip_version });
+                    out.push(ExtraDhcpOpt {
+                        opt_name: r.opt_name.clone(),
+                        opt_value: v,
+                        ip_version: r.ip_version,
+                    });
                 }
             }
         }
@@ -204,9 +220,23 @@ mod tests {
     #[test]
     fn entries_follow_upstream_s_key_specs() {
         let ok = one(json!({"opt_name": "tftp-server", "opt_value": "10.0.0.9"})).unwrap();
-        assert_eq!(ok[0], ExtraDhcpOptRequest { opt_name: "tftp-server".into(), opt_value: Some("10.0.0.9".into()), ip_version: 4 });
-        assert_eq!(one(json!({"opt_name": "dns-server", "opt_value": "::1", "ip_version": "6"})).unwrap()[0].ip_version, 6);
-        assert_eq!(one(json!({"opt_name": "router", "opt_value": ""})).unwrap()[0].opt_value.as_deref(), Some(""));
+        assert_eq!(
+            ok[0],
+            ExtraDhcpOptRequest {
+                opt_name: "tftp-server".into(),
+                opt_value: Some("10.0.0.9".into()),
+                ip_version: 4
+            }
+        );
+        assert_eq!(
+            one(json!({"opt_name": "dns-server", "opt_value": "::1", "ip_version": "6"})).unwrap()[0]
+                .ip_version,
+            6
+        );
+        assert_eq!(
+            one(json!({"opt_name": "router", "opt_value": ""})).unwrap()[0].opt_value.as_deref(),
+            Some("")
+        );
         assert_eq!(one(json!({"opt_name": "bootfile-name", "opt_value": null})).unwrap()[0].opt_value, None);
         for bad in [
             json!({"opt_name": "bootfile-name", "opt_value": ""}),

@@ -52,6 +52,11 @@ pub const EXTENSIONS: &[(&str, &str, &str)] = &[
     ("security-group", "security-group", "The security groups extension."),
     ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
     (
+        "extra_dhcp_opt",
+        "Neutron Extra DHCP options",
+        "Extra options configuration for DHCP. For example PXE boot options to DHCP clients can be specified (e.g. tftp-server, server-ip-address, bootfile-name)",
+    ),
+    (
         "security-groups-normalized-cidr",
         "Security group normalized CIDR",
         "Add new field with normalized remote_ip_prefix cidr in SG rule",

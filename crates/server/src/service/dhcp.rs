@@ -185,6 +185,7 @@ fn new_port(
         binding_vif_type: bound.vif_type,
         binding_vif_details: bound.vif_details,
         binding_vnic_type: "normal".into(),
+        extra_dhcp_opts: vec![],
     })
 }
 

@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 
 use neutrino_model::ApiResult;
 use neutrino_model::internal::{
-    DhcpDelta, DhcpNetworkState, DhcpPortState, DhcpState, DhcpSubnetState, FixedIpState, HostRouteState,
+    DhcpDelta, DhcpNetworkState, DhcpPortState, DhcpState, DhcpSubnetState, ExtraDhcpOptState, FixedIpState,
+    HostRouteState,
 };
 use neutrino_model::subnet::Subnet;
 
@@ -46,14 +47,20 @@ fn network_state(
     let Some(net) = net_rows::row(sql, id)? else { return Ok(None) };
     let subnets = subnet_rows::of_network(sql, id)?.into_iter().map(subnet_state).collect();
     let ports = rows::ports_of_network(sql, id, false)?;
-    let ids: Vec<String> = ports.iter().map(|p| p.std.id.clone()).collect();
-    let mut opts = rows::extra_opts_of(sql, &ids)?;
     let mine = device_id(id, host);
     let dhcp_port = ports.iter().find(|p| p.device_id == mine).map(|p| p.std.id.clone());
     let ports = ports
         .into_iter()
         .map(|p| DhcpPortState {
-            extra_dhcp_opts: opts.remove(&p.std.id).unwrap_or_default(),
+            extra_dhcp_opts: p
+                .extra_dhcp_opts
+                .into_iter()
+                .map(|o| ExtraDhcpOptState {
+                    opt_name: o.opt_name,
+                    opt_value: o.opt_value,
+                    ip_version: o.ip_version,
+                })
+                .collect(),
             id: p.std.id,
             project_id: p.std.project_id,
             name: p.std.name,

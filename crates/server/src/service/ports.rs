@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use neutrino_model::attrs::{Op, PORT, missing_required};
 use neutrino_model::common::{Standard, new_id, now_timestamp};
+use neutrino_model::extra_dhcp_opt;
 use neutrino_model::ip;
 use neutrino_model::port::{FixedIp, FixedIpRequest, Port, PortChanges, random_mac};
 use neutrino_model::subnet::Subnet;
@@ -240,6 +241,7 @@ fn build(
         binding_vif_type: bound.vif_type,
         binding_vif_details: bound.vif_details,
         binding_vnic_type: c.binding_vnic_type.clone().unwrap_or_else(|| "normal".into()),
+        extra_dhcp_opts: c.extra_dhcp_opts.as_deref().map(extra_dhcp_opt::on_create).unwrap_or_default(),
     };
     port_security::on_create(sql, ctx, &c, &mut p)?;
     Ok(p)
@@ -380,6 +382,9 @@ pub async fn update(
             }
             if let Some(v) = c.binding_vnic_type.clone() {
                 p.binding_vnic_type = v
+            }
+            if let Some(opts) = &c.extra_dhcp_opts {
+                p.extra_dhcp_opts = extra_dhcp_opt::on_update(&p.extra_dhcp_opts, opts);
             }
             port_security::on_update(sql, &ctx, &c, &mut p)?;
             if p != before {

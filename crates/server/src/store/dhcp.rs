@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use neutrino_model::agent::DHCP_AGENT_TYPE;
-use neutrino_model::internal::ExtraDhcpOptState;
+use neutrino_model::extra_dhcp_opt::ExtraDhcpOpt;
 use neutrino_model::port::{OWNER_DHCP, Port};
 
 use super::list::chunks;
@@ -163,8 +163,8 @@ pub fn unbind_agent(sql: &mut dyn Sql, agent_id: &str) -> Result<(), StoreError>
 pub fn extra_opts_of(
     sql: &mut dyn Sql,
     port_ids: &[String],
-) -> Result<HashMap<String, Vec<ExtraDhcpOptState>>, StoreError> {
-    let mut out: HashMap<String, Vec<ExtraDhcpOptState>> = HashMap::new();
+) -> Result<HashMap<String, Vec<ExtraDhcpOpt>>, StoreError> {
+    let mut out: HashMap<String, Vec<ExtraDhcpOpt>> = HashMap::new();
     for chunk in chunks(port_ids) {
         let params: Vec<SqlValue> = chunk.iter().map(SqlValue::from).collect();
         let q = format!(
@@ -173,7 +173,7 @@ pub fn extra_opts_of(
             placeholders(chunk.len())
         );
         for r in sql.query(&q, &params)? {
-            out.entry(r[0].text()).or_default().push(ExtraDhcpOptState {
+            out.entry(r[0].text()).or_default().push(ExtraDhcpOpt {
                 opt_name: r[1].text(),
                 opt_value: r[2].text(),
                 ip_version: u8::try_from(r[3].int()).unwrap_or(4),
@@ -184,11 +184,7 @@ pub fn extra_opts_of(
 }
 
 /// Replaces the extra DHCP options of `port_id`.
-pub fn write_extra_opts(
-    sql: &mut dyn Sql,
-    port_id: &str,
-    opts: &[ExtraDhcpOptState],
-) -> Result<(), StoreError> {
+pub fn write_extra_opts(sql: &mut dyn Sql, port_id: &str, opts: &[ExtraDhcpOpt]) -> Result<(), StoreError> {
     clear_extra_opts(sql, port_id)?;
     for o in opts {
         sql.execute(
