@@ -158,6 +158,24 @@ async fn least_loaded_agents_first_and_agents_per_network() {
 }
 
 #[tokio::test]
+async fn a_dhcp_port_binds_once_its_host_s_l2_agent_reports() {
+    let app = App::new().await;
+    report(&app, dhcp_report("h1")).await;
+    let admin = app.admin();
+    let net = id(&admin.network(json!({})).await);
+    admin.subnet(&net, "10.0.0.0/24", json!({})).await;
+    assert_eq!(
+        dhcp_ports(&admin, &net).await[0]["binding:vif_type"],
+        "binding_failed",
+        "no l2 agent on h1 yet"
+    );
+    report(&app, ovs_report("h1")).await;
+    let p = &dhcp_ports(&admin, &net).await[0];
+    assert_eq!(p["binding:vif_type"], "ovs", "{p}");
+    assert_eq!(p["binding:host_id"], "h1");
+}
+
+#[tokio::test]
 async fn a_disabled_agent_is_not_scheduled_to() {
     let app = App::new().await;
     report(&app, dhcp_report("h1")).await;
@@ -318,6 +336,16 @@ async fn a_dead_agent_s_networks_move_to_a_live_one_keeping_the_address() {
     assert_eq!(after[0]["fixed_ips"], before[0]["fixed_ips"], "the server address stays");
     assert_eq!(after[0]["device_id"], device_id(&net, "h2"));
     assert_eq!(after[0]["binding:host_id"], "h2");
+}
+
+#[tokio::test]
+async fn agent_filters_ignore_case_as_upstream_s_database() {
+    let app = App::new().await;
+    report(&app, dhcp_report("h1")).await;
+    report(&app, ovs_report("h1")).await;
+    let (_, b) = app.admin().get("/v2.0/agents?agent_type=DHCP%20Agent").await;
+    let types: Vec<&Value> = b["agents"].as_array().unwrap().iter().map(|a| &a["agent_type"]).collect();
+    assert_eq!(types, vec!["DHCP agent"], "{b}");
 }
 
 #[tokio::test]

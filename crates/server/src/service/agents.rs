@@ -31,13 +31,15 @@ pub async fn list(
     }
     let down = svc.agent_down_time();
     let all = svc.store.read(move |sql| Ok(rows::all(sql, unix_now(), down)?)).await?;
-    // Filters compare with the attributes as the API shows them.
+    // Filters compare with the attributes as the API shows them; text without regard to case,
+    // as upstream's database (MySQL's default collation) does: Tempest asks for
+    // `agent_type=DHCP Agent`.
     Ok(all
         .into_iter()
         .filter(|a| {
             let m = a.to_json();
             filters.iter().all(|(k, v)| match m.get(k) {
-                Some(Value::String(s)) => s == v,
+                Some(Value::String(s)) => s.to_lowercase() == v.to_lowercase(),
                 Some(Value::Bool(b)) => convert::parse_bool_str(v) == Some(*b),
                 _ => k == "fields",
             })
