@@ -176,6 +176,22 @@ async fn a_dhcp_port_binds_once_its_host_s_l2_agent_reports() {
 }
 
 #[tokio::test]
+async fn a_deleted_dhcp_port_of_a_hosted_network_is_made_again() {
+    let app = App::new().await;
+    report(&app, dhcp_report("h1")).await;
+    let admin = app.admin();
+    let net = id(&admin.network(json!({})).await);
+    admin.subnet(&net, "10.0.0.0/24", json!({})).await;
+    let old = id(&dhcp_ports(&admin, &net).await[0]);
+    let (s, _) = admin.delete(&format!("/v2.0/ports/{old}")).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let now = dhcp_ports(&admin, &net).await;
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert_ne!(id(&now[0]), old);
+    assert_eq!(now[0]["device_id"], device_id(&net, "h1"));
+}
+
+#[tokio::test]
 async fn a_disabled_agent_is_not_scheduled_to() {
     let app = App::new().await;
     report(&app, dhcp_report("h1")).await;

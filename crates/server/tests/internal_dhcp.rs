@@ -186,6 +186,19 @@ async fn a_watch_sends_changed_networks_whole_and_removed_ones() {
     assert!(dhcp_port.is_string(), "{d}");
     assert!(d["ports"].as_array().unwrap().iter().any(|p| p["id"] == dhcp_port), "bound to h1 again: {d}");
 
+    // Its DHCP agent disabled: it serves nothing (upstream's active agents only); enabled again:
+    // everything again.
+    let r = rev(&state(&agent, "h1").await);
+    admin.put(&format!("/v2.0/agents/{a1}"), json!({"agent": {"admin_state_up": false}})).await;
+    let d = watch(&agent, "h1", r).await;
+    assert_eq!(d["dhcp"]["removed_networks"], json!([net]), "{d}");
+    assert_eq!(state(&agent, "h1").await["dhcp"]["networks"], json!([]));
+    let r = rev(&state(&agent, "h1").await);
+    admin.put(&format!("/v2.0/agents/{a1}"), json!({"agent": {"admin_state_up": true}})).await;
+    let d = watch(&agent, "h1", r).await;
+    assert_eq!(d["dhcp"]["networks"][0]["id"], net.as_str(), "{d}");
+    assert_eq!(d["dhcp"]["removed_networks"], json!([]));
+
     // The network deleted (after its VM port): removed.
     admin.delete(&format!("/v2.0/ports/{}", id(&vm))).await;
     let r5 = rev(&state(&agent, "h1").await);

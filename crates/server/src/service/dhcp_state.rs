@@ -102,15 +102,17 @@ fn networks(
     Ok(out)
 }
 
-/// The dhcp section of `host`: the networks its DHCP agent hosts, sorted by id.
+/// The dhcp section of `host`: the networks its DHCP agent hosts, sorted by id (none while the
+/// agent is disabled, as upstream).
 pub fn state(sql: &mut dyn Sql, host: &str, dns_domain: &str) -> ApiResult<DhcpState> {
-    let ids: BTreeSet<String> = rows::networks_of_host(sql, host)?.into_iter().collect();
+    let ids: BTreeSet<String> = rows::networks_of_host(sql, host, true)?.into_iter().collect();
     Ok(DhcpState { networks: networks(sql, host, &ids, dns_domain)? })
 }
 
 /// The dhcp section of the changes `list` for `host`: each of its networks whose network,
 /// subnets or ports changed, or that it started hosting, whole; the networks it stopped
-/// hosting; `None` when neither.
+/// hosting (or serves no more, disabled: a change of one of its agents sends them all again or
+/// names them all removed); `None` when neither.
 pub fn delta(
     sql: &mut dyn Sql,
     host: &str,
@@ -119,19 +121,24 @@ pub fn delta(
 ) -> ApiResult<Option<DhcpDelta>> {
     let mut touched = BTreeSet::new();
     let mut rescheduled = BTreeSet::new();
+    let mut agent_changed = false;
     for c in list {
         match c.kind.as_str() {
             "port" | "network" | changes::SUBNET => touched.extend(c.network_id.clone()),
             changes::DHCP if c.host.as_deref() == Some(host) => {
                 rescheduled.insert(c.resource_id.clone());
             }
+            "agent" if c.host.as_deref() == Some(host) => agent_changed = true,
             _ => {}
         }
+    }
+    if agent_changed {
+        rescheduled.extend(rows::networks_of_host(sql, host, false)?);
     }
     if touched.is_empty() && rescheduled.is_empty() {
         return Ok(None);
     }
-    let mine: BTreeSet<String> = rows::networks_of_host(sql, host)?.into_iter().collect();
+    let mine: BTreeSet<String> = rows::networks_of_host(sql, host, true)?.into_iter().collect();
     let wanted: BTreeSet<String> =
         touched.union(&rescheduled).filter(|n| mine.contains(*n)).cloned().collect();
     let removed: Vec<String> = rescheduled.difference(&mine).cloned().collect();

@@ -400,16 +400,21 @@ pub async fn update(
     Ok(out)
 }
 
-/// Deletes a port and frees its addresses.
+/// Deletes a port and frees its addresses. A deleted DHCP port of a network still hosted is
+/// made again (upstream's DHCP agent makes its port again when it resyncs the network).
 pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str, if_match: Option<i64>) -> ApiResult<()> {
-    let (ctx, id) = (ctx.clone(), id.to_string());
+    let (ctx, id, sched) = (ctx.clone(), id.to_string(), super::dhcp::Scheduling::of(svc));
     svc.store
         .write(move |sql| {
             let p = writable(sql, &ctx, &id)?;
             policy::require_write(&ctx, "delete_port")?;
             check_revision(if_match, p.std.revision_number)?;
             rows::delete(sql, &id)?;
-            binding::record(sql, Some(&p), None)
+            binding::record(sql, Some(&p), None)?;
+            if p.device_owner == neutrino_model::port::OWNER_DHCP {
+                super::dhcp::sync_network(sql, sched, &p.network_id)?;
+            }
+            Ok(())
         })
         .await?;
     svc.changed();

@@ -67,11 +67,19 @@ pub fn networks_of_agent(sql: &mut dyn Sql, agent_id: &str) -> Result<Vec<String
     Ok(rows.iter().map(|r| r[0].text()).collect())
 }
 
-/// The networks hosted by the DHCP agent of `host`, sorted.
-pub fn networks_of_host(sql: &mut dyn Sql, host: &str) -> Result<Vec<String>, StoreError> {
+/// The networks hosted by the DHCP agent of `host`, sorted; none while it is disabled when
+/// `enabled_only` (upstream's `list_active_networks_on_active_dhcp_agent`).
+pub fn networks_of_host(
+    sql: &mut dyn Sql,
+    host: &str,
+    enabled_only: bool,
+) -> Result<Vec<String>, StoreError> {
+    let enabled = if enabled_only { " AND a.admin_state_up = 1" } else { "" };
     let rows = sql.query(
-        "SELECT b.network_id FROM network_dhcp_agents b JOIN agents a ON a.id = b.agent_id \
-         WHERE a.host = ? AND a.agent_type = ? ORDER BY b.network_id",
+        &format!(
+            "SELECT b.network_id FROM network_dhcp_agents b JOIN agents a ON a.id = b.agent_id \
+             WHERE a.host = ? AND a.agent_type = ?{enabled} ORDER BY b.network_id"
+        ),
         &[host.into(), DHCP_AGENT_TYPE.into()],
     )?;
     Ok(rows.iter().map(|r| r[0].text()).collect())
