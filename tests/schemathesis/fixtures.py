@@ -2,9 +2,10 @@
 
 Reads the admin account from the clouds.yaml the server wrote on first start, gets a token
 (POST /identity/v3/auth/tokens), creates resources for the member endpoints to hit (two
-networks with a subnet and a port each, tags, an agent through the agents' API), and writes
-a schemathesis.toml that binds the path parameters (and the network_id of subnet and port
-creates) to those ids most of the time, leaving room for random ids too.
+networks with a subnet and a port each, tags, an Open vSwitch and a DHCP agent through the
+agents' API), and writes a schemathesis.toml that binds the path parameters (and the
+network_id of subnet, port and dhcp-network creates) to those ids most of the time, leaving
+room for random ids too.
 
 Usage: fixtures.py URL DATA_DIR OUT_DIR; prints the admin token.
 """
@@ -64,6 +65,12 @@ call("POST", "/internal/v1/agents/report", {
     "host": "fuzz-host", "agent_type": "Open vSwitch agent", "binary": "neutron-openvswitch-agent",
     "configurations": {"tunneling_ip": "192.0.2.10", "tunnel_types": ["vxlan"]}, "start_flag": True,
 }, {"X-Agent-Token": agent_token})
+# A DHCP agent: it takes the networks above (their DHCP ports come with them), and the
+# dhcp-networks operations have an agent that may host networks.
+call("POST", "/internal/v1/agents/report", {
+    "host": "fuzz-host", "agent_type": "DHCP agent", "binary": "neutron-dhcp-agent",
+    "configurations": {}, "start_flag": True,
+}, {"X-Agent-Token": agent_token})
 agents = [a["id"] for a in call("GET", "/v2.0/agents", headers=h)[2]["agents"]]
 
 
@@ -103,6 +110,7 @@ values = [{json.dumps(subject)}]
 "path.alias" = {{ dictionary = "extensions", probability = 0.5 }}
 "body.subnet.network_id" = {{ dictionary = "networks", probability = 0.8 }}
 "body.port.network_id" = {{ dictionary = "networks", probability = 0.8 }}
+"body.network_id" = {{ dictionary = "networks", probability = 0.8 }}
 "body.subnets[*].network_id" = {{ dictionary = "networks", probability = 0.8 }}
 "body.ports[*].network_id" = {{ dictionary = "networks", probability = 0.8 }}
 "body.port.fixed_ips[*].subnet_id" = {{ dictionary = "subnets", probability = 0.8 }}

@@ -171,7 +171,7 @@ pub static SUBNET: [Attr; 23] = {
     ]
 };
 
-pub static PORT: [Attr; 25] = {
+pub static PORT: [Attr; 26] = {
     let s = standard!();
     [
         s[0],
@@ -199,6 +199,7 @@ pub static PORT: [Attr; 25] = {
         a("binding:vif_details").admin_read(),
         a("binding:vnic_type").cu().col_as(Text, "binding_vnic_type"),
         a("ip_allocation"),
+        a("extra_dhcp_opts").cu(),
     ]
 };
 

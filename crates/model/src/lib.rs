@@ -6,6 +6,7 @@ pub mod attrs;
 pub mod common;
 pub mod convert;
 pub mod error;
+pub mod extra_dhcp_opt;
 pub mod internal;
 pub mod ip;
 pub mod network;

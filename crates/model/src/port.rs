@@ -1,6 +1,6 @@
 //! The port resource (`/v2.0/ports`, neutron-lib `api/definitions/port.py` with `binding`,
 //! `port-security`, `security-group` and `allowed-address-pairs`, whose attributes
-//! [`crate::port_security`] parses): response shape, validated create/update requests, MAC
+//! [`crate::port_security`] parses, and `extra_dhcp_opt` ([`crate::extra_dhcp_opt`])): response shape, validated create/update requests, MAC
 //! generation with the `fa:16:3e` base MAC.
 
 use std::net::IpAddr;
@@ -11,6 +11,7 @@ use crate::attrs::{self, Op};
 use crate::common::Standard;
 use crate::convert::{self, NAME_MAX_LEN};
 use crate::error::ApiError;
+use crate::extra_dhcp_opt::{self, ExtraDhcpOpt, ExtraDhcpOptRequest};
 use crate::network::{name_desc, project_of};
 use crate::port_security::{self, AddressPair, AddressPairRequest};
 
@@ -59,6 +60,8 @@ pub struct Port {
     pub binding_vif_type: String,
     pub binding_vif_details: Value,
     pub binding_vnic_type: String,
+    /// Sorted by name and IP version.
+    pub extra_dhcp_opts: Vec<ExtraDhcpOpt>,
 }
 
 impl Port {
@@ -92,6 +95,10 @@ impl Port {
         m.insert("binding:vif_details".into(), self.binding_vif_details.clone());
         m.insert("binding:vnic_type".into(), json!(self.binding_vnic_type));
         m.insert("ip_allocation".into(), json!("immediate"));
+        m.insert(
+            "extra_dhcp_opts".into(),
+            Value::Array(self.extra_dhcp_opts.iter().map(ExtraDhcpOpt::to_json).collect()),
+        );
         m
     }
 }
@@ -121,6 +128,7 @@ pub struct PortChanges {
     pub binding_host_id: Option<String>,
     pub binding_profile: Option<Value>,
     pub binding_vnic_type: Option<String>,
+    pub extra_dhcp_opts: Option<Vec<ExtraDhcpOptRequest>>,
 }
 
 /// Parses the `fixed_ips` list.
@@ -190,6 +198,7 @@ impl PortChanges {
             },
             binding_profile,
             binding_vnic_type,
+            extra_dhcp_opts: body.get("extra_dhcp_opts").map(extra_dhcp_opt::parse).transpose()?,
         })
     }
 }

@@ -1,5 +1,5 @@
 //! The server's configuration: a TOML file (`neutrino server --config FILE`) whose sections
-//! `[server]`, `[database]`, `[auth]`, `[ml2]`, `[agents]`, `[http]` and `[quotas]` have
+//! `[server]`, `[database]`, `[auth]`, `[ml2]`, `[agents]`, `[http]`, `[quotas]` and `[dhcp]` have
 //! defaults good for the embedded single-host setup.
 
 use std::collections::BTreeMap;
@@ -21,6 +21,7 @@ pub struct Config {
     pub agents: AgentsConfig,
     pub http: HttpConfig,
     pub quotas: QuotaConfig,
+    pub dhcp: DhcpConfig,
 }
 
 /// `[quotas]`: the default limit of each counted resource for projects without their own
@@ -53,6 +54,36 @@ impl QuotaConfig {
             if !(-1..=i64::from(i32::MAX)).contains(limit) {
                 return Err(format!("{name} = {limit}: a limit is -1 (unlimited) or 0 to {}", i32::MAX));
             }
+        }
+        Ok(())
+    }
+}
+
+/// `[dhcp]`: scheduling networks to DHCP agents and what their dnsmasq serves.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DhcpConfig {
+    /// DHCP agents each DHCP-enabled network is scheduled to (upstream
+    /// `dhcp_agents_per_network`, at least 1).
+    pub dhcp_agents_per_network: usize,
+    /// The domain of the host names the DHCP agents hand out (upstream `dns_domain`).
+    pub dns_domain: String,
+}
+
+impl Default for DhcpConfig {
+    fn default() -> Self {
+        Self { dhcp_agents_per_network: 1, dns_domain: "openstacklocal".into() }
+    }
+}
+
+impl DhcpConfig {
+    /// Refuses fewer than one agent per network and an empty domain.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.dhcp_agents_per_network == 0 {
+            return Err("dhcp_agents_per_network must be at least 1".into());
+        }
+        if self.dns_domain.trim().is_empty() {
+            return Err("dns_domain must not be empty".into());
         }
         Ok(())
     }
@@ -268,6 +299,18 @@ mod tests {
         assert!(c.quotas.validate().is_ok());
         assert!(Config::parse("[quotas]\nrouterz = 1").unwrap().quotas.validate().is_err());
         assert!(Config::parse("[quotas]\nport = -2").unwrap().quotas.validate().is_err());
+    }
+
+    #[test]
+    fn dhcp_section_has_upstream_defaults_and_refuses_zero_agents() {
+        let c = Config::parse("").unwrap();
+        assert_eq!((c.dhcp.dhcp_agents_per_network, c.dhcp.dns_domain.as_str()), (1, "openstacklocal"));
+        let c = Config::parse("[dhcp]\ndhcp_agents_per_network = 2\ndns_domain = \"example.org\"").unwrap();
+        assert_eq!((c.dhcp.dhcp_agents_per_network, c.dhcp.dns_domain.as_str()), (2, "example.org"));
+        assert!(c.dhcp.validate().is_ok());
+        let c = Config::parse("[dhcp]\ndhcp_agents_per_network = 0").unwrap();
+        assert!(c.dhcp.validate().unwrap_err().contains("dhcp_agents_per_network"));
+        assert!(Config::parse("[dhcp]\nagents = 1").is_err());
     }
 
     #[test]

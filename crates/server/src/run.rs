@@ -26,6 +26,8 @@ pub enum ServerError {
     Http(String),
     #[error("invalid [quotas] configuration: {0}")]
     Quotas(String),
+    #[error("invalid [dhcp] configuration: {0}")]
+    Dhcp(String),
     #[error("invalid [ml2] configuration: {0}")]
     Ml2(#[from] crate::ml2::config::Ml2ConfigError),
     #[error("server failed: {0}")]
@@ -36,10 +38,13 @@ pub enum ServerError {
 pub async fn app_with_store(config: Config, store: Store) -> Result<Router, ServerError> {
     config.http.validate().map_err(ServerError::Http)?;
     config.quotas.validate().map_err(ServerError::Quotas)?;
+    config.dhcp.validate().map_err(ServerError::Dhcp)?;
     let config = Arc::new(config);
     let auth = auth::setup(&config).await?;
+    let svc = Services::new(store, config.clone())?;
+    tokio::spawn(crate::service::dhcp::failover_loop(svc.clone()));
     let state = AppState {
-        svc: Services::new(store, config.clone())?,
+        svc,
         auth: auth.authenticator,
         base: config.server.public_url(),
         agent_token: agent_token(&config).map(std::sync::Arc::new),

@@ -5,6 +5,7 @@
 
 pub mod agents;
 pub mod body;
+mod dhcp_agents;
 pub mod error;
 pub mod limits;
 pub mod meta;
@@ -60,6 +61,7 @@ async fn method_not_allowed() -> Fail {
 pub fn router(state: AppState, identity: Option<Router>) -> Router {
     let api = resources::routes()
         .merge(agents::public_routes())
+        .merge(dhcp_agents::routes())
         .merge(quotas::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .method_not_allowed_fallback(method_not_allowed);

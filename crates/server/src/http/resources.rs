@@ -3,7 +3,7 @@
 //! their tags, dispatched by collection name; also `/v2.0/` and `/v2.0/extensions`. Services
 //! return model types; [`render`](mod@render) makes their wire shape.
 
-mod render;
+pub(super) mod render;
 
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, RawQuery, State};

@@ -9,8 +9,10 @@ use serde_json::{Map, Value, json};
 
 pub use neutrino_model::internal::Report;
 
+use super::dhcp::{self, Scheduling};
 use super::{Services, unix_now};
 use crate::context::RequestContext;
+use crate::store::dhcp::DhcpAgent;
 use crate::store::{agents as rows, changes};
 
 fn agent_not_found(id: &str) -> ApiError {
@@ -29,13 +31,15 @@ pub async fn list(
     }
     let down = svc.agent_down_time();
     let all = svc.store.read(move |sql| Ok(rows::all(sql, unix_now(), down)?)).await?;
-    // Filters compare with the attributes as the API shows them.
+    // Filters compare with the attributes as the API shows them; text without regard to case,
+    // as upstream's database (MySQL's default collation) does: Tempest asks for
+    // `agent_type=DHCP Agent`.
     Ok(all
         .into_iter()
         .filter(|a| {
             let m = a.to_json();
             filters.iter().all(|(k, v)| match m.get(k) {
-                Some(Value::String(s)) => s == v,
+                Some(Value::String(s)) => s.to_lowercase() == v.to_lowercase(),
                 Some(Value::Bool(b)) => convert::parse_bool_str(v) == Some(*b),
                 _ => k == "fields",
             })
@@ -92,10 +96,13 @@ pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str) -> ApiResult
     if !ctx.is_admin() {
         return Err(agent_not_found(id));
     }
-    let id = id.to_string();
+    let (id, sched) = (id.to_string(), Scheduling::of(svc));
     svc.store
         .write(move |sql| {
             let Some(host) = rows::host_of(sql, &id)? else { return Err(agent_not_found(&id)) };
+            // Its networks move to the live DHCP agents (upstream's bindings go with the row).
+            dhcp::forget_agent(sql, sched, &DhcpAgent { id: id.clone(), host: host.clone() })?;
+            crate::store::dhcp::unbind_agent(sql, &id)?;
             rows::delete(sql, &id)?;
             changes::record(sql, "agent", &id, None, Some(&host))?;
             Ok(())
@@ -112,7 +119,7 @@ pub async fn report(svc: &Services, r: Report) -> ApiResult<Value> {
     if r.host.is_empty() || r.host.len() > 255 || r.agent_type.is_empty() {
         return Err(ApiError::bad_request("a report needs a host and an agent_type"));
     }
-    let down = svc.agent_down_time();
+    let (down, sched) = (svc.agent_down_time(), Scheduling::of(svc));
     let (out, changed) = svc
         .store
         .write(move |sql| {
@@ -160,6 +167,12 @@ pub async fn report(svc: &Services, r: Report) -> ApiResult<Value> {
             if changed {
                 changes::record(sql, "agent", &agent.id, None, Some(&agent.host))?;
             }
+            // A start, a first report or a return from the dead schedules networks to a DHCP
+            // agent (upstream's `network_auto_schedule`).
+            let woke = changed || r.start_flag;
+            let me = DhcpAgent { id: agent.id.clone(), host: agent.host.clone() };
+            let scheduled = dhcp::on_report(sql, sched, &agent.agent_type, &me, agent.admin_state_up, woke)?;
+            let changed = changed || scheduled;
             Ok((json!({"id": agent.id, "alive": true, "admin_state_up": agent.admin_state_up}), changed))
         })
         .await?;

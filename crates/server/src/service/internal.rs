@@ -5,7 +5,8 @@
 //! Ports and networks are read with the public API's store rows ([`crate::store::ports`],
 //! [`crate::store::networks`]) and mapped to what an agent wires ([`PortState`],
 //! [`NetworkState`]); each driver's section of the state is computed by its own function
-//! (`l2_state`, `l2_delta` here, the firewall's in [`super::firewall`]), so a later section
+//! (`l2_state`, `l2_delta` here, the firewall's in [`super::firewall`], the DHCP agent's in
+//! [`super::dhcp_state`]), so a later section
 //! adds functions, not branches.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,7 +22,7 @@ pub use neutrino_model::internal::{
     PortState, StatusReport,
 };
 
-use super::{Services, firewall, unix_now};
+use super::{Services, dhcp_state, firewall, unix_now};
 use crate::ml2::binding::VIF_OVS;
 use crate::store::changes::Change;
 use crate::store::{Sql, agents, changes, networks as net_rows, ports as port_rows};
@@ -115,7 +116,7 @@ fn l2_state(sql: &mut dyn Sql, host: &str, down: i64) -> ApiResult<L2State> {
 
 /// The whole desired state of `host`.
 pub async fn host_state(svc: &Services, host: &str) -> ApiResult<HostState> {
-    let (host, down) = (host.to_string(), svc.agent_down_time());
+    let (host, down, dns) = (host.to_string(), svc.agent_down_time(), svc.config.dhcp.dns_domain.clone());
     svc.store
         .read(move |sql| {
             let revision = changes::current(sql)?;
@@ -123,7 +124,7 @@ pub async fn host_state(svc: &Services, host: &str) -> ApiResult<HostState> {
                 revision,
                 l2: l2_state(sql, &host, down)?,
                 firewall: firewall::state(sql, &host)?,
-                dhcp: Default::default(),
+                dhcp: dhcp_state::state(sql, &host, &dns)?,
             })
         })
         .await
@@ -152,7 +153,7 @@ pub async fn watch(svc: &Services, host: &str, since: i64, timeout: Duration) ->
 const MAX_CHANGES: usize = 5_000;
 
 async fn delta(svc: &Services, host: &str, since: i64) -> ApiResult<Delta> {
-    let (host, down) = (host.to_string(), svc.agent_down_time());
+    let (host, down, dns) = (host.to_string(), svc.agent_down_time(), svc.config.dhcp.dns_domain.clone());
     svc.store
         .read(move |sql| {
             let current = changes::current(sql)?;
@@ -172,7 +173,7 @@ async fn delta(svc: &Services, host: &str, since: i64) -> ApiResult<Delta> {
                 resync: false,
                 l2: l2_delta(sql, &host, &list, down)?,
                 firewall,
-                dhcp: None,
+                dhcp: dhcp_state::delta(sql, &host, &list, &dns)?,
             })
         })
         .await
@@ -199,7 +200,8 @@ fn l2_delta(sql: &mut dyn Sql, host: &str, list: &[Change], down: i64) -> ApiRes
             "network" => {
                 touched_nets.insert(c.resource_id.clone());
             }
-            changes::SECURITY_GROUP => {}
+            // Neither moves a port of this host nor a tunnel endpoint.
+            changes::SECURITY_GROUP | changes::SUBNET | changes::DHCP => {}
             _ => all_peers = true,
         }
     }

@@ -7,6 +7,9 @@
 
 pub mod agents;
 pub mod binding;
+pub mod dhcp;
+pub mod dhcp_agents;
+pub mod dhcp_state;
 pub mod firewall;
 pub mod internal;
 pub mod ipam;

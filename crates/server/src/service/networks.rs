@@ -188,9 +188,7 @@ pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str, if_match: Op
                     format!("Unable to complete operation on network {id}. There are one or more ports still in use on the network."),
                 ));
             }
-            for (port, _) in owners {
-                ports::delete(sql, &port)?;
-            }
+            super::dhcp::forget_network(sql, &id)?;
             for s in subnets::of_network(sql, &id)? {
                 subnets::delete(sql, &s.std.id)?;
             }

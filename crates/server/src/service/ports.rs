@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use neutrino_model::attrs::{Op, PORT, missing_required};
 use neutrino_model::common::{Standard, new_id, now_timestamp};
+use neutrino_model::extra_dhcp_opt;
 use neutrino_model::ip;
 use neutrino_model::port::{FixedIp, FixedIpRequest, Port, PortChanges, random_mac};
 use neutrino_model::subnet::Subnet;
@@ -45,7 +46,7 @@ fn mac_in_use(network_id: &str, mac: &str) -> ApiError {
 }
 
 /// A free MAC on the network: the requested one, or a random `fa:16:3e` one.
-fn choose_mac(
+pub(crate) fn choose_mac(
     sql: &mut dyn Sql,
     network_id: &str,
     asked: Option<String>,
@@ -240,6 +241,7 @@ fn build(
         binding_vif_type: bound.vif_type,
         binding_vif_details: bound.vif_details,
         binding_vnic_type: c.binding_vnic_type.clone().unwrap_or_else(|| "normal".into()),
+        extra_dhcp_opts: c.extra_dhcp_opts.as_deref().map(extra_dhcp_opt::on_create).unwrap_or_default(),
     };
     port_security::on_create(sql, ctx, &c, &mut p)?;
     Ok(p)
@@ -381,6 +383,9 @@ pub async fn update(
             if let Some(v) = c.binding_vnic_type.clone() {
                 p.binding_vnic_type = v
             }
+            if let Some(opts) = &c.extra_dhcp_opts {
+                p.extra_dhcp_opts = extra_dhcp_opt::on_update(&p.extra_dhcp_opts, opts);
+            }
             port_security::on_update(sql, &ctx, &c, &mut p)?;
             if p != before {
                 p.std.revision_number += 1;
@@ -395,16 +400,21 @@ pub async fn update(
     Ok(out)
 }
 
-/// Deletes a port and frees its addresses.
+/// Deletes a port and frees its addresses. A deleted DHCP port of a network still hosted is
+/// made again (upstream's DHCP agent makes its port again when it resyncs the network).
 pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str, if_match: Option<i64>) -> ApiResult<()> {
-    let (ctx, id) = (ctx.clone(), id.to_string());
+    let (ctx, id, sched) = (ctx.clone(), id.to_string(), super::dhcp::Scheduling::of(svc));
     svc.store
         .write(move |sql| {
             let p = writable(sql, &ctx, &id)?;
             policy::require_write(&ctx, "delete_port")?;
             check_revision(if_match, p.std.revision_number)?;
             rows::delete(sql, &id)?;
-            binding::record(sql, Some(&p), None)
+            binding::record(sql, Some(&p), None)?;
+            if p.device_owner == neutrino_model::port::OWNER_DHCP {
+                super::dhcp::sync_network(sql, sched, &p.network_id)?;
+            }
+            Ok(())
         })
         .await?;
     svc.changed();

@@ -9,10 +9,11 @@ use neutrino_model::subnet::{self as model, Subnet, SubnetChanges};
 use neutrino_model::{ApiError, ApiResult};
 use serde_json::{Map, Value};
 
+use super::dhcp::{self, Scheduling};
 use super::query::ListParams;
 use super::{Page, Services, check_revision, networks, policy, quotas};
 use crate::context::RequestContext;
-use crate::store::{Sql, allocations, networks as net_rows, ports, subnets as rows};
+use crate::store::{Sql, allocations, changes, networks as net_rows, ports, subnets as rows};
 
 /// Whether the caller may see `s` (own, or on a network they can see).
 fn sees(sql: &mut dyn Sql, ctx: &RequestContext, s: &Subnet) -> ApiResult<bool> {
@@ -113,20 +114,38 @@ pub async fn create(
     ctx: &RequestContext,
     bodies: Vec<Map<String, Value>>,
 ) -> ApiResult<Vec<Subnet>> {
-    let (ctx, config) = (ctx.clone(), svc.config.clone());
-    svc.store
+    let (ctx, config, sched) = (ctx.clone(), svc.config.clone(), Scheduling::of(svc));
+    let out = svc
+        .store
         .write(move |sql| {
             let mut made: Vec<Subnet> = vec![];
             for b in &bodies {
                 let s = build(sql, &ctx, b, &made)?;
                 rows::insert(sql, &s)?;
                 net_rows::touch(sql, &s.network_id, &s.std.created_at)?;
+                record(sql, &s)?;
                 made.push(s);
             }
             quotas::enforce(sql, &config.quotas, "subnet", made.iter().map(|s| s.std.project_id.as_str()))?;
+            // Scheduling and the DHCP ports follow the subnets, in the same transaction.
+            let mut nets: Vec<&str> =
+                made.iter().filter(|s| s.enable_dhcp).map(|s| s.network_id.as_str()).collect();
+            nets.sort();
+            nets.dedup();
+            for n in nets {
+                dhcp::sync_network(sql, sched, n)?;
+            }
             Ok(made)
         })
-        .await
+        .await?;
+    svc.changed();
+    Ok(out)
+}
+
+/// Records a subnet change for the DHCP agents of its network.
+fn record(sql: &mut dyn Sql, s: &Subnet) -> ApiResult<()> {
+    changes::record(sql, changes::SUBNET, &s.std.id, Some(&s.network_id), None)?;
+    Ok(())
 }
 
 pub async fn show(svc: &Services, ctx: &RequestContext, id: &str) -> ApiResult<Subnet> {
@@ -158,8 +177,9 @@ pub async fn update(
     if_match: Option<i64>,
 ) -> ApiResult<Subnet> {
     let c = SubnetChanges::parse(&body, Op::Update)?;
-    let (ctx, id) = (ctx.clone(), id.to_string());
-    svc.store
+    let (ctx, id, sched) = (ctx.clone(), id.to_string(), Scheduling::of(svc));
+    let out = svc
+        .store
         .write(move |sql| {
             let mut s = owned(sql, &ctx, &id, "update_subnet")?;
             check_revision(if_match, s.std.revision_number)?;
@@ -198,15 +218,21 @@ pub async fn update(
                 s.std.revision_number += 1;
                 s.std.updated_at = now_timestamp();
                 rows::update(sql, &s)?;
+                record(sql, &s)?;
+            }
+            if s.enable_dhcp != before.enable_dhcp {
+                dhcp::sync_network(sql, sched, &s.network_id)?;
             }
             Ok(s)
         })
-        .await
+        .await?;
+    svc.changed();
+    Ok(out)
 }
 
 /// Deletes a subnet; 409 `SubnetInUse` while ports other than DHCP ports hold its addresses.
 pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str, if_match: Option<i64>) -> ApiResult<()> {
-    let (ctx, id) = (ctx.clone(), id.to_string());
+    let (ctx, id, sched) = (ctx.clone(), id.to_string(), Scheduling::of(svc));
     svc.store
         .write(move |sql| {
             let s = owned(sql, &ctx, &id, "delete_subnet")?;
@@ -224,11 +250,20 @@ pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str, if_match: Op
             let now = now_timestamp();
             for (port, _) in &holders {
                 ports::touch(sql, port, &now)?;
+                // The port's addresses change on its host too.
+                if let Some(p) = ports::get(sql, port)? {
+                    super::binding::record(sql, Some(&p), Some(&p))?;
+                }
             }
             allocations::free_subnet(sql, &id)?;
             rows::delete(sql, &id)?;
             net_rows::touch(sql, &s.network_id, &now_timestamp())?;
+            record(sql, &s)?;
+            // The DHCP ports lost their address on it; without a DHCP subnet left they go.
+            dhcp::sync_network(sql, sched, &s.network_id)?;
             Ok(())
         })
-        .await
+        .await?;
+    svc.changed();
+    Ok(())
 }

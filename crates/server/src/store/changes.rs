@@ -8,7 +8,7 @@ use super::{Sql, StoreError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     pub revision: i64,
-    /// `port`, `network`, `agent` or [`SECURITY_GROUP`].
+    /// `port`, `network`, `agent`, [`SECURITY_GROUP`], [`SUBNET`] or [`DHCP`].
     pub kind: String,
     pub resource_id: String,
     pub network_id: Option<String>,
@@ -18,6 +18,13 @@ pub struct Change {
 
 /// The kind of a change to a security group or rule.
 pub const SECURITY_GROUP: &str = "security_group";
+
+/// The kind of a change to a subnet (resource: the subnet, network: its network).
+pub const SUBNET: &str = "subnet";
+
+/// The kind of a change of DHCP scheduling: resource and network are the network, host the
+/// DHCP agent's host that started or stopped hosting it.
+pub const DHCP: &str = "dhcp";
 
 /// Rows kept; older ones are pruned as new ones come.
 pub const KEEP: i64 = 100_000;

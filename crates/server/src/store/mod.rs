@@ -7,6 +7,7 @@
 pub mod agents;
 pub mod allocations;
 pub mod changes;
+pub mod dhcp;
 pub mod list;
 pub mod networks;
 pub mod port_security;

@@ -41,6 +41,7 @@ pub fn from_row(r: &Row) -> Port {
         binding_vif_type: r[13].text(),
         binding_vif_details: serde_json::from_str(&r[14].text()).unwrap_or_default(),
         binding_vnic_type: r[15].text(),
+        extra_dhcp_opts: vec![],
     }
 }
 
@@ -72,6 +73,7 @@ fn values(p: &Port) -> Vec<SqlValue> {
 pub fn insert(sql: &mut dyn Sql, p: &Port) -> Result<(), StoreError> {
     super::insert_row(sql, TABLE, COLS, &values(p))?;
     port_security::write(sql, p)?;
+    super::dhcp::write_extra_opts(sql, &p.std.id, &p.extra_dhcp_opts)?;
     allocations::insert(sql, p)
 }
 
@@ -79,6 +81,7 @@ pub fn insert(sql: &mut dyn Sql, p: &Port) -> Result<(), StoreError> {
 pub fn update(sql: &mut dyn Sql, p: &Port) -> Result<(), StoreError> {
     super::update_row(sql, TABLE, COLS, &values(p))?;
     port_security::write(sql, p)?;
+    super::dhcp::write_extra_opts(sql, &p.std.id, &p.extra_dhcp_opts)?;
     allocations::free_port(sql, &p.std.id)?;
     allocations::insert(sql, p)
 }
@@ -101,13 +104,15 @@ pub fn fill(sql: &mut dyn Sql, ports: &mut [Port]) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Fills in fixed IPs, security groups and address pairs (not tags).
+/// Fills in fixed IPs, security groups, address pairs and extra DHCP options (not tags).
 pub fn fill_addresses(sql: &mut dyn Sql, ports: &mut [Port]) -> Result<(), StoreError> {
     port_security::fill(sql, ports)?;
     let ids: Vec<String> = ports.iter().map(|p| p.std.id.clone()).collect();
     let mut ips = allocations::of_ports(sql, &ids)?;
+    let mut opts = super::dhcp::extra_opts_of(sql, &ids)?;
     for p in ports {
         p.fixed_ips = ips.remove(&p.std.id).unwrap_or_default();
+        p.extra_dhcp_opts = opts.remove(&p.std.id).unwrap_or_default();
     }
     Ok(())
 }
@@ -116,6 +121,7 @@ pub fn delete(sql: &mut dyn Sql, id: &str) -> Result<(), StoreError> {
     tags::clear(sql, TAG_TYPE, id)?;
     allocations::free_port(sql, id)?;
     port_security::clear(sql, id)?;
+    super::dhcp::clear_extra_opts(sql, id)?;
     sql.execute("DELETE FROM ports WHERE id = ?", &[id.into()])?;
     Ok(())
 }

@@ -8,6 +8,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "security-groups", V3),
     (4, "port-security-groups-address-pairs", V4),
     (5, "quotas", V5),
+    (6, "dhcp-agent-scheduling-extra-dhcp-opts", V6),
 ];
 
 /// The schema version this build expects.
@@ -199,5 +200,24 @@ CREATE TABLE quotas (
     resource TEXT NOT NULL,
     hard_limit BIGINT NOT NULL,
     PRIMARY KEY (project_id, resource)
+);
+";
+
+/// Networks scheduled to DHCP agents (upstream `networkdhcpagentbindings`: one row per network
+/// and agent row hosting it), and the per-port DHCP options of the `extra_dhcp_opt` extension
+/// (upstream `extradhcpopts`: unique per port, option name and IP version).
+const V6: &str = "
+CREATE TABLE network_dhcp_agents (
+    network_id TEXT NOT NULL REFERENCES networks (id),
+    agent_id TEXT NOT NULL REFERENCES agents (id),
+    PRIMARY KEY (network_id, agent_id)
+);
+CREATE INDEX network_dhcp_agents_agent ON network_dhcp_agents (agent_id);
+CREATE TABLE port_extra_dhcp_opts (
+    port_id TEXT NOT NULL REFERENCES ports (id),
+    opt_name TEXT NOT NULL,
+    opt_value TEXT NOT NULL,
+    ip_version INTEGER NOT NULL,
+    PRIMARY KEY (port_id, opt_name, ip_version)
 );
 ";

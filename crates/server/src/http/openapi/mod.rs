@@ -3,6 +3,7 @@
 //! that the document follows the code. `docs/openapi.json` is a copy, kept equal by a test.
 //! The agents' private API (`/internal/v1`) is not part of it.
 
+mod dhcp;
 mod identity;
 mod paths;
 mod quotas;
@@ -111,6 +112,7 @@ service under `/identity/v3`. Send the token from `POST /identity/v3/auth/tokens
 pub fn document() -> Value {
     let mut paths = paths::paths();
     paths.extend(quotas::paths());
+    paths.extend(dhcp::paths());
     paths.extend(identity::paths());
     let mut schemas = paths::schemas();
     schemas.extend(quotas::schemas());
@@ -133,7 +135,7 @@ pub fn document() -> Value {
             {"name": "networks"}, {"name": "subnets"}, {"name": "ports"},
             {"name": "security-groups"}, {"name": "security-group-rules"},
             {"name": "quotas", "description": "Per-project limits (`quotas`, `quota_details`)."},
-            {"name": "agents", "description": "Admin-only (`agent` extension)."},
+            {"name": "agents", "description": "Admin-only (`agent` and `dhcp_agent_scheduler` extensions)."},
             {"name": "identity", "description": "The builtin identity service (`[auth] mode = \"builtin\"`)."},
         ],
         "paths": paths,

@@ -32,7 +32,7 @@ fn repeated(name: &str, items: Value, description: &str) -> Value {
     q
 }
 
-fn path_param(name: &str, description: &str) -> Value {
+pub(super) fn path_param(name: &str, description: &str) -> Value {
     json!({"name": name, "in": "path", "required": true, "description": description,
         "schema": {"type": "string"}})
 }

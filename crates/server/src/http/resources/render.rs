@@ -12,7 +12,7 @@ use crate::context::RequestContext;
 use crate::service::{Page, policy};
 
 /// A resource with its attribute map, as the API shows it.
-pub(super) trait Resource {
+pub(in crate::http) trait Resource {
     fn attrs() -> &'static [Attr];
     fn wire(&self) -> Map<String, Value>;
 }
@@ -64,7 +64,11 @@ impl Resource for SecurityGroupRule {
 
 /// The response object for `r`: without the attributes the caller may not read, restricted to
 /// `fields` if any.
-pub(super) fn render<R: Resource>(ctx: &RequestContext, r: &R, fields: &[String]) -> Map<String, Value> {
+pub(in crate::http) fn render<R: Resource>(
+    ctx: &RequestContext,
+    r: &R,
+    fields: &[String],
+) -> Map<String, Value> {
     let mut m = r.wire();
     policy::strip(ctx, R::attrs(), &mut m);
     if !fields.is_empty() {
@@ -74,12 +78,12 @@ pub(super) fn render<R: Resource>(ctx: &RequestContext, r: &R, fields: &[String]
 }
 
 /// The response objects for `items`, all fields.
-pub(super) fn render_all<R: Resource>(ctx: &RequestContext, items: &[R]) -> Vec<Map<String, Value>> {
+pub(in crate::http) fn render_all<R: Resource>(ctx: &RequestContext, items: &[R]) -> Vec<Map<String, Value>> {
     items.iter().map(|r| render(ctx, r, &[])).collect()
 }
 
 /// The response objects of a page.
-pub(super) fn render_page<R: Resource>(
+pub(in crate::http) fn render_page<R: Resource>(
     ctx: &RequestContext,
     page: Page<R>,
     fields: &[String],
