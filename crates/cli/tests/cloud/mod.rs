@@ -62,6 +62,10 @@ impl Cloud {
     pub fn up_with(prefix: &str, opts: Options) -> Cloud {
         let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         let dir = tempfile::tempdir().expect("tempdir");
+        // dnsmasq reads its files as `nobody` once it dropped its privileges: the directories
+        // above a DHCP agent's state path must be open to it.
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod the test's directory");
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -199,6 +203,10 @@ impl Cloud {
             c.api("GET", &path, None).1["port"]["status"] == "ACTIVE"
         });
         (id, addr)
+    }
+
+    pub fn dir_path(&self) -> String {
+        self.dir.path().display().to_string()
     }
 
     pub fn vm_netns(&self, name: &str) -> String {
