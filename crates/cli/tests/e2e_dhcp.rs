@@ -99,3 +99,123 @@ fn a_vm_on_vxlan_gets_its_configuration_from_the_network_node() {
 fn a_vm_on_vlan_gets_its_configuration_from_the_network_node() {
     vm_gets_everything_from_dhcp("nt-dl-", "vlan");
 }
+
+/// Plugs VM `name` for `port` with a DHCP client without waiting for a lease; waits for ACTIVE.
+fn plug_dhcp_vm(c: &mut Cloud, host: &str, name: &str, port: &Value, mtu: i64) {
+    let id = port["id"].as_str().expect("id");
+    let mut spec = neutrino_sandbox::VmSpec::new(name, id, port["mac_address"].as_str().expect("mac")).with_dhcp();
+    spec.mtu = u32::try_from(mtu).expect("mtu");
+    c.sandbox.plug_vm(host, &spec).expect("plug vm");
+    let path = format!("/v2.0/ports/{id}");
+    c.wait(Duration::from_secs(30), &format!("port of {name} ACTIVE"), |c| {
+        c.api("GET", &path, None).1["port"]["status"] == "ACTIVE"
+    });
+}
+
+/// dnsmasq's files for `net` on the network node.
+fn dnsmasq_file(c: &Cloud, net: &str, file: &str) -> String {
+    let dir = c.sandbox.host("network").expect("network node").dhcp_state_path().join(net);
+    std::fs::read_to_string(dir.join(file)).unwrap_or_default()
+}
+
+fn subnet(c: &Cloud, net: &str, cidr: &str, gateway: &str, enable_dhcp: bool) -> String {
+    let body = json!({"subnet": {"network_id": net, "ip_version": 4, "cidr": cidr, "gateway_ip": gateway,
+        "enable_dhcp": enable_dhcp}});
+    let (s, b) = c.api("POST", "/v2.0/subnets", Some(body));
+    assert_eq!(s, 201, "{b}");
+    b["subnet"]["id"].as_str().expect("id").to_string()
+}
+
+fn ip_of(port: &Value) -> String {
+    port["fixed_ips"][0]["ip_address"].as_str().expect("ip").to_string()
+}
+
+/// Two subnets served by one dnsmasq; a subnet without DHCP serves nothing until DHCP is
+/// turned on; a changed fixed IP arrives at the next renewal; a deleted port's lease is
+/// released; an agent restart keeps dnsmasq running; each VM's metadata is its own.
+#[test]
+fn one_dnsmasq_follows_the_network_through_changes() {
+    if !prerequisites() {
+        return;
+    }
+    let mut c = network_node("nt-dc-");
+    let (net, sub_a, mtu) = dhcp_network(&c, "vxlan", "10.40.0");
+    let sub_b = subnet(&c, &net, "10.41.0.0/24", "10.41.0.1", true);
+    let sub_c = subnet(&c, &net, "10.42.0.0/24", "10.42.0.1", false);
+    dhcp_port_ip(&c, &net);
+    let on = |s: &str| json!({"fixed_ips": [{"subnet_id": s}]});
+    let pa = c.port("h1", "a", &net, on(&sub_a));
+    let pb = c.port("h1", "b", &net, on(&sub_b));
+    let lease_a = c.dhcp_vm("h1", "a", &pa, mtu);
+    let lease_b = c.dhcp_vm("h1", "b", &pb, mtu);
+    assert_eq!(lease_a.address.map(|a| a.addr().to_string()), Some(ip_of(&pa)));
+    assert_eq!(lease_b.address.map(|a| a.addr().to_string()), Some(ip_of(&pb)), "the second subnet's VM");
+    assert_eq!(lease_b.routers.iter().map(|r| r.to_string()).collect::<Vec<_>>(), ["10.41.0.1"]);
+
+    // No DHCP on the third subnet: its VM hears nothing, while the same dnsmasq answers the
+    // others (the two leases above); once DHCP is on, the same client gets its address.
+    let pc = c.port("h1", "c", &net, on(&sub_c));
+    plug_dhcp_vm(&mut c, "h1", "c", &pc, mtu);
+    let sys = c.sandbox.machine().host.clone();
+    let failed = c
+        .sandbox
+        .vm_dhcp("c")
+        .expect("client")
+        .wait_for(&*sys, Duration::from_secs(40), "leasefail", |l| l.event == neutrino_sandbox::LeaseEvent::Leasefail)
+        .expect("no lease on a subnet without DHCP");
+    assert!(failed.address.is_none());
+    let (s, b) = c.api("PUT", &format!("/v2.0/subnets/{sub_c}"), Some(json!({"subnet": {"enable_dhcp": true}})));
+    assert_eq!(s, 200, "{b}");
+    let lease_c = c.sandbox.wait_vm_lease("c", Some(&failed), Duration::from_secs(60)).expect("a lease once DHCP is on");
+    assert_eq!(lease_c.address.map(|a| a.addr().to_string()), Some(ip_of(&pc)));
+
+    // A new fixed IP arrives at the next renewal.
+    let (s, b) = c.api(
+        "PUT",
+        &format!("/v2.0/ports/{}", pa["id"].as_str().expect("id")),
+        Some(json!({"port": {"fixed_ips": [{"subnet_id": sub_a, "ip_address": "10.40.0.77"}]}})),
+    );
+    assert_eq!(s, 200, "{b}");
+    c.wait(Duration::from_secs(20), "dnsmasq knows the new address", |c| {
+        dnsmasq_file(c, &net, "host").contains("10.40.0.77")
+    });
+    c.sandbox.renew_vm_lease("a").expect("renew");
+    let renewed = c.sandbox.wait_vm_lease("a", Some(&lease_a), Duration::from_secs(30)).expect("renewal");
+    assert_eq!(renewed.address.map(|a| a.to_string()), Some("10.40.0.77/24".into()), "{renewed:?}");
+
+    // Metadata: each VM is told about itself.
+    for (vm, port) in [("a", &pa), ("b", &pb)] {
+        let meta = metadata(&c, vm, "openstack/latest/meta_data.json");
+        assert_eq!(meta["uuid"], format!("vm-{vm}"), "{vm}: {meta}");
+        let nd = metadata(&c, vm, "openstack/latest/network_data.json");
+        let mac = port["mac_address"].as_str().expect("mac");
+        assert_eq!(nd["links"][0]["ethernet_mac_address"], mac, "{vm}: {nd}");
+        assert_eq!(nd["links"].as_array().map(Vec::len), Some(1), "{vm}: only its own port: {nd}");
+    }
+
+    // An agent restart keeps dnsmasq (same pid, still serving: b renews from it).
+    let pid = dnsmasq_file(&c, &net, "pid").trim().to_string();
+    assert!(!pid.is_empty() && std::path::Path::new(&format!("/proc/{pid}")).exists(), "dnsmasq runs ({pid})");
+    c.stop_agent("network");
+    c.start_agent("network");
+    // Its log starts afresh with the new process.
+    c.wait(Duration::from_secs(30), "the network node's agent in sync again", |c| {
+        let log = std::fs::read_to_string(c.sandbox.host("network").expect("host").run_dir().join("agent.log"))
+            .unwrap_or_default();
+        log.contains("agent in sync")
+    });
+    assert_eq!(dnsmasq_file(&c, &net, "pid").trim(), pid, "the restarted agent adopted dnsmasq");
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "dnsmasq {pid} still runs");
+    let before = c.sandbox.vm_lease("b").expect("lease").expect("some lease");
+    c.sandbox.renew_vm_lease("b").expect("renew");
+    let again = c.sandbox.wait_vm_lease("b", Some(&before), Duration::from_secs(30)).expect("renewal after restart");
+    assert_eq!(again.address, lease_b.address);
+
+    // A deleted port's lease is released: dnsmasq's lease file drops its MAC, keeps a's.
+    let (mac_b, mac_a) = (pb["mac_address"].as_str().expect("mac"), pa["mac_address"].as_str().expect("mac"));
+    assert!(dnsmasq_file(&c, &net, "leases").contains(mac_b), "b holds a lease before");
+    let (s, _) = c.api("DELETE", &format!("/v2.0/ports/{}", pb["id"].as_str().expect("id")), None);
+    assert_eq!(s, 204);
+    c.wait(Duration::from_secs(20), "b's lease released", |c| !dnsmasq_file(c, &net, "leases").contains(mac_b));
+    assert!(dnsmasq_file(&c, &net, "leases").contains(mac_a), "a's lease stays");
+}
