@@ -66,7 +66,9 @@ fn vm_gets_everything_from_dhcp(prefix: &str, kind: &str) {
     assert_eq!(lease.dns.iter().map(|a| a.to_string()).collect::<Vec<_>>(), ["10.40.0.53"]);
     let routes: Vec<(String, String)> =
         lease.routes.iter().map(|r| (r.destination.to_string(), r.gateway.to_string())).collect();
-    for want in [("10.99.0.0/16", "10.40.0.254"), ("169.254.169.254/32", server.as_str()), ("0.0.0.0/0", "10.40.0.1")] {
+    for want in
+        [("10.99.0.0/16", "10.40.0.254"), ("169.254.169.254/32", server.as_str()), ("0.0.0.0/0", "10.40.0.1")]
+    {
         assert!(routes.contains(&(want.0.to_string(), want.1.to_string())), "route {want:?} in {routes:?}");
     }
     // Applied inside the VM: the address and the host route.
@@ -103,7 +105,8 @@ fn a_vm_on_vlan_gets_its_configuration_from_the_network_node() {
 /// Plugs VM `name` for `port` with a DHCP client without waiting for a lease; waits for ACTIVE.
 fn plug_dhcp_vm(c: &mut Cloud, host: &str, name: &str, port: &Value, mtu: i64) {
     let id = port["id"].as_str().expect("id");
-    let mut spec = neutrino_sandbox::VmSpec::new(name, id, port["mac_address"].as_str().expect("mac")).with_dhcp();
+    let mut spec =
+        neutrino_sandbox::VmSpec::new(name, id, port["mac_address"].as_str().expect("mac")).with_dhcp();
     spec.mtu = u32::try_from(mtu).expect("mtu");
     c.sandbox.plug_vm(host, &spec).expect("plug vm");
     let path = format!("/v2.0/ports/{id}");
@@ -161,12 +164,18 @@ fn one_dnsmasq_follows_the_network_through_changes() {
         .sandbox
         .vm_dhcp("c")
         .expect("client")
-        .wait_for(&*sys, Duration::from_secs(40), "leasefail", |l| l.event == neutrino_sandbox::LeaseEvent::Leasefail)
+        .wait_for(&*sys, Duration::from_secs(40), "leasefail", |l| {
+            l.event == neutrino_sandbox::LeaseEvent::Leasefail
+        })
         .expect("no lease on a subnet without DHCP");
     assert!(failed.address.is_none());
-    let (s, b) = c.api("PUT", &format!("/v2.0/subnets/{sub_c}"), Some(json!({"subnet": {"enable_dhcp": true}})));
+    let (s, b) =
+        c.api("PUT", &format!("/v2.0/subnets/{sub_c}"), Some(json!({"subnet": {"enable_dhcp": true}})));
     assert_eq!(s, 200, "{b}");
-    let lease_c = c.sandbox.wait_vm_lease("c", Some(&failed), Duration::from_secs(60)).expect("a lease once DHCP is on");
+    let lease_c = c
+        .sandbox
+        .wait_vm_lease("c", Some(&failed), Duration::from_secs(60))
+        .expect("a lease once DHCP is on");
     assert_eq!(lease_c.address.map(|a| a.addr().to_string()), Some(ip_of(&pc)));
 
     // A new fixed IP arrives at the next renewal.
@@ -195,20 +204,25 @@ fn one_dnsmasq_follows_the_network_through_changes() {
 
     // An agent restart keeps dnsmasq (same pid, still serving: b renews from it).
     let pid = dnsmasq_file(&c, &net, "pid").trim().to_string();
-    assert!(!pid.is_empty() && std::path::Path::new(&format!("/proc/{pid}")).exists(), "dnsmasq runs ({pid})");
+    assert!(
+        !pid.is_empty() && std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "dnsmasq runs ({pid})"
+    );
     c.stop_agent("network");
     c.start_agent("network");
     // Its log starts afresh with the new process.
     c.wait(Duration::from_secs(30), "the network node's agent in sync again", |c| {
-        let log = std::fs::read_to_string(c.sandbox.host("network").expect("host").run_dir().join("agent.log"))
-            .unwrap_or_default();
+        let log =
+            std::fs::read_to_string(c.sandbox.host("network").expect("host").run_dir().join("agent.log"))
+                .unwrap_or_default();
         log.contains("agent in sync")
     });
     assert_eq!(dnsmasq_file(&c, &net, "pid").trim(), pid, "the restarted agent adopted dnsmasq");
     assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "dnsmasq {pid} still runs");
     let before = c.sandbox.vm_lease("b").expect("lease").expect("some lease");
     c.sandbox.renew_vm_lease("b").expect("renew");
-    let again = c.sandbox.wait_vm_lease("b", Some(&before), Duration::from_secs(30)).expect("renewal after restart");
+    let again =
+        c.sandbox.wait_vm_lease("b", Some(&before), Duration::from_secs(30)).expect("renewal after restart");
     assert_eq!(again.address, lease_b.address);
 
     // A deleted port's lease is released: dnsmasq's lease file drops its MAC, keeps a's.
@@ -216,6 +230,91 @@ fn one_dnsmasq_follows_the_network_through_changes() {
     assert!(dnsmasq_file(&c, &net, "leases").contains(mac_b), "b holds a lease before");
     let (s, _) = c.api("DELETE", &format!("/v2.0/ports/{}", pb["id"].as_str().expect("id")), None);
     assert_eq!(s, 204);
-    c.wait(Duration::from_secs(20), "b's lease released", |c| !dnsmasq_file(c, &net, "leases").contains(mac_b));
+    c.wait(Duration::from_secs(20), "b's lease released", |c| {
+        !dnsmasq_file(c, &net, "leases").contains(mac_b)
+    });
     assert!(dnsmasq_file(&c, &net, "leases").contains(mac_a), "a's lease stays");
+}
+
+/// GET `path` from the metadata service with `source` as the VM's source address; `None`
+/// when no answer came (5 s).
+fn metadata_from(c: &Cloud, vm: &str, source: &str, path: &str) -> Option<Value> {
+    let get = "import sys, http.client\n\
+               h = http.client.HTTPConnection('169.254.169.254', 80, timeout=5, source_address=(sys.argv[1], 0))\n\
+               h.request('GET', '/' + sys.argv[2]); r = h.getresponse()\n\
+               sys.stdout.write(r.read().decode()) if r.status == 200 else sys.exit(2)";
+    let out = c.exec(vm, &["python3", "-c", get, source, path]);
+    out.status.success().then(|| serde_json::from_slice(&out.stdout).expect("JSON"))
+}
+
+/// The DHCP agent's host dies (agent and dnsmasq gone): after the server's failover time its
+/// network moves to the other DHCP agent, with the same DHCP port address, and a VM renews
+/// there. A VM cannot read another VM's metadata by sending from that VM's address.
+#[test]
+fn a_dead_dhcp_agents_network_moves_and_metadata_is_only_the_callers() {
+    if !prerequisites() {
+        return;
+    }
+    let opts = Options { hosts: 2, network_node: true, dhcp_hosts: vec!["h2"], agent_down_time: Some(3) };
+    let mut c = Cloud::up_with("nt-df-", opts);
+    let (net, _, mtu) = dhcp_network(&c, "vxlan", "10.40.0");
+    let server = dhcp_port_ip(&c, &net);
+    let hosting = |c: &Cloud| -> Vec<String> {
+        let a = c.api("GET", &format!("/v2.0/networks/{net}/dhcp-agents"), None).1;
+        a["agents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x["host"].as_str().map(String::from))
+            .collect()
+    };
+    let first = hosting(&c);
+    assert_eq!(first.len(), 1, "one DHCP agent per network: {first:?}");
+    let (dead, other) = if first[0] == "h2" { ("h2", "network") } else { ("network", "h2") };
+    let pa = c.port("h1", "a", &net, json!({}));
+    let pb = c.port("h1", "b", &net, json!({}));
+    let lease = c.dhcp_vm("h1", "a", &pa, mtu);
+    c.dhcp_vm("h1", "b", &pb, mtu);
+
+    // Metadata: from its own address a is answered about itself; from b's address (which a
+    // gives itself) nothing comes back — anti-spoofing drops it before any proxy sees it.
+    let (ip_a, ip_b) = (ip_of(&pa), ip_of(&pb));
+    let own = metadata_from(&c, "a", &ip_a, "openstack/latest/meta_data.json").expect("a's own metadata");
+    assert_eq!(own["uuid"], "vm-a");
+    let add = c.exec("a", &["ip", "addr", "add", &format!("{ip_b}/32"), "dev", "eth0"]);
+    assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
+    assert_eq!(metadata_from(&c, "a", &ip_b, "openstack/latest/meta_data.json"), None, "a posing as b");
+    let own = metadata_from(&c, "a", &ip_a, "openstack/latest/meta_data.json").expect("a, again itself");
+    assert_eq!(own["uuid"], "vm-a");
+    let theirs = metadata_from(&c, "b", &ip_b, "openstack/latest/meta_data.json").expect("b's own metadata");
+    assert_eq!(theirs["uuid"], "vm-b");
+
+    // The hosting host dies: its agent, then its dnsmasq (by the pid in its pid file).
+    let pid_file = c.sandbox.host(dead).expect("host").dhcp_state_path().join(&net).join("pid");
+    let pid = std::fs::read_to_string(&pid_file).expect("dnsmasq pid").trim().to_string();
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    assert_eq!(comm.trim(), "dnsmasq", "pid {pid} is the dead host's dnsmasq");
+    c.stop_agent(dead);
+    let killed = std::process::Command::new("kill").arg(&pid).status().expect("kill");
+    assert!(killed.success());
+    c.wait(Duration::from_secs(10), "the dead host's dnsmasq gone", |_| {
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).map_or(true, |comm| comm.trim() != "dnsmasq")
+    });
+    c.wait(Duration::from_secs(40), "the network moved to the live DHCP agent", |c| hosting(c) == [other]);
+    let ports = c.api("GET", &format!("/v2.0/ports?network_id={net}&device_owner=network:dhcp"), None).1;
+    assert_eq!(ports["ports"].as_array().map(Vec::len), Some(1), "{ports}");
+    assert_eq!(ports["ports"][0]["binding:host_id"], other);
+    assert_eq!(ports["ports"][0]["fixed_ips"][0]["ip_address"], server.as_str(), "the same server address");
+    c.wait(Duration::from_secs(30), "dnsmasq on the live agent", |c| {
+        let dir = c.sandbox.host(other).expect("host").dhcp_state_path().join(&net);
+        std::fs::read_to_string(dir.join("host")).unwrap_or_default().contains(&ip_a)
+    });
+    c.sandbox.renew_vm_lease("a").expect("renew");
+    let renewed = c
+        .sandbox
+        .wait_vm_lease("a", Some(&lease), Duration::from_secs(40))
+        .expect("a renews at the new agent");
+    assert_eq!(renewed.address, lease.address);
+    // The only dnsmasq left for this network is the live agent's: it answered.
+    assert_eq!(renewed.server_id.map(|s| s.to_string()), Some(server.clone()));
 }
