@@ -21,7 +21,8 @@ pub struct Cloud {
     /// The noauth admin's client.
     api: neutrino_client::Client,
     neutrino: PathBuf,
-    dir: tempfile::TempDir,
+    /// Holds the server's database and the sandbox; removed on drop.
+    _dir: tempfile::TempDir,
 }
 
 /// Starts the server on its own 2-thread runtime so that it does not share a scheduler with
@@ -40,58 +41,52 @@ fn start_server(dir: &Path) -> Result<String> {
 impl Cloud {
     /// The server, a sandbox of `hosts` hosts and their agents, all alive.
     pub fn up(neutrino: &Path, hosts: usize) -> Result<Cloud> {
+        Cloud::up_with(neutrino, hosts, false)
+    }
+
+    /// [`Cloud::up`], with a network node (its agent also serves the `dhcp` role) when asked.
+    pub fn up_with(neutrino: &Path, hosts: usize, network_node: bool) -> Result<Cloud> {
         let dir = tempfile::tempdir()?;
+        // dnsmasq reads its files as `nobody`: the DHCP agent's state path must be open to it.
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
         let url = start_server(dir.path())?;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let mut spec = SandboxSpec::default(hosts);
         spec.name_prefix = PREFIX.into();
         spec.run_dir = dir.path().join("sandbox");
+        spec.network_node = network_node;
         // A sandbox left by an earlier, crashed run of this benchmark has the same prefix.
         let _ = neutrino_sandbox::down_with(&spec.run_dir, Some(PREFIX), &neutrino_sandbox::LinuxHost::new());
         let sandbox = Sandbox::up(&spec).context("sandbox up")?;
         let api = neutrino_client::Client::new(&url, neutrino_client::Auth::None)?;
-        let mut cloud = Cloud { sandbox, rt, api, neutrino: neutrino.to_path_buf(), dir };
+        let mut cloud = Cloud { sandbox, rt, api, neutrino: neutrino.to_path_buf(), _dir: dir };
         let names: Vec<String> = cloud.sandbox.hosts().iter().map(|h| h.name.clone()).collect();
         for h in &names {
             cloud.start_agent(h)?;
         }
+        // One agent row per role.
+        let rows: usize = spec.all_hosts().iter().map(|h| h.role.agent_roles().len()).sum();
         cloud.wait(Duration::from_secs(30), "agents alive", |c| {
             let agents = c.api("GET", "/v2.0/agents", None)?;
             Ok(agents["agents"]
                 .as_array()
-                .is_some_and(|a| a.len() == names.len() && a.iter().all(|x| x["alive"] == true)))
+                .is_some_and(|a| a.len() == rows && a.iter().all(|x| x["alive"] == true)))
         })?;
         Ok(cloud)
     }
 
-    fn agent_config(&self, host: &str) -> Result<PathBuf> {
-        let h = self.sandbox.host(host)?;
-        let path = self.dir.path().join(format!("agent-{host}.toml"));
-        let text = format!(
-            "host = \"{host}\"\nserver = \"{url}\"\ntoken = \"{AGENT_TOKEN}\"\ntunnel_types = [\"vxlan\", \"gre\"]\n\
-             local_ip = \"{ip}\"\ndatapath_type = \"netdev\"\novsdb = \"{db}\"\novs_rundir = \"{rd}\"\nnetns = \"{ns}\"\n\
-             report_interval = 2\n[bridge_mappings]\nphysnet1 = \"{br}\"\n",
-            url = self.api.base_url().as_str().trim_end_matches('/'),
-            ip = h.tunnel_addr(),
-            db = h.db_socket().display(),
-            rd = h.run_dir().display(),
-            ns = h.netns(),
-            br = h.physnet_bridge("physnet1").context("physnet1 bridge")?,
-        );
-        std::fs::write(&path, text)?;
-        Ok(path)
-    }
-
     pub fn start_agent(&mut self, host: &str) -> Result<()> {
-        let cfg = self.agent_config(host)?.display().to_string();
+        let settings = neutrino_sandbox::AgentSettings {
+            report_interval: Some(2),
+            ..neutrino_sandbox::AgentSettings::new(
+                self.api.base_url().as_str().trim_end_matches('/'),
+                AGENT_TOKEN,
+            )
+        };
         let bin = self.neutrino.display().to_string();
-        self.sandbox.start_process(
-            host,
-            "agent",
-            &[&bin, "agent", "--config", &cfg],
-            // The reconciler's debug lines time each bundle (`bundle_times`).
-            &[("NEUTRINO_LOG", "info,neutrino_agent::reconcile=debug")],
-        )?;
+        // The reconciler's debug lines time each bundle (`bundle_times`).
+        let env = [("NEUTRINO_LOG", "info,neutrino_agent::reconcile=debug")];
+        self.sandbox.start_agent(host, &bin, &settings, &env)?;
         Ok(())
     }
 

@@ -3,12 +3,13 @@
 //! and 1,000 ports on a host, resync time and packet loss of a restarted agent with 1,000
 //! ports, OpenFlow rules per port, and VM-to-VM TCP throughput over VXLAN against a plain veth
 //! pair; with `security`, the security group figures ([`security`]). Needs root and Open
-//! vSwitch; with `dhcp-reload`, dnsmasq's reload against a restart at 1,000 to 65,000 hosts
+//! vSwitch; with `dhcp`, port create to the VM's lease ([`dhcp_lease`]); with `dhcp-reload`, dnsmasq's reload against a restart at 1,000 to 65,000 hosts
 //! ([`dhcp_reload`], needs root and dnsmasq only). Build both binaries first:
 //! `cargo build --release -p neutrino-cli -p neutrino-bench-dataplane`.
 
 mod binding;
 mod cloud;
+mod dhcp_lease;
 mod dhcp_reload;
 mod report;
 mod resync;
@@ -31,7 +32,7 @@ struct Args {
 }
 
 fn usage() -> &'static str {
-    "usage: bench-dataplane [l2 | security | dhcp-reload] [--neutrino PATH] [--samples N (30)] [--ports N (1000)]\n\
+    "usage: bench-dataplane [l2 | security | dhcp | dhcp-reload] [--neutrino PATH] [--samples N (30)] [--ports N (1000)]\n\
      needs root and Open vSwitch; the `neutrino` binary defaults to the one next to this one\n\
      (cargo build --release -p neutrino-cli -p neutrino-bench-dataplane)"
 }
@@ -54,7 +55,7 @@ fn args() -> Result<Args> {
                 println!("{}", usage());
                 std::process::exit(0);
             }
-            "l2" | "security" | "dhcp-reload" => a.what = arg.clone(),
+            "l2" | "security" | "dhcp" | "dhcp-reload" => a.what = arg.clone(),
             other => bail!("unknown argument {other}\n{}", usage()),
         }
     }
@@ -156,6 +157,11 @@ fn main() -> Result<()> {
         return dhcp_reload::run(a.samples.min(10));
     }
     prerequisites()?;
+    if a.what == "dhcp" {
+        let mut cloud = Cloud::up_with(&a.neutrino, 1, true)?;
+        eprintln!("sandbox with a network node and agents up");
+        return dhcp_lease::run(&mut cloud, a.samples.min(20));
+    }
     if a.what == "security" {
         let mut cloud = Cloud::up(&a.neutrino, 2)?;
         eprintln!("sandbox and agents up");

@@ -173,6 +173,7 @@ impl<V: Vswitch + 'static> Driver for DhcpDriver<V> {
         Box::pin(async move {
             let dir = &self.cfg.dhcp.state_path;
             std::fs::create_dir_all(dir).map_err(|e| DriverError::new(Role::Dhcp, DhcpError::io(dir, e)))?;
+            super::check_reachable(dir).map_err(|e| DriverError::new(Role::Dhcp, e))?;
             let check = wake.clone();
             self.tasks.push(Task(tokio::spawn(async move {
                 let mut tick = tokio::time::interval(CHECK_INTERVAL);

@@ -59,9 +59,29 @@ pub enum DhcpError {
     },
     #[error("network {network}: {reason}")]
     Network { network: String, reason: String },
+    /// dnsmasq drops its privileges (to `nobody`) and then could not read its files.
+    #[error(
+        "{0} is closed to other users (mode {1:o}): dnsmasq reads its files as nobody; open it (chmod o+x) or choose another state_path"
+    )]
+    Unreachable(std::path::PathBuf, u32),
     /// Some removals failed (each was tried).
     #[error("removing what is no longer served: {}", .0.join("; "))]
     Teardown(Vec<String>),
+}
+
+/// Fails when a directory on the way to `dir` is closed to other users: dnsmasq, once it
+/// dropped its privileges, could not read the files written there, and every VM would go
+/// without a lease while the agent looked healthy.
+pub fn check_reachable(dir: &std::path::Path) -> Result<(), DhcpError> {
+    use std::os::unix::fs::PermissionsExt;
+    for d in dir.ancestors() {
+        let Ok(meta) = std::fs::metadata(d) else { continue };
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o001 == 0 {
+            return Err(DhcpError::Unreachable(d.to_path_buf(), mode));
+        }
+    }
+    Ok(())
 }
 
 impl DhcpError {

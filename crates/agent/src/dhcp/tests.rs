@@ -321,3 +321,16 @@ fn generators_take_any_input() {
     let _ = dnsmasq_argv(&n, &paths(), &settings());
     let _ = stale(&n, "garbage,,,\n,\n\n,set:x", "1 2\nduid\n a b c d e f");
 }
+
+#[test]
+fn a_state_path_closed_to_other_users_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().expect("tempdir");
+    let inner = t.path().join("dhcp");
+    std::fs::create_dir_all(&inner).expect("mkdir");
+    std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let e = super::check_reachable(&inner).expect_err("0700 above the state path");
+    assert!(e.to_string().contains("closed to other users"), "{e}");
+    std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    super::check_reachable(&inner).expect("open once it is 0755");
+}
