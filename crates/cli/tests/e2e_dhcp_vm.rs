@@ -1,6 +1,6 @@
-//! End-to-end DHCP VM through the agents' flows: until a dhcp agent serves networks, the
-//! test's own dnsmasq in a VM without port security on h1 serves a VM with port security on
-//! h2 across VXLAN. The VM gets its port's address and the network's MTU, applies them, and
+//! End-to-end DHCP VM through the agents' flows, without a DHCP agent (the client and the
+//! firewall's DHCP path alone; `e2e_dhcp.rs` runs the agent's): the test's own dnsmasq in a VM
+//! without port security on h1 serves a VM with port security on h2 across VXLAN. The VM gets its port's address and the network's MTU, applies them, and
 //! reaches the server; a renewal (unicast, through the firewall) after the server changed its
 //! host entry brings the new address.
 

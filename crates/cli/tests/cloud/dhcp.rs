@@ -1,6 +1,6 @@
 //! DHCP VMs in the end-to-end harness: a bound port, a VM plugged for it with its own DHCP
-//! client (waiting for ACTIVE and a lease), and, until a dhcp agent serves networks, a test
-//! DHCP server: dnsmasq inside a VM, serving fixed host entries, stopped by its pid.
+//! client (waiting for ACTIVE and a lease), and a test DHCP server for tests without a DHCP
+//! agent: dnsmasq inside a VM, serving fixed host entries, stopped by its pid.
 
 use std::time::Duration;
 
