@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 mod common;
 
 use common::SharedVswitch;
+use common::dhcp::dhcp_port as port;
 use neutrino_agent::config::{AgentConfig, DhcpConfig};
 use neutrino_agent::dhcp::{DhcpDriver, NETWORK_KEY};
 use neutrino_agent::driver::{Driver, Wake};
@@ -20,9 +21,7 @@ use neutrino_agent::metadata::Instances;
 use neutrino_agent::reconcile::OWNER_KEY;
 use neutrino_host::{CmdOutput, FakeHost, FakeProcess, Links, Netns, Signal};
 use neutrino_model::agent::Role;
-use neutrino_model::internal::{
-    Delta, DhcpDelta, DhcpNetworkState, DhcpPortState, DhcpState, DhcpSubnetState, FixedIpState, HostState,
-};
+use neutrino_model::internal::{Delta, DhcpDelta, DhcpNetworkState, DhcpState, DhcpSubnetState, HostState};
 use neutrino_ovs::vswitch::{FakeVswitch, PortSpec, StrMap, Vswitch};
 use tokio::sync::mpsc;
 
@@ -108,39 +107,12 @@ impl World {
     }
 }
 
-fn port(id: &str, mac: &str, owner: &str, ip: &str) -> DhcpPortState {
-    DhcpPortState {
-        id: id.into(),
-        mac_address: mac.into(),
-        device_owner: owner.into(),
-        admin_state_up: true,
-        fixed_ips: vec![FixedIpState { subnet_id: "s4".into(), ip_address: ip.into() }],
-        ..Default::default()
-    }
-}
-
 fn network() -> DhcpNetworkState {
-    DhcpNetworkState {
-        id: NET.into(),
-        project_id: "p".into(),
-        mtu: 1450,
-        admin_state_up: true,
-        dhcp_port: Some(DHCP_PORT.into()),
-        subnets: vec![DhcpSubnetState {
-            id: "s4".into(),
-            ip_version: 4,
-            cidr: "10.0.0.0/24".into(),
-            gateway_ip: Some("10.0.0.1".into()),
-            enable_dhcp: true,
-            ..Default::default()
-        }],
-        ports: vec![
-            port(DHCP_PORT, "fa:16:3e:00:00:aa", "network:dhcp", "10.0.0.2"),
-            port("vm-1", "fa:16:3e:00:00:01", "compute:nova", "10.0.0.5"),
-        ],
-        routed_subnets: vec![],
-        dns_domain: "openstacklocal".into(),
-    }
+    let ports = vec![
+        port(DHCP_PORT, "fa:16:3e:00:00:aa", "network:dhcp", "10.0.0.2"),
+        port("vm-1", "fa:16:3e:00:00:01", "compute:nova", "10.0.0.5"),
+    ];
+    common::dhcp::dhcp_network(NET, DHCP_PORT, "10.0.0", 1450, ports)
 }
 
 fn listing(networks: Vec<DhcpNetworkState>) -> HostState {

@@ -10,8 +10,8 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
-use std::time::Duration;
 
+use common::dhcp::{Namespaces, dhcp_port};
 use common::{config, net_vxlan, port, state};
 use neutrino_agent::config::{AgentConfig, DhcpConfig};
 use neutrino_agent::dhcp::{DhcpDriver, tap_name};
@@ -19,10 +19,9 @@ use neutrino_agent::driver::{Driver, Wake};
 use neutrino_agent::metadata::Instances;
 use neutrino_agent::reconcile::Reconciler;
 use neutrino_host::testing::Prerequisites;
-use neutrino_host::{Cmd, Links, LinuxHost, Netns, Processes};
+use neutrino_host::{Cmd, Links, LinuxHost, Netns};
 use neutrino_model::internal::{
-    Delta, DhcpDelta, DhcpNetworkState, DhcpPortState, DhcpState, DhcpSubnetState, FixedIpState, HostState,
-    PortState,
+    Delta, DhcpDelta, DhcpNetworkState, DhcpState, FixedIpState, HostState, PortState,
 };
 use neutrino_ovs::ofctl::OvsOfctl;
 use neutrino_ovs::testing::OvsSandbox;
@@ -35,56 +34,12 @@ const DHCP_MAC: &str = "fa:16:3e:20:00:aa";
 const VM_PORT: &str = "vm-port-1";
 const VM_MAC: &str = "fa:16:3e:20:00:01";
 
-/// The VM's namespace and the network's, removed (with what runs in them) before the switch.
-struct Namespaces(Vec<String>);
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        let host = LinuxHost::new();
-        for ns in &self.0 {
-            if host.netns_exists(ns).unwrap_or(false) {
-                for p in host.processes_in_netns(ns).unwrap_or_default() {
-                    let _ = host.stop(&p, Duration::from_secs(5));
-                }
-                let _ = host.delete_netns(ns);
-            }
-        }
-    }
-}
-
-fn dhcp_port(id: &str, mac: &str, owner: &str, ip: &str) -> DhcpPortState {
-    DhcpPortState {
-        id: id.into(),
-        mac_address: mac.into(),
-        device_owner: owner.into(),
-        admin_state_up: true,
-        fixed_ips: vec![FixedIpState { subnet_id: "s4".into(), ip_address: ip.into() }],
-        ..Default::default()
-    }
-}
-
 fn dhcp_network() -> DhcpNetworkState {
-    DhcpNetworkState {
-        id: NET.into(),
-        project_id: "p".into(),
-        mtu: 1450,
-        admin_state_up: true,
-        dhcp_port: Some(DHCP_PORT.into()),
-        subnets: vec![DhcpSubnetState {
-            id: "s4".into(),
-            ip_version: 4,
-            cidr: "10.88.0.0/24".into(),
-            gateway_ip: Some("10.88.0.1".into()),
-            enable_dhcp: true,
-            ..Default::default()
-        }],
-        ports: vec![
-            dhcp_port(DHCP_PORT, DHCP_MAC, "network:dhcp", "10.88.0.2"),
-            dhcp_port(VM_PORT, VM_MAC, "compute:nova", "10.88.0.5"),
-        ],
-        routed_subnets: vec![],
-        dns_domain: "openstacklocal".into(),
-    }
+    let ports = vec![
+        dhcp_port(DHCP_PORT, DHCP_MAC, "network:dhcp", "10.88.0.2"),
+        dhcp_port(VM_PORT, VM_MAC, "compute:nova", "10.88.0.5"),
+    ];
+    common::dhcp::dhcp_network(NET, DHCP_PORT, "10.88.0", 1450, ports)
 }
 
 /// The `l2` section: both ports (the DHCP port is wired like a VM's).

@@ -18,16 +18,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::SharedVswitch;
+use common::dhcp::{Namespaces, dhcp_port as port};
 use neutrino_agent::config::{AgentConfig, DhcpConfig};
 use neutrino_agent::dhcp::DhcpDriver;
 use neutrino_agent::driver::{Driver, Wake};
 use neutrino_agent::metadata::Instances;
 use neutrino_host::testing::Prerequisites;
-use neutrino_host::{Cmd, Links, LinuxHost, Netns, Processes, Route};
+use neutrino_host::{Cmd, Links, LinuxHost, Netns, Route};
 use neutrino_model::agent::Role;
-use neutrino_model::internal::{
-    Delta, DhcpDelta, DhcpNetworkState, DhcpPortState, DhcpState, DhcpSubnetState, FixedIpState, HostState,
-};
+use neutrino_model::internal::{Delta, DhcpDelta, DhcpNetworkState, DhcpState, HostState};
 use neutrino_ovs::vswitch::{FakeVswitch, StrMap, Vswitch};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -37,55 +36,10 @@ const DHCP_PORT: &str = "dhcp1111-2222-3333-4444-555566667777";
 const VM1: (&str, &str, &str) = ("vm-1", "fa:16:3e:10:00:01", "10.77.0.5");
 const VM2: (&str, &str, &str) = ("vm-2", "fa:16:3e:10:00:02", "10.77.0.6");
 
-/// The test's namespaces, removed (with whatever runs in them) even when it fails.
-struct Namespaces(Vec<String>);
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        let host = LinuxHost::new();
-        for ns in &self.0 {
-            if host.netns_exists(ns).unwrap_or(false) {
-                for p in host.processes_in_netns(ns).unwrap_or_default() {
-                    let _ = host.stop(&p, Duration::from_secs(5));
-                }
-                let _ = host.delete_netns(ns);
-            }
-        }
-    }
-}
-
-fn port(id: &str, mac: &str, owner: &str, ip: &str) -> DhcpPortState {
-    DhcpPortState {
-        id: id.into(),
-        mac_address: mac.into(),
-        device_owner: owner.into(),
-        admin_state_up: true,
-        fixed_ips: vec![FixedIpState { subnet_id: "s4".into(), ip_address: ip.into() }],
-        ..Default::default()
-    }
-}
-
 fn network(vms: &[(&str, &str, &str)]) -> DhcpNetworkState {
     let mut ports = vec![port(DHCP_PORT, "fa:16:3e:10:00:aa", "network:dhcp", "10.77.0.2")];
     ports.extend(vms.iter().map(|(id, mac, ip)| port(id, mac, "compute:nova", ip)));
-    DhcpNetworkState {
-        id: NET.into(),
-        project_id: "p".into(),
-        mtu: 1500,
-        admin_state_up: true,
-        dhcp_port: Some(DHCP_PORT.into()),
-        subnets: vec![DhcpSubnetState {
-            id: "s4".into(),
-            ip_version: 4,
-            cidr: "10.77.0.0/24".into(),
-            gateway_ip: Some("10.77.0.1".into()),
-            enable_dhcp: true,
-            ..Default::default()
-        }],
-        ports,
-        routed_subnets: vec![],
-        dns_domain: "openstacklocal".into(),
-    }
+    common::dhcp::dhcp_network(NET, DHCP_PORT, "10.77.0", 1500, ports)
 }
 
 fn listing(vms: &[(&str, &str, &str)]) -> HostState {

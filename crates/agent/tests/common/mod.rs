@@ -22,6 +22,8 @@ use neutrino_ovs::ofctl::{FakeFlowProgrammer, FlowProgrammer, OfctlError, OvsOfc
 use neutrino_ovs::vswitch::{FakeVswitch, InterfaceEvent, PortInfo, PortSpec, StrMap, Vswitch, VswitchError};
 use tokio::sync::mpsc;
 
+pub mod dhcp;
+
 pub const HOST: &str = "host-a";
 pub const LOCAL_IP: &str = "172.31.0.1";
 pub const PEER_B: &str = "172.31.0.2";
