@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use neutrino_host::testing::Prerequisites;
-use neutrino_host::{Links, LinuxHost, Netns, Process, Processes, Route, Signal, Spawn};
+use neutrino_host::{Links, LinuxHost, Netns, Process, Processes, Route, Signal};
 use neutrino_sandbox::{DhcpClient, LeaseEvent, StaticRoute, VmSpec, wire_vm};
 
 static LOCK: Mutex<()> = Mutex::new(());
@@ -111,28 +111,7 @@ fn a_vm_gets_applies_records_and_renews_its_lease() {
          option:mtu,1400\noption:classless-static-route,192.0.2.0/24,10.77.0.254\n",
     )
     .unwrap();
-    let file = |name: &str| format!("{}", dns_dir.join(name).display());
-    let argv = [
-        "dnsmasq".to_string(),
-        "--keep-in-foreground".into(),
-        "--conf-file=/dev/null".into(),
-        "--user=root".into(),
-        "--no-hosts".into(),
-        "--no-resolv".into(),
-        "--strict-order".into(),
-        "--except-interface=lo".into(),
-        format!("--interface={tap}"),
-        "--bind-interfaces".into(),
-        "--port=0".into(),
-        "--leasefile-ro".into(),
-        "--dhcp-range=set:subnet-1,10.77.0.0,static,255.255.255.0,86400s".into(),
-        format!("--dhcp-hostsfile={}", file("host")),
-        format!("--dhcp-optsfile={}", file("opts")),
-        format!("--pid-file={}", file("dnsmasq.pid")),
-        "--log-dhcp".into(),
-        "--log-facility=-".into(),
-    ];
-    let spawn = Spawn::new(argv, dns_dir.join("spawn.pid")).in_netns(Some(srv)).log(dns_dir.join("log"));
+    let spawn = neutrino_sandbox::test_dhcp_server(srv, &tap, "10.77.0.0", 86400, &dns_dir);
     let dnsmasq = host.spawn(&spawn).unwrap();
     cleanup.processes.push(dnsmasq.clone());
 

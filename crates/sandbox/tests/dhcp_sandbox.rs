@@ -77,28 +77,8 @@ fn a_dhcp_vm_on_the_network_node_gets_its_lease_through_userspace_ovs() {
     std::fs::create_dir_all(&dns_dir).unwrap();
     std::fs::write(dns_dir.join("host"), "fa:16:3e:00:78:05,host-10-78-0-5,10.78.0.5\n").unwrap();
     std::fs::write(dns_dir.join("opts"), "option:router,10.78.0.1\noption:mtu,1400\n").unwrap();
-    let f = |name: &str| dns_dir.join(name).display().to_string();
-    let argv = [
-        "dnsmasq".to_string(),
-        "--keep-in-foreground".into(),
-        "--conf-file=/dev/null".into(),
-        "--user=root".into(),
-        "--no-hosts".into(),
-        "--no-resolv".into(),
-        "--except-interface=lo".into(),
-        "--interface=eth0".into(),
-        "--bind-interfaces".into(),
-        "--port=0".into(),
-        "--leasefile-ro".into(),
-        "--dhcp-range=set:subnet-1,10.78.0.0,static,255.255.255.0,3600s".into(),
-        format!("--dhcp-hostsfile={}", f("host")),
-        format!("--dhcp-optsfile={}", f("opts")),
-        format!("--pid-file={}", f("dnsmasq.pid")),
-        "--log-facility=-".into(),
-    ];
     let host = sb.machine().host.clone();
-    let spawn =
-        Spawn::new(argv, dns_dir.join("spawn.pid")).in_netns(Some(&srv.netns)).log(dns_dir.join("log"));
+    let spawn = neutrino_sandbox::test_dhcp_server(&srv.netns, "eth0", "10.78.0.0", 3600, &dns_dir);
     let dnsmasq = host.spawn(&spawn).unwrap();
 
     // The DHCP VM on the same br-int (no agent: the switch forwards NORMAL).

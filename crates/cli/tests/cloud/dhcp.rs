@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use neutrino_host::{Process, Signal, Spawn};
+use neutrino_host::{Process, Signal};
 use neutrino_sandbox::{Lease, VmSpec};
 use serde_json::{Value, json};
 
@@ -48,28 +48,7 @@ impl Cloud {
         std::fs::create_dir_all(&dir).expect("dnsmasq dir");
         self.dhcp_hosts(vm, hosts);
         std::fs::write(dir.join("opts"), options.join("\n") + "\n").expect("opts");
-        let f = |name: &str| dir.join(name).display().to_string();
-        let argv = [
-            "dnsmasq".to_string(),
-            "--keep-in-foreground".into(),
-            "--conf-file=/dev/null".into(),
-            "--user=root".into(),
-            "--no-hosts".into(),
-            "--no-resolv".into(),
-            "--except-interface=lo".into(),
-            "--interface=eth0".into(),
-            "--bind-interfaces".into(),
-            "--port=0".into(),
-            "--leasefile-ro".into(),
-            format!("--dhcp-range=set:subnet,{subnet},static,255.255.255.0,3600s"),
-            format!("--dhcp-hostsfile={}", f("host")),
-            format!("--dhcp-optsfile={}", f("opts")),
-            format!("--pid-file={}", f("dnsmasq.pid")),
-            "--log-dhcp".into(),
-            "--log-facility=-".into(),
-        ];
-        let spawn =
-            Spawn::new(argv, dir.join("spawn.pid")).in_netns(Some(&self.vm_netns(vm))).log(dir.join("log"));
+        let spawn = neutrino_sandbox::test_dhcp_server(&self.vm_netns(vm), "eth0", subnet, 3600, &dir);
         self.sandbox.machine().host.spawn(&spawn).expect("dnsmasq starts")
     }
 
