@@ -14,6 +14,7 @@ use std::os::unix::fs::PermissionsExt;
 use anyhow::{Context, Result, bail};
 use neutrino_agent::dhcp::argv::{DnsmasqSettings, Paths, dnsmasq_argv};
 use neutrino_agent::dhcp::hosts::{addn_hosts_file, hosts_file};
+use neutrino_agent::dhcp::network::write_atomic;
 use neutrino_agent::dhcp::opts::opts_file;
 use neutrino_model::internal::{DhcpNetworkState, DhcpPortState, DhcpSubnetState, FixedIpState};
 
@@ -69,9 +70,7 @@ fn write_files(net: &DhcpNetworkState, paths: &Paths) -> Result<Duration> {
         (paths.opts(), opts_file(net, false)),
     ];
     for (path, text) in files {
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, &path)?;
+        write_atomic(&path, &text)?;
     }
     Ok(t.elapsed())
 }
