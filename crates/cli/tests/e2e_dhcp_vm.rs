@@ -48,7 +48,7 @@ fn a_dhcp_vm_gets_its_ports_address_across_hosts() {
     let spare = b["port"]["fixed_ips"][0]["ip_address"].as_str().expect("spare address").to_string();
     let spare_id = b["port"]["id"].as_str().expect("id").to_string();
     c.dhcp_hosts("srv", &[(&mac, &spare)]);
-    c.reload_dhcp_server(&server);
+    c.reload_dhcp_server("srv", &server);
     c.sandbox.renew_vm_lease("a").expect("renew");
     let renewed =
         c.sandbox.wait_vm_lease("a", Some(&lease), Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"));

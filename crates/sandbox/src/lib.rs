@@ -62,6 +62,6 @@ pub use spec::{
 };
 pub use state::{HostHandle, PREFIX_FILE, ProcessRecord, STATE_FILE, SandboxState, VmHandle, salvage_prefix};
 pub use switch::{FakeBridge, FakeOvs, FakeSwitch, Switch, VsctlSwitch};
-pub use test_server::test_dhcp_server;
+pub use test_server::{reload_test_dhcp_server, test_dhcp_server};
 pub use up::{EXT_BRIDGE, INTEGRATION_BRIDGE, TUNNEL_BRIDGE, vswitch_schema};
 pub use vm::{ECHO_SERVER, LEASE_TIMEOUT, wire_vm};

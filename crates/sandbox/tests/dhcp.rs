@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use neutrino_host::testing::Prerequisites;
-use neutrino_host::{Links, LinuxHost, Netns, Process, Processes, Route, Signal};
+use neutrino_host::{Links, LinuxHost, Netns, Process, Processes, Route};
 use neutrino_sandbox::{DhcpClient, LeaseEvent, StaticRoute, VmSpec, wire_vm};
 
 static LOCK: Mutex<()> = Mutex::new(());
@@ -156,7 +156,7 @@ fn a_vm_gets_applies_records_and_renews_its_lease() {
 
     // The server now hands out another address: a renewal brings it, the old one is gone.
     write_hosts(&dns_dir, "10.77.0.6");
-    host.signal(&dnsmasq, Signal::Hup).unwrap();
+    neutrino_sandbox::reload_test_dhcp_server(&host, &dnsmasq, &dns_dir, Duration::from_secs(10)).unwrap();
     client.renew(&host).unwrap();
     let renewed = client
         .wait_lease(&host, Some(&lease), Duration::from_secs(30))

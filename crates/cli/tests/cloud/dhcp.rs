@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use neutrino_host::{Process, Signal};
+use neutrino_host::Process;
 use neutrino_sandbox::{Lease, VmSpec};
 use serde_json::{Value, json};
 
@@ -52,15 +52,19 @@ impl Cloud {
         self.sandbox.machine().host.spawn(&spawn).expect("dnsmasq starts")
     }
 
-    /// Rewrites the host entries of the dnsmasq in `vm` (SIGHUP it to reread them).
+    /// Rewrites the host entries of the dnsmasq in `vm` (then [`Cloud::reload_dhcp_server`]).
     pub fn dhcp_hosts(&self, vm: &str, hosts: &[(&str, &str)]) {
         let dir = self.dir.path().join(format!("dnsmasq-{vm}"));
         let lines: String = hosts.iter().map(|(mac, ip)| format!("{mac},{ip}\n")).collect();
         std::fs::write(dir.join("host"), lines).expect("hosts file");
     }
 
-    pub fn reload_dhcp_server(&self, server: &Process) {
-        self.sandbox.machine().host.signal(server, Signal::Hup).expect("SIGHUP dnsmasq");
+    /// Makes the dnsmasq in `vm` re-read its host entries, waiting until it has.
+    pub fn reload_dhcp_server(&self, vm: &str, server: &Process) {
+        let dir = self.dir.path().join(format!("dnsmasq-{vm}"));
+        let host = &*self.sandbox.machine().host;
+        neutrino_sandbox::reload_test_dhcp_server(host, server, &dir, Duration::from_secs(10))
+            .expect("dnsmasq re-reads");
     }
 
     /// Stops a [`Cloud::dhcp_server`] by its pid.
