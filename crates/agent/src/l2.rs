@@ -169,7 +169,7 @@ where
     fn apply(&mut self, delta: &mut Delta) {
         let l2 = std::mem::take(&mut delta.l2);
         let firewall = delta.firewall.take();
-        self.r.apply(Delta { revision: delta.revision, resync: false, l2, firewall, dhcp: None });
+        self.r.apply(Delta { revision: delta.revision, resync: false, l2, firewall, dhcp: None, l3: None });
     }
 
     fn sync(&mut self) -> BoxFuture<'_, Result<StatusChanges, DriverError>> {

@@ -129,7 +129,12 @@ async fn sync<C: ControlPlane>(cp: &C, host: &str, d: &mut Box<dyn Driver>) -> R
     if ch.is_empty() {
         return Ok(());
     }
-    let rep = StatusReport { host: host.to_string(), up: ch.up.clone(), down: ch.down.clone() };
+    let rep = StatusReport {
+        host: host.to_string(),
+        up: ch.up.clone(),
+        down: ch.down.clone(),
+        ..Default::default()
+    };
     if let Err(e) = cp.port_status(&rep).await {
         tracing::warn!(error = %e, role = %d.role(), "port status report failed; will retry");
         d.retry_status(&ch);

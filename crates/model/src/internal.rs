@@ -5,6 +5,7 @@
 //! The `l2` section is flattened into the top-level object, so its wire form is the one agents
 //! and servers spoke before sections existed (`{"revision", "ports", "networks", "peers"}`);
 //! later sections are named fields that default to empty, so an older peer ignores them.
+//! The `l3` section's types live in [`l3`].
 
 use std::collections::BTreeMap;
 
@@ -13,6 +14,11 @@ use serde_json::Value;
 
 use crate::agent::Role;
 use crate::network_type::NetworkType;
+
+mod l3;
+pub use l3::{
+    FloatingIpState, L3Delta, L3State, RouterGatewayState, RouterPortState, RouterState, RouterSubnetState,
+};
 
 /// A port the host must wire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +121,8 @@ pub struct HostState {
     pub firewall: FirewallState,
     #[serde(default)]
     pub dhcp: DhcpState,
+    #[serde(default)]
+    pub l3: L3State,
 }
 
 /// The `l2` driver's section of a watch answer.
@@ -152,6 +160,9 @@ pub struct Delta {
     /// The DHCP networks of this host that changed (each whole) or that it no longer serves.
     #[serde(default)]
     pub dhcp: Option<DhcpDelta>,
+    /// The routers of this host that changed (each whole) or that it no longer runs.
+    #[serde(default)]
+    pub l3: Option<L3Delta>,
 }
 
 /// The `dhcp` driver's section: the networks this host's DHCP agent serves.
@@ -247,6 +258,9 @@ pub struct StatusReport {
     pub up: Vec<String>,
     #[serde(default)]
     pub down: Vec<String>,
+    /// Floating IP id → `ACTIVE` (its NAT is in place), `DOWN` or `ERROR`, from the L3 agent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub floatingips: BTreeMap<String, String>,
 }
 
 /// A heartbeat (`report_state`) of one agent row: one per role of the host's agent.

@@ -11,8 +11,9 @@ use neutrino_model::NetworkType;
 use neutrino_model::agent::{Agent, L2Configurations, OVS_AGENT_TYPE, Role, agent_timestamp};
 use neutrino_model::internal::{
     AddressPairState, Delta, DhcpDelta, DhcpNetworkState, DhcpPortState, DhcpState, DhcpSubnetState,
-    ExtraDhcpOptState, FirewallState, FixedIpState, HostRouteState, HostState, L2Delta, L2State,
-    NetworkState, PortState, Report, RuleState, SecurityGroupState, StatusReport,
+    ExtraDhcpOptState, FirewallState, FixedIpState, FloatingIpState, HostRouteState, HostState, L2Delta,
+    L2State, L3Delta, L3State, NetworkState, PortState, Report, RouterGatewayState, RouterPortState,
+    RouterState, RouterSubnetState, RuleState, SecurityGroupState, StatusReport,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -116,7 +117,12 @@ fn heartbeats_and_status_reports_are_unchanged() {
     let r = Report::new("host-a", Role::L2, l2_conf().to_value(), true);
     same_wire(&r, "report");
     same_wire(
-        &StatusReport { host: "host-a".into(), up: vec!["p1".into()], down: vec!["p2".into()] },
+        &StatusReport {
+            host: "host-a".into(),
+            up: vec!["p1".into()],
+            down: vec!["p2".into()],
+            ..Default::default()
+        },
         "status_report",
     );
 }
@@ -175,7 +181,10 @@ fn host_state_and_delta_keep_the_unsectioned_form() {
     let old: HostState = serde_json::from_value(fixture("host_state")).unwrap();
     assert_eq!(old, HostState { revision: 7, l2: l2.clone(), ..Default::default() });
     let old: Delta = serde_json::from_value(fixture("delta")).unwrap();
-    assert_eq!(old, Delta { revision: 9, resync: false, l2: l2_delta.clone(), firewall: None, dhcp: None });
+    assert_eq!(
+        old,
+        Delta { revision: 9, resync: false, l2: l2_delta.clone(), firewall: None, dhcp: None, l3: None }
+    );
     // The l2 section stays flattened; the firewall is a named section.
     let mut l2 = l2;
     l2.ports = vec![secured_port()];
@@ -186,7 +195,7 @@ fn host_state_and_delta_keep_the_unsectioned_form() {
     let mut l2_delta = l2_delta;
     l2_delta.ports = vec![secured_port()];
     same_wire(
-        &Delta { revision: 9, resync: false, l2: l2_delta, firewall: Some(firewall()), dhcp: None },
+        &Delta { revision: 9, resync: false, l2: l2_delta, firewall: Some(firewall()), dhcp: None, l3: None },
         "delta_firewall",
     );
 }
@@ -257,4 +266,77 @@ fn the_dhcp_section_is_named_and_optional() {
     same_wire(&HostState { revision: 7, dhcp, ..Default::default() }, "host_state_dhcp");
     let delta = DhcpDelta { networks: vec![dhcp_network()], removed_networks: vec!["net-2".into()] };
     same_wire(&Delta { revision: 9, dhcp: Some(delta), ..Default::default() }, "delta_dhcp");
+}
+
+fn router() -> RouterState {
+    let subnet = |id: &str, ip: &str, cidr: &str, gw: &str| RouterSubnetState {
+        subnet_id: id.into(),
+        ip_address: ip.into(),
+        cidr: cidr.into(),
+        gateway_ip: Some(gw.into()),
+        ip_version: 4,
+        ipv6_ra_mode: None,
+        ipv6_address_mode: None,
+        dns_nameservers: vec![],
+    };
+    let port = |id: &str, net: &str, mac: &str, mtu: i64, s: RouterSubnetState| RouterPortState {
+        id: id.into(),
+        network_id: net.into(),
+        mac_address: mac.into(),
+        mtu,
+        subnets: vec![s],
+    };
+    RouterState {
+        id: "r1".into(),
+        project_id: "proj-1".into(),
+        admin_state_up: true,
+        gateway: Some(RouterGatewayState {
+            port: port(
+                "gw-port",
+                "ext",
+                "fa:16:3e:00:00:0e",
+                1500,
+                subnet("ext-sub", "203.0.113.2", "203.0.113.0/24", "203.0.113.1"),
+            ),
+            enable_snat: true,
+            network_type: NetworkType::Flat,
+            physical_network: Some("public".into()),
+            segmentation_id: None,
+        }),
+        interfaces: vec![port(
+            "qr-port",
+            "net-1",
+            "fa:16:3e:00:00:01",
+            1450,
+            subnet("s1", "10.0.0.1", "10.0.0.0/24", "10.0.0.1"),
+        )],
+        routes: vec![HostRouteState { destination: "10.9.0.0/16".into(), nexthop: "10.0.0.9".into() }],
+        floating_ips: vec![FloatingIpState {
+            id: "fip-1".into(),
+            floating_ip_address: "203.0.113.10".into(),
+            fixed_ip_address: "10.0.0.5".into(),
+            port_id: "p1".into(),
+        }],
+    }
+}
+
+#[test]
+fn the_l3_section_is_named_and_optional() {
+    same_wire(
+        &HostState { revision: 7, l3: L3State { routers: vec![router()] }, ..Default::default() },
+        "host_state_l3",
+    );
+    let delta = L3Delta { routers: vec![router()], removed_routers: vec!["r2".into()] };
+    same_wire(&Delta { revision: 9, l3: Some(delta), ..Default::default() }, "delta_l3");
+    // A floating IP status travels with the port status; without one the report is as before.
+    let report = StatusReport {
+        host: "h1".into(),
+        floatingips: BTreeMap::from([("fip-1".to_string(), "ACTIVE".to_string())]),
+        ..Default::default()
+    };
+    let wire = serde_json::to_value(&report).unwrap();
+    assert_eq!(wire["floatingips"]["fip-1"], "ACTIVE");
+    assert_eq!(serde_json::from_value::<StatusReport>(wire).unwrap(), report);
+    let plain = serde_json::to_value(StatusReport { host: "h1".into(), ..Default::default() }).unwrap();
+    assert!(plain.get("floatingips").is_none(), "{plain}");
 }

@@ -138,7 +138,7 @@ fn the_typed_clients_speak_to_a_served_instance() {
         let st = agent.host_state("h1").await.unwrap();
         assert_eq!(st.l2.networks[0].network_type, NetworkType::Gre);
 
-        let up = StatusReport { host: "h1".into(), up: vec![pid.clone()], down: vec![] };
+        let up = StatusReport { host: "h1".into(), up: vec![pid.clone()], ..Default::default() };
         assert_eq!(agent.port_status(&up).await.unwrap(), 1);
         let (s, shown) = api.call(Method::GET, &format!("/v2.0/ports/{pid}"), None).await.unwrap();
         assert_eq!((s, shown["port"]["status"].as_str()), (200, Some("ACTIVE")));

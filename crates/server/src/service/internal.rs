@@ -125,6 +125,7 @@ pub async fn host_state(svc: &Services, host: &str) -> ApiResult<HostState> {
                 l2: l2_state(sql, &host, down)?,
                 firewall: firewall::state(sql, &host)?,
                 dhcp: dhcp_state::state(sql, &host, &dns)?,
+                l3: Default::default(),
             })
         })
         .await
@@ -174,6 +175,7 @@ async fn delta(svc: &Services, host: &str, since: i64) -> ApiResult<Delta> {
                 l2: l2_delta(sql, &host, &list, down)?,
                 firewall,
                 dhcp: dhcp_state::delta(sql, &host, &list, &dns)?,
+                l3: None,
             })
         })
         .await
@@ -201,7 +203,7 @@ fn l2_delta(sql: &mut dyn Sql, host: &str, list: &[Change], down: i64) -> ApiRes
                 touched_nets.insert(c.resource_id.clone());
             }
             // Neither moves a port of this host nor a tunnel endpoint.
-            changes::SECURITY_GROUP | changes::SUBNET | changes::DHCP => {}
+            changes::SECURITY_GROUP | changes::SUBNET | changes::DHCP | changes::ROUTER => {}
             _ => all_peers = true,
         }
     }

@@ -8,7 +8,7 @@ use super::{Sql, StoreError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     pub revision: i64,
-    /// `port`, `network`, `agent`, [`SECURITY_GROUP`], [`SUBNET`] or [`DHCP`].
+    /// `port`, `network`, `agent`, [`SECURITY_GROUP`], [`SUBNET`], [`DHCP`] or [`ROUTER`].
     pub kind: String,
     pub resource_id: String,
     pub network_id: Option<String>,
@@ -25,6 +25,12 @@ pub const SUBNET: &str = "subnet";
 /// The kind of a change of DHCP scheduling: resource and network are the network, host the
 /// DHCP agent's host that started or stopped hosting it.
 pub const DHCP: &str = "dhcp";
+
+/// The kind of a change to what a router's agent realises: the router itself, its gateway,
+/// interfaces, routes, scheduling, or a floating IP it serves (resource: the router, host: the
+/// L3 agent's host that started or stopped running it, when scheduling changed). A floating IP
+/// write records one for the router it left and one for the router it joined.
+pub const ROUTER: &str = "router";
 
 /// Rows kept; older ones are pruned as new ones come.
 pub const KEEP: i64 = 100_000;

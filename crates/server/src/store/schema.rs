@@ -9,6 +9,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "port-security-groups-address-pairs", V4),
     (5, "quotas", V5),
     (6, "dhcp-agent-scheduling-extra-dhcp-opts", V6),
+    (7, "routers-floatingips-l3-agent-scheduling", V7),
 ];
 
 /// The schema version this build expects.
@@ -220,4 +221,65 @@ CREATE TABLE port_extra_dhcp_opts (
     ip_version INTEGER NOT NULL,
     PRIMARY KEY (port_id, opt_name, ip_version)
 );
+";
+
+/// Routers (upstream `routers`; `gw_port_id` is the `network:router_gateway` port, `enable_snat`
+/// its `external_gateway_info.enable_snat`), the ports each router owns (upstream
+/// `routerports`: interfaces and the gateway, `port_type` their device_owner), extra routes
+/// (upstream `routerroutes`), floating IPs (upstream `floatingips`: `floating_port_id` the
+/// `network:floatingip` port on the external network holding the address, `fixed_port_id` and
+/// `fixed_ip_address` the association, `router_id` the router that serves it while associated),
+/// and routers scheduled to L3 agents (upstream `routerl3agentbindings`, one agent per router).
+const V7: &str = "
+CREATE TABLE routers (
+    id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    admin_state_up INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    gw_port_id TEXT REFERENCES ports (id),
+    enable_snat INTEGER NOT NULL,
+    availability_zone_hints TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    revision_number BIGINT NOT NULL
+);
+CREATE INDEX routers_project ON routers (project_id);
+CREATE TABLE router_ports (
+    port_id TEXT PRIMARY KEY REFERENCES ports (id),
+    router_id TEXT NOT NULL REFERENCES routers (id),
+    port_type TEXT NOT NULL
+);
+CREATE INDEX router_ports_router ON router_ports (router_id);
+CREATE TABLE router_routes (
+    router_id TEXT NOT NULL REFERENCES routers (id),
+    destination TEXT NOT NULL,
+    nexthop TEXT NOT NULL,
+    PRIMARY KEY (router_id, destination, nexthop)
+);
+CREATE TABLE floatingips (
+    id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL,
+    description TEXT NOT NULL,
+    floating_network_id TEXT NOT NULL REFERENCES networks (id),
+    floating_port_id TEXT NOT NULL REFERENCES ports (id),
+    floating_ip_address TEXT NOT NULL,
+    fixed_port_id TEXT REFERENCES ports (id),
+    fixed_ip_address TEXT,
+    router_id TEXT REFERENCES routers (id),
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    revision_number BIGINT NOT NULL,
+    UNIQUE (floating_network_id, floating_ip_address)
+);
+CREATE INDEX floatingips_project ON floatingips (project_id);
+CREATE INDEX floatingips_router ON floatingips (router_id);
+CREATE INDEX floatingips_fixed_port ON floatingips (fixed_port_id);
+CREATE TABLE router_l3_agents (
+    router_id TEXT PRIMARY KEY REFERENCES routers (id),
+    agent_id TEXT NOT NULL REFERENCES agents (id)
+);
+CREATE INDEX router_l3_agents_agent ON router_l3_agents (agent_id);
 ";
