@@ -4,13 +4,14 @@
 //! ports, OpenFlow rules per port, and VM-to-VM TCP throughput over VXLAN against a plain veth
 //! pair; with `security`, the security group figures ([`security`]). Needs root and Open
 //! vSwitch; with `dhcp`, port create to the VM's lease ([`dhcp_lease`]); with `dhcp-reload`, dnsmasq's reload against a restart at 1,000 to 65,000 hosts
-//! ([`dhcp_reload`], needs root and dnsmasq only). Build both binaries first:
+//! ([`dhcp_reload`], needs root and dnsmasq only); with `l3`, the router figures ([`l3`]). Build both binaries first:
 //! `cargo build --release -p neutrino-cli -p neutrino-bench-dataplane`.
 
 mod binding;
 mod cloud;
 mod dhcp_lease;
 mod dhcp_reload;
+mod l3;
 mod report;
 mod resync;
 mod security;
@@ -32,7 +33,7 @@ struct Args {
 }
 
 fn usage() -> &'static str {
-    "usage: bench-dataplane [l2 | security | dhcp | dhcp-reload] [--neutrino PATH] [--samples N (30)] [--ports N (1000)]\n\
+    "usage: bench-dataplane [l2 | security | dhcp | dhcp-reload | l3] [--neutrino PATH] [--samples N (30)] [--ports N (1000)]\n\
      needs root and Open vSwitch; the `neutrino` binary defaults to the one next to this one\n\
      (cargo build --release -p neutrino-cli -p neutrino-bench-dataplane)"
 }
@@ -55,7 +56,7 @@ fn args() -> Result<Args> {
                 println!("{}", usage());
                 std::process::exit(0);
             }
-            "l2" | "security" | "dhcp" | "dhcp-reload" => a.what = arg.clone(),
+            "l2" | "security" | "dhcp" | "dhcp-reload" | "l3" => a.what = arg.clone(),
             other => bail!("unknown argument {other}\n{}", usage()),
         }
     }
@@ -161,6 +162,11 @@ fn main() -> Result<()> {
         let mut cloud = Cloud::up_with(&a.neutrino, 1, true)?;
         eprintln!("sandbox with a network node and agents up");
         return dhcp_lease::run(&mut cloud, a.samples.min(20));
+    }
+    if a.what == "l3" {
+        let mut cloud = Cloud::up_with(&a.neutrino, 2, true)?;
+        eprintln!("sandbox with a network node (l2, dhcp, l3) and agents up");
+        return l3::run(&mut cloud, a.samples.min(20));
     }
     if a.what == "security" {
         let mut cloud = Cloud::up(&a.neutrino, 2)?;

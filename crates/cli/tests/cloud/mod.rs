@@ -13,6 +13,7 @@ use neutrino_sandbox::{Sandbox, SandboxSpec, VmSpec};
 use serde_json::{Value, json};
 
 pub mod dhcp;
+pub mod l3;
 pub mod security;
 
 const AGENT_TOKEN: &str = "e2e-agent-secret";

@@ -14,7 +14,7 @@ use super::Cloud;
 
 /// The client side of [`Cloud::start_exchange`]: sends a byte every 100 ms on one TCP
 /// connection for `secs` seconds and prints `ok` or `lost` per byte echoed back or not.
-const EXCHANGE_CLIENT: &str = r#"
+pub const EXCHANGE_CLIENT: &str = r#"
 import socket, sys, time
 s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
 s.settimeout(0.3)
