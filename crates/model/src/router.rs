@@ -115,7 +115,10 @@ fn parse_external_ips(v: &Value) -> Result<Vec<ExternalIpRequest>, ApiError> {
         let subnet_id = d.get("subnet_id").map(|s| convert::to_uuid(ATTR, s)).transpose()?;
         let ip_address = d.get("ip_address").map(|s| convert::to_ip(ATTR, s)).transpose()?;
         if subnet_id.is_none() && ip_address.is_none() {
-            return Err(ApiError::invalid_attr(ATTR, "an external_fixed_ips entry needs subnet_id or ip_address"));
+            return Err(ApiError::invalid_attr(
+                ATTR,
+                "an external_fixed_ips entry needs subnet_id or ip_address",
+            ));
         }
         out.push(ExternalIpRequest { subnet_id, ip_address });
     }
@@ -134,7 +137,12 @@ pub fn parse_gateway(v: &Value) -> Result<Option<GatewayRequest>, ApiError> {
     }
     let network_id = d
         .get("network_id")
-        .ok_or_else(|| ApiError::invalid_attr(ATTR, "Validation of dictionary's keys failed. Expected keys: {'network_id'}"))
+        .ok_or_else(|| {
+            ApiError::invalid_attr(
+                ATTR,
+                "Validation of dictionary's keys failed. Expected keys: {'network_id'}",
+            )
+        })
         .and_then(|n| convert::to_uuid(ATTR, n))?;
     let enable_snat = d.get("enable_snat").map(|b| convert::to_bool(ATTR, b)).transpose()?;
     let external_fixed_ips = d.get("external_fixed_ips").map(parse_external_ips).transpose()?;
@@ -181,7 +189,10 @@ impl RouterChanges {
             name,
             description,
             project_id: project_of(body)?,
-            admin_state_up: body.get("admin_state_up").map(|v| convert::to_bool("admin_state_up", v)).transpose()?,
+            admin_state_up: body
+                .get("admin_state_up")
+                .map(|v| convert::to_bool("admin_state_up", v))
+                .transpose()?,
             gateway: body.get("external_gateway_info").map(parse_gateway).transpose()?,
             routes: body.get("routes").map(parse_routes).transpose()?,
             availability_zone_hints,
@@ -258,6 +269,9 @@ mod tests {
         assert_eq!(e.message, "Bad router request: Either subnet_id or port_id must be specified.");
         let e = InterfaceRequest::parse(&obj(json!({"subnet_id": id, "port_id": id}))).unwrap_err();
         assert_eq!(e.message, "Bad router request: Cannot specify both subnet-id and port-id.");
-        assert_eq!(InterfaceRequest::parse(&obj(json!({"port_id": id}))).unwrap(), InterfaceRequest::Port(id.into()));
+        assert_eq!(
+            InterfaceRequest::parse(&obj(json!({"port_id": id}))).unwrap(),
+            InterfaceRequest::Port(id.into())
+        );
     }
 }

@@ -57,7 +57,8 @@ async fn a_router_waits_for_an_agent_then_its_ports_follow_it() {
     let p1 = app.as_("p1", "member");
     let bare = id(&router(&p1, json!({})).await);
     let r = routed(&app, "10.0.0.0/24").await;
-    p1.put(&format!("/v2.0/routers/{r}"), json!({"router": {"external_gateway_info": {"network_id": ext}}})).await;
+    p1.put(&format!("/v2.0/routers/{r}"), json!({"router": {"external_gateway_info": {"network_id": ext}}}))
+        .await;
     assert!(hosts_of(&admin, &r).await.is_empty(), "no L3 agent yet");
     let ifaces = ports_of(&admin, &r, "network:router_interface").await;
     assert_eq!(hosts(&ifaces), vec![""], "unbound while unscheduled");
@@ -119,7 +120,11 @@ async fn the_scheduler_routes_move_routers_with_upstream_s_errors() {
     assert_eq!((s, b), (StatusCode::CREATED, Value::Null), "already there is fine");
     let dhcp_id = agent_id(&admin, "h1", "DHCP agent").await;
     assert_error(&admin.post(&path(&dhcp_id), body.clone()).await, 404, "InvalidL3Agent");
-    assert_error(&admin.post(&path(&h2), json!({"router_id": "8d1d2b45-1a8c-4a0a-9a6e-0b4c7a3f9a11"})).await, 404, "RouterNotFound");
+    assert_error(
+        &admin.post(&path(&h2), json!({"router_id": "8d1d2b45-1a8c-4a0a-9a6e-0b4c7a3f9a11"})).await,
+        404,
+        "RouterNotFound",
+    );
     assert_error(&admin.post(&path(&h2), json!({})).await, 400, "HTTPBadRequest");
     assert_error(&admin.delete(&format!("{}/{r}", path(&h2))).await, 409, "RouterNotHostedByL3Agent");
     // Members may not.

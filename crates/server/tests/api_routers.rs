@@ -34,11 +34,16 @@ async fn crud_with_standard_attributes_and_isolation() {
     let (_, b) = p1.get("/v2.0/routers?sort_key=name&sort_dir=desc&limit=1").await;
     assert_eq!(b["routers"][0]["name"], "r2");
     assert!(b["routers_links"].is_array(), "{b}");
-    let (s, b) = p1.put(&format!("/v2.0/routers/{rid}"), json!({"router": {"name": "r1b", "admin_state_up": false}})).await;
+    let (s, b) = p1
+        .put(&format!("/v2.0/routers/{rid}"), json!({"router": {"name": "r1b", "admin_state_up": false}}))
+        .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["router"]["revision_number"], 2);
     assert_eq!(b["router"]["admin_state_up"], false);
-    assert_eq!(p1.put_if(&format!("/v2.0/routers/{rid}"), json!({"router": {"name": "x"}}), 1).await.0, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(
+        p1.put_if(&format!("/v2.0/routers/{rid}"), json!({"router": {"name": "x"}}), 1).await.0,
+        StatusCode::PRECONDITION_FAILED
+    );
     let (s, b) = p1.put(&format!("/v2.0/routers/{rid}/tags/web"), json!(null)).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     let (_, b) = p1.get("/v2.0/routers?tags=web").await;
@@ -46,7 +51,11 @@ async fn crud_with_standard_attributes_and_isolation() {
     // Another project sees nothing of it.
     let p2 = app.as_("p2", "member");
     assert_error(&p2.get(&format!("/v2.0/routers/{rid}")).await, 404, "RouterNotFound");
-    assert_error(&p2.put(&format!("/v2.0/routers/{rid}"), json!({"router": {"name": "x"}})).await, 404, "RouterNotFound");
+    assert_error(
+        &p2.put(&format!("/v2.0/routers/{rid}"), json!({"router": {"name": "x"}})).await,
+        404,
+        "RouterNotFound",
+    );
     assert_error(&p2.delete(&format!("/v2.0/routers/{rid}")).await, 404, "RouterNotFound");
     let (_, b) = p2.get("/v2.0/routers").await;
     assert_eq!(b["routers"], json!([]));
@@ -54,7 +63,11 @@ async fn crud_with_standard_attributes_and_isolation() {
     let reader = app.as_("p1", "reader");
     assert_eq!(reader.get(&format!("/v2.0/routers/{rid}")).await.0, StatusCode::OK);
     assert_error(&reader.delete(&format!("/v2.0/routers/{rid}")).await, 403, "PolicyNotAuthorized");
-    assert_error(&p1.post("/v2.0/routers", json!({"router": {"status": "DOWN"}})).await, 400, "HTTPBadRequest");
+    assert_error(
+        &p1.post("/v2.0/routers", json!({"router": {"status": "DOWN"}})).await,
+        400,
+        "HTTPBadRequest",
+    );
     assert_eq!(p1.delete(&format!("/v2.0/routers/{rid}")).await.0, StatusCode::NO_CONTENT);
     assert_error(&p1.get(&format!("/v2.0/routers/{rid}")).await, 404, "RouterNotFound");
 }
@@ -91,23 +104,37 @@ async fn the_gateway_is_a_port_on_the_external_network() {
     let tenant = p1.net("n1").await;
     let r2 = router(&p1, json!({})).await;
     assert_error_msg(
-        &p1.put(&format!("/v2.0/routers/{}", id(&r2)), json!({"router": {"external_gateway_info": {"network_id": tenant}}})).await,
+        &p1.put(
+            &format!("/v2.0/routers/{}", id(&r2)),
+            json!({"router": {"external_gateway_info": {"network_id": tenant}}}),
+        )
+        .await,
         400,
         "BadRequest",
         &format!("Bad router request: Network {tenant} is not an external network."),
     );
     // `{}` clears it (the port goes); null too after setting it again.
-    let (s, b) = p1.put(&format!("/v2.0/routers/{rid}"), json!({"router": {"external_gateway_info": {}}})).await;
+    let (s, b) =
+        p1.put(&format!("/v2.0/routers/{rid}"), json!({"router": {"external_gateway_info": {}}})).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["router"]["external_gateway_info"], serde_json::Value::Null);
     assert!(ports_of(&admin, &rid, "network:router_gateway").await.is_empty());
-    p1.put(&format!("/v2.0/routers/{rid}"), json!({"router": {"external_gateway_info": {"network_id": ext}}})).await;
+    p1.put(
+        &format!("/v2.0/routers/{rid}"),
+        json!({"router": {"external_gateway_info": {"network_id": ext}}}),
+    )
+    .await;
     assert_eq!(ports_of(&admin, &rid, "network:router_gateway").await.len(), 1);
-    let (s, _) = p1.put(&format!("/v2.0/routers/{rid}"), json!({"router": {"external_gateway_info": null}})).await;
+    let (s, _) =
+        p1.put(&format!("/v2.0/routers/{rid}"), json!({"router": {"external_gateway_info": null}})).await;
     assert_eq!(s, StatusCode::OK);
     assert!(ports_of(&admin, &rid, "network:router_gateway").await.is_empty());
     // Deleting a router deletes its gateway port.
-    p1.put(&format!("/v2.0/routers/{rid}"), json!({"router": {"external_gateway_info": {"network_id": ext}}})).await;
+    p1.put(
+        &format!("/v2.0/routers/{rid}"),
+        json!({"router": {"external_gateway_info": {"network_id": ext}}}),
+    )
+    .await;
     assert_eq!(p1.delete(&format!("/v2.0/routers/{rid}")).await.0, StatusCode::NO_CONTENT);
     let (_, b) = admin.get(&format!("/v2.0/ports?network_id={ext}")).await;
     assert_eq!(b["ports"], json!([]), "{b}");
@@ -145,7 +172,12 @@ async fn interfaces_by_subnet_answer_as_upstream() {
     assert!(r.1["NeutronError"]["message"].as_str().unwrap().contains("overlaps with"), "{}", r.1);
     let sub3 = id(&p1.subnet(&net2, "10.9.0.0/24", json!({"gateway_ip": null})).await);
     assert_error(&add_iface(&p1, &rid, json!({"subnet_id": sub3})).await, 400, "BadRequest");
-    assert_error_msg(&add_iface(&p1, &rid, json!({})).await, 400, "BadRequest", "Bad router request: Either subnet_id or port_id must be specified.");
+    assert_error_msg(
+        &add_iface(&p1, &rid, json!({})).await,
+        400,
+        "BadRequest",
+        "Bad router request: Either subnet_id or port_id must be specified.",
+    );
     assert_error(&add_iface(&p1, &rid, json!({"subnet_id": sub, "port_id": port})).await, 400, "BadRequest");
     assert_error(&add_iface(&p1, &rid, json!({"subnet_id": "nope"})).await, 400, "HTTPBadRequest");
     // Another project's subnet, router, port are unknown.
@@ -160,7 +192,11 @@ async fn interfaces_by_subnet_answer_as_upstream() {
     assert_eq!(b["port_id"], port.as_str());
     assert_eq!(b["subnet_ids"], json!([sub]));
     assert_error(&p1.get(&format!("/v2.0/ports/{port}")).await, 404, "PortNotFound");
-    assert_error(&remove_iface(&p1, &rid, json!({"subnet_id": sub})).await, 404, "RouterInterfaceNotFoundForSubnet");
+    assert_error(
+        &remove_iface(&p1, &rid, json!({"subnet_id": sub})).await,
+        404,
+        "RouterInterfaceNotFoundForSubnet",
+    );
 }
 
 #[tokio::test]
@@ -191,7 +227,11 @@ async fn interfaces_by_port_take_an_unowned_port() {
     p2.subnet(&onet, "10.60.0.0/24", json!({})).await;
     let oport = p2.port(&onet, json!({})).await;
     assert_error(&add_iface(&p1, &rid, json!({"port_id": id(&oport)})).await, 404, "PortNotFound");
-    assert_error(&remove_iface(&p1, &rid, json!({"port_id": id(&used)})).await, 404, "RouterInterfaceNotFound");
+    assert_error(
+        &remove_iface(&p1, &rid, json!({"port_id": id(&used)})).await,
+        404,
+        "RouterInterfaceNotFound",
+    );
     let (s, _) = remove_iface(&p1, &rid, json!({"port_id": id(&free)})).await;
     assert_eq!(s, StatusCode::OK);
     assert_error(&p1.get(&format!("/v2.0/ports/{}", id(&free))).await, 404, "PortNotFound");
@@ -207,7 +247,12 @@ async fn a_router_s_ports_hold_their_router_and_subnet() {
     let sub = id(&p1.subnet(&net, "10.0.0.0/24", json!({})).await);
     let rid = id(&router(&p1, json!({"external_gateway_info": {"network_id": ext}})).await);
     let port = iface(&p1, &rid, json!({"subnet_id": sub})).await["port_id"].as_str().unwrap().to_string();
-    assert_error_msg(&p1.delete(&format!("/v2.0/routers/{rid}")).await, 409, "RouterInUse", &format!("Router {rid} still has ports"));
+    assert_error_msg(
+        &p1.delete(&format!("/v2.0/routers/{rid}")).await,
+        409,
+        "RouterInUse",
+        &format!("Router {rid} still has ports"),
+    );
     let r = p1.delete(&format!("/v2.0/ports/{port}")).await;
     assert_error(&r, 409, "ServicePortInUse");
     assert!(r.1["NeutronError"]["message"].as_str().unwrap().contains("network:router_interface"), "{}", r.1);
@@ -240,8 +285,16 @@ async fn floating_ips_hold_the_gateway_and_their_interface() {
     let vm = p1.port(&net, json!({"fixed_ips": [{"ip_address": "10.0.0.5"}]})).await;
     insert_fip(&store, &admin, &ext, "203.0.113.50", &rid, &id(&vm), "10.0.0.5").await;
     let clear = json!({"router": {"external_gateway_info": {}}});
-    assert_error(&p1.put(&format!("/v2.0/routers/{rid}"), clear).await, 409, "RouterExternalGatewayInUseByFloatingIp");
-    assert_error(&remove_iface(&p1, &rid, json!({"subnet_id": sub})).await, 409, "RouterInterfaceInUseByFloatingIP");
+    assert_error(
+        &p1.put(&format!("/v2.0/routers/{rid}"), clear).await,
+        409,
+        "RouterExternalGatewayInUseByFloatingIp",
+    );
+    assert_error(
+        &remove_iface(&p1, &rid, json!({"subnet_id": sub})).await,
+        409,
+        "RouterInterfaceInUseByFloatingIP",
+    );
     // The other interface is not needed by it.
     assert_eq!(remove_iface(&p1, &rid, json!({"subnet_id": sub2})).await.0, StatusCode::OK);
 }
@@ -256,30 +309,79 @@ async fn extra_routes_go_through_the_router_s_subnets() {
     let path = format!("/v2.0/routers/{rid}");
     let route = |d: &str, n: &str| json!({"destination": d, "nexthop": n});
     assert_error(&p1.post("/v2.0/routers", json!({"router": {"routes": []}})).await, 400, "HTTPBadRequest");
-    assert_error(&p1.put(&path, json!({"router": {"routes": [route("10.8.0.0/24", "10.0.0.10")]}})).await, 400, "InvalidRoutes");
+    assert_error(
+        &p1.put(&path, json!({"router": {"routes": [route("10.8.0.0/24", "10.0.0.10")]}})).await,
+        400,
+        "InvalidRoutes",
+    );
     iface(&p1, &rid, json!({"subnet_id": sub})).await;
-    assert_error(&p1.put(&path, json!({"router": {"routes": [route("10.8.0.0/24", "10.9.0.10")]}})).await, 400, "InvalidRoutes");
-    assert_error(&p1.put(&path, json!({"router": {"routes": [route("10.8.0.0/24", "10.0.0.1")]}})).await, 400, "InvalidRoutes");
-    assert_error(&p1.put(&path, json!({"router": {"routes": [route("nowhere", "10.0.0.10")]}})).await, 400, "HTTPBadRequest");
-    let twice = json!({"router": {"routes": [route("10.8.0.0/24", "10.0.0.10"), route("10.8.0.0/24", "10.0.0.10")]}});
+    assert_error(
+        &p1.put(&path, json!({"router": {"routes": [route("10.8.0.0/24", "10.9.0.10")]}})).await,
+        400,
+        "InvalidRoutes",
+    );
+    assert_error(
+        &p1.put(&path, json!({"router": {"routes": [route("10.8.0.0/24", "10.0.0.1")]}})).await,
+        400,
+        "InvalidRoutes",
+    );
+    assert_error(
+        &p1.put(&path, json!({"router": {"routes": [route("nowhere", "10.0.0.10")]}})).await,
+        400,
+        "HTTPBadRequest",
+    );
+    let twice =
+        json!({"router": {"routes": [route("10.8.0.0/24", "10.0.0.10"), route("10.8.0.0/24", "10.0.0.10")]}});
     assert_error(&p1.put(&path, twice).await, 400, "HTTPBadRequest");
     let (s, b) = p1.put(&path, json!({"router": {"routes": [route("10.9.0.0/24", "10.0.0.10"), route("10.8.0.0/24", "10.0.0.11")]}})).await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    assert_eq!(b["router"]["routes"], json!([route("10.8.0.0/24", "10.0.0.11"), route("10.9.0.0/24", "10.0.0.10")]));
+    assert_eq!(
+        b["router"]["routes"],
+        json!([route("10.8.0.0/24", "10.0.0.11"), route("10.9.0.0/24", "10.0.0.10")])
+    );
     let many: Vec<_> = (0..31).map(|i| route(&format!("10.100.{i}.0/24"), "10.0.0.10")).collect();
     assert_error(&p1.put(&path, json!({"router": {"routes": many}})).await, 400, "RoutesExhausted");
     // Atomic add and remove answer the whole router.
-    let (s, b) = p1.put(&format!("{path}/add_extraroutes"), json!({"router": {"routes": [route("10.7.0.0/24", "10.0.0.12")]}})).await;
+    let (s, b) = p1
+        .put(
+            &format!("{path}/add_extraroutes"),
+            json!({"router": {"routes": [route("10.7.0.0/24", "10.0.0.12")]}}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["router"]["routes"].as_array().unwrap().len(), 3, "{b}");
     assert_eq!(b["router"]["id"], rid.as_str());
-    assert_error(&p1.put(&format!("{path}/add_extraroutes"), json!({"router": {"routes": [route("10.6.0.0/24", "10.5.0.1")]}})).await, 400, "InvalidRoutes");
-    let (s, b) = p1.put(&format!("{path}/remove_extraroutes"), json!({"router": {"routes": [route("10.9.0.0/24", "10.0.0.10")]}})).await;
+    assert_error(
+        &p1.put(
+            &format!("{path}/add_extraroutes"),
+            json!({"router": {"routes": [route("10.6.0.0/24", "10.5.0.1")]}}),
+        )
+        .await,
+        400,
+        "InvalidRoutes",
+    );
+    let (s, b) = p1
+        .put(
+            &format!("{path}/remove_extraroutes"),
+            json!({"router": {"routes": [route("10.9.0.0/24", "10.0.0.10")]}}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    assert_eq!(b["router"]["routes"], json!([route("10.7.0.0/24", "10.0.0.12"), route("10.8.0.0/24", "10.0.0.11")]));
-    assert_error(&p1.put(&format!("{path}/add_extraroutes"), json!({"router": {}})).await, 400, "HTTPBadRequest");
+    assert_eq!(
+        b["router"]["routes"],
+        json!([route("10.7.0.0/24", "10.0.0.12"), route("10.8.0.0/24", "10.0.0.11")])
+    );
+    assert_error(
+        &p1.put(&format!("{path}/add_extraroutes"), json!({"router": {}})).await,
+        400,
+        "HTTPBadRequest",
+    );
     // The interface the routes need stays.
-    assert_error(&remove_iface(&p1, &rid, json!({"subnet_id": sub})).await, 409, "RouterInterfaceInUseByRoute");
+    assert_error(
+        &remove_iface(&p1, &rid, json!({"subnet_id": sub})).await,
+        409,
+        "RouterInterfaceInUseByRoute",
+    );
     p1.put(&path, json!({"router": {"routes": []}})).await;
     assert_eq!(remove_iface(&p1, &rid, json!({"subnet_id": sub})).await.0, StatusCode::OK);
 }
@@ -303,7 +405,8 @@ async fn the_router_quota_is_enforced() {
 async fn the_l3_extensions_are_listed_and_not_ha_or_dvr() {
     let app = App::new().await;
     let (_, b) = app.admin().get("/v2.0/extensions").await;
-    let aliases: Vec<&str> = b["extensions"].as_array().unwrap().iter().map(|e| e["alias"].as_str().unwrap()).collect();
+    let aliases: Vec<&str> =
+        b["extensions"].as_array().unwrap().iter().map(|e| e["alias"].as_str().unwrap()).collect();
     for a in ["router", "ext-gw-mode", "extraroute", "extraroute-atomic", "l3_agent_scheduler"] {
         assert!(aliases.contains(&a), "{a} in {aliases:?}");
     }

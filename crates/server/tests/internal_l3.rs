@@ -8,7 +8,9 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::routers::{ext_net, iface, insert_fip, l3_report, ovs_report, ports_of, remove_iface, report, router};
+use common::routers::{
+    ext_net, iface, insert_fip, l3_report, ovs_report, ports_of, remove_iface, report, router,
+};
 use common::{App, Caller, id};
 use neutrino_server::config::Config;
 use neutrino_server::store::Store;
@@ -54,10 +56,13 @@ async fn host_state_carries_its_routers_whole() {
     let (ext, ext_sub, net, sub, r) = setup(&app).await;
     let admin = app.admin();
     let p1 = app.as_("p1", "member");
-    p1.put(&format!("/v2.0/routers/{r}"), json!({"router": {"routes": [
+    p1.put(
+        &format!("/v2.0/routers/{r}"),
+        json!({"router": {"routes": [
         {"destination": "10.9.0.0/24", "nexthop": "10.0.0.9"},
-        {"destination": "10.8.0.0/24", "nexthop": "10.0.0.9"}]}}))
-        .await;
+        {"destination": "10.8.0.0/24", "nexthop": "10.0.0.9"}]}}),
+    )
+    .await;
     let vm = p1.port(&net, json!({"fixed_ips": [{"ip_address": "10.0.0.5"}]})).await;
     let fip = insert_fip(&store, &admin, &ext, "203.0.113.50", &r, &id(&vm), "10.0.0.5").await;
     let st = state(&app.agent(), "net1").await;
@@ -78,7 +83,10 @@ async fn host_state_carries_its_routers_whole() {
     );
     let gw = &rs["gateway"];
     assert_eq!(gw["enable_snat"], true);
-    assert_eq!((gw["network_type"].clone(), gw["physical_network"].clone()), (json!("flat"), json!("public")));
+    assert_eq!(
+        (gw["network_type"].clone(), gw["physical_network"].clone()),
+        (json!("flat"), json!("public"))
+    );
     assert_eq!(gw["segmentation_id"], Value::Null);
     assert_eq!(gw["port"]["id"], qg["id"]);
     assert_eq!(gw["port"]["mtu"], 1500, "a flat network");
@@ -113,7 +121,11 @@ async fn a_watch_sends_changed_routers_whole_and_removed_ones() {
 
     // A router change wakes its host with the whole router; the compute host gets no l3.
     let r0 = rev(&state(&agent, "net1").await);
-    p1.put(&format!("/v2.0/routers/{r}"), json!({"router": {"routes": [{"destination": "10.9.0.0/24", "nexthop": "10.0.0.9"}]}})).await;
+    p1.put(
+        &format!("/v2.0/routers/{r}"),
+        json!({"router": {"routes": [{"destination": "10.9.0.0/24", "nexthop": "10.0.0.9"}]}}),
+    )
+    .await;
     let d = watch(&agent, "net1", r0).await;
     let rs = d["l3"]["routers"].as_array().unwrap_or_else(|| panic!("an l3 section: {d}"));
     assert_eq!(rs.len(), 1, "{d}");
@@ -126,7 +138,11 @@ async fn a_watch_sends_changed_routers_whole_and_removed_ones() {
     let r1 = rev(&state(&agent, "net1").await);
     p1.put(&format!("/v2.0/subnets/{sub}"), json!({"subnet": {"dns_nameservers": ["10.0.0.54"]}})).await;
     let d = watch(&agent, "net1", r1).await;
-    assert_eq!(d["l3"]["routers"][0]["interfaces"][0]["subnets"][0]["dns_nameservers"], json!(["10.0.0.54"]), "{d}");
+    assert_eq!(
+        d["l3"]["routers"][0]["interfaces"][0]["subnets"][0]["dns_nameservers"],
+        json!(["10.0.0.54"]),
+        "{d}"
+    );
 
     // A change elsewhere sends no l3 section.
     let r2 = rev(&state(&agent, "net1").await);
@@ -151,7 +167,10 @@ async fn a_watch_sends_changed_routers_whole_and_removed_ones() {
     let a2 = id(&b["agents"][0]);
     let (r4, r4b) = (rev(&state(&agent, "net1").await), rev(&state(&agent, "net2").await));
     assert_eq!(admin.delete(&format!("/v2.0/agents/{a1}/l3-routers/{r}")).await.0, StatusCode::NO_CONTENT);
-    assert_eq!(admin.post(&format!("/v2.0/agents/{a2}/l3-routers"), json!({"router_id": r})).await.0, StatusCode::CREATED);
+    assert_eq!(
+        admin.post(&format!("/v2.0/agents/{a2}/l3-routers"), json!({"router_id": r})).await.0,
+        StatusCode::CREATED
+    );
     let d = watch(&agent, "net1", r4).await;
     assert_eq!(d["l3"]["removed_routers"], json!([r]), "{d}");
     assert_eq!(d["l3"]["routers"], json!([]));

@@ -48,7 +48,13 @@ async fn remove_interface(
     Ok(Json(router_interfaces::remove(&st.svc, &ctx, &id, obj).await?.to_json()))
 }
 
-async fn change_routes(st: &AppState, ctx: &RequestContext, id: &str, bytes: &[u8], add: bool) -> HttpResult<Json<Value>> {
+async fn change_routes(
+    st: &AppState,
+    ctx: &RequestContext,
+    id: &str,
+    bytes: &[u8],
+    add: bool,
+) -> HttpResult<Json<Value>> {
     let obj = body::for_update(bytes, "router")?;
     let r = router_interfaces::change_routes(&st.svc, ctx, id, obj, add).await?;
     Ok(Json(json!({"router": render(ctx, &r, &[])})))

@@ -176,7 +176,8 @@ pub async fn report(svc: &Services, r: Report) -> ApiResult<Value> {
             let me = DhcpAgent { id: agent.id.clone(), host: agent.host.clone() };
             let scheduled = dhcp::on_report(sql, sched, &agent.agent_type, &me, agent.admin_state_up, woke)?;
             // ... and routers to an L3 agent (upstream's `auto_schedule_routers`).
-            let routed = l3::on_report(sql, down, &agent.agent_type, &agent.host, agent.admin_state_up, woke)?;
+            let routed =
+                l3::on_report(sql, down, &agent.agent_type, &agent.host, agent.admin_state_up, woke)?;
             let changed = changed || scheduled || routed;
             Ok((json!({"id": agent.id, "alive": true, "admin_state_up": agent.admin_state_up}), changed))
         })

@@ -36,7 +36,12 @@ pub async fn routers(svc: &Services, ctx: &RequestContext, agent_id: &str) -> Ap
 
 /// `POST /v2.0/agents/{id}/l3-routers` (upstream `add_router_to_l3_agent`): already there is
 /// fine, on another agent a 409.
-pub async fn add(svc: &Services, ctx: &RequestContext, agent_id: &str, body: Map<String, Value>) -> ApiResult<()> {
+pub async fn add(
+    svc: &Services,
+    ctx: &RequestContext,
+    agent_id: &str,
+    body: Map<String, Value>,
+) -> ApiResult<()> {
     admin(ctx, "create_l3-router")?;
     let v = body.get("router_id").ok_or_else(|| neutrino_model::attrs::missing_required("router_id"))?;
     let router_id = convert::to_uuid("router_id", v)?;

@@ -17,7 +17,10 @@ use crate::store::changes::{self, Change};
 use crate::store::{Sql, l3 as l3_rows, networks as net_rows, ports as port_rows, routers as rows, subnets};
 
 /// A router port as the agent plugs it: its MAC, MTU and one address per subnet.
-fn port_state(sql: &mut dyn Sql, port_id: &str) -> ApiResult<Option<(RouterPortState, neutrino_model::network::Network)>> {
+fn port_state(
+    sql: &mut dyn Sql,
+    port_id: &str,
+) -> ApiResult<Option<(RouterPortState, neutrino_model::network::Network)>> {
     let Some(p) = port_rows::get(sql, port_id)? else { return Ok(None) };
     let Some(net) = net_rows::row(sql, &p.network_id)? else { return Ok(None) };
     let mut out = vec![];
@@ -82,7 +85,10 @@ fn router_state(sql: &mut dyn Sql, r: Router) -> ApiResult<RouterState> {
         routes: r
             .routes
             .iter()
-            .map(|rt| HostRouteState { destination: rt.destination.to_string(), nexthop: rt.nexthop.to_string() })
+            .map(|rt| HostRouteState {
+                destination: rt.destination.to_string(),
+                nexthop: rt.nexthop.to_string(),
+            })
             .collect(),
         floating_ips,
     })

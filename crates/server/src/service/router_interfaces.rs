@@ -8,7 +8,9 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use neutrino_model::common::{Standard, new_id, now_timestamp};
 use neutrino_model::port::{FixedIp, Port};
-use neutrino_model::router::{InterfaceRequest, OWNER_ROUTER_INTERFACE, Router, parse_routes_body, sort_routes};
+use neutrino_model::router::{
+    InterfaceRequest, OWNER_ROUTER_INTERFACE, Router, parse_routes_body, sort_routes,
+};
 use neutrino_model::subnet::{HostRoute, Subnet};
 use neutrino_model::{ApiError, ApiResult, convert};
 use serde_json::{Map, Value, json};
@@ -93,10 +95,14 @@ fn check_dup(sql: &mut dyn Sql, router_id: &str, new: &[Subnet]) -> ApiResult<()
 /// A new interface port of `r` on `subnet`, holding its gateway address.
 fn port_for_subnet(sql: &mut dyn Sql, r: &Router, subnet: &Subnet, down: i64) -> ApiResult<Port> {
     let Some(gw) = subnet.gateway_ip else {
-        return Err(bad_request(format!("Subnet {} for router interface must have a gateway IP", subnet.std.id)));
+        return Err(bad_request(format!(
+            "Subnet {} for router interface must have a gateway IP",
+            subnet.std.id
+        )));
     };
     ipam::check_requested(sql, subnet, gw, OWNER_ROUTER_INTERFACE)?;
-    let net = net_rows::row(sql, &subnet.network_id)?.ok_or_else(|| ApiError::network_not_found(&subnet.network_id))?;
+    let net = net_rows::row(sql, &subnet.network_id)?
+        .ok_or_else(|| ApiError::network_not_found(&subnet.network_id))?;
     let host = l3::host_of(sql, &r.std.id)?;
     let bound = binding::binding_for(sql, &host, &net.provider, down)?;
     let now = now_timestamp();
@@ -129,7 +135,13 @@ fn port_for_subnet(sql: &mut dyn Sql, r: &Router, subnet: &Subnet, down: i64) ->
 }
 
 /// Makes `p` (a port the caller gave) an interface of `r`.
-fn adopt_port(sql: &mut dyn Sql, ctx: &RequestContext, r: &Router, mut p: Port, down: i64) -> ApiResult<Port> {
+fn adopt_port(
+    sql: &mut dyn Sql,
+    ctx: &RequestContext,
+    r: &Router,
+    mut p: Port,
+    down: i64,
+) -> ApiResult<Port> {
     if !p.device_id.is_empty() || !p.device_owner.is_empty() {
         return Err(ApiError::conflict(
             "PortInUse",
@@ -170,7 +182,12 @@ fn router_changed(sql: &mut dyn Sql, router_id: &str, down: i64) -> ApiResult<()
 }
 
 /// `PUT /v2.0/routers/{id}/add_router_interface`.
-pub async fn add(svc: &Services, ctx: &RequestContext, id: &str, body: Map<String, Value>) -> ApiResult<InterfaceInfo> {
+pub async fn add(
+    svc: &Services,
+    ctx: &RequestContext,
+    id: &str,
+    body: Map<String, Value>,
+) -> ApiResult<InterfaceInfo> {
     let req = InterfaceRequest::parse(&body)?;
     let (ctx, id, down) = (ctx.clone(), id.to_string(), svc.agent_down_time());
     let out = svc

@@ -39,7 +39,11 @@ pub fn writable(sql: &mut dyn Sql, ctx: &RequestContext, id: &str, rule: &str) -
 }
 
 /// Upstream policy: only admins choose the gateway's SNAT mode or addresses.
-fn check_gateway_policy(ctx: &RequestContext, gw: Option<&Option<GatewayRequest>>, action: &str) -> ApiResult<()> {
+fn check_gateway_policy(
+    ctx: &RequestContext,
+    gw: Option<&Option<GatewayRequest>>,
+    action: &str,
+) -> ApiResult<()> {
     let Some(Some(g)) = gw else { return Ok(()) };
     if ctx.is_admin() {
         return Ok(());
@@ -85,7 +89,9 @@ fn clear_gateway(sql: &mut dyn Sql, r: &mut Router) -> ApiResult<()> {
 
 fn requests(g: &GatewayRequest) -> Option<Vec<FixedIpRequest>> {
     g.external_fixed_ips.as_ref().map(|ips| {
-        ips.iter().map(|i| FixedIpRequest { subnet_id: i.subnet_id.clone(), ip_address: i.ip_address }).collect()
+        ips.iter()
+            .map(|i| FixedIpRequest { subnet_id: i.subnet_id.clone(), ip_address: i.ip_address })
+            .collect()
     })
 }
 
@@ -142,12 +148,18 @@ fn set_gateway(
 }
 
 /// Changes the addresses of the existing gateway port of `r` to what `g` asks for.
-fn readdress_gateway(sql: &mut dyn Sql, ctx: &RequestContext, r: &Router, g: &GatewayRequest) -> ApiResult<()> {
+fn readdress_gateway(
+    sql: &mut dyn Sql,
+    ctx: &RequestContext,
+    r: &Router,
+    g: &GatewayRequest,
+) -> ApiResult<()> {
     let (Some(pid), Some(reqs)) = (&r.gw_port_id, requests(g)) else { return Ok(()) };
     let Some(mut p) = port_rows::get(sql, pid)? else { return Ok(()) };
     let before = p.clone();
     allocations::free_port(sql, pid)?;
-    p.fixed_ips = super::ports::allocate(sql, ctx, &p.network_id, Some(&reqs), OWNER_ROUTER_GATEWAY, &p.mac_address)?;
+    p.fixed_ips =
+        super::ports::allocate(sql, ctx, &p.network_id, Some(&reqs), OWNER_ROUTER_GATEWAY, &p.mac_address)?;
     if p.fixed_ips != before.fixed_ips {
         p.std.revision_number += 1;
         p.std.updated_at = now_timestamp();
@@ -213,7 +225,11 @@ fn build(ctx: &RequestContext, body: &Map<String, Value>) -> ApiResult<(Router, 
 
 /// Creates routers from request bodies, all or nothing (409 `OverQuota` past a project's
 /// `router` quota); a gateway asked for schedules the router.
-pub async fn create(svc: &Services, ctx: &RequestContext, bodies: Vec<Map<String, Value>>) -> ApiResult<Vec<Router>> {
+pub async fn create(
+    svc: &Services,
+    ctx: &RequestContext,
+    bodies: Vec<Map<String, Value>>,
+) -> ApiResult<Vec<Router>> {
     let built = bodies.iter().map(|b| build(ctx, b)).collect::<ApiResult<Vec<_>>>()?;
     let (ctx, down, config) = (ctx.clone(), svc.agent_down_time(), svc.config.clone());
     let out = svc

@@ -22,10 +22,10 @@ pub fn agent_of(sql: &mut dyn Sql, router_id: &str) -> Result<Option<L3Agent>, S
 /// Schedules `router_id` to `agent_id` (replacing any binding it had).
 pub fn bind(sql: &mut dyn Sql, router_id: &str, agent_id: &str) -> Result<(), StoreError> {
     unbind(sql, router_id)?;
-    sql.execute("INSERT INTO router_l3_agents (router_id, agent_id) VALUES (?, ?)", &[
-        router_id.into(),
-        agent_id.into(),
-    ])?;
+    sql.execute(
+        "INSERT INTO router_l3_agents (router_id, agent_id) VALUES (?, ?)",
+        &[router_id.into(), agent_id.into()],
+    )?;
     Ok(())
 }
 
@@ -36,9 +36,10 @@ pub fn unbind(sql: &mut dyn Sql, router_id: &str) -> Result<bool, StoreError> {
 
 /// The routers the agent row `agent_id` runs, sorted.
 pub fn routers_of_agent(sql: &mut dyn Sql, agent_id: &str) -> Result<Vec<String>, StoreError> {
-    let rows = sql.query("SELECT router_id FROM router_l3_agents WHERE agent_id = ? ORDER BY router_id", &[
-        agent_id.into(),
-    ])?;
+    let rows = sql.query(
+        "SELECT router_id FROM router_l3_agents WHERE agent_id = ? ORDER BY router_id",
+        &[agent_id.into()],
+    )?;
     Ok(rows.iter().map(|r| r[0].text()).collect())
 }
 

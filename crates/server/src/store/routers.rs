@@ -166,12 +166,18 @@ pub fn forget_gateway(sql: &mut dyn Sql, id: &str) -> Result<(), StoreError> {
 }
 
 /// Records that `router_id` owns `port_id` (an interface or its gateway).
-pub fn add_port(sql: &mut dyn Sql, router_id: &str, port_id: &str, port_type: &str) -> Result<(), StoreError> {
-    super::insert_row(sql, "router_ports", "port_id, router_id, port_type", &[
-        port_id.into(),
-        router_id.into(),
-        port_type.into(),
-    ])
+pub fn add_port(
+    sql: &mut dyn Sql,
+    router_id: &str,
+    port_id: &str,
+    port_type: &str,
+) -> Result<(), StoreError> {
+    super::insert_row(
+        sql,
+        "router_ports",
+        "port_id, router_id, port_type",
+        &[port_id.into(), router_id.into(), port_type.into()],
+    )
 }
 
 pub fn remove_port(sql: &mut dyn Sql, port_id: &str) -> Result<(), StoreError> {
@@ -180,15 +186,20 @@ pub fn remove_port(sql: &mut dyn Sql, port_id: &str) -> Result<(), StoreError> {
 }
 
 /// The ports of `router_id` of `port_type` (all when `None`), sorted by port id.
-pub fn ports_of(sql: &mut dyn Sql, router_id: &str, port_type: Option<&str>) -> Result<Vec<String>, StoreError> {
+pub fn ports_of(
+    sql: &mut dyn Sql,
+    router_id: &str,
+    port_type: Option<&str>,
+) -> Result<Vec<String>, StoreError> {
     let rows = match port_type {
         Some(t) => sql.query(
             "SELECT port_id FROM router_ports WHERE router_id = ? AND port_type = ? ORDER BY port_id",
             &[router_id.into(), t.into()],
         )?,
-        None => sql.query("SELECT port_id FROM router_ports WHERE router_id = ? ORDER BY port_id", &[
-            router_id.into(),
-        ])?,
+        None => sql.query(
+            "SELECT port_id FROM router_ports WHERE router_id = ? ORDER BY port_id",
+            &[router_id.into()],
+        )?,
     };
     Ok(rows.iter().map(|r| r[0].text()).collect())
 }

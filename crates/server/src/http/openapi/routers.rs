@@ -44,7 +44,8 @@ fn route_op(id: &str, summary: &str) -> Value {
             "items": {"type": "object", "required": ["destination", "nexthop"], "additionalProperties": false,
                 "properties": {"destination": {"type": "string"}, "nexthop": {"type": "string"}}}}}}}});
     let example = json!({"router": {"routes": [{"destination": "10.1.0.0/24", "nexthop": "10.0.0.10"}]}});
-    let router = json!({"type": "object", "required": ["router"], "properties": {"router": schema_ref("Router")}});
+    let router =
+        json!({"type": "object", "required": ["router"], "properties": {"router": schema_ref("Router")}});
     op(
         id,
         summary,

@@ -190,11 +190,15 @@ pub fn attr_type(singular: &str, name: &str) -> Option<Value> {
                     "description": "null (on update) removes the option; blank only for `router` and `classless-static-route`."},
                 "ip_version": {"type": "integer", "enum": [4, 6], "default": 4}}}})),
         ("security_group", "stateful") => boolean(),
-        ("router", "external_gateway_info") => nullable(json!({"type": "object", "additionalProperties": false,
+        ("router", "external_gateway_info") => {
+            nullable(json!({"type": "object", "additionalProperties": false,
             "description": "`{}` or null clears the gateway; `network_id` names a `router:external` network.",
             "properties": {"network_id": uuid(), "enable_snat": boolean(),
-                "external_fixed_ips": array(pair(&[("subnet_id", uuid()), ("ip_address", ip())], &[]))}})),
-        ("router", "routes") => array(pair(&[("destination", cidr()), ("nexthop", ip())], &["destination", "nexthop"])),
+                "external_fixed_ips": array(pair(&[("subnet_id", uuid()), ("ip_address", ip())], &[]))}}))
+        }
+        ("router", "routes") => {
+            array(pair(&[("destination", cidr()), ("nexthop", ip())], &["destination", "nexthop"]))
+        }
         ("router", "availability_zone_hints") => array(text()),
         ("security_group_rule", "security_group_id") => uuid(),
         ("security_group_rule", "remote_group_id") => nullable(uuid()),
