@@ -70,6 +70,9 @@ async fn crud_with_standard_attributes_and_isolation() {
     );
     assert_eq!(p1.delete(&format!("/v2.0/routers/{rid}")).await.0, StatusCode::NO_CONTENT);
     assert_error(&p1.get(&format!("/v2.0/routers/{rid}")).await, 404, "RouterNotFound");
+    let (s, b) = p1.post("/v2.0/routers", json!({"routers": [{"name": "b1"}, {"name": "b2"}]})).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(b["routers"].as_array().unwrap().len(), 2, "{b}");
 }
 
 #[tokio::test]
@@ -87,6 +90,8 @@ async fn the_gateway_is_a_port_on_the_external_network() {
     let ports = ports_of(&admin, &rid, "network:router_gateway").await;
     assert_eq!(ports.len(), 1, "{ports:?}");
     assert_eq!(ports[0]["network_id"], ext.as_str());
+    assert_eq!(ports[0]["project_id"], "", "no project, as upstream's gateway port");
+    assert_eq!(ports[0]["device_id"], rid.as_str());
     assert_eq!(ports[0]["fixed_ips"], gw["external_fixed_ips"]);
     // Only admins choose SNAT and addresses.
     let snat = json!({"router": {"external_gateway_info": {"network_id": ext, "enable_snat": false}}});

@@ -291,7 +291,7 @@ pub async fn remove(
                         .cloned()
                         .ok_or_else(|| not_on_subnet(&id, sid))?
                 }
-                (None, None) => unreachable!("removal() needs one of them"),
+                (None, None) => return Err(bad_request("Either subnet_id or port_id must be specified")),
             };
             if let Some(sid) = &subnet_id
                 && !p.fixed_ips.iter().any(|f| &f.subnet_id == sid)
