@@ -63,6 +63,10 @@ impl Attr {
         self.post = true;
         self
     }
+    const fn u(mut self) -> Self {
+        self.put = true;
+        self
+    }
     const fn req(mut self) -> Self {
         self.post = true;
         self.required = true;
@@ -200,6 +204,26 @@ pub static PORT: [Attr; 26] = {
         a("binding:vnic_type").cu().col_as(Text, "binding_vnic_type"),
         a("ip_allocation"),
         a("extra_dhcp_opts").cu(),
+    ]
+};
+
+pub static ROUTER: [Attr; 14] = {
+    let s = standard!();
+    [
+        s[0],
+        s[1],
+        s[2],
+        s[3],
+        s[4],
+        s[5],
+        s[6],
+        s[7],
+        s[8],
+        a("admin_state_up").cu().col(Bool),
+        a("status").col(Text),
+        a("external_gateway_info").cu(),
+        a("routes").u(),
+        a("availability_zone_hints").c(),
     ]
 };
 

@@ -13,6 +13,7 @@ pub mod network;
 pub mod network_type;
 pub mod port;
 pub mod port_security;
+pub mod router;
 pub mod security_group;
 pub mod subnet;
 

@@ -43,6 +43,7 @@ pub async fn app_with_store(config: Config, store: Store) -> Result<Router, Serv
     let auth = auth::setup(&config).await?;
     let svc = Services::new(store, config.clone())?;
     tokio::spawn(crate::service::dhcp::failover_loop(svc.clone()));
+    tokio::spawn(crate::service::l3::failover_loop(svc.clone()));
     let state = AppState {
         svc,
         auth: auth.authenticator,

@@ -374,7 +374,7 @@ async fn if_match_revision_preconditions() {
 async fn unknown_urls_and_methods() {
     let app = App::new().await;
     let p1 = app.as_("p1", "member");
-    for path in ["/v2.0/bogus", "/v2.0/routers", "/v2.0/bogus/123", "/nope", "/v2.0/networks/x/y/z/w"] {
+    for path in ["/v2.0/bogus", "/v2.0/subnetpools", "/v2.0/bogus/123", "/nope", "/v2.0/networks/x/y/z/w"] {
         assert_error_msg(&p1.get(path).await, 404, "HTTPNotFound", "The resource could not be found.");
     }
     assert_error_msg(

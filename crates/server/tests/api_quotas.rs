@@ -13,8 +13,14 @@ use neutrino_server::config::Config;
 use neutrino_server::store::Store;
 use serde_json::{Value, json};
 
-const DEFAULTS: [(&str, i64); 5] =
-    [("network", 100), ("subnet", 100), ("port", 500), ("security_group", 10), ("security_group_rule", 100)];
+const DEFAULTS: [(&str, i64); 6] = [
+    ("network", 100),
+    ("subnet", 100),
+    ("port", 500),
+    ("router", 10),
+    ("security_group", 10),
+    ("security_group_rule", 100),
+];
 
 fn defaults() -> Value {
     Value::Object(DEFAULTS.iter().map(|(k, v)| (k.to_string(), json!(v))).collect())
@@ -169,10 +175,10 @@ async fn invalid_bodies_are_400_with_upstream_s_words() {
         "Invalid input for subnet. Reason: '2147483648' is too large - must be no larger than '2147483647'.",
     );
     assert_error_msg(
-        &put(json!({"quota": {"router": 1, "network": 1}})).await,
+        &put(json!({"quota": {"rbac_policy": 1, "network": 1}})).await,
         400,
         "HTTPBadRequest",
-        "Unrecognized attribute(s) 'router'",
+        "Unrecognized attribute(s) 'rbac_policy'",
     );
     assert_error(&put(json!({"quotas": {"network": 1}})).await, 400, "HTTPBadRequest");
     assert_error(&put(json!({"quota": 5})).await, 400, "HTTPBadRequest");
@@ -249,7 +255,7 @@ async fn details_count_what_each_project_uses() {
     assert_eq!(
         b,
         json!({"quota": {
-            "network": u(100, 1), "subnet": u(100, 1), "port": u(20, 2),
+            "network": u(100, 1), "subnet": u(100, 1), "port": u(20, 2), "router": u(10, 0),
             "security_group": u(10, 2), "security_group_rule": u(100, 6),
         }})
     );

@@ -193,7 +193,7 @@ async fn every_networking_operation_is_routed() {
     let app = App::new().await;
     let admin = app.admin();
     // The check tells an unrouted request from a routed one.
-    assert!(unrouted(&admin.get("/v2.0/routers").await));
+    assert!(unrouted(&admin.get("/v2.0/subnetpools").await));
     assert!(unrouted(&admin.send(Method::PATCH, "/v2.0/networks", None, &[]).await));
     assert!(!unrouted(&admin.get("/v2.0/networks").await));
 
@@ -207,8 +207,16 @@ async fn every_networking_operation_is_routed() {
     let (s, b) = admin.post("/v2.0/security-group-rules", rule).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     let rule = id(&b["security_group_rule"]);
-    for (coll, i) in [("networks", &net), ("subnets", &subnet), ("ports", &port), ("security-groups", &group)]
-    {
+    let (s, b) = admin.post("/v2.0/routers", json!({"router": {"name": "r"}})).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let router = id(&b["router"]);
+    for (coll, i) in [
+        ("networks", &net),
+        ("subnets", &subnet),
+        ("ports", &port),
+        ("security-groups", &group),
+        ("routers", &router),
+    ] {
         assert_eq!(
             admin.put(&format!("/v2.0/{coll}/{i}/tags/red"), json!(null)).await.0,
             StatusCode::CREATED
@@ -226,6 +234,7 @@ async fn every_networking_operation_is_routed() {
         ("security_group_id", group),
         ("security_group_rule_id", rule),
         ("agent_id", agent),
+        ("router_id", router),
         ("project_id", "p1".to_string()),
         ("tag", "red".to_string()),
         ("alias", "tag".to_string()),

@@ -1,5 +1,6 @@
 //! HTTP routes of the Networking API v2.0 (thin: translate HTTP to a service call and back).
-//! `/` and `/v2.0/` discovery, `/v2.0/extensions`, the resource collections with tags, quotas, and
+//! `/` and `/v2.0/` discovery, `/v2.0/extensions`, the resource collections with tags, router
+//! actions, quotas, and
 //! the identity routes of the builtin mode under `/identity/v3`; the request limits and
 //! error layers around them ([`limits`], [`error`]) and the connection server ([`serve`]).
 
@@ -12,6 +13,7 @@ pub mod meta;
 pub mod openapi;
 mod quotas;
 mod resources;
+mod routers;
 pub mod serve;
 
 use std::sync::Arc;
@@ -62,6 +64,7 @@ pub fn router(state: AppState, identity: Option<Router>) -> Router {
     let api = resources::routes()
         .merge(agents::public_routes())
         .merge(dhcp_agents::routes())
+        .merge(routers::routes())
         .merge(quotas::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .method_not_allowed_fallback(method_not_allowed);

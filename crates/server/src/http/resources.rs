@@ -1,5 +1,5 @@
 //! Handlers of the resource collections (`/v2.0/{networks,subnets,ports,security-groups,
-//! security-group-rules}`), their members and
+//! security-group-rules,routers}`), their members and
 //! their tags, dispatched by collection name; also `/v2.0/` and `/v2.0/extensions`. Services
 //! return model types; [`render`](mod@render) makes their wire shape.
 
@@ -20,7 +20,7 @@ use crate::context::RequestContext;
 use crate::service::policy;
 use crate::service::query::{self, ListParams};
 use crate::service::tags::{self, Tagged};
-use crate::service::{Page, networks, ports, security_group_rules, security_groups, subnets};
+use crate::service::{Page, networks, ports, routers, security_group_rules, security_groups, subnets};
 use render::{render, render_all, render_page};
 
 pub fn routes() -> Router<AppState> {
@@ -53,6 +53,7 @@ enum Coll {
     Ports,
     SecurityGroups,
     SecurityGroupRules,
+    Routers,
 }
 
 impl Coll {
@@ -63,6 +64,7 @@ impl Coll {
             "ports" => Ok(Self::Ports),
             "security-groups" => Ok(Self::SecurityGroups),
             "security-group-rules" => Ok(Self::SecurityGroupRules),
+            "routers" => Ok(Self::Routers),
             _ => Err(Fail(ApiError::http_not_found())),
         }
     }
@@ -73,6 +75,7 @@ impl Coll {
             Self::Ports => "port",
             Self::SecurityGroups => "security_group",
             Self::SecurityGroupRules => "security_group_rule",
+            Self::Routers => "router",
         }
     }
     fn plural(self) -> &'static str {
@@ -82,6 +85,7 @@ impl Coll {
             Self::Ports => "ports",
             Self::SecurityGroups => "security_groups",
             Self::SecurityGroupRules => "security_group_rules",
+            Self::Routers => "routers",
         }
     }
     /// The collection's name in URLs.
@@ -99,6 +103,7 @@ impl Coll {
             Self::Ports => &neutrino_model::attrs::PORT,
             Self::SecurityGroups => &neutrino_model::attrs::SECURITY_GROUP,
             Self::SecurityGroupRules => &neutrino_model::attrs::SECURITY_GROUP_RULE,
+            Self::Routers => &neutrino_model::attrs::ROUTER,
         }
     }
 }
@@ -139,6 +144,7 @@ async fn create(
         Coll::SecurityGroupRules => {
             render_all(&ctx, &security_group_rules::create(&st.svc, &ctx, objs).await?)
         }
+        Coll::Routers => render_all(&ctx, &routers::create(&st.svc, &ctx, objs).await?),
     };
     let out = if bulk {
         json!({ c.plural(): made })
@@ -171,6 +177,7 @@ async fn show(
         Coll::SecurityGroupRules => {
             render(&ctx, &security_group_rules::show(&st.svc, &ctx, &id).await?, &fields)
         }
+        Coll::Routers => render(&ctx, &routers::show(&st.svc, &ctx, &id).await?, &fields),
     };
     Ok(Json(json!({ c.singular(): item })))
 }
@@ -243,6 +250,7 @@ async fn list(
         Coll::SecurityGroupRules => {
             render_page(&ctx, security_group_rules::list(&st.svc, &ctx, params.clone()).await?, fields)
         }
+        Coll::Routers => render_page(&ctx, routers::list(&st.svc, &ctx, params.clone()).await?, fields),
     };
     let links = links(&st.base, c.path(), &raw, &params, &page);
     let mut out = Map::new();
@@ -273,6 +281,7 @@ async fn update(
         Coll::SecurityGroups => {
             render(&ctx, &security_groups::update(&st.svc, &ctx, &id, obj, rev).await?, &[])
         }
+        Coll::Routers => render(&ctx, &routers::update(&st.svc, &ctx, &id, obj, rev).await?, &[]),
         // Rules cannot be updated (upstream has no update of them).
         Coll::SecurityGroupRules => return Err(Fail(ApiError::method_not_allowed())),
     };
@@ -293,6 +302,7 @@ async fn delete(
         Coll::Ports => ports::delete(&st.svc, &ctx, &id, rev).await?,
         Coll::SecurityGroups => security_groups::delete(&st.svc, &ctx, &id, rev).await?,
         Coll::SecurityGroupRules => security_group_rules::delete(&st.svc, &ctx, &id).await?,
+        Coll::Routers => routers::delete(&st.svc, &ctx, &id, rev).await?,
     }
     Ok(no_content())
 }

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 pub use neutrino_model::internal::Report;
 
 use super::dhcp::{self, Scheduling};
-use super::{Services, unix_now};
+use super::{Services, l3, unix_now};
 use crate::context::RequestContext;
 use crate::store::dhcp::DhcpAgent;
 use crate::store::{agents as rows, changes};
@@ -96,13 +96,16 @@ pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str) -> ApiResult
     if !ctx.is_admin() {
         return Err(agent_not_found(id));
     }
-    let (id, sched) = (id.to_string(), Scheduling::of(svc));
+    let (id, sched, down) = (id.to_string(), Scheduling::of(svc), svc.agent_down_time());
     svc.store
         .write(move |sql| {
             let Some(host) = rows::host_of(sql, &id)? else { return Err(agent_not_found(&id)) };
             // Its networks move to the live DHCP agents (upstream's bindings go with the row).
             dhcp::forget_agent(sql, sched, &DhcpAgent { id: id.clone(), host: host.clone() })?;
             crate::store::dhcp::unbind_agent(sql, &id)?;
+            // Its routers move to the live L3 agents.
+            l3::forget_agent(sql, &id, down)?;
+            crate::store::l3::unbind_agent(sql, &id)?;
             rows::delete(sql, &id)?;
             changes::record(sql, "agent", &id, None, Some(&host))?;
             Ok(())
@@ -172,7 +175,10 @@ pub async fn report(svc: &Services, r: Report) -> ApiResult<Value> {
             let woke = changed || r.start_flag;
             let me = DhcpAgent { id: agent.id.clone(), host: agent.host.clone() };
             let scheduled = dhcp::on_report(sql, sched, &agent.agent_type, &me, agent.admin_state_up, woke)?;
-            let changed = changed || scheduled;
+            // ... and routers to an L3 agent (upstream's `auto_schedule_routers`).
+            let routed =
+                l3::on_report(sql, down, &agent.agent_type, &agent.host, agent.admin_state_up, woke)?;
+            let changed = changed || scheduled || routed;
             Ok((json!({"id": agent.id, "alive": true, "admin_state_up": agent.admin_state_up}), changed))
         })
         .await?;

@@ -84,7 +84,7 @@ fn network_state(
         dhcp_port,
         subnets,
         ports,
-        routed_subnets: vec![],
+        routed_subnets: crate::store::routers::routed_subnets(sql, id)?,
         dns_domain: dns_domain.to_string(),
     }))
 }

@@ -22,7 +22,7 @@ pub use neutrino_model::internal::{
     PortState, StatusReport,
 };
 
-use super::{Services, dhcp_state, firewall, unix_now};
+use super::{Services, dhcp_state, firewall, l3_state, unix_now};
 use crate::ml2::binding::VIF_OVS;
 use crate::store::changes::Change;
 use crate::store::{Sql, agents, changes, networks as net_rows, ports as port_rows};
@@ -125,7 +125,7 @@ pub async fn host_state(svc: &Services, host: &str) -> ApiResult<HostState> {
                 l2: l2_state(sql, &host, down)?,
                 firewall: firewall::state(sql, &host)?,
                 dhcp: dhcp_state::state(sql, &host, &dns)?,
-                l3: Default::default(),
+                l3: l3_state::state(sql, &host)?,
             })
         })
         .await
@@ -175,7 +175,7 @@ async fn delta(svc: &Services, host: &str, since: i64) -> ApiResult<Delta> {
                 l2: l2_delta(sql, &host, &list, down)?,
                 firewall,
                 dhcp: dhcp_state::delta(sql, &host, &list, &dns)?,
-                l3: None,
+                l3: l3_state::delta(sql, &host, &list)?,
             })
         })
         .await

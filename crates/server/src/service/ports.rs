@@ -89,7 +89,7 @@ fn subnet_for(
 }
 
 /// Allocates the addresses a port asks for (or the automatic ones when `requests` is None).
-fn allocate(
+pub(crate) fn allocate(
     sql: &mut dyn Sql,
     ctx: &RequestContext,
     network_id: &str,
@@ -409,6 +409,19 @@ pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str, if_match: Op
             let p = writable(sql, &ctx, &id)?;
             policy::require_write(&ctx, "delete_port")?;
             check_revision(if_match, p.std.revision_number)?;
+            // Upstream's `prevent_l3_port_deletion`: a router's own ports go with
+            // remove_router_interface or the gateway's clearing.
+            if p.device_owner.starts_with("network:router_")
+                && crate::store::routers::router_of_port(sql, &id)?.is_some()
+            {
+                return Err(ApiError::conflict(
+                    "ServicePortInUse",
+                    format!(
+                        "Port {id} cannot be deleted directly via the port API: has device owner {}.",
+                        p.device_owner
+                    ),
+                ));
+            }
             rows::delete(sql, &id)?;
             binding::record(sql, Some(&p), None)?;
             if p.device_owner == neutrino_model::port::OWNER_DHCP {

@@ -241,7 +241,9 @@ pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str, if_match: Op
             // SLAAC and DHCPv6-stateless addresses are derived, not handed out: upstream
             // removes them from their ports rather than refusing the delete.
             let auto = super::ipam::is_auto_address(&s);
-            if !auto && holders.iter().any(|(_, owner)| owner != OWNER_DHCP) {
+            // A router interface holds even a derived address (upstream refuses those too).
+            let routed = holders.iter().any(|(_, owner)| owner == neutrino_model::router::OWNER_ROUTER_INTERFACE);
+            if routed || (!auto && holders.iter().any(|(_, owner)| owner != OWNER_DHCP)) {
                 return Err(ApiError::conflict(
                     "SubnetInUse",
                     format!("Unable to complete operation on subnet {id}: One or more ports have an IP allocation from this subnet."),

@@ -121,6 +121,7 @@ fn create_example(r: &Resource) -> Value {
         "subnet" => json!({"subnet": {"network_id": net, "ip_version": 4, "cidr": "10.0.0.0/24"}}),
         "port" => json!({"port": {"network_id": net}}),
         "security_group" => json!({"security_group": {"name": "web"}}),
+        "router" => json!({"router": {"name": "r1", "admin_state_up": true}}),
         _ => {
             json!({"security_group_rule": {"security_group_id": net, "direction": "ingress", "protocol": "tcp",
             "port_range_min": 22, "port_range_max": 22}})

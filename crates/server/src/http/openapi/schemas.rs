@@ -1,8 +1,8 @@
 //! OpenAPI schemas of the networking resources, derived from the attribute maps of
 //! `neutrino_model::attrs` (settable on POST/PUT, required, admin-only) and each attribute's wire
-//! type (neutron-lib `api/definitions/{network,subnet,port,agent}.py`); the `NeutronError` body.
+//! type (neutron-lib `api/definitions/{network,subnet,port,l3,agent}.py`); the `NeutronError` body.
 
-use neutrino_model::attrs::{Attr, NETWORK, PORT, SECURITY_GROUP, SECURITY_GROUP_RULE, SUBNET};
+use neutrino_model::attrs::{Attr, NETWORK, PORT, ROUTER, SECURITY_GROUP, SECURITY_GROUP_RULE, SUBNET};
 use neutrino_model::convert::NAME_MAX_LEN;
 use neutrino_model::network::NETWORK_TYPES;
 use neutrino_model::port::VNIC_TYPES;
@@ -35,7 +35,7 @@ const fn res(
     Resource { singular, plural, title, attrs, path: plural, updatable: true }
 }
 
-pub const RESOURCES: [Resource; 5] = [
+pub const RESOURCES: [Resource; 6] = [
     res("network", "networks", "Network", &NETWORK),
     res("subnet", "subnets", "Subnet", &SUBNET),
     res("port", "ports", "Port", &PORT),
@@ -48,6 +48,7 @@ pub const RESOURCES: [Resource; 5] = [
         updatable: false,
         ..res("security_group_rule", "security_group_rules", "SecurityGroupRule", &SECURITY_GROUP_RULE)
     },
+    res("router", "routers", "Router", &ROUTER),
 ];
 
 /// Attributes accepted on create but never returned (upstream `is_visible: False`).
@@ -56,7 +57,7 @@ const WRITE_ONLY: &[(&str, &str)] = &[("subnet", "prefixlen"), ("subnet", "use_d
 /// Attributes returned that are not in the attribute map (computed, never settable).
 fn computed(singular: &str) -> Vec<(&'static str, Value)> {
     match singular {
-        "network" => vec![("availability_zones", array(text()))],
+        "network" | "router" => vec![("availability_zones", array(text()))],
         "security_group" => {
             vec![("security_group_rules", array(json!({"$ref": "#/components/schemas/SecurityGroupRule"})))]
         }
@@ -189,6 +190,16 @@ pub fn attr_type(singular: &str, name: &str) -> Option<Value> {
                     "description": "null (on update) removes the option; blank only for `router` and `classless-static-route`."},
                 "ip_version": {"type": "integer", "enum": [4, 6], "default": 4}}}})),
         ("security_group", "stateful") => boolean(),
+        ("router", "external_gateway_info") => {
+            nullable(json!({"type": "object", "additionalProperties": false,
+            "description": "`{}` or null clears the gateway; `network_id` names a `router:external` network.",
+            "properties": {"network_id": uuid(), "enable_snat": boolean(),
+                "external_fixed_ips": array(pair(&[("subnet_id", uuid()), ("ip_address", ip())], &[]))}}))
+        }
+        ("router", "routes") => {
+            array(pair(&[("destination", cidr()), ("nexthop", ip())], &["destination", "nexthop"]))
+        }
+        ("router", "availability_zone_hints") => array(text()),
         ("security_group_rule", "security_group_id") => uuid(),
         ("security_group_rule", "remote_group_id") => nullable(uuid()),
         ("security_group_rule", "direction") => one_of_strings(&["ingress", "egress"]),

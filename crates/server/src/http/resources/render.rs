@@ -1,9 +1,10 @@
-//! The wire shape of networks, subnets, ports, security groups and their rules: each resource's JSON object as the caller may
+//! The wire shape of networks, subnets, ports, routers, security groups and their rules: each resource's JSON object as the caller may
 //! see it (admin-only attributes stripped per [`policy::strip`]), cut to `fields=` if given.
 
 use neutrino_model::attrs::{self, Attr};
 use neutrino_model::network::Network;
 use neutrino_model::port::Port;
+use neutrino_model::router::Router;
 use neutrino_model::security_group::{SecurityGroup, SecurityGroupRule};
 use neutrino_model::subnet::Subnet;
 use serde_json::{Map, Value};
@@ -38,6 +39,15 @@ impl Resource for Subnet {
 impl Resource for Port {
     fn attrs() -> &'static [Attr] {
         &attrs::PORT
+    }
+    fn wire(&self) -> Map<String, Value> {
+        self.to_json()
+    }
+}
+
+impl Resource for Router {
+    fn attrs() -> &'static [Attr] {
+        &attrs::ROUTER
     }
     fn wire(&self) -> Map<String, Value> {
         self.to_json()
