@@ -400,7 +400,8 @@ pub async fn update(
     Ok(out)
 }
 
-/// Deletes a port and frees its addresses. A deleted DHCP port of a network still hosted is
+/// Deletes a port and frees its addresses; its floating IPs are disassociated, and the port of
+/// a floating IP cannot be deleted here (409). A deleted DHCP port of a network still hosted is
 /// made again (upstream's DHCP agent makes its port again when it resyncs the network).
 pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str, if_match: Option<i64>) -> ApiResult<()> {
     let (ctx, id, sched) = (ctx.clone(), id.to_string(), super::dhcp::Scheduling::of(svc));
@@ -409,6 +410,8 @@ pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str, if_match: Op
             let p = writable(sql, &ctx, &id)?;
             policy::require_write(&ctx, "delete_port")?;
             check_revision(if_match, p.std.revision_number)?;
+            super::floatingips::check_port_delete(sql, &p)?;
+            super::floatingips::disassociate_port(sql, &id)?;
             rows::delete(sql, &id)?;
             binding::record(sql, Some(&p), None)?;
             if p.device_owner == neutrino_model::port::OWNER_DHCP {

@@ -1,12 +1,12 @@
 //! The tag sub-resource (`standard-attr-tag`):
-//! `/v2.0/{networks,subnets,ports,security-groups}/{id}/tags[/{tag}]`.
+//! `/v2.0/{networks,subnets,ports,security-groups,floatingips}/{id}/tags[/{tag}]`.
 //! Every change bumps the resource's revision.
 
 use neutrino_model::common::now_timestamp;
 use neutrino_model::{ApiError, ApiResult, convert};
 use serde_json::Value;
 
-use super::{Services, networks, policy, ports, security_groups, subnets};
+use super::{Services, floatingips, networks, policy, ports, security_groups, subnets};
 use crate::context::RequestContext;
 use crate::store::{self, Sql, tags as rows};
 
@@ -21,6 +21,7 @@ pub enum Tagged {
     Subnet,
     Port,
     SecurityGroup,
+    FloatingIp,
 }
 
 impl Tagged {
@@ -31,6 +32,7 @@ impl Tagged {
             "subnets" => Some(Self::Subnet),
             "ports" => Some(Self::Port),
             "security-groups" => Some(Self::SecurityGroup),
+            "floatingips" => Some(Self::FloatingIp),
             _ => None,
         }
     }
@@ -42,6 +44,7 @@ impl Tagged {
             Self::Subnet => store::subnets::TAG_TYPE,
             Self::Port => store::ports::TAG_TYPE,
             Self::SecurityGroup => store::security_groups::TAG_TYPE,
+            Self::FloatingIp => store::floatingips::TAG_TYPE,
         }
     }
 
@@ -52,6 +55,7 @@ impl Tagged {
             Self::Subnet => subnets::visible(sql, ctx, id)?.std.project_id,
             Self::Port => ports::visible(sql, ctx, id)?.std.project_id,
             Self::SecurityGroup => security_groups::visible(sql, ctx, id)?.std.project_id,
+            Self::FloatingIp => floatingips::visible(sql, ctx, id)?.std.project_id,
         })
     }
 }
@@ -105,6 +109,7 @@ fn bump(sql: &mut dyn Sql, kind: Tagged, id: &str) -> ApiResult<()> {
         Tagged::Subnet => store::subnets::touch(sql, id, &now)?,
         Tagged::Port => store::ports::touch(sql, id, &now)?,
         Tagged::SecurityGroup => store::security_groups::touch(sql, id, &now)?,
+        Tagged::FloatingIp => store::floatingips::touch(sql, id, &now)?,
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ pub mod agents;
 pub mod allocations;
 pub mod changes;
 pub mod dhcp;
+pub mod floatingips;
 pub mod list;
 pub mod networks;
 pub mod port_security;

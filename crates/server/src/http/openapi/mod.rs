@@ -101,7 +101,7 @@ fn error_response(description: &str, schema: &str) -> Value {
 }
 
 const DESCRIPTION: &str = "The OpenStack Networking API v2.0 as Neutrino serves it (networks, subnets, \
-ports, security groups and their rules, their tags, quotas, agents) and, with `[auth] mode = \"builtin\"`, its Keystone v3-compatible identity \
+ports, security groups and their rules, floating IPs, their tags, quotas, agents) and, with `[auth] mode = \"builtin\"`, its Keystone v3-compatible identity \
 service under `/identity/v3`. Send the token from `POST /identity/v3/auth/tokens` (header \
 `X-Subject-Token`) as `X-Auth-Token`. Any path also answers with a `.json` suffix. Errors are \
 `{\"NeutronError\": {\"type\", \"message\", \"detail\"}}` on the networking API and Keystone's \
@@ -133,7 +133,7 @@ pub fn document() -> Value {
         "tags": [
             {"name": "discovery", "description": "Versions, resources and extensions."},
             {"name": "networks"}, {"name": "subnets"}, {"name": "ports"},
-            {"name": "security-groups"}, {"name": "security-group-rules"},
+            {"name": "security-groups"}, {"name": "security-group-rules"}, {"name": "floatingips"},
             {"name": "quotas", "description": "Per-project limits (`quotas`, `quota_details`)."},
             {"name": "agents", "description": "Admin-only (`agent` and `dhcp_agent_scheduler` extensions)."},
             {"name": "identity", "description": "The builtin identity service (`[auth] mode = \"builtin\"`)."},
