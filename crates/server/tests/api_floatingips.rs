@@ -412,7 +412,7 @@ async fn lists_filter_sort_and_page_and_floating_ips_take_tags() {
     assert_eq!(list("status=ACTIVE".into()).await, Vec::<String>::new());
     assert_eq!(list("project_id=p1".into()).await.len(), 2);
     let page = list("limit=1&sort_key=id&sort_dir=asc".into()).await;
-    let mut all = vec![id(&a), id(&b)];
+    let mut all = [id(&a), id(&b)];
     all.sort();
     assert_eq!(page, vec![all[0].clone()]);
     assert_eq!(

@@ -13,8 +13,14 @@ use neutrino_server::config::Config;
 use neutrino_server::store::Store;
 use serde_json::{Value, json};
 
-const DEFAULTS: [(&str, i64); 5] =
-    [("network", 100), ("subnet", 100), ("port", 500), ("security_group", 10), ("security_group_rule", 100)];
+const DEFAULTS: [(&str, i64); 6] = [
+    ("network", 100),
+    ("subnet", 100),
+    ("port", 500),
+    ("floatingip", 50),
+    ("security_group", 10),
+    ("security_group_rule", 100),
+];
 
 fn defaults() -> Value {
     Value::Object(DEFAULTS.iter().map(|(k, v)| (k.to_string(), json!(v))).collect())
@@ -249,7 +255,7 @@ async fn details_count_what_each_project_uses() {
     assert_eq!(
         b,
         json!({"quota": {
-            "network": u(100, 1), "subnet": u(100, 1), "port": u(20, 2),
+            "network": u(100, 1), "subnet": u(100, 1), "port": u(20, 2), "floatingip": u(50, 0),
             "security_group": u(10, 2), "security_group_rule": u(100, 6),
         }})
     );
