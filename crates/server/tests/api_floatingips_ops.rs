@@ -205,16 +205,19 @@ async fn the_floatingip_quota_counts_a_projects_floating_ips() {
     let (admin, p1) = (app.admin(), app.as_("p1", "member"));
     let (_, q) = p1.get("/v2.0/quotas/p1").await;
     assert_eq!(q["quota"]["floatingip"], 50, "{q}");
-    let (s, b) = admin.put("/v2.0/quotas/p1", json!({"quota": {"floatingip": 1}})).await;
+    let (s, b) = admin.put("/v2.0/quotas/p1", json!({"quota": {"floatingip": 2}})).await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    fip(&p1, json!({"floating_network_id": w.ext})).await;
-    let r = p1.post("/v2.0/floatingips", json!({"floatingip": {"floating_network_id": w.ext}})).await;
+    let one = json!({"floating_network_id": w.ext});
+    let (s, b) = p1.post("/v2.0/floatingips", json!({"floatingips": [one, one]})).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(b["floatingips"].as_array().unwrap().len(), 2, "{b}");
+    let r = p1.post("/v2.0/floatingips", json!({"floatingip": one})).await;
     assert_error_msg(&r, 409, "OverQuota", "Quota exceeded for resources: ['floatingip'].");
-    // Nothing of the refused create stayed: one floating IP port on the network.
+    // Nothing of the refused create stayed: two floating IP ports on the network.
     let (_, ports) = admin.get("/v2.0/ports?device_owner=network:floatingip").await;
-    assert_eq!(ports["ports"].as_array().unwrap().len(), 1, "{ports}");
+    assert_eq!(ports["ports"].as_array().unwrap().len(), 2, "{ports}");
     let (_, d) = p1.get("/v2.0/quotas/p1/details").await;
-    assert_eq!(d["quota"]["floatingip"], json!({"limit": 1, "used": 1, "reserved": 0}));
+    assert_eq!(d["quota"]["floatingip"], json!({"limit": 2, "used": 2, "reserved": 0}));
     // Another project has its own count.
     fip(&app.as_("p2", "member"), json!({"floating_network_id": w.ext})).await;
 }
@@ -242,4 +245,39 @@ async fn floatingip_pools_are_the_ipv4_subnets_of_external_networks() {
     for a in ["qos-fip", "dns-integration", "floating-ip-port-forwarding"] {
         assert!(!aliases.contains(&a), "{a} not advertised");
     }
+}
+
+/// The `network:floatingip` port is in the change feed like any port: the DHCP agent of the
+/// external network is sent the network again, with the port, when a floating IP comes, and
+/// without it when it goes.
+#[tokio::test]
+async fn the_floatingip_port_comes_and_goes_in_the_external_networks_dhcp_section() {
+    let app = App::new().await;
+    let report = json!({"host": "net1", "agent_type": "DHCP agent", "binary": "neutron-dhcp-agent",
+        "start_flag": true, "configurations": {}});
+    assert_eq!(app.agent().post("/internal/v1/agents/report", report).await.0, StatusCode::OK);
+    let w = world(&app).await;
+    let ports_in = |d: &Value| -> Vec<String> {
+        let nets = d["dhcp"]["networks"].as_array().unwrap_or_else(|| panic!("a dhcp section: {d}"));
+        let ext = nets.iter().find(|n| n["id"] == json!(w.ext)).unwrap_or_else(|| panic!("ext sent: {d}"));
+        ext["ports"].as_array().unwrap().iter().map(id).collect()
+    };
+    let watch = |since: i64| {
+        let agent = app.agent();
+        async move {
+            let (s, d) = agent.get(&format!("/internal/v1/hosts/net1/watch?since={since}&timeout=1")).await;
+            assert_eq!(s, StatusCode::OK, "{d}");
+            d
+        }
+    };
+    let rev = revision(&app).await;
+    let f = fip(&app.as_("p1", "member"), json!({"floating_network_id": w.ext})).await;
+    let (_, ports) = app.admin().get(&format!("/v2.0/ports?device_id={}", id(&f))).await;
+    let port = id(&ports["ports"][0]);
+    assert!(ports_in(&watch(rev).await).contains(&port), "the port came");
+    let rev = revision(&app).await;
+    assert_eq!(app.admin().delete(&format!("/v2.0/floatingips/{}", id(&f))).await.0, StatusCode::NO_CONTENT);
+    let after = ports_in(&watch(rev).await);
+    assert!(!after.contains(&port), "the port went: {after:?}");
+    assert!(after.contains(&w.router.gw_port), "the router's gateway port stays: {after:?}");
 }

@@ -266,6 +266,7 @@ fn build(sql: &mut dyn Sql, ctx: &RequestContext, body: &Map<String, Value>) -> 
     f.floating_port_id = port.std.id.clone();
     f.floating_ip_address = port.fixed_ips[0].ip_address.to_string();
     ports::insert(sql, &port)?;
+    super::binding::record(sql, None, Some(&port))?;
     associate(sql, ctx, &mut f, &c)?;
     rows::insert(sql, &f)?;
     record_routers(sql, [f.router_id.as_deref(), None])?;
@@ -368,7 +369,10 @@ pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str, if_match: Op
             policy::require_write(&ctx, "delete_floatingip")?;
             check_revision(if_match, f.std.revision_number)?;
             rows::delete(sql, &id)?;
-            ports::delete(sql, &f.floating_port_id)?;
+            if let Some(port) = ports::get(sql, &f.floating_port_id)? {
+                ports::delete(sql, &port.std.id)?;
+                super::binding::record(sql, Some(&port), None)?;
+            }
             record_routers(sql, [f.router_id.as_deref(), None])?;
             Ok(())
         })

@@ -1,7 +1,8 @@
 //! Rows of the `floatingips` table (upstream `floatingips`), which of them a project may see
 //! (its own), and the router lookups floating IPs need: the router joining a subnet to an
-//! external network (upstream `get_router_for_floatingip`) and the host of a router's L3 agent
-//! (`router_l3_agents`). All the SQL about routers that floating IPs rely on lives here.
+//! external network (upstream `get_router_for_floatingip`) and, for status reports, whether a
+//! host runs the L3 agent of a floating IP's router (`router_l3_agents`). All the SQL about
+//! routers that floating IPs rely on lives here.
 
 use neutrino_model::common::Standard;
 use neutrino_model::floatingip::{FloatingIp, PortDetails};
@@ -143,22 +144,6 @@ pub fn holding_fixed_ip(
     Ok(rows.first().map(|r| r[0].text()))
 }
 
-/// How many floating IPs are on `network_id` (holding one of its subnet `subnet_id`'s
-/// addresses, when given).
-pub fn count_on(sql: &mut dyn Sql, network_id: &str, subnet_id: Option<&str>) -> Result<i64, StoreError> {
-    let rows = match subnet_id {
-        None => {
-            sql.query("SELECT COUNT(*) FROM floatingips WHERE floating_network_id = ?", &[network_id.into()])?
-        }
-        Some(s) => sql.query(
-            "SELECT COUNT(*) FROM floatingips f JOIN ip_allocations a ON a.port_id = f.floating_port_id \
-             WHERE f.floating_network_id = ? AND a.subnet_id = ?",
-            &[network_id.into(), s.into()],
-        )?,
-    };
-    Ok(rows.first().map_or(0, |r| r[0].int()))
-}
-
 /// The router that joins subnet `subnet_id` to `external_network_id`: one with its gateway
 /// port on the external network and an interface port holding an address of the subnet.
 /// Among several, the one whose interface holds the subnet's gateway address, else the first
@@ -182,15 +167,6 @@ pub fn router_for(
     )?;
     let on_gateway = rows.iter().find(|r| r[2].opt_text().is_some_and(|g| g == r[1].text()));
     Ok(on_gateway.or(rows.first()).map(|r| r[0].text()))
-}
-
-/// The host of the L3 agent running router `router_id`, if it is scheduled.
-pub fn router_host(sql: &mut dyn Sql, router_id: &str) -> Result<Option<String>, StoreError> {
-    let rows = sql.query(
-        "SELECT a.host FROM router_l3_agents b JOIN agents a ON a.id = b.agent_id WHERE b.router_id = ?",
-        &[router_id.into()],
-    )?;
-    Ok(rows.first().map(|r| r[0].text()))
 }
 
 /// Sets the status of floating IP `id` if it is served by a router whose L3 agent runs on
