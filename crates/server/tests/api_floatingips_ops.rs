@@ -281,3 +281,28 @@ async fn the_floatingip_port_comes_and_goes_in_the_external_networks_dhcp_sectio
     assert!(!after.contains(&port), "the port went: {after:?}");
     assert!(after.contains(&w.router.gw_port), "the router's gateway port stays: {after:?}");
 }
+
+#[tokio::test]
+async fn a_port_keeps_the_fixed_ip_its_floating_ip_points_at() {
+    let app = App::new().await;
+    let w = world(&app).await;
+    let p1 = app.as_("p1", "member");
+    let vm = p1.port(&w.net, json!({"fixed_ips": [{"ip_address": "10.0.0.20"}]})).await;
+    fip(&p1, json!({"floating_network_id": w.ext, "port_id": id(&vm)})).await;
+    let path = format!("/v2.0/ports/{}", id(&vm));
+    let r = p1.put(&path, json!({"port": {"fixed_ips": [{"ip_address": "10.0.0.21"}]}})).await;
+    assert_error_msg(
+        &r,
+        400,
+        "BadRequest",
+        &format!(
+            "Bad port request: Cannot update the fixed_ips of the port {}, because its original fixed_ip has been associated to a floating ip.",
+            id(&vm)
+        ),
+    );
+    // Adding an address while keeping the associated one is fine.
+    let both = json!({"port": {"fixed_ips": [{"ip_address": "10.0.0.20"}, {"ip_address": "10.0.0.21"}]}});
+    let (s, b) = p1.put(&path, both).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["port"]["fixed_ips"].as_array().unwrap().len(), 2, "{b}");
+}

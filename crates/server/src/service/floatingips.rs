@@ -396,6 +396,24 @@ pub fn check_port_delete(sql: &mut dyn Sql, p: &Port) -> ApiResult<()> {
     Ok(())
 }
 
+/// The port-update hook (upstream `prevent_internal_ip_change_for_fip`): a port's new
+/// addresses must keep every fixed IP a floating IP is associated with (400 otherwise).
+pub fn check_port_fixed_ips(sql: &mut dyn Sql, port_id: &str, fixed_ips: &[FixedIp]) -> ApiResult<()> {
+    for f in rows::of_fixed_port(sql, port_id)? {
+        let kept = f
+            .fixed_ip_address
+            .as_deref()
+            .is_none_or(|ip| fixed_ips.iter().any(|x| x.ip_address.to_string() == ip));
+        if !kept {
+            return Err(ApiError::bad_request(format!(
+                "Bad port request: Cannot update the fixed_ips of the port {port_id}, because its original fixed_ip has been associated to a floating ip."
+            ))
+            .with_kind("BadRequest"));
+        }
+    }
+    Ok(())
+}
+
 /// Disassociates the floating IPs of a port about to go (upstream `disassociate_floatingips`),
 /// recording a `router` change for each router that served one.
 pub fn disassociate_port(sql: &mut dyn Sql, port_id: &str) -> ApiResult<()> {

@@ -353,6 +353,7 @@ pub async fn update(
                 allocations::free_port(sql, &id)?;
                 let owner = c.device_owner.clone().unwrap_or_else(|| p.device_owner.clone());
                 p.fixed_ips = allocate(sql, &ctx, &p.network_id, Some(requests), &owner, &p.mac_address)?;
+                super::floatingips::check_port_fixed_ips(sql, &id, &p.fixed_ips)?;
             }
             if let Some(v) = c.name.clone() {
                 p.std.name = v
