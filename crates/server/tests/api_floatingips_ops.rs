@@ -138,7 +138,11 @@ async fn delete_frees_the_address_and_removes_the_floatingip_port() {
     let app = App::new().await;
     let w = world(&app).await;
     let admin = app.admin();
-    let f = fip(&admin, json!({"floating_network_id": w.ext, "floating_ip_address": "203.0.113.99"})).await;
+    let f = fip(
+        &admin,
+        json!({"floating_network_id": w.ext, "floating_ip_address": "203.0.113.99", "project_id": "p1"}),
+    )
+    .await;
     let (s, ports) = admin.get(&format!("/v2.0/ports?device_id={}", id(&f))).await;
     assert_eq!(s, StatusCode::OK);
     let port = id(&ports["ports"][0]);
@@ -152,6 +156,14 @@ async fn delete_frees_the_address_and_removes_the_floatingip_port() {
             "Port {port} cannot be deleted directly via the port API: has device owner network:floatingip."
         ),
     );
+    // Its owner sees it but may not change it; an admin may, and a changed owner does not make
+    // it deletable.
+    let (p1, path) = (app.as_("p1", "member"), format!("/v2.0/ports/{port}"));
+    assert_eq!(p1.get(&path).await.0, StatusCode::OK);
+    assert_error(&p1.put(&path, json!({"port": {"device_owner": ""}})).await, 403, "PolicyNotAuthorized");
+    let (s, b) = admin.put(&path, json!({"port": {"device_owner": "compute:nova", "name": "x"}})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_error(&admin.delete(&path).await, 409, "ServicePortInUse");
     assert_eq!(admin.delete(&format!("/v2.0/floatingips/{}", id(&f))).await.0, StatusCode::NO_CONTENT);
     assert_error(&admin.get(&format!("/v2.0/floatingips/{}", id(&f))).await, 404, "FloatingIPNotFound");
     assert_error(&admin.get(&format!("/v2.0/ports/{port}")).await, 404, "PortNotFound");

@@ -381,17 +381,27 @@ pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str, if_match: Op
     Ok(())
 }
 
-/// The port-delete hook (upstream `prevent_l3_port_deletion`): the `network:floatingip` port of
-/// an existing floating IP goes only with its floating IP (409 `ServicePortInUse`).
+/// The port-delete hook (upstream `prevent_l3_port_deletion`): the port holding a floating
+/// IP's address goes only with its floating IP (409 `ServicePortInUse`), whatever its owner
+/// was changed to.
 pub fn check_port_delete(sql: &mut dyn Sql, p: &Port) -> ApiResult<()> {
-    if p.device_owner == OWNER_FLOATINGIP && rows::get(sql, &p.device_id)?.is_some() {
+    if rows::held_by(sql, &p.std.id)?.is_some() {
         return Err(ApiError::conflict(
             "ServicePortInUse",
             format!(
-                "Port {} cannot be deleted directly via the port API: has device owner {OWNER_FLOATINGIP}.",
-                p.std.id
+                "Port {} cannot be deleted directly via the port API: has device owner {}.",
+                p.std.id, p.device_owner
             ),
         ));
+    }
+    Ok(())
+}
+
+/// The port-update hook: the port holding a floating IP's address is the service's, so only
+/// admins change it through `/v2.0/ports` (upstream's owner cannot even see it).
+pub fn check_port_update(sql: &mut dyn Sql, ctx: &RequestContext, p: &Port) -> ApiResult<()> {
+    if !ctx.is_admin() && rows::held_by(sql, &p.std.id)?.is_some() {
+        return Err(ApiError::policy("update_port"));
     }
     Ok(())
 }

@@ -332,6 +332,7 @@ pub async fn update(
             let mut p = writable(sql, &ctx, &id)?;
             policy::require_write(&ctx, "update_port")?;
             policy::check_admin_attrs(&ctx, &PORT, &body, "update_port")?;
+            super::floatingips::check_port_update(sql, &ctx, &p)?;
             check_revision(if_match, p.std.revision_number)?;
             let net = crate::store::networks::row(sql, &p.network_id)?.unwrap_or_default();
             check_network_rules(&ctx, policy::owns(&ctx, &net.std.project_id), &c, "update_port")?;

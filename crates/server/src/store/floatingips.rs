@@ -130,6 +130,12 @@ pub fn of_fixed_port(sql: &mut dyn Sql, port_id: &str) -> Result<Vec<FloatingIp>
     Ok(rows.iter().map(from_row).collect())
 }
 
+/// The floating IP whose address port `port_id` holds, if any.
+pub fn held_by(sql: &mut dyn Sql, port_id: &str) -> Result<Option<String>, StoreError> {
+    let rows = sql.query("SELECT id FROM floatingips WHERE floating_port_id = ?", &[port_id.into()])?;
+    Ok(rows.first().map(|r| r[0].text()))
+}
+
 /// The floating IP on `network_id` already associated with `fixed_ip_address` of `port_id`.
 pub fn holding_fixed_ip(
     sql: &mut dyn Sql,
