@@ -229,6 +229,14 @@ async fn associate_at_create_then_move_and_disassociate_by_update() {
         assert_eq!(gone[k], Value::Null, "{k} after disassociation: {gone}");
     }
     assert_eq!((&gone["status"], &gone["floating_ip_address"]), (&json!("DOWN"), &f["floating_ip_address"]));
+    // `If-Match` constrains updates and deletes to a revision.
+    let path = format!("/v2.0/floatingips/{fid}");
+    let rev = gone["revision_number"].as_i64().unwrap();
+    let r = p1.put_if(&path, json!({"floatingip": {"description": "late"}}), rev - 1).await;
+    assert_error(&r, 412, "RevisionNumberConstraintFailed");
+    assert_error(&p1.delete_if(&path, rev - 1).await, 412, "RevisionNumberConstraintFailed");
+    let r = p1.put_if(&path, json!({"floatingip": {"description": "on time"}}), rev).await;
+    assert_eq!((r.0, &r.1["floatingip"]["revision_number"]), (StatusCode::OK, &json!(rev + 1)));
     // Read-only attributes stay so.
     let r = update(&p1, &fid, json!({"floating_network_id": w.ext})).await;
     assert_error(&r, 400, "HTTPBadRequest");
