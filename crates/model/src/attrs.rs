@@ -252,6 +252,28 @@ pub static SECURITY_GROUP_RULE: [Attr; 16] = [
     a("remote_group_id").c().col(Text),
 ];
 
+/// Floating IPs (neutron-lib `api/definitions/l3.py` `floatingips`, with `fip-port-details`):
+/// no name; `subnet_id` is taken on create and never shown; `port_id` is stored as the
+/// association's `fixed_port_id`.
+pub static FLOATINGIP: [Attr; 16] = [
+    a("id").col(Text),
+    a("description").cu().col(Text),
+    a("project_id").c().col(Text),
+    a("tenant_id").c().col_as(Text, "project_id"),
+    a("created_at").col(Text),
+    a("updated_at").col(Text),
+    a("revision_number").col(Int),
+    a("tags").special_filter(),
+    a("floating_network_id").req().col(Text),
+    a("floating_ip_address").c().admin().col(Text),
+    a("subnet_id").c(),
+    a("port_id").cu().col_as(Text, "fixed_port_id"),
+    a("fixed_ip_address").cu().col(Text),
+    a("router_id").col(Text),
+    a("status").col(Text),
+    a("port_details"),
+];
+
 /// Whether a body is for a create or an update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {

@@ -7,6 +7,7 @@ pub mod common;
 pub mod convert;
 pub mod error;
 pub mod extra_dhcp_opt;
+pub mod floatingip;
 pub mod internal;
 pub mod ip;
 pub mod network;

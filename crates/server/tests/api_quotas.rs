@@ -13,11 +13,12 @@ use neutrino_server::config::Config;
 use neutrino_server::store::Store;
 use serde_json::{Value, json};
 
-const DEFAULTS: [(&str, i64); 6] = [
+const DEFAULTS: [(&str, i64); 7] = [
     ("network", 100),
     ("subnet", 100),
     ("port", 500),
     ("router", 10),
+    ("floatingip", 50),
     ("security_group", 10),
     ("security_group_rule", 100),
 ];
@@ -256,6 +257,7 @@ async fn details_count_what_each_project_uses() {
         b,
         json!({"quota": {
             "network": u(100, 1), "subnet": u(100, 1), "port": u(20, 2), "router": u(10, 0),
+            "floatingip": u(50, 0),
             "security_group": u(10, 2), "security_group_rule": u(100, 6),
         }})
     );

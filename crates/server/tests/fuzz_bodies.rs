@@ -1,5 +1,5 @@
 //! Property tests ("fuzzing" on stable Rust) of request bodies: creates and updates of
-//! networks, subnets and ports, their tags, `/v2.0/agents/{id}`, the agent API's reports, and
+//! networks, subnets, ports and floating IPs, their tags, `/v2.0/agents/{id}`, the agent API's reports, and
 //! the identity service's `POST /identity/v3/auth/tokens`. Bodies are shaped like the resource
 //! (its attribute names with values of random type and size, random nesting, unicode, huge
 //! numbers, long strings, repeated keys), or damaged, or not JSON at all. Every answer: no 5xx
@@ -11,7 +11,7 @@ mod fuzz;
 
 use fuzz::inputs::{self, Json, json_leaf, json_value, resource_body, resource_object};
 use fuzz::{Req, identity, networking, run};
-use neutrino_model::attrs::{NETWORK, Op, PORT, SUBNET};
+use neutrino_model::attrs::{FLOATINGIP, NETWORK, Op, PORT, SUBNET};
 use proptest::prelude::*;
 
 fn with(req: Req, headers: Vec<(String, String)>, body: Vec<u8>) -> Req {
@@ -80,11 +80,24 @@ fn port_bodies() {
 }
 
 #[test]
+fn floatingip_bodies() {
+    let obj = |op| {
+        let base = match op {
+            Op::Create => vec![("floating_network_id", Json::s("{ext_network_id}"))],
+            Op::Update => vec![("port_id", Json::s("{port_id}"))],
+        };
+        resource_object(&FLOATINGIP, op, base).boxed()
+    };
+    run("bodies", 48, networking, create_and_update("floatingips", "floatingip", "{floatingip_id}", obj));
+}
+
+#[test]
 fn tag_bodies() {
     let member = prop::sample::select(vec![
         ("networks", "{network_id}"),
         ("subnets", "{subnet_id}"),
         ("ports", "{port_id}"),
+        ("floatingips", "{floatingip_id}"),
         ("routers", "{network_id}"),
     ]);
     let tags = prop_oneof![

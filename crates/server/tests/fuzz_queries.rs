@@ -1,5 +1,5 @@
 //! Property tests ("fuzzing" on stable Rust) of the query strings of every list and show:
-//! `/v2.0/{networks,subnets,ports}` with the paging, sorting, field and tag keys and every
+//! `/v2.0/{networks,subnets,ports,floatingips}` with the paging, sorting, field and tag keys and every
 //! filter attribute (admin-only ones too), `/v2.0/agents`, and the agent API's `watch` and
 //! `state`, with hostile values and repeats up to a few thousand. Every answer: no 5xx and no
 //! panic, errors as `NeutronError` with a string `type` and `message`, lists with their
@@ -10,7 +10,7 @@ mod fuzz;
 
 use fuzz::inputs::{self, encode_query};
 use fuzz::{Req, networking, run};
-use neutrino_model::attrs::{Attr, NETWORK, PORT, SUBNET};
+use neutrino_model::attrs::{Attr, FLOATINGIP, NETWORK, PORT, SUBNET};
 use proptest::prelude::*;
 
 fn list(coll: &'static str, attrs: &'static [Attr]) -> impl Strategy<Value = Req> {
@@ -47,11 +47,17 @@ fn port_list_queries() {
 }
 
 #[test]
+fn floatingip_list_queries() {
+    run("queries", 48, networking, list("floatingips", &FLOATINGIP));
+}
+
+#[test]
 fn show_queries() {
     let s = prop_oneof![
         show("networks", &NETWORK, "{network_id}"),
         show("subnets", &SUBNET, "{subnet_id}"),
         show("ports", &PORT, "{port_id}"),
+        show("floatingips", &FLOATINGIP, "{floatingip_id}"),
     ];
     run("queries", 32, networking, s);
 }

@@ -90,6 +90,12 @@ pub const EXTENSIONS: &[(&str, &str, &str)] = &[
         "Expose functions for quotas usage statistics per project",
     ),
     (
+        "fip-port-details",
+        "Floating IP Port Details Extension",
+        "Add port_details attribute to Floating IP resource",
+    ),
+    ("floatingip-pools", "Floating IP pools", "Provides a floating IP pools API."),
+    (
         "subnet-external-network",
         "Subnet External Network",
         "Informs if the subnet is associated to an external network.",
@@ -114,6 +120,7 @@ pub fn resources(base: &str) -> Value {
         ("security_group", "security-groups"),
         ("security_group_rule", "security-group-rules"),
         ("router", "routers"),
+        ("floatingip", "floatingips"),
     ]
         .iter()
         .map(|(name, coll)| json!({"name": name, "collection": coll, "links": [{"href": format!("{base}/v2.0/{coll}"), "rel": "self"}]}))

@@ -1,6 +1,7 @@
 //! Handlers of the resource collections (`/v2.0/{networks,subnets,ports,security-groups,
-//! security-group-rules,routers}`), their members and
-//! their tags, dispatched by collection name; also `/v2.0/` and `/v2.0/extensions`. Services
+//! security-group-rules,routers,floatingips}`), their members and
+//! their tags, dispatched by collection name; also `/v2.0/`, `/v2.0/extensions` and
+//! `/v2.0/floatingip_pools`. Services
 //! return model types; [`render`](mod@render) makes their wire shape.
 
 pub(super) mod render;
@@ -20,7 +21,9 @@ use crate::context::RequestContext;
 use crate::service::policy;
 use crate::service::query::{self, ListParams};
 use crate::service::tags::{self, Tagged};
-use crate::service::{Page, networks, ports, routers, security_group_rules, security_groups, subnets};
+use crate::service::{
+    Page, floatingips, networks, ports, routers, security_group_rules, security_groups, subnets,
+};
 use render::{render, render_all, render_page};
 
 pub fn routes() -> Router<AppState> {
@@ -29,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v2.0/", get(v2_root))
         .route("/v2.0/extensions", get(|| async { Json(meta::extensions()) }))
         .route("/v2.0/extensions/{alias}", get(extension))
+        .route("/v2.0/floatingip_pools", get(floatingip_pools))
         .route("/v2.0/{coll}", get(list).post(create))
         .route("/v2.0/{coll}/{id}", get(show).put(update).delete(delete))
         .route("/v2.0/{coll}/{id}/tags", get(tags_get).put(tags_put).post(tags_post).delete(tags_clear))
@@ -54,6 +58,7 @@ enum Coll {
     SecurityGroups,
     SecurityGroupRules,
     Routers,
+    FloatingIps,
 }
 
 impl Coll {
@@ -65,6 +70,7 @@ impl Coll {
             "security-groups" => Ok(Self::SecurityGroups),
             "security-group-rules" => Ok(Self::SecurityGroupRules),
             "routers" => Ok(Self::Routers),
+            "floatingips" => Ok(Self::FloatingIps),
             _ => Err(Fail(ApiError::http_not_found())),
         }
     }
@@ -76,6 +82,7 @@ impl Coll {
             Self::SecurityGroups => "security_group",
             Self::SecurityGroupRules => "security_group_rule",
             Self::Routers => "router",
+            Self::FloatingIps => "floatingip",
         }
     }
     fn plural(self) -> &'static str {
@@ -86,6 +93,7 @@ impl Coll {
             Self::SecurityGroups => "security_groups",
             Self::SecurityGroupRules => "security_group_rules",
             Self::Routers => "routers",
+            Self::FloatingIps => "floatingips",
         }
     }
     /// The collection's name in URLs.
@@ -104,6 +112,7 @@ impl Coll {
             Self::SecurityGroups => &neutrino_model::attrs::SECURITY_GROUP,
             Self::SecurityGroupRules => &neutrino_model::attrs::SECURITY_GROUP_RULE,
             Self::Routers => &neutrino_model::attrs::ROUTER,
+            Self::FloatingIps => &neutrino_model::attrs::FLOATINGIP,
         }
     }
 }
@@ -145,6 +154,7 @@ async fn create(
             render_all(&ctx, &security_group_rules::create(&st.svc, &ctx, objs).await?)
         }
         Coll::Routers => render_all(&ctx, &routers::create(&st.svc, &ctx, objs).await?),
+        Coll::FloatingIps => render_all(&ctx, &floatingips::create(&st.svc, &ctx, objs).await?),
     };
     let out = if bulk {
         json!({ c.plural(): made })
@@ -178,8 +188,18 @@ async fn show(
             render(&ctx, &security_group_rules::show(&st.svc, &ctx, &id).await?, &fields)
         }
         Coll::Routers => render(&ctx, &routers::show(&st.svc, &ctx, &id).await?, &fields),
+        Coll::FloatingIps => render(&ctx, &floatingips::show(&st.svc, &ctx, &id).await?, &fields),
     };
     Ok(Json(json!({ c.singular(): item })))
+}
+
+/// `GET /v2.0/floatingip_pools` (`floatingip-pools`).
+async fn floatingip_pools(
+    State(st): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+) -> HttpResult<Json<Value>> {
+    let pools = floatingips::pools(&st.svc, &ctx).await?;
+    Ok(Json(json!({"floatingip_pools": pools.iter().map(|p| p.to_json()).collect::<Vec<_>>()})))
 }
 
 /// `<collection>_links` for a page (upstream `api_common.PaginationHelper`).
@@ -251,6 +271,9 @@ async fn list(
             render_page(&ctx, security_group_rules::list(&st.svc, &ctx, params.clone()).await?, fields)
         }
         Coll::Routers => render_page(&ctx, routers::list(&st.svc, &ctx, params.clone()).await?, fields),
+        Coll::FloatingIps => {
+            render_page(&ctx, floatingips::list(&st.svc, &ctx, params.clone()).await?, fields)
+        }
     };
     let links = links(&st.base, c.path(), &raw, &params, &page);
     let mut out = Map::new();
@@ -282,6 +305,7 @@ async fn update(
             render(&ctx, &security_groups::update(&st.svc, &ctx, &id, obj, rev).await?, &[])
         }
         Coll::Routers => render(&ctx, &routers::update(&st.svc, &ctx, &id, obj, rev).await?, &[]),
+        Coll::FloatingIps => render(&ctx, &floatingips::update(&st.svc, &ctx, &id, obj, rev).await?, &[]),
         // Rules cannot be updated (upstream has no update of them).
         Coll::SecurityGroupRules => return Err(Fail(ApiError::method_not_allowed())),
     };
@@ -303,6 +327,7 @@ async fn delete(
         Coll::SecurityGroups => security_groups::delete(&st.svc, &ctx, &id, rev).await?,
         Coll::SecurityGroupRules => security_group_rules::delete(&st.svc, &ctx, &id).await?,
         Coll::Routers => routers::delete(&st.svc, &ctx, &id, rev).await?,
+        Coll::FloatingIps => floatingips::delete(&st.svc, &ctx, &id, rev).await?,
     }
     Ok(no_content())
 }

@@ -1,7 +1,7 @@
 //! The internal API agents use (docs/design.md "Server ↔ agent protocol"): the desired state of
 //! one host, watching the change feed from a revision (answered with deltas for that host, or
-//! "resync" after a gap), and port up/down reports that flip a port's status between DOWN and
-//! ACTIVE.
+//! "resync" after a gap), and status reports that flip a port's status between DOWN and ACTIVE
+//! (and a floating IP's, from the L3 agent serving it).
 //! Ports and networks are read with the public API's store rows ([`crate::store::ports`],
 //! [`crate::store::networks`]) and mapped to what an agent wires ([`PortState`],
 //! [`NetworkState`]); each driver's section of the state is computed by its own function
@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use neutrino_model::common::now_timestamp;
+use neutrino_model::floatingip::{STATUS_ACTIVE, STATUS_DOWN, STATUS_ERROR};
 use neutrino_model::network::Network;
 use neutrino_model::port::Port;
 use neutrino_model::{ApiError, ApiResult, NetworkType};
@@ -25,7 +26,7 @@ pub use neutrino_model::internal::{
 use super::{Services, dhcp_state, firewall, l3_state, unix_now};
 use crate::ml2::binding::VIF_OVS;
 use crate::store::changes::Change;
-use crate::store::{Sql, agents, changes, networks as net_rows, ports as port_rows};
+use crate::store::{Sql, agents, changes, floatingips as fip_rows, networks as net_rows, ports as port_rows};
 
 /// What an agent wires of a port (the public API's row, seen by the host).
 fn port_state(p: Port) -> PortState {
@@ -225,11 +226,20 @@ fn l2_delta(sql: &mut dyn Sql, host: &str, list: &[Change], down: i64) -> ApiRes
     Ok(d)
 }
 
-/// Flips the status of ports bound to the reporting host; reports about other ports are
-/// ignored (the port moved, or the report is stale). Returns how many ports changed.
+/// The statuses an L3 agent may report for a floating IP.
+const FIP_STATUSES: [&str; 3] = [STATUS_ACTIVE, STATUS_DOWN, STATUS_ERROR];
+
+/// Flips the status of ports bound to the reporting host, and of floating IPs served by a
+/// router whose L3 agent runs there; reports about others are ignored (the port or router
+/// moved, or the report is stale). Returns how many ports and floating IPs changed.
 pub async fn port_status(svc: &Services, r: StatusReport) -> ApiResult<usize> {
     if r.host.is_empty() {
         return Err(ApiError::bad_request("a status report needs a host"));
+    }
+    if let Some((id, s)) = r.floatingips.iter().find(|(_, s)| !FIP_STATUSES.contains(&s.as_str())) {
+        return Err(ApiError::bad_request(format!(
+            "floating IP {id}: status {s:?} is not one of {FIP_STATUSES:?}"
+        )));
     }
     svc.store
         .write(move |sql| {
@@ -239,6 +249,9 @@ pub async fn port_status(svc: &Services, r: StatusReport) -> ApiResult<usize> {
                 for id in ids {
                     n += port_rows::set_status(sql, id, &r.host, status, &now)?;
                 }
+            }
+            for (id, status) in &r.floatingips {
+                n += fip_rows::set_status(sql, id, &r.host, status, &now)?;
             }
             Ok(n)
         })

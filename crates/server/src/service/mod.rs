@@ -11,6 +11,7 @@ pub mod dhcp;
 pub mod dhcp_agents;
 pub mod dhcp_state;
 pub mod firewall;
+pub mod floatingips;
 pub mod internal;
 pub mod ipam;
 pub mod l3;

@@ -332,6 +332,7 @@ pub async fn update(
             let mut p = writable(sql, &ctx, &id)?;
             policy::require_write(&ctx, "update_port")?;
             policy::check_admin_attrs(&ctx, &PORT, &body, "update_port")?;
+            super::floatingips::check_port_update(sql, &ctx, &p)?;
             check_revision(if_match, p.std.revision_number)?;
             let net = crate::store::networks::row(sql, &p.network_id)?.unwrap_or_default();
             check_network_rules(&ctx, policy::owns(&ctx, &net.std.project_id), &c, "update_port")?;
@@ -353,6 +354,7 @@ pub async fn update(
                 allocations::free_port(sql, &id)?;
                 let owner = c.device_owner.clone().unwrap_or_else(|| p.device_owner.clone());
                 p.fixed_ips = allocate(sql, &ctx, &p.network_id, Some(requests), &owner, &p.mac_address)?;
+                super::floatingips::check_port_fixed_ips(sql, &id, &p.fixed_ips)?;
             }
             if let Some(v) = c.name.clone() {
                 p.std.name = v
@@ -400,7 +402,8 @@ pub async fn update(
     Ok(out)
 }
 
-/// Deletes a port and frees its addresses. A deleted DHCP port of a network still hosted is
+/// Deletes a port and frees its addresses; its floating IPs are disassociated, and the port of
+/// a floating IP cannot be deleted here (409). A deleted DHCP port of a network still hosted is
 /// made again (upstream's DHCP agent makes its port again when it resyncs the network).
 pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str, if_match: Option<i64>) -> ApiResult<()> {
     let (ctx, id, sched) = (ctx.clone(), id.to_string(), super::dhcp::Scheduling::of(svc));
@@ -422,6 +425,8 @@ pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str, if_match: Op
                     ),
                 ));
             }
+            super::floatingips::check_port_delete(sql, &p)?;
+            super::floatingips::disassociate_port(sql, &id)?;
             rows::delete(sql, &id)?;
             binding::record(sql, Some(&p), None)?;
             if p.device_owner == neutrino_model::port::OWNER_DHCP {

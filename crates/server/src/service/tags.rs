@@ -1,12 +1,12 @@
 //! The tag sub-resource (`standard-attr-tag`):
-//! `/v2.0/{networks,subnets,ports,security-groups,routers}/{id}/tags[/{tag}]`.
+//! `/v2.0/{networks,subnets,ports,security-groups,routers,floatingips}/{id}/tags[/{tag}]`.
 //! Every change bumps the resource's revision.
 
 use neutrino_model::common::now_timestamp;
 use neutrino_model::{ApiError, ApiResult, convert};
 use serde_json::Value;
 
-use super::{Services, networks, policy, ports, security_groups, subnets};
+use super::{Services, floatingips, networks, policy, ports, security_groups, subnets};
 use crate::context::RequestContext;
 use crate::store::{self, Sql, tags as rows};
 
@@ -22,6 +22,7 @@ pub enum Tagged {
     Port,
     SecurityGroup,
     Router,
+    FloatingIp,
 }
 
 impl Tagged {
@@ -33,6 +34,7 @@ impl Tagged {
             "ports" => Some(Self::Port),
             "security-groups" => Some(Self::SecurityGroup),
             "routers" => Some(Self::Router),
+            "floatingips" => Some(Self::FloatingIp),
             _ => None,
         }
     }
@@ -45,6 +47,7 @@ impl Tagged {
             Self::Port => store::ports::TAG_TYPE,
             Self::SecurityGroup => store::security_groups::TAG_TYPE,
             Self::Router => store::routers::TAG_TYPE,
+            Self::FloatingIp => store::floatingips::TAG_TYPE,
         }
     }
 
@@ -56,6 +59,7 @@ impl Tagged {
             Self::Port => ports::visible(sql, ctx, id)?.std.project_id,
             Self::SecurityGroup => security_groups::visible(sql, ctx, id)?.std.project_id,
             Self::Router => super::routers::visible(sql, ctx, id)?.std.project_id,
+            Self::FloatingIp => floatingips::visible(sql, ctx, id)?.std.project_id,
         })
     }
 }
@@ -110,6 +114,7 @@ fn bump(sql: &mut dyn Sql, kind: Tagged, id: &str) -> ApiResult<()> {
         Tagged::Port => store::ports::touch(sql, id, &now)?,
         Tagged::SecurityGroup => store::security_groups::touch(sql, id, &now)?,
         Tagged::Router => store::routers::touch(sql, id, &now)?,
+        Tagged::FloatingIp => store::floatingips::touch(sql, id, &now)?,
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ pub mod allocations;
 pub mod changes;
 pub mod dhcp;
 pub mod l3;
+pub mod floatingips;
 pub mod list;
 pub mod networks;
 pub mod port_security;

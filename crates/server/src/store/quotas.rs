@@ -22,6 +22,7 @@ pub const RESOURCES: &[Counted] = &[
     Counted { name: "subnet", table: "subnets", default: 100 },
     Counted { name: "port", table: "ports", default: 500 },
     Counted { name: "router", table: "routers", default: 10 },
+    Counted { name: "floatingip", table: "floatingips", default: 50 },
     Counted { name: "security_group", table: "security_groups", default: 10 },
     Counted { name: "security_group_rule", table: "security_group_rules", default: 100 },
 ];

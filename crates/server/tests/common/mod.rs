@@ -14,6 +14,7 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 pub mod routers;
+pub mod l3;
 
 /// The agent credential of test applications.
 pub const AGENT_TOKEN: &str = "agent-secret";
@@ -21,6 +22,7 @@ pub const AGENT_TOKEN: &str = "agent-secret";
 /// A running application (in-memory or file-backed store).
 pub struct App {
     router: Router,
+    store: Store,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -45,8 +47,14 @@ impl App {
     pub async fn with_config(mut config: Config, store: Store, dir: Option<tempfile::TempDir>) -> Self {
         config.auth.mode = AuthMode::Noauth;
         config.agents.token = Some(AGENT_TOKEN.into());
-        let router = neutrino_server::run::app_with_store(config, store).await.expect("app builds");
-        Self { router, _dir: dir }
+        let router = neutrino_server::run::app_with_store(config, store.clone()).await.expect("app builds");
+        Self { router, store, _dir: dir }
+    }
+
+    /// The application's store (fixtures for resources the API does not make yet, and
+    /// checks of the change feed).
+    pub fn store(&self) -> Store {
+        self.store.clone()
     }
 
     /// An agent of the internal API (sends the agent credential).

@@ -156,7 +156,8 @@ pub fn member(req: Req) -> Req {
 }
 
 /// The networking API (noauth) with a small world: project `p1`'s network (tagged `red`,
-/// `blue`), an IPv4 subnet and a port bound to `host-1`, whose agent has reported.
+/// `blue`), an IPv4 subnet and a port bound to `host-1`, whose agent has reported; the
+/// admin's external network with a subnet, and a floating IP of `p1` on it.
 pub async fn networking() -> Target {
     let mut config = Config::default();
     config.auth.mode = AuthMode::Noauth;
@@ -195,8 +196,20 @@ pub async fn networking() -> Target {
     let port = json!({"port": {"network_id": network_id, "project_id": "p1", "binding:host_id": "host-1"}});
     let port = ok(&t.send(&Req::new("POST", "/v2.0/ports").body(port.to_string())).await, "port");
     let port_id = port["port"]["id"].as_str().unwrap().to_string();
+    let ext = json!({"network": {"name": "public", "router:external": true}});
+    let ext =
+        ok(&t.send(&Req::new("POST", "/v2.0/networks").body(ext.to_string())).await, "external network");
+    let ext_network_id = ext["network"]["id"].as_str().unwrap().to_string();
+    let ext_subnet =
+        json!({"subnet": {"network_id": ext_network_id, "ip_version": 4, "cidr": "203.0.113.0/24"}});
+    ok(&t.send(&Req::new("POST", "/v2.0/subnets").body(ext_subnet.to_string())).await, "external subnet");
+    let fip = json!({"floatingip": {"floating_network_id": ext_network_id}});
+    let fip = ok(&t.send(&member(Req::new("POST", "/v2.0/floatingips")).body(fip.to_string())).await, "fip");
+    let floatingip_id = fip["floatingip"]["id"].as_str().unwrap().to_string();
     t.world = BTreeMap::from([
         ("network_id", network_id),
+        ("ext_network_id", ext_network_id),
+        ("floatingip_id", floatingip_id),
         ("subnet_id", subnet_id),
         ("port_id", port_id),
         ("agent_id", agent_id),

@@ -102,7 +102,7 @@ fn error_response(description: &str, schema: &str) -> Value {
 }
 
 const DESCRIPTION: &str = "The OpenStack Networking API v2.0 as Neutrino serves it (networks, subnets, \
-ports, security groups and their rules, routers, their tags, quotas, agents) and, with `[auth] mode = \"builtin\"`, its Keystone v3-compatible identity \
+ports, security groups and their rules, routers, floating IPs, their tags, quotas, agents) and, with `[auth] mode = \"builtin\"`, its Keystone v3-compatible identity \
 service under `/identity/v3`. Send the token from `POST /identity/v3/auth/tokens` (header \
 `X-Subject-Token`) as `X-Auth-Token`. Any path also answers with a `.json` suffix. Errors are \
 `{\"NeutronError\": {\"type\", \"message\", \"detail\"}}` on the networking API and Keystone's \
@@ -136,6 +136,7 @@ pub fn document() -> Value {
             {"name": "discovery", "description": "Versions, resources and extensions."},
             {"name": "networks"}, {"name": "subnets"}, {"name": "ports"},
             {"name": "security-groups"}, {"name": "security-group-rules"}, {"name": "routers"},
+            {"name": "floatingips"},
             {"name": "quotas", "description": "Per-project limits (`quotas`, `quota_details`)."},
             {"name": "agents", "description": "Admin-only (`agent`, `dhcp_agent_scheduler` and `l3_agent_scheduler` extensions)."},
             {"name": "identity", "description": "The builtin identity service (`[auth] mode = \"builtin\"`)."},

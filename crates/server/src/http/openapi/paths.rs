@@ -122,6 +122,7 @@ fn create_example(r: &Resource) -> Value {
         "port" => json!({"port": {"network_id": net}}),
         "security_group" => json!({"security_group": {"name": "web"}}),
         "router" => json!({"router": {"name": "r1", "admin_state_up": true}}),
+        "floatingip" => json!({"floatingip": {"floating_network_id": net}}),
         _ => {
             json!({"security_group_rule": {"security_group_id": net, "direction": "ingress", "protocol": "tcp",
             "port_range_min": 22, "port_range_max": 22}})
@@ -346,6 +347,13 @@ pub fn paths() -> Map<String, Value> {
         p.insert(format!("/v2.0/{}/{{{id}}}/tags", r.path), all);
         p.insert(format!("/v2.0/{}/{{{id}}}/tags/{{tag}}", r.path), one);
     }
+    let pools = json!({"type": "object", "required": ["floatingip_pools"], "properties": {
+        "floatingip_pools": {"type": "array", "items": schema_ref("FloatingIpPool")}}});
+    p.insert(
+        "/v2.0/floatingip_pools".into(),
+        json!({"get": op("listFloatingIpPools", "The IPv4 subnets of the external networks (`floatingip-pools`)",
+            "floatingips", vec![], None, json_response("200", "The pools.", pools, errors(AUTHED)))}),
+    );
     let (list, one) = agents();
     p.insert("/v2.0/agents".into(), list);
     p.insert("/v2.0/agents/{agent_id}".into(), one);
@@ -364,6 +372,7 @@ pub fn schemas() -> Map<String, Value> {
             m.insert(format!("{}Update", r.title), schemas::request(r, false));
         }
     }
+    m.insert("FloatingIpPool".into(), schemas::floatingip_pool());
     m.insert("Agent".into(), schemas::agent());
     m.insert("AgentUpdate".into(), schemas::agent_update());
     m

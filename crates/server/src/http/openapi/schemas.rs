@@ -2,7 +2,9 @@
 //! `neutrino_model::attrs` (settable on POST/PUT, required, admin-only) and each attribute's wire
 //! type (neutron-lib `api/definitions/{network,subnet,port,l3,agent}.py`); the `NeutronError` body.
 
-use neutrino_model::attrs::{Attr, NETWORK, PORT, ROUTER, SECURITY_GROUP, SECURITY_GROUP_RULE, SUBNET};
+use neutrino_model::attrs::{
+    Attr, FLOATINGIP, NETWORK, PORT, ROUTER, SECURITY_GROUP, SECURITY_GROUP_RULE, SUBNET,
+};
 use neutrino_model::convert::NAME_MAX_LEN;
 use neutrino_model::network::NETWORK_TYPES;
 use neutrino_model::port::VNIC_TYPES;
@@ -35,7 +37,7 @@ const fn res(
     Resource { singular, plural, title, attrs, path: plural, updatable: true }
 }
 
-pub const RESOURCES: [Resource; 6] = [
+pub const RESOURCES: [Resource; 7] = [
     res("network", "networks", "Network", &NETWORK),
     res("subnet", "subnets", "Subnet", &SUBNET),
     res("port", "ports", "Port", &PORT),
@@ -49,10 +51,12 @@ pub const RESOURCES: [Resource; 6] = [
         ..res("security_group_rule", "security_group_rules", "SecurityGroupRule", &SECURITY_GROUP_RULE)
     },
     res("router", "routers", "Router", &ROUTER),
+    res("floatingip", "floatingips", "FloatingIp", &FLOATINGIP),
 ];
 
 /// Attributes accepted on create but never returned (upstream `is_visible: False`).
-const WRITE_ONLY: &[(&str, &str)] = &[("subnet", "prefixlen"), ("subnet", "use_default_subnetpool")];
+const WRITE_ONLY: &[(&str, &str)] =
+    &[("subnet", "prefixlen"), ("subnet", "use_default_subnetpool"), ("floatingip", "subnet_id")];
 
 /// Attributes returned that are not in the attribute map (computed, never settable).
 fn computed(singular: &str) -> Vec<(&'static str, Value)> {
@@ -212,8 +216,22 @@ pub fn attr_type(singular: &str, name: &str) -> Option<Value> {
         }
         ("security_group_rule", "remote_ip_prefix" | "normalized_cidr") => nullable(json!({"type": "string",
             "example": "10.0.0.0/24"})),
+        ("floatingip", "floating_network_id" | "subnet_id") => uuid(),
+        ("floatingip", "floating_ip_address") => ip(),
+        ("floatingip", "port_id" | "router_id") => nullable(uuid()),
+        ("floatingip", "fixed_ip_address") => nullable(ip()),
+        ("floatingip", "port_details") => nullable(json!({"type": "object", "properties": {
+            "name": text(), "network_id": uuid(), "mac_address": mac(), "admin_state_up": boolean(),
+            "status": string(), "device_id": text(), "device_owner": text()}})),
         _ => return None,
     })
+}
+
+/// One entry of `GET /v2.0/floatingip_pools`.
+pub fn floatingip_pool() -> Value {
+    json!({"type": "object", "additionalProperties": true, "properties": {
+        "subnet_id": uuid(), "subnet_name": text(), "network_id": uuid(), "network_name": text(),
+        "cidr": cidr(), "project_id": text(), "tenant_id": text()}})
 }
 
 /// An object of the members `keys`, `required` of them mandatory, nothing else.

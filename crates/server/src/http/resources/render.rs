@@ -1,7 +1,8 @@
-//! The wire shape of networks, subnets, ports, routers, security groups and their rules: each resource's JSON object as the caller may
+//! The wire shape of networks, subnets, ports, routers, security groups and their rules, floating IPs: each resource's JSON object as the caller may
 //! see it (admin-only attributes stripped per [`policy::strip`]), cut to `fields=` if given.
 
 use neutrino_model::attrs::{self, Attr};
+use neutrino_model::floatingip::FloatingIp;
 use neutrino_model::network::Network;
 use neutrino_model::port::Port;
 use neutrino_model::router::Router;
@@ -66,6 +67,15 @@ impl Resource for SecurityGroup {
 impl Resource for SecurityGroupRule {
     fn attrs() -> &'static [Attr] {
         &attrs::SECURITY_GROUP_RULE
+    }
+    fn wire(&self) -> Map<String, Value> {
+        self.to_json()
+    }
+}
+
+impl Resource for FloatingIp {
+    fn attrs() -> &'static [Attr] {
+        &attrs::FLOATINGIP
     }
     fn wire(&self) -> Map<String, Value> {
         self.to_json()
