@@ -94,7 +94,7 @@ impl Driver for FakeDriver {
             self.rec.lock().unwrap().converged.push(self.desired.iter().cloned().collect());
             let up: Vec<String> = self.desired.difference(&self.up).cloned().collect();
             self.up = self.desired.clone();
-            Ok(StatusChanges { up, down: vec![] })
+            Ok(StatusChanges { up, ..Default::default() })
         })
     }
 
