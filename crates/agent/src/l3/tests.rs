@@ -110,7 +110,10 @@ fn ruleset_without_gateway() {
     r.gateway = None;
     let text = pretty(&nat::ruleset(&r, 9697));
     // Only the metadata redirect and its guard: no gateway, no floating IP, no SNAT.
-    assert!(text.contains("redirect") && !text.contains("snat\": {") && !text.contains("203.0.113"), "{text}");
+    assert!(
+        text.contains("redirect") && !text.contains("snat\": {") && !text.contains("203.0.113"),
+        "{text}"
+    );
     insta::assert_snapshot!(text);
 }
 
@@ -142,7 +145,11 @@ fn devices_and_routes() {
     let names: Vec<(&str, &str)> = devices.iter().map(|d| (d.inner.as_str(), d.outer.as_str())).collect();
     assert_eq!(
         names,
-        [("qr-a0000000-00", "tr-a0000000-00"), ("qr-b0000000-00", "tr-b0000000-00"), ("qg-g0000000-00", "tg-g0000000-00")]
+        [
+            ("qr-a0000000-00", "tr-a0000000-00"),
+            ("qr-b0000000-00", "tr-b0000000-00"),
+            ("qg-g0000000-00", "tg-g0000000-00")
+        ]
     );
     let addrs = |i: usize| devices[i].addresses.iter().map(ToString::to_string).collect::<Vec<_>>();
     assert_eq!(addrs(0), ["10.0.0.1/24", "2001:db8:1::1/64"]);
@@ -151,7 +158,11 @@ fn devices_and_routes() {
     let routes: Vec<String> = router::wanted_routes(&r).iter().map(ToString::to_string).collect();
     assert_eq!(
         routes,
-        ["default via 203.0.113.1 dev qg-g0000000-00", "172.16.0.0/16 via 10.0.1.254", "192.168.0.0/24 via 10.0.0.254"]
+        [
+            "default via 203.0.113.1 dev qg-g0000000-00",
+            "172.16.0.0/16 via 10.0.1.254",
+            "192.168.0.0/24 via 10.0.0.254"
+        ]
     );
 }
 
