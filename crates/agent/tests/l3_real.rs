@@ -1,10 +1,13 @@
 //! The `l3` driver on the real machine (root, iproute2, ethtool, nft, conntrack, arping,
-//! haproxy, python3 for the probes): a router namespace built from a `RouterState` routes a
+//! haproxy, python3 for the probes, curl): a router namespace built from a `RouterState` routes a
 //! "VM" to an "ext" upstream with real packets — the VM's connections leave as the gateway
 //! address (SNAT), then, with a floating IP, as the floating address, and ext reaches the VM on
 //! the floating address (DNAT); once the floating IP is disassociated ext no longer does (the
 //! same probe worked a moment before), while the VM still reaches ext as the gateway address.
-//! The table's counters count the traffic; removing the router removes its namespace.
+//! The VM's metadata request is redirected to the router's haproxy and answered by the agent's
+//! metadata service for that VM (found by the router's networks). The table's counters count
+//! the traffic; a restarted agent keeps the table and haproxy; removing the router removes its
+//! namespace.
 //! Without Open vSwitch: the OVSDB side is the fake, and the test plugs the router's outer
 //! ends into Linux bridges in a namespace of its own (the "vswitch" namespace). Everything
 //! lives in namespaces the test creates and removes; nothing touches the root namespace.
@@ -16,6 +19,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::SharedVswitch;
 use common::dhcp::Namespaces;
@@ -23,7 +27,7 @@ use common::l3::{fip, gateway, subnet};
 use neutrino_agent::config::{AgentConfig, L3Config};
 use neutrino_agent::driver::{Driver, Wake};
 use neutrino_agent::l3::{L3Driver, namespace, qg_name, qr_name, tg_name, tr_name};
-use neutrino_agent::metadata::Instances;
+use neutrino_agent::metadata::{Instances, MetadataConfig};
 use neutrino_host::testing::Prerequisites;
 use neutrino_host::{Cmd, Links, LinuxHost, Netns, Nftables, Route};
 use neutrino_model::agent::Role;
@@ -36,6 +40,7 @@ const PROBE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/probe.py");
 const ROUTER: &str = "rt-real";
 const PORT: &str = "int0000real";
 const GW: &str = "ext0000real";
+const VM_ID: &str = "6f1e8d3a-0005-4000-8000-000000000005";
 
 /// The router: one interface on 10.0.0.0/24, the gateway 203.0.113.5 with SNAT, and the
 /// floating IP 203.0.113.10 → 10.0.0.5 when `floating`.
@@ -96,6 +101,7 @@ struct Bench {
     sw: String,
     cfg: AgentConfig,
     vs: Arc<FakeVswitch>,
+    instances: Instances,
     _dir: tempfile::TempDir,
     _cleanup: Namespaces,
 }
@@ -127,7 +133,13 @@ impl Bench {
         };
         let vs = Arc::new(FakeVswitch::new());
         vs.ensure_bridge("br-int", "netdev", &StrMap::new(), None).await.expect("br-int");
-        Bench { host, prefix, sw, cfg, vs, _dir: dir, _cleanup: cleanup }
+        // The VM's port, as the dhcp driver would have it (on the network node both run).
+        let mut vm = common::dhcp::dhcp_port("vm-port", "fa:16:3e:20:00:05", "compute:nova", "10.0.0.5");
+        vm.device_id = VM_ID.into();
+        vm.project_id = "p".into();
+        let instances = Instances::default();
+        instances.set(common::dhcp::dhcp_network("net", "dhcp-port", "10.0.0", 1500, vec![vm]));
+        Bench { host, prefix, sw, cfg, vs, instances, _dir: dir, _cleanup: cleanup }
     }
 
     fn ns(&self, name: &str) -> String {
@@ -137,7 +149,7 @@ impl Bench {
     async fn driver(&self) -> L3Driver<SharedVswitch> {
         let host = Arc::new(LinuxHost::new());
         let mut d =
-            L3Driver::new(self.cfg.clone(), host, SharedVswitch(self.vs.clone()), Instances::default());
+            L3Driver::new(self.cfg.clone(), host, SharedVswitch(self.vs.clone()), self.instances.clone());
         let (tx, rx) = mpsc::unbounded_channel();
         std::mem::forget(rx);
         d.start(Wake::new(0, tx)).await.expect("start");
@@ -171,6 +183,14 @@ impl Bench {
     }
 }
 
+/// The handles of the table's rules and haproxy's pid: what a restart must keep.
+fn kept(host: &LinuxHost, ns: &str, cfg: &AgentConfig) -> (Vec<u64>, String) {
+    let t = host.nft_table(Some(ns), "ip", "neutrino-l3").expect("list").expect("the table");
+    let handles = t.chains.values().flat_map(|c| &c.rules).map(|r| r.handle).collect();
+    let pid = std::fs::read_to_string(cfg.l3.state_path.join(ROUTER).join("haproxy.pid")).expect("pid file");
+    (handles, pid)
+}
+
 /// The packets the table's rules counted.
 fn counted(host: &LinuxHost, ns: &str) -> u64 {
     let t = host.nft_table(Some(ns), "ip", "neutrino-l3").expect("list").expect("the table");
@@ -184,7 +204,7 @@ fn counted(host: &LinuxHost, ns: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_router_namespace_routes_snats_and_floats_real_packets() {
-    let needs = ["ip", "ethtool", "nft", "conntrack", "arping", "haproxy", "python3"];
+    let needs = ["ip", "ethtool", "nft", "conntrack", "arping", "haproxy", "python3", "curl"];
     if !Prerequisites::new().root().programs(&needs).met() {
         return;
     }
@@ -207,6 +227,31 @@ async fn a_router_namespace_routes_snats_and_floats_real_packets() {
     let _ext_server = Whoami::start(&ext);
     let _vm_server = Whoami::start(&vm);
 
+    // Metadata: the VM's request goes to the router, is redirected to its haproxy and reaches
+    // the agent's service, which knows the VM by the router's network and its address.
+    std::fs::create_dir_all(&b.cfg.dhcp.state_path).expect("state dir");
+    let listener = neutrino_agent::metadata::bind(&b.cfg.dhcp.metadata_socket()).expect("bind");
+    let server = neutrino_agent::metadata::spawn(listener, b.instances.clone(), MetadataConfig::default())
+        .expect("serve");
+    let md = Cmd::in_netns(&vm, "curl")
+        .args(["-sS", "-m", "5", "-H", "X-Neutron-Router-ID: spoofed"])
+        .arg("http://169.254.169.254/openstack/latest/meta_data.json");
+    // haproxy may still be binding right after it was started.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let out = loop {
+        let out = b.host.run(&md).expect("curl runs");
+        if out.success() || std::time::Instant::now() > deadline {
+            break out;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(out.success(), "{}", out.stderr);
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout));
+    assert_eq!(doc["uuid"], VM_ID, "{doc}");
+    // The proxy's port is not open to anything but the redirect (positive control just above).
+    let direct = Cmd::in_netns(&vm, "curl").args(["-sS", "-m", "2", "http://10.0.0.1:9697/openstack"]);
+    assert!(!b.host.run(&direct).expect("curl runs").success(), "port 9697 is not reachable directly");
+
     // The VM reaches ext, which sees the gateway address (SNAT); ext cannot reach the VM.
     assert_eq!(b.ask(&vm, "203.0.113.1").as_deref(), Some("203.0.113.5"));
     assert_eq!(b.ask(&ext, "203.0.113.10"), None);
@@ -227,7 +272,8 @@ async fn a_router_namespace_routes_snats_and_floats_real_packets() {
     assert_eq!(b.ask(&ext, "203.0.113.10"), None);
     assert_eq!(b.ask(&vm, "203.0.113.1").as_deref(), Some("203.0.113.5"));
 
-    // A restarted agent changes nothing that works; the router removed leaves no namespace.
+    // A restarted agent keeps the table and haproxy, and everything works as before.
+    let before = kept(&b.host, &rns, &b.cfg);
     drop(d);
     let mut d = b.driver().await;
     d.load(&mut HostState {
@@ -236,8 +282,13 @@ async fn a_router_namespace_routes_snats_and_floats_real_packets() {
         ..Default::default()
     });
     d.sync().await.expect("sync");
+    assert_eq!(kept(&b.host, &rns, &b.cfg), before);
     assert_eq!(b.ask(&vm, "203.0.113.1").as_deref(), Some("203.0.113.5"));
+    let again = b.host.run(&md).expect("curl runs").stdout;
+    assert!(again.contains(VM_ID), "{again}");
+    // The router removed leaves no namespace.
     d.apply(&mut delta(vec![], &[ROUTER]));
     d.sync().await.expect("sync");
     assert!(!b.host.netns_exists(&rns).expect("list"), "the router namespace went");
+    server.stop().await;
 }
