@@ -326,6 +326,28 @@ async fn an_interface_removed_takes_its_devices() {
 }
 
 #[tokio::test]
+async fn a_gateway_removed_takes_qg_and_the_nat() {
+    let w = World::new().await;
+    let (mut d, _) = routed(&w).await;
+    let mut r = router();
+    r.gateway = None;
+    d.apply(&mut delta(vec![r], &[]));
+    // Without a gateway a floating IP cannot be reached: it goes down.
+    assert_eq!(statuses(&d.sync().await.expect("sync")), [("f1", "DOWN"), ("f2", "DOWN")]);
+    let ns = w.host.netns(Some(NS)).expect("the namespace stays");
+    assert!(
+        !ns.links.contains_key(QG) && w.vs.port(TG).is_none() && w.host.link(Some(VSWITCH_NS), TG).is_none()
+    );
+    assert!(!ns.routes.iter().any(|r| r.is_default()), "{:?}", ns.routes);
+    let t = w.table();
+    assert!(t.sets["fip_dnat"].elements.is_empty() && t.chains["post_nat"].rules.is_empty());
+    // The interfaces and the metadata redirect stay.
+    assert_eq!(w.addresses(QR_A), ["10.0.0.1/24", "2001:db8:1::1/64"]);
+    assert_eq!(t.chains["pre_nat"].rules.len(), 1);
+    assert_eq!(w.running("haproxy").len(), 1);
+}
+
+#[tokio::test]
 async fn a_router_removed_leaves_nothing() {
     let w = World::new().await;
     let (mut d, _) = routed(&w).await;

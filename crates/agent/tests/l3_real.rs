@@ -1,10 +1,10 @@
 //! The `l3` driver on the real machine (root, iproute2, ethtool, nft, conntrack, arping,
-//! haproxy, python3 for the probes, curl): a router namespace built from a `RouterState` routes a
+//! haproxy, radvd, python3 for the probes, curl): a router namespace built from a `RouterState` routes a
 //! "VM" to an "ext" upstream with real packets — the VM's connections leave as the gateway
 //! address (SNAT), then, with a floating IP, as the floating address, and ext reaches the VM on
 //! the floating address (DNAT); once the floating IP is disassociated ext no longer does (the
 //! same probe worked a moment before), while the VM still reaches ext as the gateway address.
-//! The VM's metadata request is redirected to the router's haproxy and answered by the agent's
+//! The VM gets an IPv6 address from the router's advertisements. The VM's metadata request is redirected to the router's haproxy and answered by the agent's
 //! metadata service for that VM (found by the router's networks). The table's counters count
 //! the traffic; a restarted agent keeps the table and haproxy; removing the router removes its
 //! namespace.
@@ -42,9 +42,12 @@ const PORT: &str = "int0000real";
 const GW: &str = "ext0000real";
 const VM_ID: &str = "6f1e8d3a-0005-4000-8000-000000000005";
 
-/// The router: one interface on 10.0.0.0/24, the gateway 203.0.113.5 with SNAT, and the
-/// floating IP 203.0.113.10 → 10.0.0.5 when `floating`.
+/// The router: one interface on 10.0.0.0/24 and 2001:db8:1::/64 (SLAAC), the gateway
+/// 203.0.113.5 with SNAT, and the floating IP 203.0.113.10 → 10.0.0.5 when `floating`.
 fn router(floating: bool) -> RouterState {
+    let mut v6 = subnet("s6", "2001:db8:1::1", "2001:db8:1::/64", "2001:db8:1::1", 6);
+    v6.ipv6_ra_mode = Some("slaac".into());
+    v6.ipv6_address_mode = Some("slaac".into());
     let mut gw = gateway("203.0.113.5", true);
     gw.port.id = GW.into();
     gw.port.mac_address = "fa:16:3e:20:00:01".into();
@@ -58,7 +61,7 @@ fn router(floating: bool) -> RouterState {
             network_id: "net".into(),
             mac_address: "fa:16:3e:20:00:0a".into(),
             mtu: 1500,
-            subnets: vec![subnet("s4", "10.0.0.1", "10.0.0.0/24", "10.0.0.1", 4)],
+            subnets: vec![subnet("s4", "10.0.0.1", "10.0.0.0/24", "10.0.0.1", 4), v6],
         }],
         routes: vec![],
         floating_ips: if floating { vec![fip("f1", "203.0.113.10", "10.0.0.5")] } else { vec![] },
@@ -183,12 +186,17 @@ impl Bench {
     }
 }
 
-/// The handles of the table's rules and haproxy's pid: what a restart must keep.
-fn kept(host: &LinuxHost, ns: &str, cfg: &AgentConfig) -> (Vec<u64>, String) {
+/// The pid in the router's pid file `name`.
+fn pid(cfg: &AgentConfig, name: &str) -> u32 {
+    let text = std::fs::read_to_string(cfg.l3.state_path.join(ROUTER).join(name)).expect("pid file");
+    text.trim().parse().expect("a pid")
+}
+
+/// The handles of the table's rules, haproxy's and radvd's pids: what a restart must keep.
+fn kept(host: &LinuxHost, ns: &str, cfg: &AgentConfig) -> (Vec<u64>, u32, u32) {
     let t = host.nft_table(Some(ns), "ip", "neutrino-l3").expect("list").expect("the table");
     let handles = t.chains.values().flat_map(|c| &c.rules).map(|r| r.handle).collect();
-    let pid = std::fs::read_to_string(cfg.l3.state_path.join(ROUTER).join("haproxy.pid")).expect("pid file");
-    (handles, pid)
+    (handles, pid(cfg, "haproxy.pid"), pid(cfg, "radvd.pid"))
 }
 
 /// The packets the table's rules counted.
@@ -204,7 +212,7 @@ fn counted(host: &LinuxHost, ns: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_router_namespace_routes_snats_and_floats_real_packets() {
-    let needs = ["ip", "ethtool", "nft", "conntrack", "arping", "haproxy", "python3", "curl"];
+    let needs = ["ip", "ethtool", "nft", "conntrack", "arping", "haproxy", "radvd", "python3", "curl"];
     if !Prerequisites::new().root().programs(&needs).met() {
         return;
     }
@@ -226,6 +234,24 @@ async fn a_router_namespace_routes_snats_and_floats_real_packets() {
     let ext = b.endpoint("ext", "br-e", "203.0.113.1/24", None);
     let _ext_server = Whoami::start(&ext);
     let _vm_server = Whoami::start(&vm);
+
+    // Router advertisements: the router's radvd gives the VM a SLAAC address on the prefix
+    // (derived from its MAC), which the VM asks for by router solicitation when its link comes up.
+    let slaac = "2001:db8:1:0:".to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let v6 = loop {
+        let eth0 = b.host.links(Some(&vm)).expect("links").into_iter().find(|l| l.name == "eth0");
+        let found = eth0
+            .into_iter()
+            .flat_map(|l| l.addresses)
+            .map(|a| a.addr().to_string())
+            .find(|a| a.starts_with(&slaac));
+        if found.is_some() || std::time::Instant::now() > deadline {
+            break found;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(v6.is_some(), "the VM got no address from the router's advertisements");
 
     // Metadata: the VM's request goes to the router, is redirected to its haproxy and reaches
     // the agent's service, which knows the VM by the router's network and its address.
@@ -286,9 +312,13 @@ async fn a_router_namespace_routes_snats_and_floats_real_packets() {
     assert_eq!(b.ask(&vm, "203.0.113.1").as_deref(), Some("203.0.113.5"));
     let again = b.host.run(&md).expect("curl runs").stdout;
     assert!(again.contains(VM_ID), "{again}");
-    // The router removed leaves no namespace.
+    // The router removed leaves no namespace and no process.
+    let (_, haproxy, radvd) = before;
     d.apply(&mut delta(vec![], &[ROUTER]));
     d.sync().await.expect("sync");
     assert!(!b.host.netns_exists(&rns).expect("list"), "the router namespace went");
+    for (pid, program) in [(haproxy, "haproxy"), (radvd, "radvd")] {
+        assert!(neutrino_host::process::proc_program(pid).is_none_or(|p| p != program), "{program} stopped");
+    }
     server.stop().await;
 }
