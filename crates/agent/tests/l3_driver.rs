@@ -303,6 +303,31 @@ async fn floating_ip_changes_touch_only_the_map_elements() {
 }
 
 #[tokio::test]
+async fn maps_changed_under_the_agent_are_applied_whole() {
+    let w = World::new().await;
+    let (mut d, _) = routed(&w).await;
+    let rules = handles(&w.table());
+    // Someone swapped f2's elements for others (the same count, so the table looks intact).
+    let elem = |verb: &str, map: &str, k: &str, v: &str| json!({verb: {"element": {"family": "ip", "table": "neutrino-l3", "name": map, "elem": [[k, v]]}}});
+    let swap = json!({"nftables": [
+        elem("delete", "fip_dnat", "203.0.113.11", "10.0.1.7"),
+        elem("delete", "fip_snat", "10.0.1.7", "203.0.113.11"),
+        elem("add", "fip_dnat", "203.0.113.99", "10.0.1.99"),
+        elem("add", "fip_snat", "10.0.1.99", "203.0.113.99"),
+    ]});
+    w.host.nft_apply(Some(NS), &swap).expect("swap elements");
+    // f2 disassociated: deleting its elements fails, so the table is applied whole.
+    let mut r = router();
+    r.floating_ips.retain(|f| f.id != "f2");
+    d.apply(&mut delta(vec![r], &[]));
+    assert_eq!(statuses(&d.sync().await.expect("sync")), [("f2", "DOWN")]);
+    let t = w.table();
+    assert_eq!(elements(&t, "fip_dnat"), ["203.0.113.10 10.0.0.5"]);
+    assert_eq!(elements(&t, "fip_snat"), ["10.0.0.5 203.0.113.10"]);
+    assert_ne!(handles(&t), rules);
+}
+
+#[tokio::test]
 async fn an_interface_removed_takes_its_devices() {
     let w = World::new().await;
     let (mut d, _) = routed(&w).await;

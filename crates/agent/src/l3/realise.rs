@@ -70,10 +70,16 @@ impl<V: Vswitch> Cx<'_, V> {
         let action = match recorded {
             Some(r) if intact && r == want => NatAction::Unchanged,
             Some(r) if intact && nat::structure(&r) == nat::structure(&want) => {
-                if let Some(batch) = nat::element_batch(&old, &nat::fip_pairs(router)) {
-                    self.host.nft_apply(Some(ns), &batch)?;
+                let batch = nat::element_batch(&old, &nat::fip_pairs(router));
+                match batch.map(|b| self.host.nft_apply(Some(ns), &b)) {
+                    None | Some(Ok(())) => NatAction::Elements,
+                    // The maps are not what the record says: the whole table then.
+                    Some(Err(e)) => {
+                        tracing::warn!(router = %router.id, error = %e, "floating IP elements refused");
+                        self.host.nft_apply(Some(ns), &want)?;
+                        NatAction::Whole
+                    }
                 }
-                NatAction::Elements
             }
             _ => {
                 self.host.nft_apply(Some(ns), &want)?;
