@@ -16,7 +16,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,28 +73,48 @@ fn delta(routers: Vec<RouterState>, removed: &[&str]) -> Delta {
     Delta { revision: 2, l3: Some(L3Delta { routers, removed_routers }), ..Default::default() }
 }
 
-/// A TCP server in `ns` answering with the caller's address, until dropped.
-struct Whoami(Child);
+/// A probe running in a namespace until dropped (`tests/probe.py`): a server that said
+/// `ready`, or a session that said `connected`.
+struct Probe {
+    child: Child,
+    out: BufReader<std::process::ChildStdout>,
+}
 
-impl Whoami {
-    fn start(ns: &str) -> Whoami {
+impl Probe {
+    fn start(ns: &str, args: &[&str], first: &str) -> Probe {
         let mut child = Command::new("ip")
-            .args(["netns", "exec", ns, "python3", PROBE, "whoami", "8080"])
+            .args(["netns", "exec", ns, "python3", PROBE])
+            .args(args)
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .expect("the probe starts");
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
         let mut line = String::new();
-        let out = child.stdout.take().expect("stdout");
-        BufReader::new(out).read_line(&mut line).expect("the probe says ready");
-        assert_eq!(line.trim(), "ready");
-        Whoami(child)
+        out.read_line(&mut line).expect("the probe says it is up");
+        assert_eq!(line.trim(), first);
+        Probe { child, out }
+    }
+
+    /// The whoami server on port 8080.
+    fn whoami(ns: &str) -> Probe {
+        Probe::start(ns, &["whoami", "8080"], "ready")
+    }
+
+    /// Sends one line through a session: `ok` when it came back within 2 s, else `timeout`.
+    fn exchange(&mut self) -> String {
+        let stdin = self.child.stdin.as_mut().expect("stdin");
+        stdin.write_all(b"ping\n").and_then(|()| stdin.flush()).expect("to the session");
+        let mut line = String::new();
+        self.out.read_line(&mut line).expect("the session answers");
+        line.trim().to_string()
     }
 }
 
-impl Drop for Whoami {
+impl Drop for Probe {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -232,8 +252,9 @@ async fn a_router_namespace_routes_snats_and_floats_real_packets() {
     b.host.set_master(Some(&b.sw), &tg_name(GW), "br-e").expect("plug qg");
     let vm = b.endpoint("vm", "br-t", "10.0.0.5/24", Some("10.0.0.1"));
     let ext = b.endpoint("ext", "br-e", "203.0.113.1/24", None);
-    let _ext_server = Whoami::start(&ext);
-    let _vm_server = Whoami::start(&vm);
+    let _ext_server = Probe::whoami(&ext);
+    let _vm_server = Probe::whoami(&vm);
+    let _vm_echo = Probe::start(&vm, &["serve", "9000"], "ready");
 
     // Router advertisements: the router's radvd gives the VM a SLAAC address on the prefix
     // (derived from its MAC), which the VM asks for by router solicitation when its link comes up.
@@ -289,12 +310,17 @@ async fn a_router_namespace_routes_snats_and_floats_real_packets() {
     assert_eq!(b.ask(&ext, "203.0.113.10").as_deref(), Some("203.0.113.1"));
     assert_eq!(b.ask(&vm, "203.0.113.1").as_deref(), Some("203.0.113.10"));
     assert!(counted(&b.host, &rns) > 0, "the rules count the traffic");
+    let mut session = Probe::start(&ext, &["session", "203.0.113.10", "9000"], "connected");
+    assert_eq!(session.exchange(), "ok");
 
-    // Disassociated: the same probe that worked a moment ago no longer gets through; the VM
-    // leaves as the gateway address again.
+    // Disassociated: the same probe that worked a moment ago no longer gets through, nor does
+    // the connection established through it (its conntrack entries went); the VM leaves as
+    // the gateway address again.
     d.apply(&mut delta(vec![router(false)], &[]));
     let ch = d.sync().await.expect("sync");
     assert_eq!(ch.floatingips.get("f1").map(String::as_str), Some("DOWN"));
+    assert_eq!(session.exchange(), "timeout");
+    drop(session);
     assert_eq!(b.ask(&ext, "203.0.113.10"), None);
     assert_eq!(b.ask(&vm, "203.0.113.1").as_deref(), Some("203.0.113.5"));
 
