@@ -473,3 +473,20 @@ async fn a_failed_report_is_sent_again() {
     assert_eq!(statuses(&again), [("f1", "ACTIVE"), ("f2", "ACTIVE")]);
     assert!(d.sync().await.expect("sync").is_empty(), "once");
 }
+
+#[tokio::test]
+async fn a_router_that_fails_reports_its_floating_ips_in_error() {
+    let w = World::new().await;
+    // The router's proxy cannot start: the router fails to converge.
+    w.host.refuse_spawn("haproxy", "cannot bind");
+    let (mut d, ch) = routed(&w).await;
+    assert_eq!(statuses(&ch), [("f1", "ERROR"), ("f2", "ERROR")]);
+    // Reported once; still failing, nothing new to report.
+    assert!(d.sync().await.expect("sync").is_empty());
+    // Without interfaces the router needs no proxy: it converges, its floating IPs go active.
+    let mut r = router();
+    r.interfaces.clear();
+    r.routes.clear();
+    d.apply(&mut delta(vec![r], &[]));
+    assert_eq!(statuses(&d.sync().await.expect("sync")), [("f1", "ACTIVE"), ("f2", "ACTIVE")]);
+}

@@ -3,8 +3,8 @@
 //! router → networks table with it), sweeps this agent's leftovers on its first sync, then per
 //! sync removes the routers no longer run here and converges the others
 //! ([`crate::l3::realise`]), skipping those realised as they are while their processes run,
-//! and reports the floating IPs whose NAT is in place as `ACTIVE` (and those that went as
-//! `DOWN`). A router that fails is retried a few seconds later without failing the agent.
+//! and reports the floating IPs whose NAT is in place as `ACTIVE` (those that went as `DOWN`,
+//! those of a router that failed as `ERROR`). A router that fails is retried a few seconds later without failing the agent.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -25,6 +25,7 @@ use crate::metadata::Instances;
 
 pub const ACTIVE: &str = "ACTIVE";
 pub const DOWN: &str = "DOWN";
+pub const ERROR: &str = "ERROR";
 
 /// Aborts a task when the driver goes.
 struct Task(tokio::task::JoinHandle<()>);
@@ -114,11 +115,10 @@ impl<V: Vswitch + 'static> L3Driver<V> {
     }
 
     /// The floating IP statuses that changed: `ACTIVE` for those of realised routers whose
-    /// map elements are in place, `DOWN` for the others and for those that went; the floating
-    /// IPs of a router that failed keep their last status.
+    /// map elements are in place, `DOWN` for the others and for those that went, `ERROR` for
+    /// those of a router that failed to converge (as upstream's L3 agent reports them).
     fn floating_ip_changes(&mut self) -> BTreeMap<String, String> {
         let mut now: BTreeMap<String, String> = BTreeMap::new();
-        let mut held: BTreeSet<String> = BTreeSet::new();
         for (id, r) in &self.routers {
             match self.realised.get(id) {
                 Some(real) if real.admin_state_up => {
@@ -130,13 +130,15 @@ impl<V: Vswitch + 'static> L3Driver<V> {
                         now.insert(f.id.clone(), if active { ACTIVE } else { DOWN }.to_string());
                     }
                 }
-                _ if r.admin_state_up => held.extend(r.floating_ips.iter().map(|f| f.id.clone())),
+                _ if r.admin_state_up => {
+                    now.extend(r.floating_ips.iter().map(|f| (f.id.clone(), ERROR.to_string())));
+                }
                 _ => {}
             }
         }
         let mut out = std::mem::take(&mut self.retry);
         for (id, status) in &self.reported {
-            if !now.contains_key(id) && !held.contains(id) && status != DOWN {
+            if !now.contains_key(id) && status != DOWN {
                 out.insert(id.clone(), DOWN.to_string());
             }
         }
@@ -145,8 +147,7 @@ impl<V: Vswitch + 'static> L3Driver<V> {
                 out.insert(id.clone(), status.clone());
             }
         }
-        self.reported.retain(|id, _| now.contains_key(id) || held.contains(id));
-        self.reported.extend(now);
+        self.reported = now;
         out
     }
 
