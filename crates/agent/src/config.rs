@@ -5,7 +5,9 @@
 //! OVSDB socket, the run directory of ovs-vswitchd and the namespace the host lives in; the
 //! prefix of the namespaces the agent creates, the `dhcp` role's `[dhcp]` table (named like
 //! upstream's `dhcp_agent.ini`: `dhcp_lease_duration`, `dnsmasq_dns_servers`,
-//! `enable_isolated_metadata`) and the `[metadata]` table ([`MetadataConfig`]).
+//! `enable_isolated_metadata`), the `l3` role's `[l3]` table ([`L3Config`]: `metadata_port`
+//! as upstream's `l3_agent.ini`, the programs it runs) and the `[metadata]` table
+//! ([`MetadataConfig`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,7 +28,7 @@ pub struct AgentConfig {
     /// The agent credential, or a file holding it.
     pub token: Option<String>,
     pub token_file: Option<PathBuf>,
-    /// The roles this agent serves on its host (`l2`, `dhcp`; `l3` once it has a driver),
+    /// The roles this agent serves on its host (`l2`, `dhcp`, `l3`),
     /// each reported as its own agent row.
     pub roles: Vec<Role>,
     pub integration_bridge: String,
@@ -52,6 +54,8 @@ pub struct AgentConfig {
     pub namespace_prefix: String,
     /// The `dhcp` role's options.
     pub dhcp: DhcpConfig,
+    /// The `l3` role's options.
+    pub l3: L3Config,
     /// Seconds between heartbeats.
     pub report_interval: u64,
     /// The cookie on every flow this agent installs; derived from the host name if unset.
@@ -79,6 +83,7 @@ impl Default for AgentConfig {
             netns: None,
             namespace_prefix: String::new(),
             dhcp: DhcpConfig::default(),
+            l3: L3Config::default(),
             report_interval: 10,
             cookie: None,
             metadata: MetadataConfig::default(),
@@ -138,6 +143,39 @@ impl DhcpConfig {
     }
 }
 
+/// The `[l3]` table: where the `l3` driver keeps its files, the port of the routers' metadata
+/// proxies and the programs it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct L3Config {
+    /// One directory per router (`<state_path>/<router id>/`: the nftables batch applied,
+    /// haproxy's and radvd's configuration and pid files).
+    pub state_path: PathBuf,
+    /// The port haproxy listens on in a router's namespace, where requests to
+    /// 169.254.169.254:80 from its interfaces are redirected (upstream's `metadata_port`).
+    pub metadata_port: u16,
+    /// The programs (a name looked up in `PATH`, or a path).
+    pub haproxy: String,
+    pub radvd: String,
+    /// Gratuitous ARP for a floating IP (`arping -U`, Debian's iputils-arping).
+    pub arping: String,
+    /// Cuts the connections of a floating IP that went (`conntrack -D`).
+    pub conntrack: String,
+}
+
+impl Default for L3Config {
+    fn default() -> Self {
+        Self {
+            state_path: PathBuf::from("/var/lib/neutrino/l3"),
+            metadata_port: 9697,
+            haproxy: "haproxy".into(),
+            radvd: "radvd".into(),
+            arping: "arping".into(),
+            conntrack: "conntrack".into(),
+        }
+    }
+}
+
 fn unknown_tunnel_type(t: &str) -> String {
     format!("unknown tunnel type {t:?} (vxlan, gre)")
 }
@@ -189,7 +227,7 @@ impl AgentConfig {
         }
         if let Some(r) = self.roles.iter().find(|r| !crate::drivers::AVAILABLE.contains(r)) {
             return Err(ConfigError::Invalid(format!(
-                "role {:?} has no driver in this agent (l2, dhcp)",
+                "role {:?} has no driver in this agent (l2, dhcp, l3)",
                 r.as_str()
             )));
         }
@@ -203,6 +241,9 @@ impl AgentConfig {
             return Err(ConfigError::Invalid(format!(
                 "dhcp.dnsmasq_dns_servers: {s:?} is not an IP address"
             )));
+        }
+        if self.l3.metadata_port == 0 {
+            return Err(ConfigError::Invalid("l3.metadata_port must be a port number".into()));
         }
         if !self.namespace_prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             return Err(ConfigError::Invalid(
@@ -297,10 +338,26 @@ physnet1 = "br-eth1"
         let e = load("host = \"h\"\nroles = [\"l4\"]").unwrap_err();
         assert!(matches!(e, ConfigError::Parse(_)), "{e}");
         assert!(e.to_string().contains("unknown variant `l4`"), "{e}");
-        let e = load("host = \"h\"\nroles = [\"l3\"]").unwrap_err().to_string();
-        assert_eq!(e, "invalid agent configuration: role \"l3\" has no driver in this agent (l2, dhcp)");
+        let c = load("host = \"h\"\nroles = [\"l2\", \"l3\"]").unwrap();
+        assert_eq!(c.roles, vec![Role::L2, Role::L3]);
         let e = load("host = \"h\"\nroles = []").unwrap_err().to_string();
         assert!(e.contains("at least one role"), "{e}");
+    }
+
+    #[test]
+    fn l3_table_defaults_and_checks() {
+        let c = load("host = \"h\"").unwrap();
+        assert_eq!(c.l3, L3Config::default());
+        assert_eq!(
+            (c.l3.metadata_port, c.l3.state_path.as_path()),
+            (9697, Path::new("/var/lib/neutrino/l3"))
+        );
+        let c = load("host = \"h\"\n[l3]\nmetadata_port = 8697\nradvd = \"/usr/sbin/radvd\"").unwrap();
+        assert_eq!((c.l3.metadata_port, c.l3.radvd.as_str()), (8697, "/usr/sbin/radvd"));
+        assert_eq!(c.l3.haproxy, "haproxy", "unset keys keep their defaults");
+        let e = load("host = \"h\"\n[l3]\nmetadata_port = 0").unwrap_err().to_string();
+        assert!(e.contains("l3.metadata_port"), "{e}");
+        assert!(load("host = \"h\"\n[l3]\nport = 1").is_err(), "unknown keys are refused");
     }
 
     #[test]

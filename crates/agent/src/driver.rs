@@ -4,6 +4,7 @@
 //! ([`crate::run`]) lists, watches, sends heartbeats and reports port status for any set of
 //! drivers, and knows nothing of how a driver realises its section.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -15,16 +16,18 @@ use tokio::sync::mpsc;
 /// A boxed future, so that drivers of different types can sit in one list.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Ports whose status must be reported after a sync.
+/// Ports (and floating IPs) whose status must be reported after a sync.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct StatusChanges {
     pub up: Vec<String>,
     pub down: Vec<String>,
+    /// Floating IP id → `ACTIVE`, `DOWN` or `ERROR` (the `l3` driver's).
+    pub floatingips: BTreeMap<String, String>,
 }
 
 impl StatusChanges {
     pub fn is_empty(&self) -> bool {
-        self.up.is_empty() && self.down.is_empty()
+        self.up.is_empty() && self.down.is_empty() && self.floatingips.is_empty()
     }
 }
 

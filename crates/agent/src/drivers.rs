@@ -7,13 +7,15 @@ use crate::config::AgentConfig;
 use crate::dhcp::DhcpDriver;
 use crate::driver::{Driver, DriverError};
 use crate::l2::L2Driver;
+use crate::l3::L3Driver;
 use crate::metadata::Instances;
 
 /// The roles this build has a driver for.
-pub const AVAILABLE: &[Role] = &[Role::L2, Role::Dhcp];
+pub const AVAILABLE: &[Role] = &[Role::L2, Role::Dhcp, Role::L3];
 
 /// The drivers of the configured roles, connected to the host, in the configured order;
-/// `instances` is the metadata service's table, which the `dhcp` driver keeps.
+/// `instances` is the metadata service's table, which the `dhcp` driver (networks and ports)
+/// and the `l3` driver (routers and their networks) keep.
 pub async fn build(cfg: &AgentConfig, instances: &Instances) -> Result<Vec<Box<dyn Driver>>, DriverError> {
     let mut out: Vec<Box<dyn Driver>> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
@@ -21,9 +23,7 @@ pub async fn build(cfg: &AgentConfig, instances: &Instances) -> Result<Vec<Box<d
         match role {
             Role::L2 => out.push(Box::new(L2Driver::connect(cfg).await?)),
             Role::Dhcp => out.push(Box::new(DhcpDriver::connect(cfg, instances.clone()).await?)),
-            Role::L3 => {
-                return Err(DriverError::new(role, format!("no {role} driver in this build")));
-            }
+            Role::L3 => out.push(Box::new(L3Driver::connect(cfg, instances.clone()).await?)),
         }
     }
     Ok(out)

@@ -5,7 +5,9 @@
 //! idempotently and reports port up/down; [`flows`] generates the flow pipeline in layers
 //! (local switching, firewall stages, physical networks, tunnels), each flow with its owner.
 //! The `dhcp` driver ([`dhcp`]) serves each network of its section from a `qdhcp-` namespace
-//! (dnsmasq, and the metadata proxy to [`metadata`] on isolated networks).
+//! (dnsmasq, and the metadata proxy to [`metadata`] on isolated networks). The `l3` driver
+//! ([`l3`]) runs each router of its section in a `qrouter-` namespace (forwarding, NAT and
+//! floating IPs in one nftables table, the metadata proxy, router advertisements).
 
 pub mod config;
 pub mod control;
@@ -14,6 +16,7 @@ pub mod driver;
 pub mod drivers;
 pub mod flows;
 pub mod l2;
+pub mod l3;
 pub mod metadata;
 pub mod reconcile;
 pub mod run;

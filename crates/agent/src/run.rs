@@ -133,13 +133,19 @@ async fn sync<C: ControlPlane>(cp: &C, host: &str, d: &mut Box<dyn Driver>) -> R
         host: host.to_string(),
         up: ch.up.clone(),
         down: ch.down.clone(),
-        ..Default::default()
+        floatingips: ch.floatingips.clone(),
     };
     if let Err(e) = cp.port_status(&rep).await {
         tracing::warn!(error = %e, role = %d.role(), "port status report failed; will retry");
         d.retry_status(&ch);
     } else {
-        tracing::info!(up = ch.up.len(), down = ch.down.len(), role = %d.role(), "reported port status");
+        tracing::info!(
+            up = ch.up.len(),
+            down = ch.down.len(),
+            floatingips = ch.floatingips.len(),
+            role = %d.role(),
+            "reported port status"
+        );
     }
     Ok(())
 }
@@ -248,13 +254,14 @@ pub async fn run(cfg: AgentConfig) -> Result<(), AgentError> {
     run_with(cfg, Instances::default()).await
 }
 
-/// [`run`] with the metadata service's table of callers, which the `dhcp` driver keeps current
+/// [`run`] with the metadata service's table of callers, which the drivers keep current
 /// across the loop's lives (the service reads it).
 pub async fn run_with(cfg: AgentConfig, instances: Instances) -> Result<(), AgentError> {
     cfg.check()?;
-    // The `dhcp` role's metadata proxies forward to this service; it lives as long as the
-    // agent, across the loop's lives, and answers from the table the driver keeps.
-    let _metadata = match cfg.roles.contains(&neutrino_model::agent::Role::Dhcp) {
+    // The `dhcp` role's and the `l3` role's metadata proxies forward to this service; it lives
+    // as long as the agent, across the loop's lives, and answers from the table the drivers keep.
+    let proxies = [Role::Dhcp, Role::L3];
+    let _metadata = match cfg.roles.iter().any(|r| proxies.contains(r)) {
         true => Some(start_metadata(&cfg, &instances)?),
         false => None,
     };

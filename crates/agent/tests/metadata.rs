@@ -187,7 +187,6 @@ async fn requests_without_the_proxy_headers_are_refused() {
         ("two networks", format!("{net}X-Neutron-Network-ID: {NET_B}\r\n{xff}")),
         ("an empty network", format!("X-Neutron-Network-ID: \r\n{xff}")),
         ("a router too", format!("{net}X-Neutron-Router-ID: r1\r\n{xff}")),
-        ("a router only", format!("X-Neutron-Router-ID: r1\r\n{xff}")),
         ("a garbage address", format!("{net}X-Forwarded-For: 10.0.0.500\r\n")),
         ("a name for an address", format!("{net}X-Forwarded-For: vm1.example\r\n")),
     ] {
@@ -201,6 +200,41 @@ async fn requests_without_the_proxy_headers_are_refused() {
     let head =
         raw(sock, format!("HEAD {MD} HTTP/1.1\r\n{net}{xff}\r\n").as_bytes()).await.expect("an answer");
     assert_eq!((head.status, head.body.len()), (200, 0));
+    s.server.stop().await;
+}
+
+/// `GET path` as a router's haproxy sends it: the router's id and the VM's address.
+async fn get_via_router(socket: &std::path::Path, router: &str, forwarded_for: &str) -> Answer {
+    let req = format!(
+        "GET {MD} HTTP/1.1\r\nHost: 169.254.169.254\r\nX-Neutron-Router-ID: {router}\r\nX-Forwarded-For: {forwarded_for}\r\n\r\n"
+    );
+    raw(socket, req.as_bytes()).await.expect("an answer")
+}
+
+#[tokio::test]
+async fn a_request_through_a_router_is_from_a_port_of_its_networks() {
+    let s = start(MetadataConfig::default());
+    let sock = &s.socket;
+    // As the l3 driver keeps it: r1 routes network A, r2 network B.
+    s.instances
+        .replace_routers([("r1".to_string(), vec![NET_A.to_string()]), ("r2".into(), vec![NET_B.into()])]);
+
+    // vm2 (10.0.0.6, network A) asks through r1: its own document.
+    let vm2 = get_via_router(sock, "r1", "10.0.0.6").await;
+    assert_eq!((vm2.status, vm2.json()["uuid"].as_str()), (200, Some(VM2)), "{}", vm2.text());
+    // 10.0.0.5 is vm1 on network A and vm3 on network B: each router answers with its own.
+    assert_eq!(get_via_router(sock, "r1", "10.0.0.5").await.json()["uuid"], VM1);
+    assert_eq!(get_via_router(sock, "r2", "10.0.0.5").await.json()["uuid"], VM3);
+    // vm2's address through r2, whose network does not hold it: not found, nothing of vm2's.
+    let stranger = get_via_router(sock, "r2", "10.0.0.6").await;
+    assert_eq!(stranger.status, 404, "{}", stranger.text());
+    assert!(!stranger.text().contains(VM2), "{}", stranger.text());
+    // A router this host does not run answers nobody; once it does, the same request works.
+    assert_eq!(get_via_router(sock, "r3", "10.0.0.6").await.status, 404);
+    s.instances.set_router("r3", vec![NET_A.into()]);
+    assert_eq!(get_via_router(sock, "r3", "10.0.0.6").await.json()["uuid"], VM2);
+    s.instances.remove_router("r3");
+    assert_eq!(get_via_router(sock, "r3", "10.0.0.6").await.status, 404);
     s.server.stop().await;
 }
 

@@ -1,6 +1,9 @@
 # Probes for the firewall test on a real Open vSwitch, run inside a "VM" namespace.
 #   probe.py serve PORT...        TCP echo servers; prints "ready"
 #   probe.py connect IP PORT      one TCP connection; exit 0 if it echoes within 2 s
+#   probe.py whoami PORT          a TCP server answering each connection with the caller's
+#                                 address (as this namespace sees it); prints "ready"
+#   probe.py ask IP PORT          one TCP connection; prints the answer, exit 0 within 2 s
 #   probe.py session IP PORT      a TCP connection kept open: each stdin line is sent and
 #                                 answered "ok" (echoed within 2 s) or "timeout"
 #   probe.py sniff IFACE SECONDS  prints "ready", then one line per frame received:
@@ -59,6 +62,24 @@ def connect(ip, port):
     sys.exit(0 if s.recv(100) == b"hello\n" else 1)
 
 
+def whoami(port):
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("0.0.0.0", int(port)))
+    srv.listen(16)
+    print("ready", flush=True)
+    while True:
+        conn, peer = srv.accept()
+        conn.sendall((peer[0] + "\n").encode())
+        conn.close()
+
+
+def ask(ip, port):
+    s = socket.create_connection((ip, int(port)), timeout=2)
+    s.settimeout(2)
+    print(s.recv(100).decode().strip(), flush=True)
+
+
 def session(ip, port):
     s = socket.create_connection((ip, int(port)), timeout=2)
     print("connected", flush=True)
@@ -114,4 +135,5 @@ def send(iface, kind, src_mac, src_ip, dst_mac, dst_ip, dport="9"):
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     {"serve": lambda: serve(args), "connect": lambda: connect(*args), "session": lambda: session(*args),
+     "whoami": lambda: whoami(*args), "ask": lambda: ask(*args),
      "sniff": lambda: sniff(*args), "send": lambda: send(*args)}[cmd]()

@@ -94,7 +94,7 @@ impl Driver for FakeDriver {
             self.rec.lock().unwrap().converged.push(self.desired.iter().cloned().collect());
             let up: Vec<String> = self.desired.difference(&self.up).cloned().collect();
             self.up = self.desired.clone();
-            Ok(StatusChanges { up, down: vec![] })
+            Ok(StatusChanges { up, ..Default::default() })
         })
     }
 
@@ -366,4 +366,53 @@ async fn a_failed_driver_ends_the_life_with_its_error() {
     let e = run.task.await.unwrap().unwrap_err();
     assert!(matches!(e, AgentError::Driver(ref d) if d.role == Role::L2), "{e}");
     assert_eq!(e.to_string(), "l2 driver: the host is on fire");
+}
+
+/// An `l3` driver whose first sync reports floating IP `f1` active.
+struct FloatingDriver(bool);
+
+impl Driver for FloatingDriver {
+    fn role(&self) -> Role {
+        Role::L3
+    }
+
+    fn start(&mut self, _wake: Wake) -> BoxFuture<'_, Result<(), DriverError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn load(&mut self, _state: &mut HostState) {}
+
+    fn apply(&mut self, _delta: &mut Delta) {}
+
+    fn sync(&mut self) -> BoxFuture<'_, Result<StatusChanges, DriverError>> {
+        let first = !std::mem::replace(&mut self.0, true);
+        Box::pin(async move {
+            let mut ch = StatusChanges::default();
+            if first {
+                ch.floatingips.insert("f1".into(), "ACTIVE".into());
+            }
+            Ok(ch)
+        })
+    }
+
+    fn retry_status(&mut self, _changes: &StatusChanges) {}
+
+    fn configurations(&self) -> Value {
+        json!({})
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn floating_ip_statuses_reach_the_server_beside_the_ports() {
+    let cp = FakeControlPlane::new();
+    cp.publish(HOST, added(&["p1"]));
+    let (d, _) = FakeDriver::new(Role::L2);
+    let _run = start(&cp, vec![Box::new(d), Box::new(FloatingDriver(false))]);
+    pass(Duration::from_millis(1)).await;
+    let reports = cp.status_reports();
+    // The l2 driver's report carries its port, the l3 driver's the floating IP, once.
+    assert_eq!(reported_up(&cp), vec!["p1"]);
+    let fips: Vec<_> = reports.iter().flat_map(|r| r.floatingips.clone()).collect();
+    assert_eq!(fips, vec![("f1".to_string(), "ACTIVE".to_string())]);
+    assert!(reports.iter().all(|r| r.host == HOST));
 }

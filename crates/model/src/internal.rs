@@ -5,7 +5,7 @@
 //! The `l2` section is flattened into the top-level object, so its wire form is the one agents
 //! and servers spoke before sections existed (`{"revision", "ports", "networks", "peers"}`);
 //! later sections are named fields that default to empty, so an older peer ignores them.
-//! The `l3` section's types live in [`l3`].
+//! The `l3` section's types live in the `l3` submodule and are re-exported here.
 
 use std::collections::BTreeMap;
 

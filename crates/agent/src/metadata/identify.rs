@@ -1,7 +1,10 @@
-//! Who is asking: the headers the network's haproxy set (`X-Neutron-Network-ID`, and
-//! `X-Forwarded-For` appended last) resolved to the instance port holding that address on that
-//! network, as upstream's `_get_instance_and_project_id` does (an IPv4-mapped address is the
-//! IPv4 one; an IPv6 link-local address is found by the MAC it encodes).
+//! Who is asking: the headers the network's or the router's haproxy set
+//! (`X-Neutron-Network-ID` or `X-Neutron-Router-ID`, and `X-Forwarded-For` appended last)
+//! resolved to the instance port holding that address on that network (or on one of the
+//! router's networks), as upstream's `_get_instance_and_project_id` does (an IPv4-mapped
+//! address is the IPv4 one; an IPv6 link-local address is found by the MAC it encodes). A
+//! router's networks are known from the `l3` driver, their ports from the `dhcp` driver: on a
+//! host without the `dhcp` role a request through a router is not found (404).
 
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -59,34 +62,37 @@ pub fn eui64_mac(addr: Ipv6Addr) -> Option<String> {
 }
 
 /// The caller of a request with `headers`, or the refusal: 400 without exactly one network id
-/// and a readable address (or with a router id: this service answers networks only), 404 when
-/// no instance port of that network holds the address.
+/// or router id (not both) and a readable address, 404 when no instance port of that network
+/// (or of the router's networks) holds the address.
 pub fn identify(instances: &Instances, headers: &HeaderMap) -> Result<Identified, Reply> {
-    if headers.contains_key(ROUTER_ID_HEADER) {
-        return Err(bad_request("Only requests from a network (X-Neutron-Network-ID) are answered."));
-    }
-    let Some(network_id) = single(headers, NETWORK_ID_HEADER) else {
-        return Err(bad_request("The request needs one X-Neutron-Network-ID header."));
+    let (network, router) = (single(headers, NETWORK_ID_HEADER), single(headers, ROUTER_ID_HEADER));
+    let both = headers.contains_key(NETWORK_ID_HEADER) && headers.contains_key(ROUTER_ID_HEADER);
+    let (networks, place) = match (network, router) {
+        (Some(n), None) if !both => (vec![n.to_string()], format!("network {n}")),
+        (None, Some(r)) if !both => (instances.router_networks(r), format!("router {r}")),
+        _ => {
+            return Err(bad_request(
+                "The request needs one X-Neutron-Network-ID or one X-Neutron-Router-ID header.",
+            ));
+        }
     };
     let Some(address) = forwarded_for(headers) else {
         return Err(bad_request("The request needs an X-Forwarded-For address."));
     };
-    let caller = match address {
+    let find = |network_id: &str| match address {
         IpAddr::V6(v6) if eui64_mac(v6).is_some() => {
             eui64_mac(v6).and_then(|mac| instances.caller_by_mac(network_id, &mac))
         }
         _ => instances.caller(network_id, &address.to_string()),
     };
+    let caller = networks.iter().find_map(|n| find(n));
     // Callers are instances: a port of the network itself (DHCP, router) or one without a
     // device has no metadata, as upstream answers 404 without an instance id.
     match caller {
         Some(c) if !c.port.device_id.is_empty() && !c.port.device_owner.starts_with("network:") => {
             Ok(Identified { caller: c, address })
         }
-        _ => Err(Reply::error(
-            StatusCode::NOT_FOUND,
-            &format!("Instance was not found on network {network_id}."),
-        )),
+        _ => Err(Reply::error(StatusCode::NOT_FOUND, &format!("Instance was not found on {place}."))),
     }
 }
 

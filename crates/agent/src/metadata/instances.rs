@@ -1,16 +1,21 @@
 //! The table the metadata service identifies its callers in: the networks this host serves, as
-//! the `dhcp` driver last loaded them. A caller is the port of that network holding the source
-//! address (upstream's metadata agent looks the port up by network and fixed IP the same way).
+//! the `dhcp` driver last loaded them, and the networks behind each router this host runs, as
+//! the `l3` driver last loaded them. A caller is the port of that network (or of one of the
+//! router's networks) holding the source address (upstream's metadata agent looks the port up
+//! by network and fixed IP the same way).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use neutrino_model::internal::{DhcpNetworkState, DhcpPortState};
 
-/// The networks the metadata service answers for; cheap to clone, shared by the driver (which
-/// writes it) and the service (which reads it).
+/// The networks the metadata service answers for; cheap to clone, shared by the drivers (which
+/// write it) and the service (which reads it).
 #[derive(Debug, Clone, Default)]
-pub struct Instances(Arc<RwLock<BTreeMap<String, DhcpNetworkState>>>);
+pub struct Instances(Arc<RwLock<BTreeMap<String, DhcpNetworkState>>>, Routers);
+
+/// Router id → the networks of its interfaces.
+type Routers = Arc<RwLock<BTreeMap<String, Vec<String>>>>;
 
 /// Who asked: the port holding the source address on the network the request came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +52,26 @@ impl Instances {
             p.fixed_ips.iter().any(|f| f.ip_address.parse::<std::net::IpAddr>().is_ok_and(|a| a == want))
         })?;
         Some(Caller { network: network.clone(), port: port.clone() })
+    }
+
+    /// Replaces every router (after a full listing of the `l3` section).
+    pub fn replace_routers(&self, routers: impl IntoIterator<Item = (String, Vec<String>)>) {
+        *self.1.write().unwrap_or_else(PoisonError::into_inner) = routers.into_iter().collect();
+    }
+
+    /// Adds or replaces the networks of one router.
+    pub fn set_router(&self, router_id: &str, networks: Vec<String>) {
+        self.1.write().unwrap_or_else(PoisonError::into_inner).insert(router_id.to_string(), networks);
+    }
+
+    /// Forgets a router this host no longer runs.
+    pub fn remove_router(&self, router_id: &str) {
+        self.1.write().unwrap_or_else(PoisonError::into_inner).remove(router_id);
+    }
+
+    /// The networks behind router `router_id` (none when this host does not run it).
+    pub fn router_networks(&self, router_id: &str) -> Vec<String> {
+        self.1.read().unwrap_or_else(PoisonError::into_inner).get(router_id).cloned().unwrap_or_default()
     }
 
     /// The port of `network_id` with MAC address `mac` (compared without case), or `None`: how

@@ -23,6 +23,7 @@ use neutrino_ovs::vswitch::{FakeVswitch, InterfaceEvent, PortInfo, PortSpec, Str
 use tokio::sync::mpsc;
 
 pub mod dhcp;
+pub mod l3;
 
 pub const HOST: &str = "host-a";
 pub const LOCAL_IP: &str = "172.31.0.1";

@@ -62,7 +62,8 @@ pub struct RouterSubnetState {
 }
 
 /// The router's external gateway: its port on the external network and that network's segment
-/// (the driver tags `qg-` on the external bridge with a VLAN segment's id).
+/// (the `l2` driver wires the gateway port through it like any port; the segment says which
+/// physical network and VLAN the outside is on).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouterGatewayState {
     pub port: RouterPortState,
