@@ -1,7 +1,8 @@
 //! Each host's `agent.toml`: what `neutrino agent --config` reads to serve that host — its
 //! roles (from the host's [`HostRole`]), its Open vSwitch (socket, run directory, `netdev`),
-//! tunnel endpoint and bridge mappings and, on a network node, where the `dhcp` role keeps
-//! its files and the prefix of the namespaces it creates.
+//! tunnel endpoint and bridge mappings (a network node also maps the external network's
+//! physnet `public` to its `br-ex`) and, on a network node, where the `dhcp` role keeps its
+//! files and the prefix of the namespaces its `dhcp` and `l3` roles create.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::sandbox::Sandbox;
-use crate::spec::HostRole;
+use crate::spec::{EXT_PHYSNET, HostRole};
 use crate::state::HostHandle;
 
 /// What every agent of a sandbox shares.
@@ -47,7 +48,7 @@ struct AgentToml<'a> {
     namespace_prefix: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     report_interval: Option<u64>,
-    bridge_mappings: &'a BTreeMap<String, String>,
+    bridge_mappings: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dhcp: Option<DhcpSection>,
 }
@@ -58,9 +59,20 @@ struct DhcpSection {
 }
 
 impl HostHandle {
+    /// The agent's `bridge_mappings`: the host's physnets and, on a network node with a
+    /// `br-ex`, `public = "br-ex"` (the external network is flat on physnet `public`; the
+    /// agent patches `br-int` to `br-ex`, whose uplink goes to `ext`).
+    pub fn agent_bridge_mappings(&self) -> BTreeMap<String, String> {
+        let mut mappings = self.physnet_bridges.clone();
+        if let (HostRole::Network, Some(br)) = (self.role, &self.ext_bridge) {
+            mappings.entry(EXT_PHYSNET.into()).or_insert_with(|| br.clone());
+        }
+        mappings
+    }
+
     /// The text of this host's `agent.toml`. Compute hosts serve `l2`; a network node serves
-    /// `l2` and `dhcp`, with `namespace_prefix` and `[dhcp] state_path`, which only a network
-    /// node's agent reads.
+    /// `l2`, `dhcp` and `l3`, with `namespace_prefix` and `[dhcp] state_path`, which only a
+    /// network node's agent reads.
     pub fn agent_config(&self, settings: &AgentSettings) -> Result<String> {
         let network = self.role == HostRole::Network;
         let file = AgentToml {
@@ -76,7 +88,7 @@ impl HostHandle {
             netns: &self.netns,
             namespace_prefix: network.then(|| self.namespace_prefix()),
             report_interval: settings.report_interval,
-            bridge_mappings: &self.physnet_bridges,
+            bridge_mappings: self.agent_bridge_mappings(),
             dhcp: network.then(|| DhcpSection { state_path: self.dhcp_state_path() }),
         };
         toml::to_string(&file).map_err(|e| Error::InvalidSpec(format!("agent.toml of {}: {e}", self.name)))
