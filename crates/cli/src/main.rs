@@ -1,7 +1,7 @@
 //! The `neutrino` binary: `neutrino server`, `neutrino agent`, `neutrino sandbox`,
-//! `neutrino hash-password` and the resource commands (`network`, `subnet`, `port`, `security
-//! group`); errors are
-//! printed as `Error: …` with exit code 1.
+//! `neutrino hash-password`, `neutrino demo` and the resource commands (`network`, `subnet`,
+//! `port`, `security group`, `router`, `floating ip`); errors are printed as `Error: …` with
+//! exit code 1.
 
 mod agent;
 mod connect;
@@ -15,7 +15,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use resources::{network::NetworkCmd, port::PortCmd, security_group::SecurityCmd, subnet::SubnetCmd};
+use resources::floating_ip::FloatingCmd;
+use resources::{
+    network::NetworkCmd, port::PortCmd, router::RouterCmd, security_group::SecurityCmd, subnet::SubnetCmd,
+};
 
 #[derive(Parser)]
 #[command(
@@ -57,6 +60,12 @@ enum Command {
     /// Manage security groups and their rules (`security group …`).
     #[command(subcommand)]
     Security(SecurityCmd),
+    /// Manage routers and their interfaces.
+    #[command(subcommand)]
+    Router(RouterCmd),
+    /// Manage floating IPs (`floating ip …`).
+    #[command(subcommand)]
+    Floating(FloatingCmd),
 }
 
 async fn resource_command(cli: Cli) -> Result<(), error::CliError> {
@@ -69,6 +78,8 @@ async fn resource_command(cli: Cli) -> Result<(), error::CliError> {
         Command::Subnet(c) => resources::subnet::run(&client, fmt, c).await,
         Command::Port(c) => resources::port::run(&client, fmt, c).await,
         Command::Security(c) => resources::security_group::run(&client, fmt, c).await,
+        Command::Router(c) => resources::router::run(&client, fmt, c).await,
+        Command::Floating(c) => resources::floating_ip::run(&client, fmt, c).await,
     }
 }
 
