@@ -5,6 +5,7 @@
 
 mod agent;
 mod connect;
+mod demo;
 mod error;
 mod output;
 mod resources;
@@ -48,6 +49,9 @@ enum Command {
     /// Print the argon2id hash of a password read from standard input, for `password_hash`
     /// in `[[auth.users]]`.
     HashPassword,
+    /// The 3-tier demo on a whole cloud in network namespaces (needs root); `demo down --dir
+    /// DIR` tears it down.
+    Demo(demo::DemoArgs),
     /// Manage networks.
     #[command(subcommand)]
     Network(NetworkCmd),
@@ -72,7 +76,7 @@ async fn resource_command(cli: Cli) -> Result<(), error::CliError> {
     let client = connect::connect(&cli.connect).await?;
     let fmt = cli.output;
     match cli.command {
-        Command::Server(_) | Command::Agent(_) | Command::HashPassword => Ok(()),
+        Command::Server(_) | Command::Agent(_) | Command::HashPassword | Command::Demo(_) => Ok(()),
         Command::Sandbox(c) => sandbox::run_api(&client, c).await,
         Command::Network(c) => resources::network::run(&client, fmt, c).await,
         Command::Subnet(c) => resources::subnet::run(&client, fmt, c).await,
@@ -96,6 +100,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Server(args) => rt.block_on(server::run(args)),
         Command::Agent(args) => rt.block_on(agent::run(args)),
         Command::Sandbox(ref c) if sandbox::run_local(c)? => Ok(()),
+        Command::Demo(args) => demo::run(&rt, args),
         Command::HashPassword => {
             let mut line = String::new();
             std::io::stdin().read_line(&mut line)?;
