@@ -138,11 +138,15 @@ fn expect_answer(got: Result<String, String>, want: Option<&str>) -> (bool, Stri
     }
 }
 
-/// A negative check: no answer.
+/// A negative check: no answer — the connection timed out or was refused (what a firewall
+/// does), not some other failure (no address, no route), which proves nothing.
 fn expect_blocked(got: Result<String, String>) -> (bool, String) {
     match got {
         Ok(a) => (false, format!("answered: {a}")),
-        Err(e) => (true, format!("no answer ({e})")),
+        Err(e) if e.starts_with("TimeoutError") || e.starts_with("ConnectionRefusedError") => {
+            (true, format!("no answer ({e})"))
+        }
+        Err(e) => (false, format!("failed otherwise: {e}")),
     }
 }
 
@@ -184,12 +188,7 @@ pub fn run(sb: &Sandbox, plan: &Plan, built: &Built, check: &CheckPlan, patience
 /// Runs the traffic checks concurrently, the open ones first, then the blocked ones; results
 /// in the order given.
 pub fn run_all(sb: &Sandbox, plan: &Plan, built: &Built, checks: &[CheckPlan]) -> Vec<CheckResult> {
-    let blocked = |c: &CheckPlan| {
-        matches!(
-            c,
-            CheckPlan::PublicToFloating { answered: false, .. } | CheckPlan::Tcp { answered: false, .. }
-        )
-    };
+    let blocked = CheckPlan::is_blocked;
     let patience = Duration::from_secs(20);
     let mut results: Vec<Option<CheckResult>> = vec![None; checks.len()];
     for phase in [false, true] {
@@ -205,13 +204,23 @@ pub fn run_all(sb: &Sandbox, plan: &Plan, built: &Built, checks: &[CheckPlan]) -
             }
         });
     }
-    results
+    let mut results: Vec<CheckResult> = results
         .into_iter()
         .zip(checks)
         .map(|(r, c)| {
             r.unwrap_or_else(|| CheckResult { what: c.describe(), ok: false, detail: "crashed".into() })
         })
-        .collect()
+        .collect();
+    // A block whose open twin failed shows nothing about the firewall.
+    for (i, c) in checks.iter().enumerate().filter(|(_, c)| c.is_blocked()) {
+        let twin_ok = checks.iter().zip(&results).any(|(o, r)| o.is_twin_of(c) && r.ok);
+        if !twin_ok && results[i].ok {
+            results[i].ok = false;
+            results[i].detail =
+                format!("{} — but its open twin failed, so this shows nothing", results[i].detail);
+        }
+    }
+    results
 }
 
 #[cfg(test)]
@@ -226,7 +235,13 @@ mod tests {
             "SNAT through the wrong address"
         );
         assert!(!expect_answer(Err("timeout".into()), None).0);
-        assert!(expect_blocked(Err("timeout".into())).0);
+        assert!(expect_blocked(Err("TimeoutError: timed out".into())).0);
+        assert!(expect_blocked(Err("ConnectionRefusedError: [Errno 111]".into())).0);
         assert!(!expect_blocked(Ok("10.10.1.5".into())).0);
+        assert!(
+            !expect_blocked(Err("gaierror: [Errno -2] Name or service not known".into())).0,
+            "no address"
+        );
+        assert!(!expect_blocked(Err("OSError: [Errno 113] No route to host".into())).0);
     }
 }

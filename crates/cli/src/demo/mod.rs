@@ -95,7 +95,7 @@ pub fn run(rt: &tokio::runtime::Runtime, args: DemoArgs) -> anyhow::Result<()> {
 
 /// The router's namespace on the network node (its id recorded by the demo).
 fn qrouter_ns(sb: &Sandbox, dir: &Path) -> Option<String> {
-    let id = std::fs::read_to_string(dir.join("router.id")).ok()?;
+    let id = std::fs::read_to_string(dir.join("router.id")).ok().filter(|id| !id.trim().is_empty())?;
     Some(format!("{}qrouter-{}", sb.host(neutrino_sandbox::NETWORK_NODE).ok()?.namespace_prefix(), id.trim()))
 }
 

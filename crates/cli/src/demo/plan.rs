@@ -91,6 +91,30 @@ pub enum CheckPlan {
 }
 
 impl CheckPlan {
+    /// Whether this check expects no answer (the firewall's block).
+    pub fn is_blocked(&self) -> bool {
+        matches!(
+            self,
+            CheckPlan::PublicToFloating { answered: false, .. } | CheckPlan::Tcp { answered: false, .. }
+        )
+    }
+
+    /// Whether this is the open check paired with `blocked`: the same destination answering
+    /// on its open port, which shows that the path works and the block is the firewall's.
+    pub fn is_twin_of(&self, blocked: &CheckPlan) -> bool {
+        match (self, blocked) {
+            (
+                CheckPlan::PublicToFloating { vm, port: HTTP, answered: true },
+                CheckPlan::PublicToFloating { vm: other, answered: false, .. },
+            ) => vm == other,
+            (
+                CheckPlan::Tcp { to, port, answered: true, .. },
+                CheckPlan::Tcp { to: other, port: other_port, answered: false, .. },
+            ) => to == other && port == other_port,
+            _ => false,
+        }
+    }
+
     /// The row's text in the summary.
     pub fn describe(&self) -> String {
         match self {
@@ -255,7 +279,10 @@ mod tests {
             ]
         );
         for v in &p.vms {
-            assert!(p.networks.iter().any(|n| n.name == v.network) && p.groups.iter().any(|g| g.name == v.group), "{v:?}");
+            assert!(
+                p.networks.iter().any(|n| n.name == v.network) && p.groups.iter().any(|g| g.name == v.group),
+                "{v:?}"
+            );
         }
         assert_eq!((p.external.cidr, p.external.gateway), ("203.0.113.0/24", "203.0.113.1"));
     }
