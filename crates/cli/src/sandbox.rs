@@ -206,7 +206,8 @@ fn up(a: &UpArgs) -> Result<(), CliError> {
     spec.network_node = a.network_node;
     let mut s = Sandbox::up(&spec).map_err(sb)?;
     let exe = std::env::current_exe().map_err(|e| CliError::Config(e.to_string()))?.display().to_string();
-    let settings = AgentSettings::new(&a.server, token);
+    let settings = AgentSettings::new(&a.server, token)
+        .with_roles_available(neutrino_agent::drivers::AVAILABLE.iter().map(|r| r.as_str()));
     let hosts: Vec<_> = s.hosts().to_vec();
     for h in &hosts {
         s.start_agent(&h.name, &exe, &settings, &[]).map_err(sb)?;
@@ -219,7 +220,7 @@ fn up(a: &UpArgs) -> Result<(), CliError> {
             },
             h.netns(),
             h.tunnel_ip(),
-            h.role.agent_roles().join(","),
+            settings.roles_of(h.role).join(","),
             h.run_dir().join("agent.log").display()
         );
     }

@@ -23,11 +23,30 @@ pub struct AgentSettings {
     pub token: String,
     /// Seconds between heartbeats; the agent's default when `None`.
     pub report_interval: Option<u64>,
+    /// The roles the agent program has drivers for: each host serves those of its
+    /// [`HostRole::agent_roles`] that are among them (`None`: all of them).
+    pub roles_available: Option<Vec<String>>,
 }
 
 impl AgentSettings {
     pub fn new(server: impl Into<String>, token: impl Into<String>) -> Self {
-        AgentSettings { server: server.into(), token: token.into(), report_interval: None }
+        AgentSettings {
+            server: server.into(),
+            token: token.into(),
+            report_interval: None,
+            roles_available: None,
+        }
+    }
+
+    /// The same settings for an agent program with drivers for `roles` only.
+    pub fn with_roles_available<S: Into<String>>(self, roles: impl IntoIterator<Item = S>) -> Self {
+        AgentSettings { roles_available: Some(roles.into_iter().map(Into::into).collect()), ..self }
+    }
+
+    /// The roles an agent of a host of kind `role` serves.
+    pub fn roles_of(&self, role: HostRole) -> Vec<&'static str> {
+        let available = |r: &&str| self.roles_available.as_ref().is_none_or(|a| a.iter().any(|x| x == r));
+        role.agent_roles().iter().copied().filter(available).collect()
     }
 }
 
@@ -37,7 +56,7 @@ struct AgentToml<'a> {
     host: &'a str,
     server: &'a str,
     token: &'a str,
-    roles: &'static [&'static str],
+    roles: Vec<&'static str>,
     tunnel_types: [&'static str; 2],
     local_ip: String,
     datapath_type: &'static str,
@@ -79,7 +98,7 @@ impl HostHandle {
             host: &self.name,
             server: &settings.server,
             token: &settings.token,
-            roles: self.role.agent_roles(),
+            roles: settings.roles_of(self.role),
             tunnel_types: ["vxlan", "gre"],
             local_ip: self.tunnel_addr().to_string(),
             datapath_type: "netdev",

@@ -13,6 +13,23 @@ fn settings() -> AgentSettings {
 }
 
 #[test]
+fn a_host_serves_the_roles_its_agent_program_has() {
+    let all = AgentSettings::new("http://x", "t");
+    assert_eq!(all.roles_of(HostRole::Network), ["l2", "dhcp", "l3"]);
+    let without_l3 = all.clone().with_roles_available(["l2", "dhcp"]);
+    assert_eq!(without_l3.roles_of(HostRole::Network), ["l2", "dhcp"]);
+    assert_eq!(without_l3.roles_of(HostRole::Compute), ["l2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = spec(dir.path(), 1, false);
+    spec.network_node = true;
+    let (_host, _switch, sb) = up(&spec);
+    let text = sb.host("network").unwrap().agent_config(&without_l3).unwrap();
+    assert!(text.contains("roles = [\"l2\", \"dhcp\"]\n"), "{text}");
+    let text = sb.host("network").unwrap().agent_config(&all).unwrap();
+    assert!(text.contains("roles = [\"l2\", \"dhcp\", \"l3\"]\n"), "{text}");
+}
+
+#[test]
 fn the_network_node_is_built_only_when_asked_for() {
     let dir = tempfile::tempdir().unwrap();
     let (host, _switch, sb) = up(&spec(dir.path(), 2, false));

@@ -109,20 +109,23 @@ async fn demo(dir: &Path) -> anyhow::Result<Vec<CheckResult>> {
     let admin = crate::connect::connect_cloud(&clouds, "neutrino-admin").await?;
     let demo = crate::connect::connect_cloud(&clouds, "neutrino-demo").await?;
 
-    step(
-        "bringing up the sandbox: hosts h1, h2 (compute) and network (l2, dhcp, l3; br-ex to the outside world)…",
-    );
+    // The network node serves l2, dhcp and l3 (those this build's agent has drivers for).
+    let settings = AgentSettings::new(&srv.url, &srv.agent_token)
+        .with_roles_available(neutrino_agent::drivers::AVAILABLE.iter().map(|r| r.as_str()));
+    step(&format!(
+        "bringing up the sandbox: hosts h1, h2 (compute) and network ({}; br-ex to the outside world)…",
+        settings.roles_of(neutrino_sandbox::HostRole::Network).join(", ")
+    ));
     let mut spec = SandboxSpec::default(2);
     spec.name_prefix = PREFIX.into();
     spec.run_dir = dir.join("sandbox");
     spec.network_node = true;
     let mut sb = Sandbox::up(&spec).context("sandbox up")?;
-    let settings = AgentSettings::new(&srv.url, &srv.agent_token);
     let hosts: Vec<String> = sb.hosts().iter().map(|h| h.name.clone()).collect();
     for h in &hosts {
         sb.start_agent(h, &exe, &settings, &[("NEUTRINO_LOG", "info")])?;
     }
-    let rows: usize = spec.all_hosts().iter().map(|h| h.role.agent_roles().len()).sum();
+    let rows: usize = spec.all_hosts().iter().map(|h| settings.roles_of(h.role).len()).sum();
     {
         let _p = Progress::start(&format!("waiting for the {rows} agents' first heartbeats"));
         build::wait_agents(&admin, rows).await?;
