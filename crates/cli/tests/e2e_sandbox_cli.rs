@@ -226,7 +226,7 @@ fn sandbox_up_with_a_network_node_builds_the_outside_world() {
             .into_iter()
             .filter(|r| neutrino_agent::drivers::AVAILABLE.iter().any(|a| a.as_str() == *r))
             .collect();
-        assert!(up.contains(&format!("(network node): netns nt-so-network")), "{up}");
+        assert!(up.contains("(network node): netns nt-so-network"), "{up}");
         assert!(up.contains(&format!("agent roles {},", roles.join(","))), "{up}");
         assert!(up.contains("outside world: netns nt-so-ext at 203.0.113.1"), "{up}");
         assert!(up.contains("public host: netns nt-so-public at 198.51.100.10"), "{up}");
