@@ -30,7 +30,7 @@ const PREFIX: &str = "nt-demo-";
 #[derive(Args)]
 pub struct DemoArgs {
     /// Directory for the server's data, the sandbox and the logs (default: a new
-    /// /tmp/neutrino-demo.<pid>).
+    /// `/tmp/neutrino-demo.<pid>`).
     #[arg(long)]
     dir: Option<PathBuf>,
     #[command(subcommand)]
