@@ -67,6 +67,9 @@ pub fn run(rt: &tokio::runtime::Runtime, args: DemoArgs) -> anyhow::Result<()> {
         Some(d) => d,
         None => std::env::temp_dir().join(format!("neutrino-demo.{}", std::process::id())),
     };
+    if dir.join(server::PID_FILE).exists() || dir.join("sandbox").exists() {
+        bail!("a demo already ran in {0}: `neutrino demo down --dir {0}` first", dir.display());
+    }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     // dnsmasq reads the DHCP agent's files (under the sandbox) as nobody.
     std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
