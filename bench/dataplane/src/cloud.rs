@@ -65,7 +65,8 @@ impl Cloud {
             cloud.start_agent(h)?;
         }
         // One agent row per role.
-        let rows: usize = spec.all_hosts().iter().map(|h| h.role.agent_roles().len()).sum();
+        let settings = cloud.agent_settings();
+        let rows: usize = spec.all_hosts().iter().map(|h| settings.roles_of(h.role).len()).sum();
         cloud.wait(Duration::from_secs(30), "agents alive", |c| {
             let agents = c.api("GET", "/v2.0/agents", None)?;
             Ok(agents["agents"]
@@ -75,14 +76,20 @@ impl Cloud {
         Ok(cloud)
     }
 
-    pub fn start_agent(&mut self, host: &str) -> Result<()> {
-        let settings = neutrino_sandbox::AgentSettings {
+    /// The agents' settings: heartbeats every 2 s, the roles this build's agent has drivers for.
+    fn agent_settings(&self) -> neutrino_sandbox::AgentSettings {
+        neutrino_sandbox::AgentSettings {
             report_interval: Some(2),
             ..neutrino_sandbox::AgentSettings::new(
                 self.api.base_url().as_str().trim_end_matches('/'),
                 AGENT_TOKEN,
             )
-        };
+        }
+        .with_roles_available(neutrino_agent::drivers::AVAILABLE.iter().map(|r| r.as_str()))
+    }
+
+    pub fn start_agent(&mut self, host: &str) -> Result<()> {
+        let settings = self.agent_settings();
         let bin = self.neutrino.display().to_string();
         // The reconciler's debug lines time each bundle (`bundle_times`).
         let env = [("NEUTRINO_LOG", "info,neutrino_agent::reconcile=debug")];

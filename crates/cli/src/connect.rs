@@ -178,6 +178,20 @@ pub async fn connect(args: &ConnectArgs) -> Result<Client, CliError> {
     Ok(Client::new(url, direct_auth(args))?)
 }
 
+/// The client of cloud `name` in the `clouds.yaml` at `path` (authenticating first with
+/// password clouds).
+pub async fn connect_cloud(path: &Path, name: &str) -> Result<Client, CliError> {
+    let yaml = std::fs::read_to_string(path)
+        .map_err(|e| config_error(format!("cannot read {}: {e}", path.display())))?;
+    let cloud = parse_cloud(&yaml, name).map_err(|e| config_error(format!("{}: {e}", path.display())))?;
+    Ok(match cloud.plan(None)? {
+        CloudPlan::Password { creds, endpoint_override } => {
+            Client::with_password(&creds, endpoint_override.as_deref()).await?
+        }
+        CloudPlan::Direct { endpoint, auth } => Client::new(&endpoint, auth)?,
+    })
+}
+
 /// Token, noauth headers, or nothing, from the flags.
 pub fn direct_auth(args: &ConnectArgs) -> Auth {
     if let Some(t) = &args.os_token {

@@ -12,6 +12,10 @@ pub enum CliError {
     /// Some of several deletions failed (each was reported already).
     #[error("{failed} of {total} {what} failed to delete.")]
     Partial { failed: usize, total: usize, what: &'static str },
+    /// Arguments that parse but do not fit what the resource has (e.g. a route to remove
+    /// that the router does not have).
+    #[error("{0}")]
+    Usage(String),
     /// The server's answer cannot be printed.
     #[error("cannot print the result: {0}")]
     Output(String),

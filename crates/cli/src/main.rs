@@ -1,10 +1,11 @@
 //! The `neutrino` binary: `neutrino server`, `neutrino agent`, `neutrino sandbox`,
-//! `neutrino hash-password` and the resource commands (`network`, `subnet`, `port`, `security
-//! group`); errors are
-//! printed as `Error: …` with exit code 1.
+//! `neutrino hash-password`, `neutrino demo` and the resource commands (`network`, `subnet`,
+//! `port`, `security group`, `router`, `floating ip`); errors are printed as `Error: …` with
+//! exit code 1.
 
 mod agent;
 mod connect;
+mod demo;
 mod error;
 mod output;
 mod resources;
@@ -15,7 +16,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use resources::{network::NetworkCmd, port::PortCmd, security_group::SecurityCmd, subnet::SubnetCmd};
+use resources::floating_ip::FloatingCmd;
+use resources::{
+    network::NetworkCmd, port::PortCmd, router::RouterCmd, security_group::SecurityCmd, subnet::SubnetCmd,
+};
 
 #[derive(Parser)]
 #[command(
@@ -45,6 +49,9 @@ enum Command {
     /// Print the argon2id hash of a password read from standard input, for `password_hash`
     /// in `[[auth.users]]`.
     HashPassword,
+    /// The 3-tier demo on a whole cloud in network namespaces (needs root); `demo down --dir
+    /// DIR` tears it down.
+    Demo(demo::DemoArgs),
     /// Manage networks.
     #[command(subcommand)]
     Network(NetworkCmd),
@@ -57,18 +64,26 @@ enum Command {
     /// Manage security groups and their rules (`security group …`).
     #[command(subcommand)]
     Security(SecurityCmd),
+    /// Manage routers and their interfaces.
+    #[command(subcommand)]
+    Router(RouterCmd),
+    /// Manage floating IPs (`floating ip …`).
+    #[command(subcommand)]
+    Floating(FloatingCmd),
 }
 
 async fn resource_command(cli: Cli) -> Result<(), error::CliError> {
     let client = connect::connect(&cli.connect).await?;
     let fmt = cli.output;
     match cli.command {
-        Command::Server(_) | Command::Agent(_) | Command::HashPassword => Ok(()),
+        Command::Server(_) | Command::Agent(_) | Command::HashPassword | Command::Demo(_) => Ok(()),
         Command::Sandbox(c) => sandbox::run_api(&client, c).await,
         Command::Network(c) => resources::network::run(&client, fmt, c).await,
         Command::Subnet(c) => resources::subnet::run(&client, fmt, c).await,
         Command::Port(c) => resources::port::run(&client, fmt, c).await,
         Command::Security(c) => resources::security_group::run(&client, fmt, c).await,
+        Command::Router(c) => resources::router::run(&client, fmt, c).await,
+        Command::Floating(c) => resources::floating_ip::run(&client, fmt, c).await,
     }
 }
 
@@ -85,6 +100,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Server(args) => rt.block_on(server::run(args)),
         Command::Agent(args) => rt.block_on(agent::run(args)),
         Command::Sandbox(ref c) if sandbox::run_local(c)? => Ok(()),
+        Command::Demo(args) => demo::run(&rt, args),
         Command::HashPassword => {
             let mut line = String::new();
             std::io::stdin().read_line(&mut line)?;

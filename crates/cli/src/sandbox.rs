@@ -1,6 +1,6 @@
-//! `neutrino sandbox up|down|status|vm`: a simulated cloud of hosts in network namespaces,
-//! each with its own Open vSwitch and `neutrino agent`, and VMs plugged the way os-vif plugs
-//! them (docs/design.md "Sandbox"). Needs root. VMs are created through the API (their port is
+//! `neutrino sandbox up|down|status|vm|outside`: a simulated cloud of hosts in network
+//! namespaces, each with its own Open vSwitch and `neutrino agent`, VMs plugged the way os-vif
+//! plugs them, and the outside world of a network node (docs/design.md "Sandbox"). Needs root. VMs are created through the API (their port is
 //! bound to the host, so this needs admin credentials).
 
 use std::path::PathBuf;
@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use neutrino_client::Client;
-use neutrino_sandbox::{AgentSettings, HostRole, LEASE_TIMEOUT, Sandbox, SandboxSpec, VmSpec};
+use neutrino_sandbox::{
+    AgentSettings, EXT_GATEWAY_CIDR, EXT_PHYSNET, HostRole, LEASE_TIMEOUT, PUBLIC_GATEWAY_CIDR,
+    PUBLIC_HOST_CIDR, Sandbox, SandboxSpec, VmSpec,
+};
 use serde_json::{Map, Value, json};
 
 use crate::error::CliError;
@@ -35,6 +38,24 @@ pub enum SandboxCmd {
     /// Manage VMs.
     #[command(subcommand)]
     Vm(VmCmd),
+    /// The outside world of a network node: `ext` (203.0.113.1, the external network's
+    /// upstream router) and the public host behind it (198.51.100.10).
+    #[command(subcommand)]
+    Outside(OutsideCmd),
+}
+
+#[derive(Subcommand)]
+pub enum OutsideCmd {
+    /// Run a command in `ext`, or with --public on the public host.
+    Exec {
+        /// On the public host (198.51.100.10) instead of `ext`.
+        #[arg(long)]
+        public: bool,
+        #[command(flatten)]
+        dir: RunDir,
+        #[arg(trailing_var_arg = true, required = true)]
+        command: Vec<String>,
+    },
 }
 
 #[derive(Args)]
@@ -55,7 +76,8 @@ pub struct UpArgs {
     agent_token: Option<String>,
     #[arg(long)]
     agent_token_file: Option<PathBuf>,
-    /// Also bring up a network node (host `network`, agent roles l2 and dhcp).
+    /// Also bring up a network node (host `network`, agent roles l2, dhcp and l3) with a
+    /// `br-ex` onto the outside world.
     #[arg(long)]
     network_node: bool,
 }
@@ -125,14 +147,12 @@ pub fn run_local(cmd: &SandboxCmd) -> Result<bool, CliError> {
         SandboxCmd::Vm(VmCmd::Exec { name, dir, command }) => {
             let s = Sandbox::open(&dir.run_dir).map_err(sb)?;
             let ns = s.vm(name).map_err(sb)?.netns.clone();
-            let argv: Vec<&str> = command.iter().map(String::as_str).collect();
-            let out = s.exec(&ns, &argv).map_err(sb)?;
-            print!("{}", String::from_utf8_lossy(&out.stdout));
-            eprint!("{}", String::from_utf8_lossy(&out.stderr));
-            if !out.status.success() {
-                return Err(CliError::Config(format!("command exited with {}", out.status)));
-            }
-            Ok(true)
+            exec_in(&s, &ns, command).map(|_| true)
+        }
+        SandboxCmd::Outside(OutsideCmd::Exec { public, dir, command }) => {
+            let s = Sandbox::open(&dir.run_dir).map_err(sb)?;
+            let ns = if *public { s.public_netns() } else { s.outside_netns() }.map_err(sb)?.to_string();
+            exec_in(&s, &ns, command).map(|_| true)
         }
         SandboxCmd::Vm(VmCmd::Lease { name, renew, dir }) => {
             let s = Sandbox::open(&dir.run_dir).map_err(sb)?;
@@ -157,6 +177,18 @@ pub fn run_local(cmd: &SandboxCmd) -> Result<bool, CliError> {
     }
 }
 
+/// Runs `command` in `ns`, passing its output through; fails when it fails.
+fn exec_in(s: &Sandbox, ns: &str, command: &[String]) -> Result<(), CliError> {
+    let argv: Vec<&str> = command.iter().map(String::as_str).collect();
+    let out = s.exec(ns, &argv).map_err(sb)?;
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    if !out.status.success() {
+        return Err(CliError::Config(format!("command exited with {}", out.status)));
+    }
+    Ok(())
+}
+
 fn up(a: &UpArgs) -> Result<(), CliError> {
     let token = match (&a.agent_token, &a.agent_token_file) {
         (Some(t), _) => t.clone(),
@@ -174,7 +206,8 @@ fn up(a: &UpArgs) -> Result<(), CliError> {
     spec.network_node = a.network_node;
     let mut s = Sandbox::up(&spec).map_err(sb)?;
     let exe = std::env::current_exe().map_err(|e| CliError::Config(e.to_string()))?.display().to_string();
-    let settings = AgentSettings::new(&a.server, token);
+    let settings = AgentSettings::new(&a.server, token)
+        .with_roles_available(neutrino_agent::drivers::AVAILABLE.iter().map(|r| r.as_str()));
     let hosts: Vec<_> = s.hosts().to_vec();
     for h in &hosts {
         s.start_agent(&h.name, &exe, &settings, &[]).map_err(sb)?;
@@ -187,11 +220,25 @@ fn up(a: &UpArgs) -> Result<(), CliError> {
             },
             h.netns(),
             h.tunnel_ip(),
-            h.role.agent_roles().join(","),
+            settings.roles_of(h.role).join(","),
             h.run_dir().join("agent.log").display()
         );
     }
+    if let (Ok(ext), Ok(public)) = (s.outside_netns(), s.public_netns()) {
+        println!(
+            "outside world: netns {ext} at {} (external network {EXT_PHYSNET}, flat, gateway of 203.0.113.0/24) \
+             and {} (towards the public host); public host: netns {public} at {}, default via {}",
+            addr(EXT_GATEWAY_CIDR),
+            addr(PUBLIC_GATEWAY_CIDR),
+            addr(PUBLIC_HOST_CIDR),
+            addr(PUBLIC_GATEWAY_CIDR),
+        );
+    }
     Ok(())
+}
+
+fn addr(cidr: &str) -> &str {
+    cidr.split('/').next().unwrap_or(cidr)
 }
 
 fn obj(v: Value) -> Map<String, Value> {

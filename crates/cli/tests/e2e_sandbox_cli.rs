@@ -1,6 +1,7 @@
-//! `neutrino sandbox up|status|vm create|vm exec|vm lease|vm delete|down` as an operator types them,
-//! against a `neutrino server` process: the VM's port binds, turns ACTIVE, a DHCP VM on a
-//! network no dhcp agent serves fails clearly, and `down` leaves no namespace behind.
+//! `neutrino sandbox up|status|vm create|vm exec|vm lease|vm delete|outside exec|down` as an
+//! operator types them, against a `neutrino server` process: the VM's port binds, turns
+//! ACTIVE, a DHCP VM on a network no dhcp agent serves fails clearly, a network node's outside
+//! world answers, and `down` leaves no namespace behind.
 
 #![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
 
@@ -186,6 +187,74 @@ fn sandbox_commands_drive_a_one_host_cloud() {
         assert!(neutrino_host::process::proc_alive(pid), "the client keeps trying");
         ok(&["--os-url", &url, "sandbox", "vm", "delete", "v2", "--run-dir", rd]);
         assert!(!neutrino_host::process::proc_alive(pid), "vm delete stopped the client");
+    });
+    ok(&["sandbox", "down", "--run-dir", rd]);
+    assert_eq!(namespaces(prefix), Vec::<String>::new(), "sandbox down left namespaces");
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+#[test]
+fn sandbox_up_with_a_network_node_builds_the_outside_world() {
+    if !cloud::prerequisites() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run_dir = dir.path().join("sandbox");
+    let rd = run_dir.to_str().expect("utf-8 path");
+    let prefix = "nt-so-";
+    // No server: the agents only retry; the outside world needs none.
+    let up = ok(&[
+        "sandbox",
+        "up",
+        "--hosts",
+        "1",
+        "--network-node",
+        "--prefix",
+        prefix,
+        "--run-dir",
+        rd,
+        "--server",
+        "http://127.0.0.1:9",
+        "--agent-token",
+        "unused",
+    ]);
+    let result = std::panic::catch_unwind(|| {
+        // The network node's roles (l2, dhcp, l3) that this build's agent has drivers for.
+        let roles: Vec<&str> = ["l2", "dhcp", "l3"]
+            .into_iter()
+            .filter(|r| neutrino_agent::drivers::AVAILABLE.iter().any(|a| a.as_str() == *r))
+            .collect();
+        assert!(up.contains("(network node): netns nt-so-network"), "{up}");
+        assert!(up.contains(&format!("agent roles {},", roles.join(","))), "{up}");
+        assert!(up.contains("outside world: netns nt-so-ext at 203.0.113.1"), "{up}");
+        assert!(up.contains("public host: netns nt-so-public at 198.51.100.10"), "{up}");
+        let ext =
+            ok(&["sandbox", "outside", "exec", "--run-dir", rd, "--", "ip", "-o", "-4", "addr", "show"]);
+        assert!(ext.contains("203.0.113.1/24") && ext.contains("198.51.100.1/24"), "{ext}");
+        // The public host reaches ext's address on the external network; a command that fails
+        // there fails `outside exec`.
+        let ping = [
+            "sandbox",
+            "outside",
+            "exec",
+            "--public",
+            "--run-dir",
+            rd,
+            "--",
+            "busybox",
+            "ping",
+            "-c1",
+            "-W1",
+        ];
+        let start = Instant::now();
+        while !neutrino(&[&ping[..], &["203.0.113.1"]].concat()).status.success() {
+            assert!(start.elapsed() < Duration::from_secs(10), "the public host never reached 203.0.113.1");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let unreachable = neutrino(&[&ping[..], &["192.0.2.77"]].concat());
+        assert!(!unreachable.status.success(), "a ping to nowhere succeeded");
     });
     ok(&["sandbox", "down", "--run-dir", rd]);
     assert_eq!(namespaces(prefix), Vec::<String>::new(), "sandbox down left namespaces");

@@ -1,6 +1,7 @@
 //! The agent reads what `neutrino sandbox up` writes: a compute host's `agent.toml` loads with
 //! the agent's own parser and says what the sandbox built, and a network node's roles are the
-//! agent's `l2` and `dhcp` (built on a fake machine: no root needed).
+//! agent's `l2`, `dhcp` and `l3`, with the external network's physnet `public` mapped to
+//! `br-ex` (built on a fake machine: no root needed).
 
 use neutrino_agent::config::AgentConfig;
 use neutrino_model::NetworkType;
@@ -30,8 +31,11 @@ fn the_agent_accepts_the_sandboxs_configs() {
     #[derive(serde::Deserialize)]
     struct Roles {
         roles: Vec<Role>,
+        bridge_mappings: std::collections::BTreeMap<String, String>,
     }
     let text = std::fs::read_to_string(sb.write_agent_config("network", &settings).unwrap()).unwrap();
     let network: Roles = toml::from_str(&text).unwrap();
-    assert_eq!(network.roles, [Role::L2, Role::Dhcp]);
+    assert_eq!(network.roles, [Role::L2, Role::Dhcp, Role::L3]);
+    assert_eq!(network.bridge_mappings.get("public").map(String::as_str), Some("br-ex"));
+    assert_eq!(network.bridge_mappings.get("physnet1").map(String::as_str), Some("br-eth1"));
 }

@@ -113,6 +113,16 @@ impl Client {
         Resources::new(self, Kind::SecurityGroupRule)
     }
 
+    /// Operations on routers.
+    pub fn routers(&self) -> Resources<'_> {
+        Resources::new(self, Kind::Router)
+    }
+
+    /// Operations on floating IPs.
+    pub fn floating_ips(&self) -> Resources<'_> {
+        Resources::new(self, Kind::FloatingIp)
+    }
+
     /// Operations on the collection `kind`.
     pub fn resources(&self, kind: Kind) -> Resources<'_> {
         Resources::new(self, kind)

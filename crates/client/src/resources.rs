@@ -1,5 +1,7 @@
-//! Operations on one collection (networks, subnets, ports, security groups and their rules): create, list (following pagination
-//! links), show, update, delete, OSC-style name-or-id lookup, and the tags sub-resource.
+//! Operations on one collection (networks, subnets, ports, security groups and their rules,
+//! routers, floating IPs): create, list (following pagination links), show, update, delete,
+//! member actions (`add_router_interface`), OSC-style name-or-id lookup, and the tags
+//! sub-resource.
 
 use reqwest::Method;
 use serde_json::{Map, Value, json};
@@ -17,6 +19,8 @@ pub enum Kind {
     Port,
     SecurityGroup,
     SecurityGroupRule,
+    Router,
+    FloatingIp,
 }
 
 impl Kind {
@@ -28,6 +32,8 @@ impl Kind {
             Kind::Port => "port",
             Kind::SecurityGroup => "security_group",
             Kind::SecurityGroupRule => "security_group_rule",
+            Kind::Router => "router",
+            Kind::FloatingIp => "floatingip",
         }
     }
 
@@ -39,6 +45,8 @@ impl Kind {
             Kind::Port => "ports",
             Kind::SecurityGroup => "security_groups",
             Kind::SecurityGroupRule => "security_group_rules",
+            Kind::Router => "routers",
+            Kind::FloatingIp => "floatingips",
         }
     }
 
@@ -59,6 +67,8 @@ impl Kind {
             Kind::Port => "Port",
             Kind::SecurityGroup => "Security group",
             Kind::SecurityGroupRule => "Security group rule",
+            Kind::Router => "Router",
+            Kind::FloatingIp => "Floating IP",
         }
     }
 }
@@ -166,6 +176,16 @@ impl<'a> Resources<'a> {
         self.client.send(Method::DELETE, url, None).await.map(|_| ())
     }
 
+    /// `PUT /v2.0/{path}/{id}/{action}` with `body` as it is (member actions such as
+    /// `add_router_interface` take and answer unwrapped objects).
+    pub async fn action(&self, id: &str, action: &str, body: &Value) -> Result<Object, Error> {
+        let url = self.client.url(&[self.kind.path(), id, action], &[]);
+        match self.client.send(Method::PUT, url, Some(body)).await? {
+            Some(v) => object(v),
+            None => Ok(Object::new()),
+        }
+    }
+
     /// Finds one object by id or name, as OSC does: `GET` by id; when that answers 404 (or
     /// 400/403), list with `?name=` and require exactly one match.
     pub async fn find(&self, name_or_id: &str) -> Result<Object, Error> {
@@ -219,5 +239,8 @@ mod tests {
     fn kinds_name_their_collections() {
         assert_eq!((Kind::Subnet.singular(), Kind::Subnet.plural()), ("subnet", "subnets"));
         assert_eq!(Kind::Port.display(), "Port");
+        assert_eq!((Kind::Router.singular(), Kind::Router.path()), ("router", "routers"));
+        let fip = Kind::FloatingIp;
+        assert_eq!((fip.singular(), fip.plural(), fip.path()), ("floatingip", "floatingips", "floatingips"));
     }
 }

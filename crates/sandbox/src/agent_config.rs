@@ -1,7 +1,8 @@
 //! Each host's `agent.toml`: what `neutrino agent --config` reads to serve that host — its
 //! roles (from the host's [`HostRole`]), its Open vSwitch (socket, run directory, `netdev`),
-//! tunnel endpoint and bridge mappings and, on a network node, where the `dhcp` role keeps
-//! its files and the prefix of the namespaces it creates.
+//! tunnel endpoint and bridge mappings (a network node also maps the external network's
+//! physnet `public` to its `br-ex`) and, on a network node, where the `dhcp` role keeps its
+//! files and the prefix of the namespaces its `dhcp` and `l3` roles create.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::sandbox::Sandbox;
-use crate::spec::HostRole;
+use crate::spec::{EXT_PHYSNET, HostRole};
 use crate::state::HostHandle;
 
 /// What every agent of a sandbox shares.
@@ -22,11 +23,30 @@ pub struct AgentSettings {
     pub token: String,
     /// Seconds between heartbeats; the agent's default when `None`.
     pub report_interval: Option<u64>,
+    /// The roles the agent program has drivers for: each host serves those of its
+    /// [`HostRole::agent_roles`] that are among them (`None`: all of them).
+    pub roles_available: Option<Vec<String>>,
 }
 
 impl AgentSettings {
     pub fn new(server: impl Into<String>, token: impl Into<String>) -> Self {
-        AgentSettings { server: server.into(), token: token.into(), report_interval: None }
+        AgentSettings {
+            server: server.into(),
+            token: token.into(),
+            report_interval: None,
+            roles_available: None,
+        }
+    }
+
+    /// The same settings for an agent program with drivers for `roles` only.
+    pub fn with_roles_available<S: Into<String>>(self, roles: impl IntoIterator<Item = S>) -> Self {
+        AgentSettings { roles_available: Some(roles.into_iter().map(Into::into).collect()), ..self }
+    }
+
+    /// The roles an agent of a host of kind `role` serves.
+    pub fn roles_of(&self, role: HostRole) -> Vec<&'static str> {
+        let available = |r: &&str| self.roles_available.as_ref().is_none_or(|a| a.iter().any(|x| x == r));
+        role.agent_roles().iter().copied().filter(available).collect()
     }
 }
 
@@ -36,7 +56,7 @@ struct AgentToml<'a> {
     host: &'a str,
     server: &'a str,
     token: &'a str,
-    roles: &'static [&'static str],
+    roles: Vec<&'static str>,
     tunnel_types: [&'static str; 2],
     local_ip: String,
     datapath_type: &'static str,
@@ -47,7 +67,7 @@ struct AgentToml<'a> {
     namespace_prefix: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     report_interval: Option<u64>,
-    bridge_mappings: &'a BTreeMap<String, String>,
+    bridge_mappings: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dhcp: Option<DhcpSection>,
 }
@@ -58,16 +78,27 @@ struct DhcpSection {
 }
 
 impl HostHandle {
+    /// The agent's `bridge_mappings`: the host's physnets and, on a network node with a
+    /// `br-ex`, `public = "br-ex"` (the external network is flat on physnet `public`; the
+    /// agent patches `br-int` to `br-ex`, whose uplink goes to `ext`).
+    pub fn agent_bridge_mappings(&self) -> BTreeMap<String, String> {
+        let mut mappings = self.physnet_bridges.clone();
+        if let (HostRole::Network, Some(br)) = (self.role, &self.ext_bridge) {
+            mappings.entry(EXT_PHYSNET.into()).or_insert_with(|| br.clone());
+        }
+        mappings
+    }
+
     /// The text of this host's `agent.toml`. Compute hosts serve `l2`; a network node serves
-    /// `l2` and `dhcp`, with `namespace_prefix` and `[dhcp] state_path`, which only a network
-    /// node's agent reads.
+    /// `l2`, `dhcp` and `l3`, with `namespace_prefix` and `[dhcp] state_path`, which only a
+    /// network node's agent reads.
     pub fn agent_config(&self, settings: &AgentSettings) -> Result<String> {
         let network = self.role == HostRole::Network;
         let file = AgentToml {
             host: &self.name,
             server: &settings.server,
             token: &settings.token,
-            roles: self.role.agent_roles(),
+            roles: settings.roles_of(self.role),
             tunnel_types: ["vxlan", "gre"],
             local_ip: self.tunnel_addr().to_string(),
             datapath_type: "netdev",
@@ -76,7 +107,7 @@ impl HostHandle {
             netns: &self.netns,
             namespace_prefix: network.then(|| self.namespace_prefix()),
             report_interval: settings.report_interval,
-            bridge_mappings: &self.physnet_bridges,
+            bridge_mappings: self.agent_bridge_mappings(),
             dhcp: network.then(|| DhcpSection { state_path: self.dhcp_state_path() }),
         };
         toml::to_string(&file).map_err(|e| Error::InvalidSpec(format!("agent.toml of {}: {e}", self.name)))

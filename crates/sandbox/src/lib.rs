@@ -3,7 +3,8 @@
 //! a physical network for flat/VLAN segments, an optional outside world, and "VMs" plugged
 //! into `br-int` as Nova's os-vif does, addressed statically or by their own DHCP client
 //! (whose lease tests read, wait for and renew); optionally a network node whose agent serves
-//! `l2` and `dhcp`. Nothing is added to the root namespace. The machine's
+//! `l2`, `dhcp` and `l3`, with a `br-ex` onto the outside world (`ext`, 203.0.113.1, and a
+//! public host behind it, 198.51.100.10). Nothing is added to the root namespace. The machine's
 //! facilities come from `neutrino-host` (real or fake), each host's Open vSwitch
 //! configuration from a [`Switch`]; this crate holds the plan.
 //!
@@ -11,7 +12,7 @@
 //! use neutrino_sandbox::{Sandbox, SandboxSpec, VmSpec};
 //! let mut spec = SandboxSpec::default(2);
 //! spec.run_dir = "/tmp/nt-demo".into();
-//! spec.network_node = true; // a host `network` whose agent serves l2 and dhcp
+//! spec.network_node = true; // a host `network` whose agent serves l2, dhcp and l3
 //! let mut sb = Sandbox::up(&spec)?;
 //! let vm = sb.plug_vm("h1", &VmSpec::new("a", "0123456789abcdef", "fa:16:3e:00:00:01"))?;
 //! sb.exec(&vm.netns, &["ip", "addr"])?;
@@ -57,8 +58,8 @@ pub use neutrino_host::LinuxHost;
 pub use process::{exec, spawn};
 pub use sandbox::{Machine, Sandbox};
 pub use spec::{
-    EXT_GATEWAY_CIDR, HostRole, HostSpec, MAX_IFNAME, NETWORK_NODE, NETWORK_NODE_TUNNEL_IP, REQUIRED_PREFIX,
-    SandboxSpec, VmSpec, parse_cidr, tap_name,
+    EXT_GATEWAY_CIDR, EXT_PHYSNET, HostRole, HostSpec, MAX_IFNAME, NETWORK_NODE, NETWORK_NODE_TUNNEL_IP,
+    PUBLIC_GATEWAY_CIDR, PUBLIC_HOST_CIDR, REQUIRED_PREFIX, SandboxSpec, VmSpec, parse_cidr, tap_name,
 };
 pub use state::{HostHandle, PREFIX_FILE, ProcessRecord, STATE_FILE, SandboxState, VmHandle, salvage_prefix};
 pub use switch::{FakeBridge, FakeOvs, FakeSwitch, Switch, VsctlSwitch};

@@ -122,4 +122,30 @@ impl Sandbox {
     pub fn spawn(&self, netns: &str, argv: &[&str]) -> Result<Child> {
         crate::process::spawn(netns, argv)
     }
+
+    /// The namespace of the outside world (`ext`, 203.0.113.1 on the external network).
+    pub fn outside_netns(&self) -> Result<&str> {
+        self.state.ext_netns.as_deref().ok_or_else(|| crate::state::not_found("outside world", "ext"))
+    }
+
+    /// The namespace of the public host behind `ext` (198.51.100.10).
+    pub fn public_netns(&self) -> Result<&str> {
+        self.state.public_netns.as_deref().ok_or_else(|| crate::state::not_found("public host", "public"))
+    }
+
+    /// Runs `argv` in `ext`, the external network's upstream router, and waits.
+    pub fn exec_outside(&self, argv: &[&str]) -> Result<Output> {
+        self.exec(self.outside_netns()?, argv)
+    }
+
+    /// Runs `argv` on the public host and waits.
+    pub fn exec_public(&self, argv: &[&str]) -> Result<Output> {
+        self.exec(self.public_netns()?, argv)
+    }
+
+    /// Starts `argv` on the public host (the caller kills and waits for the child; `down`
+    /// stops whatever still runs there).
+    pub fn spawn_public(&self, argv: &[&str]) -> Result<Child> {
+        self.spawn(self.public_netns()?, argv)
+    }
 }

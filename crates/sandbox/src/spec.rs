@@ -15,13 +15,19 @@ pub const REQUIRED_PREFIX: &str = "nt-";
 pub const MAX_IFNAME: usize = neutrino_host::MAX_IFNAME;
 /// Address of the outside world in the `ext` namespace.
 pub const EXT_GATEWAY_CIDR: &str = "203.0.113.1/24";
+/// The physical network of the external network (flat), bridged by `br-ex` on the network node.
+pub const EXT_PHYSNET: &str = "public";
+/// `ext`'s address towards the public host.
+pub const PUBLIC_GATEWAY_CIDR: &str = "198.51.100.1/24";
+/// The public host's address (namespace `<prefix>public`), behind `ext`.
+pub const PUBLIC_HOST_CIDR: &str = "198.51.100.10/24";
 /// Name of the network node, when [`SandboxSpec::network_node`] asks for one.
 pub const NETWORK_NODE: &str = "network";
 /// Tunnel endpoint of the network node (compute hosts count up from `.1`).
 pub const NETWORK_NODE_TUNNEL_IP: &str = "172.31.0.254/24";
 /// Host names the sandbox uses for its own namespaces (`vm` would make a host's agent
 /// namespace prefix `<prefix>vm-` collide with the VMs').
-const RESERVED_HOSTS: [&str; 4] = ["fab", "phys", "ext", "vm"];
+const RESERVED_HOSTS: [&str; 5] = ["fab", "phys", "ext", "vm", "public"];
 
 /// A whole sandbox: hosts joined by an underlay fabric and a physical network, optionally an
 /// outside world.
@@ -33,7 +39,9 @@ pub struct SandboxSpec {
     pub run_dir: PathBuf,
     /// The compute hosts (and any other host spelled out).
     pub hosts: Vec<HostSpec>,
-    /// Build the `ext` namespace (203.0.113.1/24) and a `br-ex` per host.
+    /// Give every host a `br-ex` onto the outside world (the `ext` namespace, 203.0.113.1/24).
+    /// Without it only network nodes get one; the outside world exists whenever some host
+    /// has a `br-ex` (see [`SandboxSpec::outside`]).
     pub ext: bool,
     /// Add a host named `network` ([`NETWORK_NODE`]) with the [`HostRole::Network`] role: its
     /// own Open vSwitch and tunnel endpoint ([`NETWORK_NODE_TUNNEL_IP`]), on every physical
@@ -49,7 +57,7 @@ pub enum HostRole {
     /// A hypervisor: VMs, the `l2` role.
     #[default]
     Compute,
-    /// The network node: `l2` and `dhcp` (and `l3` once it has a driver).
+    /// The network node: `l2`, `dhcp` and `l3`, with a `br-ex` onto the outside world.
     Network,
 }
 
@@ -58,7 +66,7 @@ impl HostRole {
     pub fn agent_roles(self) -> &'static [&'static str] {
         match self {
             HostRole::Compute => &["l2"],
-            HostRole::Network => &["l2", "dhcp"],
+            HostRole::Network => &["l2", "dhcp", "l3"],
         }
     }
 }
@@ -121,6 +129,18 @@ impl SandboxSpec {
             }
         }
         all
+    }
+
+    /// Whether `host` gets a `br-ex` onto the outside world: every host with
+    /// [`SandboxSpec::ext`], else network nodes only.
+    pub fn host_has_ext(&self, host: &HostSpec) -> bool {
+        self.ext || host.role == HostRole::Network
+    }
+
+    /// Whether the outside world (`ext` and the public host behind it) is built: when some
+    /// host has a `br-ex`.
+    pub fn outside(&self) -> bool {
+        self.all_hosts().iter().any(|h| self.host_has_ext(h))
     }
 
     pub(crate) fn names(&self) -> Names {
@@ -272,6 +292,9 @@ impl Names {
     pub fn ext_ns(&self) -> String {
         format!("{}ext", self.prefix)
     }
+    pub fn public_ns(&self) -> String {
+        format!("{}public", self.prefix)
+    }
     pub fn vm_ns(&self, vm: &str) -> String {
         format!("{}vm-{vm}", self.prefix)
     }
@@ -279,6 +302,9 @@ impl Names {
     pub const FAB_BRIDGE: &'static str = "fabric";
     pub const PHYS_BRIDGE: &'static str = "physnet";
     pub const EXT_BRIDGE: &'static str = "extnet";
+    /// The veth between `ext` (this end) and the public host (`eth0`).
+    pub const EXT_PUBLIC_DEV: &'static str = "to-public";
+    pub const PUBLIC_DEV: &'static str = "eth0";
     pub fn underlay_host(&self, host: &str) -> String {
         format!("ul-{host}")
     }

@@ -25,8 +25,11 @@ pub struct SandboxState {
     /// Every namespace created (or about to be), in creation order.
     pub namespaces: Vec<String>,
     pub hosts: Vec<HostHandle>,
-    /// Namespace of the outside world, when built.
+    /// Namespace of the outside world (`ext`), when built.
     pub ext_netns: Option<String>,
+    /// Namespace of the public host behind `ext`, when built.
+    #[serde(default)]
+    pub public_netns: Option<String>,
     pub vms: Vec<VmHandle>,
     /// OVS daemons and processes started with `start_process`.
     pub processes: Vec<ProcessRecord>,

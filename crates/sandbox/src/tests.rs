@@ -47,7 +47,10 @@ fn up_builds_the_fabric_and_one_host() {
     let run = spec.run_dir.display().to_string();
 
     let state = host.state();
-    assert_eq!(state.namespaces.keys().collect::<Vec<_>>(), ["nt-ext", "nt-fab", "nt-h1", "nt-phys"]);
+    assert_eq!(
+        state.namespaces.keys().collect::<Vec<_>>(),
+        ["nt-ext", "nt-fab", "nt-h1", "nt-phys", "nt-public"]
+    );
     for (name, ns) in &state.namespaces {
         assert!(ns.links["lo"].up, "lo of {name}");
     }
@@ -138,7 +141,7 @@ fn up_and_plug_stay_out_of_the_root_namespace() {
         .flat_map(|(ns, n)| n.links.iter().map(move |(name, l)| (ns, name, l)))
         .filter(|(_, _, l)| l.kind == LinkKind::Veth)
         .collect();
-    assert_eq!(veths.len(), 2 * (3 + 4 + 3 + 1), "underlay, physnets, ext and the VM");
+    assert_eq!(veths.len(), 2 * (3 + 4 + 3 + 1 + 1), "underlay, physnets, ext, the public host and the VM");
     for (ns, name, link) in veths {
         assert!(!link.tx_offload && link.up, "{ns}/{name}: {link:?}");
         assert!(

@@ -1,14 +1,32 @@
 //! Unit tests of host roles against the fake machine: the network node exists only when asked
-//! for and is built like any host, each host's `agent.toml` carries its role's settings, and
-//! `down` removes the namespaces the agents made under the hosts' prefixes.
+//! for and is built like any host plus a `br-ex` onto the outside world (which compute hosts
+//! lack), the outside world and its public host, each host's `agent.toml` carries its role's
+//! settings, and `down` removes the namespaces the agents made under the hosts' prefixes.
 
-use neutrino_host::{Netns, Signal};
+use neutrino_host::{Links, Netns, Route, Signal};
 
 use crate::tests::{net, spec, up};
 use crate::{AgentSettings, HostRole, down_with};
 
 fn settings() -> AgentSettings {
     AgentSettings { report_interval: Some(2), ..AgentSettings::new("http://127.0.0.1:9696", "s3\"cr\\et") }
+}
+
+#[test]
+fn a_host_serves_the_roles_its_agent_program_has() {
+    let all = AgentSettings::new("http://x", "t");
+    assert_eq!(all.roles_of(HostRole::Network), ["l2", "dhcp", "l3"]);
+    let without_l3 = all.clone().with_roles_available(["l2", "dhcp"]);
+    assert_eq!(without_l3.roles_of(HostRole::Network), ["l2", "dhcp"]);
+    assert_eq!(without_l3.roles_of(HostRole::Compute), ["l2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = spec(dir.path(), 1, false);
+    spec.network_node = true;
+    let (_host, _switch, sb) = up(&spec);
+    let text = sb.host("network").unwrap().agent_config(&without_l3).unwrap();
+    assert!(text.contains("roles = [\"l2\", \"dhcp\"]\n"), "{text}");
+    let text = sb.host("network").unwrap().agent_config(&all).unwrap();
+    assert!(text.contains("roles = [\"l2\", \"dhcp\", \"l3\"]\n"), "{text}");
 }
 
 #[test]
@@ -94,7 +112,12 @@ fn agent_configs_carry_each_hosts_roles() {
     let roles = |cfg: &toml::Table| cfg["roles"].as_array().unwrap().iter().map(s).collect::<Vec<_>>();
     assert_eq!(roles(&compute), ["l2"]);
     assert!(!compute.contains_key("namespace_prefix") && !compute.contains_key("dhcp"), "{compute}");
-    assert_eq!(roles(&network), ["l2", "dhcp"]);
+    assert_eq!(roles(&network), ["l2", "dhcp", "l3"]);
+    // The external network is flat on physnet `public`: only the network node maps it.
+    let mappings = |cfg: &toml::Table| cfg["bridge_mappings"].as_table().unwrap().clone();
+    assert_eq!(mappings(&network).keys().collect::<Vec<_>>(), ["physnet1", "public"]);
+    assert_eq!(s(&network["bridge_mappings"]["public"]), "br-ex");
+    assert_eq!(mappings(&compute).keys().collect::<Vec<_>>(), ["physnet1"]);
     assert_eq!(s(&network["namespace_prefix"]), "nt-network-");
     assert_eq!(s(&network["dhcp"]["state_path"]), run.join("network/dhcp").display().to_string());
     // Without an interval the agent's default applies.
@@ -140,11 +163,83 @@ fn down_removes_the_namespaces_the_agents_made() {
     assert!(report.leftovers.is_empty(), "{report:?}");
     assert_eq!(
         report.namespaces_deleted,
-        ["nt-q-network-qdhcp-net1", "nt-q-network", "nt-q-h1", "nt-q-phys", "nt-q-fab"],
+        [
+            "nt-q-network-qdhcp-net1",
+            "nt-q-network",
+            "nt-q-h1",
+            "nt-q-public",
+            "nt-q-ext",
+            "nt-q-phys",
+            "nt-q-fab"
+        ],
         "the agent's namespace before its host's"
     );
     assert_eq!(host.process(agent).unwrap().signals, [Signal::Term]);
     assert_eq!(host.process(dnsmasq).unwrap().signals, [Signal::Term]);
     assert!(host.process(theirs).unwrap().running && host.process(theirs).unwrap().signals.is_empty());
     assert_eq!(host.list_netns().unwrap(), ["nt-z-network-qdhcp-net1", "qdhcp-net1"]);
+}
+
+#[test]
+fn the_network_node_alone_has_br_ex_onto_the_outside_world() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = spec(dir.path(), 2, false);
+    spec.network_node = true;
+    let (host, switch, sb) = up(&spec);
+    // br-ex with its uplink veth into `ext`, enslaved to extnet there.
+    let network = sb.host("network").unwrap();
+    assert_eq!(
+        (network.ext_bridge.as_deref(), network.ext_dev.as_deref()),
+        (Some("br-ex"), Some("ex-network"))
+    );
+    let br_ex = &switch.ovs("network").unwrap().bridges["br-ex"];
+    assert_eq!(br_ex.ports.keys().collect::<Vec<_>>(), ["ex-network"]);
+    assert_eq!(br_ex.datapath_type, "netdev");
+    let peer = host.link(Some("nt-ext"), "x-network").unwrap();
+    assert_eq!(peer.master.as_deref(), Some("extnet"));
+    // Compute hosts: no br-ex, no uplink.
+    for h in ["h1", "h2"] {
+        assert_eq!(sb.host(h).unwrap().ext_bridge, None, "{h}");
+        assert!(!switch.ovs(h).unwrap().bridges.contains_key("br-ex"), "{h}");
+        assert!(host.link(Some(&format!("nt-{h}")), &format!("ex-{h}")).is_none(), "{h}");
+    }
+
+    // ext: 203.0.113.1 on extnet, 198.51.100.1 towards the public host, forwarding on.
+    assert_eq!(host.link(Some("nt-ext"), "extnet").unwrap().addresses, [net("203.0.113.1/24")]);
+    assert_eq!(host.link(Some("nt-ext"), "to-public").unwrap().addresses, [net("198.51.100.1/24")]);
+    assert_eq!(host.sysctl(Some("nt-ext"), "net.ipv4.ip_forward").unwrap(), "1");
+    // The public host: 198.51.100.10, default route via ext, on a veth whose peer is in ext.
+    let eth0 = host.link(Some("nt-public"), "eth0").unwrap();
+    assert_eq!(eth0.addresses, [net("198.51.100.10/24")]);
+    assert_eq!((eth0.peer_name(), eth0.peer_netns()), (Some("to-public"), Some(Some("nt-ext"))));
+    assert!(eth0.up && !eth0.tx_offload);
+    let gw = "198.51.100.1".parse().unwrap();
+    assert!(host.routes(Some("nt-public")).unwrap().contains(&Route::default_via(gw, Some("eth0"))));
+    assert_eq!((sb.outside_netns().unwrap(), sb.public_netns().unwrap()), ("nt-ext", "nt-public"));
+    // Forwarding is ext's alone: not the hosts', not the root namespace's.
+    assert_eq!(host.sysctl(Some("nt-network"), "net.ipv4.ip_forward").unwrap(), "0");
+    assert!(host.netns(None).unwrap().is_pristine());
+
+    // Without a network node (and without `ext`) there is no outside world.
+    let dir = tempfile::tempdir().unwrap();
+    let (host, _switch, sb) = up(&crate::tests::spec(dir.path(), 1, false));
+    assert!(host.netns(Some("nt-ext")).is_none() && host.netns(Some("nt-public")).is_none());
+    assert!(sb.exec_public(&["true"]).is_err() && sb.outside_netns().is_err());
+}
+
+#[test]
+fn down_removes_the_outside_world() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = spec(dir.path(), 1, false);
+    spec.network_node = true;
+    let (host, _switch, _sb) = up(&spec);
+    // A listener on the public host (as the demo starts), not recorded by the sandbox.
+    let listener = host.plant_process(&["python3", "-m", "http.server"], Some("nt-public"));
+    assert!(host.netns(Some("nt-public")).is_some() && host.netns(Some("nt-ext")).is_some());
+    let report = down_with(&spec.run_dir, None, host.as_ref()).unwrap();
+    assert!(report.leftovers.is_empty(), "{report:?}");
+    assert!(report.namespaces_deleted.contains(&"nt-public".to_string()), "{report:?}");
+    assert!(report.namespaces_deleted.contains(&"nt-ext".to_string()), "{report:?}");
+    assert!(host.list_netns().unwrap().is_empty());
+    assert_eq!(host.process(listener).unwrap().signals, [Signal::Term]);
 }

@@ -1,6 +1,7 @@
-//! Building a sandbox: the fabric, physical and outside-world namespaces, then per host a
+//! Building a sandbox: the fabric, physical and outside-world namespaces (`ext`, the upstream
+//! router of the external network, and the public host behind it), then per host a
 //! namespace with its own `ovsdb-server` + `ovs-vswitchd`, `br-phy` (tunnel endpoint),
-//! `br-eth<N>` per physnet and optionally `br-ex`.
+//! `br-eth<N>` per physnet and, on network nodes (or every host with `ext`), `br-ex`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use neutrino_host::{Signal, Spawn};
 
 use crate::error::{Error, Result};
 use crate::sandbox::{Machine, Sandbox};
-use crate::spec::{EXT_GATEWAY_CIDR, HostSpec, Names, SandboxSpec};
+use crate::spec::{EXT_GATEWAY_CIDR, HostSpec, Names, PUBLIC_GATEWAY_CIDR, PUBLIC_HOST_CIDR, SandboxSpec};
 use crate::state::{HostHandle, PREFIX_FILE, ProcessRecord, SandboxState};
 
 /// The bridge carrying the tunnel endpoint address.
@@ -78,14 +79,34 @@ impl Sandbox {
             // `vlan_filtering 0`) passes the tagged frames of VLAN networks untouched.
             self.add_bridge_netns(&names.phys_ns(), Names::PHYS_BRIDGE, None)?;
         }
-        if spec.ext {
-            self.add_bridge_netns(&names.ext_ns(), Names::EXT_BRIDGE, Some(EXT_GATEWAY_CIDR))?;
-            self.state.ext_netns = Some(names.ext_ns());
-            self.state.save()?;
+        if spec.outside() {
+            self.build_outside(&names)?;
         }
         for host in &spec.all_hosts() {
-            self.build_host(&names, host, &physnets, spec.ext)?;
+            self.build_host(&names, host, &physnets, spec.host_has_ext(host))?;
         }
+        Ok(())
+    }
+
+    /// The outside world: `ext` with 203.0.113.1/24 on bridge `extnet` (the hosts' `br-ex`
+    /// uplinks join it) and 198.51.100.1/24 towards the public host, forwarding between the
+    /// two (inside `ext` only); the public host `<prefix>public` at 198.51.100.10/24 with its
+    /// default route via `ext`. Both subnets are directly connected in `ext`.
+    fn build_outside(&mut self, names: &Names) -> Result<()> {
+        let (ext, public) = (names.ext_ns(), names.public_ns());
+        self.add_bridge_netns(&ext, Names::EXT_BRIDGE, Some(EXT_GATEWAY_CIDR))?;
+        self.state.ext_netns = Some(ext.clone());
+        self.state.save()?;
+        self.sys().set_sysctl(Some(&ext), "net.ipv4.ip_forward", "1")?;
+        self.add_netns(&public)?;
+        self.state.public_netns = Some(public.clone());
+        self.state.save()?;
+        self.add_veth(&ext, Names::EXT_PUBLIC_DEV, &public, Names::PUBLIC_DEV, None)?;
+        self.sys().add_address(Some(&ext), Names::EXT_PUBLIC_DEV, cidr(PUBLIC_GATEWAY_CIDR)?)?;
+        self.sys().add_address(Some(&public), Names::PUBLIC_DEV, cidr(PUBLIC_HOST_CIDR)?)?;
+        let gateway = cidr(PUBLIC_GATEWAY_CIDR)?.addr();
+        self.sys()
+            .add_route(Some(&public), &neutrino_host::Route::default_via(gateway, Some(Names::PUBLIC_DEV)))?;
         Ok(())
     }
 

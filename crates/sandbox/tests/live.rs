@@ -247,3 +247,63 @@ fn down_cleans_up_after_a_crash() {
     assert!(!spec.run_dir.exists());
     drop(guard);
 }
+
+#[test]
+fn the_network_node_reaches_the_outside_world_and_the_public_host() {
+    let _lock = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if !prerequisites_met() {
+        return;
+    }
+    let dir = tempfile::Builder::new().prefix("nt-sb").tempdir_in("/tmp").unwrap();
+    let (mut spec, guard) = spec("nt-c-", 1, dir.path());
+    spec.ext = false;
+    spec.network_node = true;
+    let sb = Sandbox::up(&spec).unwrap();
+    let network = sb.host("network").unwrap().clone();
+
+    // br-ex on the network node, with its uplink into ext; none on the compute host.
+    let ports = |host: &str| {
+        let h = sb.host(host).unwrap();
+        let out = Command::new("ovs-vsctl")
+            .arg(format!("--db={}", h.db_target()))
+            .args(["list-ports", "br-ex"])
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    assert_eq!(ports("network"), (true, "ex-network".to_string()));
+    assert!(!ports("h1").0, "h1 has no br-ex");
+
+    // The public host reaches ext on both of ext's sides.
+    let public = sb.public_netns().unwrap().to_string();
+    eventually(&public, &["busybox", "ping", "-c1", "-W1", "198.51.100.1"], 10);
+    eventually(&public, &["busybox", "ping", "-c1", "-W1", "203.0.113.1"], 10);
+    assert!(sb.exec_outside(&["busybox", "ping", "-c1", "-W1", "198.51.100.10"]).unwrap().status.success());
+
+    // Through ext's forwarding to an address on the external network behind br-ex (what a
+    // router's gateway port will be), and back.
+    let ip = |args: &[&str]| {
+        let out = exec(network.netns(), &[&["ip"], args].concat()).unwrap();
+        assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    ip(&["addr", "add", "203.0.113.250/24", "dev", "br-ex"]);
+    ip(&["link", "set", "br-ex", "up"]);
+    ip(&["route", "add", "198.51.100.0/24", "via", "203.0.113.1"]);
+    let to_gateway_port = ["busybox", "ping", "-c1", "-W1", "203.0.113.250"];
+    eventually(&public, &to_gateway_port, 10);
+    // Without forwarding in ext the same ping does not get through; ext itself still answers.
+    let forward = |on: &str| {
+        let out = sb.exec_outside(&["sysctl", "-qw", &format!("net.ipv4.ip_forward={on}")]).unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    forward("0");
+    assert!(!sb.exec_public(&to_gateway_port).unwrap().status.success(), "forwarded with ip_forward=0");
+    eventually(&public, &["busybox", "ping", "-c1", "-W1", "203.0.113.1"], 10);
+    forward("1");
+    eventually(&public, &to_gateway_port, 10);
+
+    let report = sb.teardown().unwrap();
+    assert!(report.leftovers.is_empty(), "{report:?}");
+    assert_eq!(namespaces_with("nt-c-"), Vec::<String>::new());
+    drop(guard);
+}

@@ -1,8 +1,10 @@
 //! Shared pieces of the resource commands: `key=value[,key=value]` option parsing, enable/
 //! disable style flag pairs, tag handling, list filters and deleting several resources.
 
+pub mod floating_ip;
 pub mod network;
 pub mod port;
+pub mod router;
 pub mod security_group;
 pub mod subnet;
 

@@ -49,6 +49,15 @@ pub struct Cloud {
     _serial: MutexGuard<'static, ()>,
 }
 
+/// The agents' settings: heartbeats every 2 s, the roles this build's agent has drivers for.
+fn agent_settings(url: &str) -> neutrino_sandbox::AgentSettings {
+    neutrino_sandbox::AgentSettings {
+        report_interval: Some(2),
+        ..neutrino_sandbox::AgentSettings::new(url, AGENT_TOKEN)
+    }
+    .with_roles_available(neutrino_agent::drivers::AVAILABLE.iter().map(|r| r.as_str()))
+}
+
 fn bin() -> String {
     env!("CARGO_BIN_EXE_neutrino").to_string()
 }
@@ -98,7 +107,8 @@ impl Cloud {
             cloud.start_agent(h);
         }
         // One agent row per role of each host's agent.
-        let rows: usize = spec.all_hosts().iter().map(|h| h.role.agent_roles().len()).sum();
+        let settings = agent_settings(&cloud.url);
+        let rows: usize = spec.all_hosts().iter().map(|h| settings.roles_of(h.role).len()).sum();
         cloud.wait(Duration::from_secs(30), "agents alive", |c| {
             let agents = c.api("GET", "/v2.0/agents", None).1;
             agents["agents"]
@@ -111,10 +121,7 @@ impl Cloud {
     /// Starts `host`'s agent with the `agent.toml` the sandbox writes for its role (heartbeats
     /// every 2 s).
     pub fn start_agent(&mut self, host: &str) {
-        let settings = neutrino_sandbox::AgentSettings {
-            report_interval: Some(2),
-            ..neutrino_sandbox::AgentSettings::new(&self.url, AGENT_TOKEN)
-        };
+        let settings = agent_settings(&self.url);
         self.sandbox.start_agent(host, &bin(), &settings, &[("NEUTRINO_LOG", "info")]).expect("start agent");
     }
 
