@@ -266,7 +266,8 @@ async fn floating_ip_changes_touch_only_the_map_elements() {
     r.floating_ips = vec![fip("f1", "203.0.113.10", "10.0.0.6"), fip("f3", "203.0.113.12", "10.0.1.8")];
     d.apply(&mut delta(vec![r.clone()], &[]));
     let ch = d.sync().await.expect("sync");
-    assert_eq!(statuses(&ch), [("f2", "DOWN"), ("f3", "ACTIVE")]);
+    // The moved f1 is reported again: the server set it DOWN when it moved.
+    assert_eq!(statuses(&ch), [("f1", "ACTIVE"), ("f2", "DOWN"), ("f3", "ACTIVE")]);
 
     let t = w.table();
     assert_eq!(elements(&t, "fip_dnat"), ["203.0.113.10 10.0.0.6", "203.0.113.12 10.0.1.8"]);

@@ -63,12 +63,15 @@ fn routed_world(prefix: &str, kind: &str, opts: Options) -> World {
     let (pa, ipa, lease_a) = vm(&mut c, "h1", "a1", &net_a, mtu_a);
     let (pb, ipb, _) = vm(&mut c, "h2", "b1", &net_b, mtu_b);
     // The router is each subnet's gateway, and a routed subnet's metadata comes through the
-    // router, not as a host route to the DHCP port.
+    // router (upstream's host route via the gateway), not from the DHCP port.
     assert_eq!(lease_a.routers.iter().map(ToString::to_string).collect::<Vec<_>>(), ["10.60.1.1"]);
-    assert!(
-        !lease_a.routes.iter().any(|r| r.destination.to_string() == "169.254.169.254/32"),
-        "no metadata host route on a routed subnet: {lease_a:?}"
-    );
+    let metadata: Vec<String> = lease_a
+        .routes
+        .iter()
+        .filter(|r| r.destination.to_string() == "169.254.169.254/32")
+        .map(|r| r.gateway.to_string())
+        .collect();
+    assert_eq!(metadata, ["10.60.1.1"], "the metadata route of a routed subnet: {lease_a:?}");
     World { c, ext, router, subnet_a, subnet_b, a1: (pa, ipa), b1: (pb, ipb) }
 }
 

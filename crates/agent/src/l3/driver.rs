@@ -48,8 +48,9 @@ pub struct L3Driver<V: Vswitch> {
     realised: BTreeMap<String, RouterState>,
     /// The routers with something on the host.
     present: BTreeSet<String>,
-    /// The status last reported per floating IP.
-    reported: BTreeMap<String, String>,
+    /// The status last reported per floating IP, with the fixed address it was for: the
+    /// server sets a floating IP `DOWN` when it moves, so a move is reported again.
+    reported: BTreeMap<String, (String, String)>,
     /// Reports that failed, sent again with the next sync's.
     retry: BTreeMap<String, String>,
     swept: bool,
@@ -118,7 +119,7 @@ impl<V: Vswitch + 'static> L3Driver<V> {
     /// map elements are in place, `DOWN` for the others and for those that went, `ERROR` for
     /// those of a router that failed to converge (as upstream's L3 agent reports them).
     fn floating_ip_changes(&mut self) -> BTreeMap<String, String> {
-        let mut now: BTreeMap<String, String> = BTreeMap::new();
+        let mut now: BTreeMap<String, (String, String)> = BTreeMap::new();
         for (id, r) in &self.routers {
             match self.realised.get(id) {
                 Some(real) if real.admin_state_up => {
@@ -127,24 +128,29 @@ impl<V: Vswitch + 'static> L3Driver<V> {
                         let active = pairs.iter().any(|(fl, fx)| {
                             fl.to_string() == f.floating_ip_address && fx.to_string() == f.fixed_ip_address
                         });
-                        now.insert(f.id.clone(), if active { ACTIVE } else { DOWN }.to_string());
+                        let status = if active { ACTIVE } else { DOWN }.to_string();
+                        now.insert(f.id.clone(), (status, f.fixed_ip_address.clone()));
                     }
                 }
                 _ if r.admin_state_up => {
-                    now.extend(r.floating_ips.iter().map(|f| (f.id.clone(), ERROR.to_string())));
+                    now.extend(
+                        r.floating_ips
+                            .iter()
+                            .map(|f| (f.id.clone(), (ERROR.to_string(), f.fixed_ip_address.clone()))),
+                    );
                 }
                 _ => {}
             }
         }
         let mut out = std::mem::take(&mut self.retry);
-        for (id, status) in &self.reported {
+        for (id, (status, _)) in &self.reported {
             if !now.contains_key(id) && status != DOWN {
                 out.insert(id.clone(), DOWN.to_string());
             }
         }
-        for (id, status) in &now {
-            if self.reported.get(id) != Some(status) {
-                out.insert(id.clone(), status.clone());
+        for (id, seen) in &now {
+            if self.reported.get(id) != Some(seen) {
+                out.insert(id.clone(), seen.0.clone());
             }
         }
         self.reported = now;

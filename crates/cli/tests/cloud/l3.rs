@@ -150,9 +150,17 @@ impl Cloud {
     /// Waits until floating IP `fip` has `status` (ACTIVE once the router's agent wired it).
     pub fn wait_fip_status(&self, fip: &str, status: &str) {
         let path = format!("/v2.0/floatingips/{fip}");
-        self.wait(Duration::from_secs(30), &format!("floating IP {fip} {status}"), |c| {
-            c.api("GET", &path, None).1["floatingip"]["status"] == status
-        });
+        let start = std::time::Instant::now();
+        loop {
+            let seen = self.api("GET", &path, None).1;
+            if seen["floatingip"]["status"] == status {
+                return;
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                panic!("timed out waiting for floating IP {fip} {status}: {seen}\n{}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Runs `argv` on the public host.

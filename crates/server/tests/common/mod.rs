@@ -13,8 +13,8 @@ use neutrino_server::store::Store;
 use serde_json::Value;
 use tower::ServiceExt;
 
-pub mod routers;
 pub mod l3;
+pub mod routers;
 
 /// The agent credential of test applications.
 pub const AGENT_TOKEN: &str = "agent-secret";
