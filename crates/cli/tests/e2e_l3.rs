@@ -11,8 +11,8 @@ mod cloud;
 
 use std::time::Duration;
 
-use cloud::l3::{PUBLIC_HOST, public_exchange_result};
-use cloud::{Cloud, Options, ping_counts, prerequisites};
+use cloud::l3::{PUBLIC_HOST, l3_prerequisites, public_exchange_result};
+use cloud::{Cloud, Options, ping_counts};
 use serde_json::{Value, json};
 
 /// What [`routed_world`] builds.
@@ -85,7 +85,7 @@ fn port_id(p: &Value) -> &str {
 
 /// Routing, SNAT, a floating IP reached from outside and moved, and an interface removed.
 fn routes_nat_and_floating_ips(prefix: &str, kind: &str) {
-    if !prerequisites() {
+    if !l3_prerequisites() {
         return;
     }
     let w = routed_world(prefix, kind, three_hosts());
@@ -155,7 +155,7 @@ fn routes_nat_and_floating_ips_over_vlan() {
 /// Extra routes, the metadata service through the router, and an agent restart that loses no
 /// packet of a ping running through the router.
 fn extra_routes_metadata_and_restart(prefix: &str, kind: &str) {
-    if !prerequisites() {
+    if !l3_prerequisites() {
         return;
     }
     let mut w = routed_world(prefix, kind, three_hosts());
@@ -230,7 +230,7 @@ fn extra_routes_metadata_and_restart_over_vlan() {
 /// the floating IP answers again; the old host's agent, back, removes what it had of it.
 #[test]
 fn a_router_moves_when_its_host_dies() {
-    if !prerequisites() {
+    if !l3_prerequisites() {
         return;
     }
     let opts = Options { agent_down_time: Some(3), dhcp_hosts: vec!["h1"], ..three_hosts() };

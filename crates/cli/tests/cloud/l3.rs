@@ -45,6 +45,16 @@ except OSError as e:
     sys.exit(1)
 "#;
 
+/// [`super::prerequisites`] and what a network node's `l3` and `dhcp` roles run: nftables,
+/// conntrack, arping, haproxy, radvd and dnsmasq.
+pub fn l3_prerequisites() -> bool {
+    const TOOLS: [&str; 14] = [
+        "ovs-vswitchd", "ovsdb-server", "ovs-vsctl", "ovs-ofctl", "ip", "busybox", "iperf3", "python3", "nft",
+        "conntrack", "arping", "haproxy", "radvd", "dnsmasq",
+    ];
+    neutrino_host::testing::Prerequisites::new().root().programs(&TOOLS).met()
+}
+
 impl Cloud {
     /// The namespace of the public host.
     pub fn public_netns(&self) -> String {
