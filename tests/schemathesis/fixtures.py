@@ -71,7 +71,26 @@ call("POST", "/internal/v1/agents/report", {
     "host": "fuzz-host", "agent_type": "DHCP agent", "binary": "neutron-dhcp-agent",
     "configurations": {}, "start_flag": True,
 }, {"X-Agent-Token": agent_token})
+# An L3 agent, an external network, and routers: one with a gateway, an interface on the
+# first subnet and an extra route, one bare.
+call("POST", "/internal/v1/agents/report", {
+    "host": "fuzz-host", "agent_type": "L3 agent", "binary": "neutron-l3-agent",
+    "configurations": {}, "start_flag": True,
+}, {"X-Agent-Token": agent_token})
 agents = [a["id"] for a in call("GET", "/v2.0/agents", headers=h)[2]["agents"]]
+ext = call("POST", "/v2.0/networks", {"network": {"name": "fuzz-public", "router:external": True}}, h)[2]["network"]["id"]
+call("POST", "/v2.0/subnets", {"subnet": {"network_id": ext, "ip_version": 4, "cidr": "203.0.113.0/24"}}, h)
+routers = []
+for i in range(2):
+    body = {"name": f"fuzz-router-{i}"}
+    if i == 0:
+        body["external_gateway_info"] = {"network_id": ext}
+    rid = call("POST", "/v2.0/routers", {"router": body}, h)[2]["router"]["id"]
+    routers.append(rid)
+    call("PUT", f"/v2.0/routers/{rid}/tags", {"tags": ["red", "blue"]}, h)
+call("PUT", f"/v2.0/routers/{routers[0]}/add_router_interface", {"subnet_id": ids["subnets"][0]}, h)
+call("PUT", f"/v2.0/routers/{routers[0]}", {"router": {"routes": [
+    {"destination": "10.99.0.0/24", "nexthop": "10.10.0.99"}]}}, h)
 
 
 def toml_list(values):
@@ -87,6 +106,10 @@ values = {toml_list(ids["subnets"])}
 values = {toml_list(ids["ports"])}
 [dictionaries.agents]
 values = {toml_list(agents)}
+[dictionaries.routers]
+values = {toml_list(routers)}
+[dictionaries.external]
+values = {toml_list([ext])}
 [dictionaries.tags]
 values = ["red", "blue"]
 [dictionaries.extensions]
@@ -106,6 +129,12 @@ values = [{json.dumps(subject)}]
 "path.subnet_id" = {{ dictionary = "subnets", probability = 0.8 }}
 "path.port_id" = {{ dictionary = "ports", probability = 0.8 }}
 "path.agent_id" = {{ dictionary = "agents", probability = 0.8 }}
+"path.router_id" = {{ dictionary = "routers", probability = 0.8 }}
+"body.router_id" = {{ dictionary = "routers", probability = 0.8 }}
+"body.subnet_id" = {{ dictionary = "subnets", probability = 0.8 }}
+"body.port_id" = {{ dictionary = "ports", probability = 0.8 }}
+"body.router.external_gateway_info.network_id" = {{ dictionary = "external", probability = 0.8 }}
+"body.routers[*].external_gateway_info.network_id" = {{ dictionary = "external", probability = 0.8 }}
 "path.tag" = {{ dictionary = "tags", probability = 0.5 }}
 "path.alias" = {{ dictionary = "extensions", probability = 0.5 }}
 "body.subnet.network_id" = {{ dictionary = "networks", probability = 0.8 }}

@@ -150,9 +150,13 @@ pub fn parse_gateway(v: &Value) -> Result<Option<GatewayRequest>, ApiError> {
 }
 
 /// Reads a `routes` list (extraroute): destinations are CIDRs (host bits dropped), nexthops
-/// addresses; a route given twice is refused.
+/// addresses; a route given twice is refused; `null` is no routes (upstream's
+/// `convert_none_to_empty_list`).
 pub fn parse_routes(v: &Value) -> Result<Vec<HostRoute>, ApiError> {
     let mut out: Vec<HostRoute> = vec![];
+    if v.is_null() {
+        return Ok(out);
+    }
     for item in convert::to_list("routes", v)? {
         let d = convert::to_dict("routes", item, &["destination", "nexthop"], &["destination", "nexthop"])?;
         let destination: IpNet = convert::to_cidr("routes", &d["destination"], false)?.trunc();
@@ -258,6 +262,8 @@ mod tests {
             {"destination": "10.1.0.0/24", "nexthop": "10.0.0.5"}]);
         let e = RouterChanges::parse(&obj(json!({"routes": twice})), Op::Update).unwrap_err();
         assert_eq!(e.status, 400);
+        let none = RouterChanges::parse(&obj(json!({"routes": null})), Op::Update).unwrap();
+        assert_eq!(none.routes, Some(vec![]), "null clears them");
         let ok = RouterChanges::parse(&obj(json!({"routes": r})), Op::Update).unwrap();
         assert_eq!(ok.routes.unwrap()[0].destination.to_string(), "10.1.0.0/24");
     }

@@ -178,3 +178,17 @@ async fn l3_agents_are_listed_as_agents() {
     assert_eq!(a["binary"], "neutron-l3-agent");
     assert_eq!(a["alive"], true);
 }
+
+#[tokio::test]
+async fn router_ports_bind_again_when_the_host_s_l2_agent_reports() {
+    let app = App::new().await;
+    let admin = app.admin();
+    report(&app, l3_report("net1")).await;
+    let r = routed(&app, "10.0.0.0/24").await;
+    let before = ports_of(&admin, &r, "network:router_interface").await;
+    assert_eq!(hosts(&before), vec!["net1"]);
+    assert_eq!(before[0]["binding:vif_type"], "binding_failed", "no l2 agent on net1 yet");
+    report(&app, ovs_report("net1", "172.31.0.1")).await;
+    let after = ports_of(&admin, &r, "network:router_interface").await;
+    assert_eq!(after[0]["binding:vif_type"], "ovs", "{after:?}");
+}

@@ -387,7 +387,8 @@ async fn extra_routes_go_through_the_router_s_subnets() {
         409,
         "RouterInterfaceInUseByRoute",
     );
-    p1.put(&path, json!({"router": {"routes": []}})).await;
+    let (s, b) = p1.put(&path, json!({"router": {"routes": null}})).await;
+    assert_eq!((s, &b["router"]["routes"]), (StatusCode::OK, &json!([])), "null clears them: {b}");
     assert_eq!(remove_iface(&p1, &rid, json!({"subnet_id": sub})).await.0, StatusCode::OK);
 }
 
