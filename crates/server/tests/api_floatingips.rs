@@ -1,5 +1,5 @@
 //! Floating IPs (`/v2.0/floatingips`): create from the external network's pool or at a given
-//! address (admins), the `network:floatingip` port holding it, refusals (not external, taken,
+//! address (admins and project managers), the `network:floatingip` port holding it, refusals (not external, taken,
 //! outside the subnets), association at create and by update, moving, disassociating, the
 //! fixed IP rules, the router that must join the port's subnet to the external network, one
 //! floating IP per fixed IP, other projects' ports, `port_details`, list filters and tags.
@@ -158,6 +158,10 @@ async fn a_given_address_is_for_admins_and_must_be_free_and_inside_a_subnet() {
             w.ext
         ),
     );
+    // Upstream's project managers may ask for an address in their project too.
+    let manager = app.as_("p1", "manager");
+    let m = fip(&manager, json!({"floating_network_id": w.ext, "floating_ip_address": "203.0.113.78"})).await;
+    assert_eq!((&m["floating_ip_address"], &m["project_id"]), (&json!("203.0.113.78"), &json!("p1")));
     let r =
         create(&admin, json!({"floating_network_id": w.ext, "floating_ip_address": "198.51.100.5"})).await;
     assert_error(&r, 400, "InvalidIpForNetwork");
