@@ -1,5 +1,5 @@
 //! Floating IPs (`/v2.0/floatingips`): create from the external network's pool or at a given
-//! address (admins), the `network:floatingip` port holding it, refusals (not external, taken,
+//! address (admins and project managers), the `network:floatingip` port holding it, refusals (not external, taken,
 //! outside the subnets), association at create and by update, moving, disassociating, the
 //! fixed IP rules, the router that must join the port's subnet to the external network, one
 //! floating IP per fixed IP, other projects' ports, `port_details`, list filters and tags.
@@ -7,7 +7,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::l3::{FakeRouter, fake_router};
+use common::l3::{FakeRouter, fake_router, fake_router_on};
 use common::{App, Caller, assert_error, assert_error_msg, id, ids};
 use serde_json::{Value, json};
 
@@ -158,6 +158,10 @@ async fn a_given_address_is_for_admins_and_must_be_free_and_inside_a_subnet() {
             w.ext
         ),
     );
+    // Upstream's project managers may ask for an address in their project too.
+    let manager = app.as_("p1", "manager");
+    let m = fip(&manager, json!({"floating_network_id": w.ext, "floating_ip_address": "203.0.113.78"})).await;
+    assert_eq!((&m["floating_ip_address"], &m["project_id"]), (&json!("203.0.113.78"), &json!("p1")));
     let r =
         create(&admin, json!({"floating_network_id": w.ext, "floating_ip_address": "198.51.100.5"})).await;
     assert_error(&r, 400, "InvalidIpForNetwork");
@@ -443,4 +447,30 @@ async fn lists_filter_sort_and_page_and_floating_ips_take_tags() {
         .put(&format!("/v2.0/floatingips/{}/tags", id(&b)), json!({"tags": ["x"]}))
         .await;
     assert_error(&r, 404, "FloatingIPNotFound");
+}
+
+#[tokio::test]
+async fn among_routers_on_the_subnet_the_one_at_its_gateway_address_serves() {
+    let app = App::new().await;
+    let admin = app.admin();
+    let ext = id(&admin.network(json!({"name": "public", "router:external": true})).await);
+    admin.subnet(&ext, "203.0.113.0/24", json!({})).await;
+    let p1 = app.as_("p1", "member");
+    let net = p1.net("n1").await;
+    let sub = id(&p1.subnet(&net, "10.0.0.0/24", json!({})).await);
+    // The first router by id sits elsewhere on the subnet; the last holds its gateway address.
+    let (first, last) = ("00000000-0000-4000-8000-000000000001", "ffffffff-ffff-4fff-bfff-ffffffffffff");
+    fake_router_on(&app, first, "p1", &ext, &[(&sub, Some("10.0.0.254"))]).await;
+    fake_router_on(&app, last, "p1", &ext, &[(&sub, None)]).await;
+    let vm = p1.port(&net, json!({})).await;
+    let f = fip(&p1, json!({"floating_network_id": ext, "port_id": id(&vm)})).await;
+    assert_eq!(f["router_id"], json!(last));
+    // Without a router at the gateway address, the first by id.
+    let net2 = p1.net("n2").await;
+    let sub2 = id(&p1.subnet(&net2, "10.0.2.0/24", json!({})).await);
+    let (a, b) = ("00000000-0000-4000-8000-00000000000a", "00000000-0000-4000-8000-00000000000b");
+    fake_router_on(&app, b, "p1", &ext, &[(&sub2, Some("10.0.2.200"))]).await;
+    fake_router_on(&app, a, "p1", &ext, &[(&sub2, Some("10.0.2.201"))]).await;
+    let vm2 = p1.port(&net2, json!({})).await;
+    assert_eq!(updated(&p1, &id(&f), json!({"port_id": id(&vm2)})).await["router_id"], json!(a));
 }

@@ -240,7 +240,12 @@ fn floating_port(sql: &mut dyn Sql, f: &FloatingIp, c: &FloatingIpChanges) -> Ap
 
 fn build(sql: &mut dyn Sql, ctx: &RequestContext, body: &Map<String, Value>) -> ApiResult<FloatingIp> {
     policy::require_write(ctx, "create_floatingip")?;
-    policy::check_admin_attrs(ctx, &FLOATINGIP, body, "create_floatingip")?;
+    // Upstream's `create_floatingip:floating_ip_address` is admin or project manager.
+    let mut admin_only = body.clone();
+    if ctx.has_role("manager") {
+        admin_only.remove("floating_ip_address");
+    }
+    policy::check_admin_attrs(ctx, &FLOATINGIP, &admin_only, "create_floatingip")?;
     let c = FloatingIpChanges::parse(body, Op::Create)?;
     let net_id = c.floating_network_id.clone().ok_or_else(|| missing_required("floating_network_id"))?;
     let net = networks::visible(sql, ctx, &net_id)?;

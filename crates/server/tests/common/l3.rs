@@ -22,8 +22,21 @@ pub struct FakeRouter {
 /// A router of `project` with its gateway on `ext_net` and an interface on each of `subnets`
 /// holding that subnet's gateway address, as the routers API would make it.
 pub async fn fake_router(app: &App, project: &str, ext_net: &str, subnets: &[&str]) -> FakeRouter {
+    let on: Vec<(&str, Option<&str>)> = subnets.iter().map(|s| (*s, None)).collect();
+    fake_router_on(app, &uuid::Uuid::new_v4().to_string(), project, ext_net, &on).await
+}
+
+/// [`fake_router`] with id `router_id` and its interfaces at the given addresses (`None`: the
+/// subnet's gateway address).
+pub async fn fake_router_on(
+    app: &App,
+    router_id: &str,
+    project: &str,
+    ext_net: &str,
+    subnets: &[(&str, Option<&str>)],
+) -> FakeRouter {
     let admin = app.admin();
-    let router_id = uuid::Uuid::new_v4().to_string();
+    let router_id = router_id.to_string();
     let gw = admin
         .port(
             ext_net,
@@ -31,16 +44,17 @@ pub async fn fake_router(app: &App, project: &str, ext_net: &str, subnets: &[&st
         )
         .await;
     let mut interfaces = vec![];
-    for s in subnets {
+    for (s, ip) in subnets {
         let (st, sub) = admin.get(&format!("/v2.0/subnets/{s}")).await;
         assert_eq!(st, StatusCode::OK, "{sub}");
         let sub = &sub["subnet"];
+        let ip = ip.map_or_else(|| sub["gateway_ip"].clone(), |ip| json!(ip));
         let port = admin
             .port(
                 sub["network_id"].as_str().expect("network id"),
                 json!({"device_owner": "network:router_interface", "device_id": router_id,
                     "project_id": project,
-                    "fixed_ips": [{"subnet_id": s, "ip_address": sub["gateway_ip"]}]}),
+                    "fixed_ips": [{"subnet_id": s, "ip_address": ip}]}),
             )
             .await;
         interfaces.push(id(&port));
