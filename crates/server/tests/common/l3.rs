@@ -105,6 +105,9 @@ pub async fn schedule_router(app: &App, router_id: &str, host: &str) {
                 &[host.as_str().into()],
             )?;
             let agent = agent.first().map(|r| r[0].text()).expect("the L3 agent registered");
+            // The agent's first report may already have scheduled the router (to this agent or
+            // an earlier one): the binding this fixture asks for replaces it.
+            sql.execute("DELETE FROM router_l3_agents WHERE router_id = ?", &[router.as_str().into()])?;
             sql.execute(
                 "INSERT INTO router_l3_agents (router_id, agent_id) VALUES (?, ?)",
                 &[router.into(), agent.into()],
