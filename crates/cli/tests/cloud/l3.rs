@@ -49,8 +49,20 @@ except OSError as e:
 /// conntrack, arping, haproxy, radvd and dnsmasq.
 pub fn l3_prerequisites() -> bool {
     const TOOLS: [&str; 14] = [
-        "ovs-vswitchd", "ovsdb-server", "ovs-vsctl", "ovs-ofctl", "ip", "busybox", "iperf3", "python3", "nft",
-        "conntrack", "arping", "haproxy", "radvd", "dnsmasq",
+        "ovs-vswitchd",
+        "ovsdb-server",
+        "ovs-vsctl",
+        "ovs-ofctl",
+        "ip",
+        "busybox",
+        "iperf3",
+        "python3",
+        "nft",
+        "conntrack",
+        "arping",
+        "haproxy",
+        "radvd",
+        "dnsmasq",
     ];
     neutrino_host::testing::Prerequisites::new().root().programs(&TOOLS).met()
 }
