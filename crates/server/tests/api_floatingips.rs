@@ -127,6 +127,15 @@ async fn create_from_the_pool_makes_an_unbound_floatingip_port_and_upstreams_sha
         &format!("Floating IP {} could not be found", id(&f)),
     );
     assert_eq!(p2.get("/v2.0/floatingips").await, (StatusCode::OK, json!({"floatingips": []})));
+    // An admin lists every project's floating IPs.
+    let p2_own = fip(&p2, json!({"floating_network_id": w.ext})).await;
+    let mut all = ids(&app.admin().get("/v2.0/floatingips").await.1, "floatingips");
+    all.sort();
+    let mut want = vec![id(&f), id(&p2_own)];
+    want.sort();
+    assert_eq!(all, want);
+    assert_eq!(ids(&p2.get("/v2.0/floatingips").await.1, "floatingips"), vec![id(&p2_own)]);
+    assert_eq!(p2.delete(&format!("/v2.0/floatingips/{}", id(&p2_own))).await.0, StatusCode::NO_CONTENT);
     assert_error(&update(&p2, &id(&f), json!({"description": "x"})).await, 404, "FloatingIPNotFound");
     assert_error(&p2.delete(&path).await, 404, "FloatingIPNotFound");
     // `fields=` cuts the object.

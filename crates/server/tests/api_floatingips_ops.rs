@@ -204,10 +204,22 @@ async fn the_external_network_and_subnet_stay_while_floating_ips_use_them() {
     let sub = id(&admin.subnet(&ext, "192.0.2.0/24", json!({})).await);
     let f = fip(&app.as_("p1", "member"), json!({"floating_network_id": ext})).await;
     assert_error(&admin.delete(&format!("/v2.0/subnets/{sub}")).await, 409, "SubnetInUse");
-    assert_error(&admin.delete(&format!("/v2.0/networks/{ext}")).await, 409, "NetworkInUse");
-    assert_eq!(admin.delete(&format!("/v2.0/floatingips/{}", id(&f))).await.0, StatusCode::NO_CONTENT);
-    assert_eq!(admin.delete(&format!("/v2.0/subnets/{sub}")).await.0, StatusCode::NO_CONTENT);
+    // Deleting the network deletes the floating IPs no port uses, as upstream does.
     assert_eq!(admin.delete(&format!("/v2.0/networks/{ext}")).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(admin.get(&format!("/v2.0/floatingips/{}", id(&f))).await.0, StatusCode::NOT_FOUND);
+    let (_, ports) = admin.get("/v2.0/ports?device_owner=network:floatingip").await;
+    assert_eq!(ports["ports"], json!([]), "the floating IP's port went with it");
+
+    // A network still in use (a router's gateway, an associated floating IP) stays, and the
+    // refused delete took nothing with it: the unassociated floating IP is still there.
+    let w = world(&app).await;
+    let p1 = app.as_("p1", "member");
+    let (_, port) = p1.post("/v2.0/ports", json!({"port": {"network_id": w.net}})).await;
+    let used = fip(&p1, json!({"floating_network_id": w.ext, "port_id": id(&port["port"])})).await;
+    let spare = fip(&p1, json!({"floating_network_id": w.ext})).await;
+    assert_error(&admin.delete(&format!("/v2.0/networks/{}", w.ext)).await, 409, "NetworkInUse");
+    assert_eq!(shown(&admin, &id(&spare)).await["status"], "DOWN", "a refused delete deleted nothing");
+    assert_eq!(shown(&admin, &id(&used)).await["port_id"], id(&port["port"]));
 }
 
 #[tokio::test]

@@ -386,6 +386,20 @@ pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str, if_match: Op
     Ok(())
 }
 
+/// The network-delete hook (upstream `delete_disassociated_floatingips`): deleting an external
+/// network deletes the floating IPs on it that no port uses, with their ports; associated ones
+/// keep it in use.
+pub fn delete_disassociated(sql: &mut dyn Sql, network_id: &str) -> ApiResult<()> {
+    for (id, port_id) in rows::disassociated_on(sql, network_id)? {
+        rows::delete(sql, &id)?;
+        if let Some(port) = ports::get(sql, &port_id)? {
+            ports::delete(sql, &port.std.id)?;
+            super::binding::record(sql, Some(&port), None)?;
+        }
+    }
+    Ok(())
+}
+
 /// The port-delete hook (upstream `prevent_l3_port_deletion`): the port holding a floating
 /// IP's address goes only with its floating IP (409 `ServicePortInUse`), whatever its owner
 /// was changed to.

@@ -181,6 +181,9 @@ pub async fn delete(svc: &Services, ctx: &RequestContext, id: &str, if_match: Op
         .write(move |sql| {
             let n = owned(sql, &ctx, &id, "delete_network")?;
             check_revision(if_match, n.std.revision_number)?;
+            if n.router_external {
+                super::floatingips::delete_disassociated(sql, &id)?;
+            }
             let owners = ports::owners_on_network(sql, &id)?;
             if owners.iter().any(|(_, owner)| owner != OWNER_DHCP) {
                 return Err(ApiError::conflict(

@@ -136,6 +136,17 @@ pub fn held_by(sql: &mut dyn Sql, port_id: &str) -> Result<Option<String>, Store
     Ok(rows.first().map(|r| r[0].text()))
 }
 
+/// The floating IPs on external network `network_id` that no port uses: (id, the port holding
+/// the address).
+pub fn disassociated_on(sql: &mut dyn Sql, network_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = sql.query(
+        "SELECT id, floating_port_id FROM floatingips WHERE floating_network_id = ? AND fixed_port_id IS NULL \
+         ORDER BY id",
+        &[network_id.into()],
+    )?;
+    Ok(rows.iter().map(|r| (r[0].text(), r[1].text())).collect())
+}
+
 /// The floating IP on `network_id` already associated with `fixed_ip_address` of `port_id`.
 pub fn holding_fixed_ip(
     sql: &mut dyn Sql,
