@@ -266,6 +266,11 @@ pub fn run(cloud: &mut Cloud, samples: usize) -> Result<()> {
     }
     let ns = format!("{}qrouter-{r}", cloud.host(NETWORK_NODE)?.namespace_prefix());
     cloud.stop_agent(NETWORK_NODE)?;
+    // What runs in the namespace (the metadata proxy) goes with it, by pid.
+    let host = &cloud.sandbox.machine().host;
+    for p in host.processes_in_netns(&ns)? {
+        host.stop(&p, Duration::from_secs(5))?;
+    }
     let del = std::process::Command::new("ip").args(["netns", "delete", &ns]).status()?;
     if !del.success() {
         bail!("no namespace {ns} to delete");

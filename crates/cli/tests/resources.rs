@@ -47,6 +47,9 @@ impl Cli {
 async fn start() -> Cli {
     let mut config = Config::default();
     config.auth.mode = AuthMode::Noauth;
+    // A configured agent credential: otherwise the server keeps one in its data_dir, which by
+    // default is the machine's /var/lib/neutrino.
+    config.agents.token = Some("resources-agent".into());
     let app = neutrino_server::run::app_with_store(config, neutrino_server::store::Store::memory())
         .await
         .expect("app");

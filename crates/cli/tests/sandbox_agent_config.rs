@@ -33,6 +33,10 @@ fn the_agent_accepts_the_sandboxs_configs() {
         roles: Vec<Role>,
         bridge_mappings: std::collections::BTreeMap<String, String>,
     }
+    // The network node's DHCP and router files are under its host directory.
+    let full = AgentConfig::load(&sb.write_agent_config("network", &settings).unwrap()).unwrap();
+    assert_eq!(full.dhcp.state_path, spec.run_dir.join("network/dhcp"));
+    assert_eq!(full.l3.state_path, spec.run_dir.join("network/l3"));
     let text = std::fs::read_to_string(sb.write_agent_config("network", &settings).unwrap()).unwrap();
     let network: Roles = toml::from_str(&text).unwrap();
     assert_eq!(network.roles, [Role::L2, Role::Dhcp, Role::L3]);

@@ -70,10 +70,18 @@ struct AgentToml<'a> {
     bridge_mappings: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dhcp: Option<DhcpSection>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    l3: Option<StateSection>,
 }
 
 #[derive(Serialize)]
 struct DhcpSection {
+    state_path: PathBuf,
+}
+
+/// A role's table that only says where its files go (`[l3]`).
+#[derive(Serialize)]
+struct StateSection {
     state_path: PathBuf,
 }
 
@@ -90,8 +98,9 @@ impl HostHandle {
     }
 
     /// The text of this host's `agent.toml`. Compute hosts serve `l2`; a network node serves
-    /// `l2`, `dhcp` and `l3`, with `namespace_prefix` and `[dhcp] state_path`, which only a
-    /// network node's agent reads.
+    /// `l2`, `dhcp` and `l3`, with `namespace_prefix`, `[dhcp] state_path` and `[l3]
+    /// state_path` (under the host's directory, never the machine's `/var/lib/neutrino`), which
+    /// only a network node's agent reads.
     pub fn agent_config(&self, settings: &AgentSettings) -> Result<String> {
         let network = self.role == HostRole::Network;
         let file = AgentToml {
@@ -109,6 +118,7 @@ impl HostHandle {
             report_interval: settings.report_interval,
             bridge_mappings: self.agent_bridge_mappings(),
             dhcp: network.then(|| DhcpSection { state_path: self.dhcp_state_path() }),
+            l3: network.then(|| StateSection { state_path: self.l3_state_path() }),
         };
         toml::to_string(&file).map_err(|e| Error::InvalidSpec(format!("agent.toml of {}: {e}", self.name)))
     }

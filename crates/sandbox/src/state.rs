@@ -92,6 +92,10 @@ impl HostHandle {
     pub fn dhcp_state_path(&self) -> PathBuf {
         self.dir.join("dhcp")
     }
+    /// Where a network node's `l3` role keeps its routers' files (`<host dir>/l3`).
+    pub fn l3_state_path(&self) -> PathBuf {
+        self.dir.join("l3")
+    }
     /// Tunnel endpoint address alone.
     pub fn tunnel_addr(&self) -> Ipv4Addr {
         parse_cidr(&self.tunnel_ip).map(|(a, _)| a).unwrap_or(Ipv4Addr::UNSPECIFIED)

@@ -120,6 +120,10 @@ fn agent_configs_carry_each_hosts_roles() {
     assert_eq!(mappings(&compute).keys().collect::<Vec<_>>(), ["physnet1"]);
     assert_eq!(s(&network["namespace_prefix"]), "nt-network-");
     assert_eq!(s(&network["dhcp"]["state_path"]), run.join("network/dhcp").display().to_string());
+    // The routers' files live under the host's directory too, never in the machine's
+    // /var/lib/neutrino (the agent's default).
+    assert_eq!(s(&network["l3"]["state_path"]), run.join("network/l3").display().to_string());
+    assert!(!compute.contains_key("l3"), "{compute}");
     // Without an interval the agent's default applies.
     let plain = sb.host("h1").unwrap().agent_config(&AgentSettings::new("http://x", "t")).unwrap();
     assert!(!plain.contains("report_interval"), "{plain}");

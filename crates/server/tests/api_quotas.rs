@@ -285,6 +285,8 @@ async fn a_bad_quotas_section_stops_the_server() {
     for text in ["[quotas]\nrouterz = 1", "[quotas]\nport = -5"] {
         let mut config = Config::parse(text).unwrap();
         config.auth.mode = neutrino_server::auth::AuthMode::Noauth;
+        // Not the default data_dir's agent.token (the machine's /var/lib/neutrino).
+        config.agents.token = Some("quotas-agent".into());
         let r = neutrino_server::run::app_with_store(config, Store::memory()).await;
         assert!(r.is_err(), "{text}");
     }
