@@ -87,6 +87,9 @@ async fn a_dhcp_subnet_is_scheduled_to_a_live_agent_with_its_port() {
     assert_eq!(p["security_groups"], json!([]));
     assert_eq!(p["fixed_ips"].as_array().unwrap().len(), 1);
     assert_eq!(p["fixed_ips"][0]["subnet_id"], sub.as_str());
+    // The first free address after the gateway, not one at random: a port asking for another
+    // address by hand never meets it.
+    assert_eq!(p["fixed_ips"][0]["ip_address"], "10.0.0.2");
     // The network's owner sees the port (it is on their network).
     assert_eq!(dhcp_ports(&admin, &net).await.len(), 1);
 

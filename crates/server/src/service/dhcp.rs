@@ -210,7 +210,7 @@ fn with_addresses(sql: &mut dyn Sql, mut p: Port, dhcp_subnets: &[Subnet]) -> Ap
         let ip = if ipam::is_auto_address(s) {
             ip::eui64(&s.cidr, &p.mac_address)
         } else {
-            ipam::pick(sql, s, &taken)?
+            ipam::lowest(sql, s, &taken)?
         };
         match ip {
             Some(ip) => kept.push(FixedIp { subnet_id: s.std.id.clone(), ip_address: ip }),

@@ -82,6 +82,20 @@ pub fn pick(sql: &mut dyn Sql, subnet: &Subnet, taken_here: &[IpAddr]) -> ApiRes
         }
     }
     // Dense subnet: walk the pools against the sorted allocations.
+    lowest(sql, subnet, taken_here)
+}
+
+/// The lowest free address of `subnet`'s pools, skipping `taken_here`: what a DHCP port takes,
+/// so that the server's address is predictable (the first free one after the gateway, where
+/// upstream's DHCP ports usually sit) and a port asking for another address by hand does not
+/// meet a DHCP port placed at random. `None` when the pools are exhausted.
+pub fn lowest(sql: &mut dyn Sql, subnet: &Subnet, taken_here: &[IpAddr]) -> ApiResult<Option<IpAddr>> {
+    let pools: Vec<Range> = subnet.allocation_pools.clone();
+    let v6 = subnet.is_v6();
+    let free = |n: u128| {
+        let ip = ip::from_u128(n, v6);
+        (subnet.gateway_ip != Some(ip) && !taken_here.contains(&ip)).then_some(ip)
+    };
     let taken: BTreeSet<u128> =
         allocations::taken(sql, &subnet.std.id)?.into_iter().map(ip::to_u128).collect();
     // Past this many steps in one pool, a free address must have been met.
