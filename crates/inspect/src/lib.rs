@@ -6,3 +6,5 @@
 //! changed except by `addflow`/`delflow`.
 
 pub mod parse;
+pub mod cloud;
+pub mod source;
