@@ -274,15 +274,17 @@ impl AgentConfig {
     }
 
     /// The flow cookie: configured, or a stable value derived from the host name so that a
-    /// restarted agent recognises its own flows.
+    /// restarted agent recognises its own flows. Its high 32 bits name the agent
+    /// (`neutrino_ovs::flow::AGENT_COOKIE_MASK`); each flow's low 32 bits name the object it is
+    /// for (`flows::Owner::tag`), so the low bits of a configured cookie are not used.
     pub fn cookie(&self) -> u64 {
         self.cookie.unwrap_or_else(|| {
             let h = self
                 .host
                 .bytes()
                 .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
-            // Keep it recognisable: the high 16 bits spell "NT".
-            (0x4e54u64 << 48) | (h & 0x0000_ffff_ffff_ffff)
+            // Keep it recognisable: the high 16 bits spell "NT"; the next 16 are the host's.
+            (0x4e54u64 << 48) | (h & 0x0000_ffff_0000_0000)
         })
     }
 

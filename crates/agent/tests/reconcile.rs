@@ -319,8 +319,10 @@ async fn flows_are_exactly_the_generated_ones_per_bridge() {
     let want = agent.expected_flows(&ovs, &busy_nets(&ovs), &peers).await;
     assert_eq!(want.flows.keys().collect::<Vec<_>>(), vec!["br-eth1", "br-int", "br-tun"]);
     assert_eq!(ovs.all_flows(), want);
-    // Every flow carries our cookie; per-network flows exist for each segment type.
-    assert!(want.flows.values().flatten().all(|f| f.cookie == agent.cookie()));
+    // Every flow carries our cookie (tagged with its object); per-network flows exist for each
+    // segment type.
+    assert!(want.flows.values().flatten().all(|f| neutrino_ovs::flow::owned_by(f.cookie, agent.cookie())));
+    assert!(want.flows.values().flatten().any(|f| f.cookie != agent.cookie()));
     assert!(ovs.flows("br-int").iter().any(|f| f.matches.contains("dl_vlan=101")));
     assert!(ovs.flows("br-eth1").iter().any(|f| f.actions.contains("strip_vlan")));
     assert!(ovs.flows("br-tun").iter().any(|f| f.matches.contains("tun_id=0x64")));

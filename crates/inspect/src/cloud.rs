@@ -229,7 +229,8 @@ impl Cloud {
 
     /// A cloud from `{"networks": [...], "ports": [...], ...}` (missing lists are empty).
     pub fn from_value(v: Value) -> Result<Cloud, CloudError> {
-        serde_json::from_value(v).map_err(|e| CloudError::Decode { what: "objects".into(), reason: e.to_string() })
+        serde_json::from_value(v)
+            .map_err(|e| CloudError::Decode { what: "objects".into(), reason: e.to_string() })
     }
 
     /// A cloud from the JSON text of [`Cloud::from_value`].

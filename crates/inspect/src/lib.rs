@@ -5,6 +5,6 @@
 //! fixed inputs for the snapshot tests) and [`cloud::Cloud`] (the API's objects); nothing is
 //! changed except by `addflow`/`delflow`.
 
-pub mod parse;
 pub mod cloud;
+pub mod parse;
 pub mod source;

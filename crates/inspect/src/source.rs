@@ -288,7 +288,10 @@ impl HostSource for FakeHost {
 
     fn del_flow(&self, bridge: &str, strict_match: &str) -> Result<(), SourceError> {
         let key = Flow::parse_dump_line(&format!("{strict_match} actions=drop"))
-            .map_err(|e| SourceError::Failed { command: "ovs-ofctl del-flows".into(), stderr: e.to_string() })?
+            .map_err(|e| SourceError::Failed {
+                command: "ovs-ofctl del-flows".into(),
+                stderr: e.to_string(),
+            })?
             .key();
         let mut flows = self.flows.lock().map_err(|_| Self::missing("flows poisoned".into()))?;
         let text = flows.get_mut(bridge).ok_or_else(|| Self::missing(format!("no bridge {bridge}")))?;
@@ -325,7 +328,10 @@ mod tests {
     #[test]
     fn fake_flows_change_with_add_and_del() {
         let h = FakeHost::new("c1");
-        h.set_flows("br-int", " cookie=0x1, table=0, n_packets=3, n_bytes=180, priority=10,in_port=1 actions=drop\n");
+        h.set_flows(
+            "br-int",
+            " cookie=0x1, table=0, n_packets=3, n_bytes=180, priority=10,in_port=1 actions=drop\n",
+        );
         h.add_flow("br-int", "table=5,priority=7,ip,actions=output:2").unwrap();
         let text = h.dump_flows("br-int").unwrap();
         let flows = Flow::parse_dump(&text).unwrap();

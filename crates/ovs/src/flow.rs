@@ -1,8 +1,9 @@
 //! The OpenFlow flow model: [`Flow`] with its `ovs-ofctl` text (ovs-ofctl(8) "Flow Syntax"),
 //! a parser of `ovs-ofctl dump-flows` lines, [`diff`] of desired against installed flows, and
 //! [`FlowId`], a flow's stable name for people. Matches and actions are normalised
-//! ([`normalize`]) so generated and dumped flows compare equal. The cookie says which agent
-//! owns a flow (only its owner deletes it).
+//! ([`normalize`]) so generated and dumped flows compare equal. A cookie's high 32 bits
+//! ([`AGENT_COOKIE_MASK`]) say which agent owns a flow (only its owner deletes it); its low 32
+//! bits are the owner's to use (the agent names the object a flow exists for there).
 
 pub mod normalize;
 
@@ -67,6 +68,15 @@ impl FlowDelta {
 pub struct FlowParseError {
     pub line: String,
     pub reason: String,
+}
+
+/// The bits of a cookie that name the agent owning a flow; the other bits are free for the agent
+/// (it tags each flow with the object it exists for).
+pub const AGENT_COOKIE_MASK: u64 = 0xffff_ffff_0000_0000;
+
+/// Whether a flow with `cookie` belongs to the agent whose cookie is `agent`.
+pub fn owned_by(cookie: u64, agent: u64) -> bool {
+    cookie & AGENT_COOKIE_MASK == agent & AGENT_COOKIE_MASK
 }
 
 /// OpenFlow's default priority, which `ovs-ofctl` leaves out of its output.
@@ -179,8 +189,8 @@ impl fmt::Display for Flow {
     }
 }
 
-/// The changes that turn `installed` into `desired`. Only installed flows carrying `cookie`
-/// are ours to delete; everything else is left alone. A desired flow whose key is installed
+/// The changes that turn `installed` into `desired`. Only installed flows whose cookie is
+/// [`owned_by`] `cookie` are ours to delete; everything else is left alone. A desired flow whose key is installed
 /// with different actions (or another cookie) is added again, which replaces it.
 pub fn diff(desired: &[Flow], installed: &[Flow], cookie: u64) -> FlowDelta {
     let installed_by_key: BTreeMap<FlowKey, &Flow> = installed.iter().map(|f| (f.key(), f)).collect();
@@ -193,7 +203,7 @@ pub fn diff(desired: &[Flow], installed: &[Flow], cookie: u64) -> FlowDelta {
         }
     }
     for (key, have) in &installed_by_key {
-        if have.cookie == cookie && !desired_by_key.contains_key(key) {
+        if owned_by(have.cookie, cookie) && !desired_by_key.contains_key(key) {
             delta.delete.push((*have).clone());
         }
     }
@@ -253,11 +263,12 @@ mod tests {
 
     #[test]
     fn diff_only_deletes_our_cookie_and_readds_changed_actions() {
-        let ours = 0xabc;
+        let ours = 0xabc_0000_0000;
         let keep = Flow::new(0, 1, ours, "", "NORMAL");
         let change_want = Flow::new(0, 10, ours, "in_port=1", "output:2");
         let change_have = Flow::new(0, 10, ours, "in_port=1", "output:3");
-        let stale = Flow::new(1, 5, ours, "dl_vlan=4", "drop");
+        // Ours whatever its low 32 bits (the agent's tag of the flow's object).
+        let stale = Flow::new(1, 5, ours | 0x77, "dl_vlan=4", "drop");
         let foreign = Flow::new(1, 6, 0x1, "dl_vlan=4", "drop");
         let new = Flow::new(2, 5, ours, "ip", "resubmit(,3)");
         let d = diff(

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use crate::flow::{Flow, FlowDelta, FlowKey, FlowParseError};
+use crate::flow::{AGENT_COOKIE_MASK, Flow, FlowDelta, FlowKey, FlowParseError, owned_by};
 use crate::group::{Group, apply_mods, split_deletes};
 
 /// Errors of flow programming.
@@ -30,7 +30,8 @@ pub enum OfctlError {
 
 /// Reads and atomically changes a bridge's OpenFlow tables.
 pub trait FlowProgrammer: Send + Sync {
-    /// The bridge's flows; with `Some(cookie)` only those carrying exactly that cookie.
+    /// The bridge's flows; with `Some(cookie)` only those of that cookie's agent (the same
+    /// [`AGENT_COOKIE_MASK`] bits, see [`owned_by`]).
     fn dump(
         &self,
         bridge: &str,
@@ -168,7 +169,11 @@ pub(crate) async fn run_tool(
 
 impl FlowProgrammer for OvsOfctl {
     async fn dump(&self, bridge: &str, cookie: Option<u64>) -> Result<Vec<Flow>, OfctlError> {
-        self.dump_filtered(bridge, cookie.map(|c| format!("cookie={c:#x}/-1"))).await
+        self.dump_filtered(
+            bridge,
+            cookie.map(|c| format!("cookie={:#x}/{:#x}", c & AGENT_COOKIE_MASK, AGENT_COOKIE_MASK)),
+        )
+        .await
     }
 
     async fn apply(&self, bridge: &str, delta: &FlowDelta) -> Result<(), OfctlError> {
@@ -258,7 +263,7 @@ impl FakeFlowProgrammer {
 
 impl FlowProgrammer for FakeFlowProgrammer {
     async fn dump(&self, bridge: &str, cookie: Option<u64>) -> Result<Vec<Flow>, OfctlError> {
-        Ok(self.flows(bridge).into_iter().filter(|f| cookie.is_none_or(|c| f.cookie == c)).collect())
+        Ok(self.flows(bridge).into_iter().filter(|f| cookie.is_none_or(|c| owned_by(f.cookie, c))).collect())
     }
 
     async fn apply(&self, bridge: &str, delta: &FlowDelta) -> Result<(), OfctlError> {

@@ -2,9 +2,10 @@
 //! following Neutron's Open vSwitch agent and its `openvswitch` firewall layout ([`tables`]).
 //! One generator per concern — `br-int`'s own stages ([`local`]), the firewall stages
 //! ([`firewall`]: anti-spoofing, conntrack, security group rules), physical networks ([`physical`]), tunnels ([`tunnel`])
-//! — composed here into one [`FlowSet`]; every flow carries the agent's cookie (only its owner
-//! sweeps it) and an [`Owner`], the object it exists for, so that people can be told why it is
-//! there. `br-int`'s groups (a network's flood groups, ids from its local VLAN, see
+//! — composed here into one [`FlowSet`]; every flow carries the agent's cookie (its high 32
+//! bits: only its owner sweeps it) and an [`Owner`], the object it exists for, whose tag is the
+//! cookie's low 32 bits ([`Owner::tag`]), so that people can be told why a flow is there from
+//! the switch alone. `br-int`'s groups (a network's flood groups, ids from its local VLAN, see
 //! [`local::flood_group_id`]) are the agent's: it owns the bridge. What a restart reads back is in [`recover`].
 //!
 //! A local port's traffic on `br-int`: table 0 (tag with the local VLAN) → 60 → egress firewall
@@ -138,11 +139,44 @@ impl fmt::Display for Owner {
     }
 }
 
+impl Owner {
+    /// The low 32 bits of the cookie of this owner's flows: 0 for the pipeline, else a hash of
+    /// the owner's text (64-bit FNV-1a folded to 32 bits, never 0), so that someone who reads a
+    /// flow or an `ofproto/trace` step can find the object it is for among the API's ports,
+    /// networks and rules (the inspection shell does).
+    pub fn tag(&self) -> u64 {
+        if *self == Owner::Pipeline {
+            return 0;
+        }
+        let h = self
+            .to_string()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
+        match (h ^ (h >> 32)) & 0xffff_ffff {
+            0 => 1,
+            t => t,
+        }
+    }
+
+    /// The cookie of this owner's flows for the agent whose cookie is `agent`.
+    pub fn cookie(&self, agent: u64) -> u64 {
+        (agent & neutrino_ovs::flow::AGENT_COOKIE_MASK) | self.tag()
+    }
+}
+
 /// A flow with the object it exists for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnedFlow {
     pub flow: Flow,
     pub owner: Owner,
+}
+
+impl OwnedFlow {
+    /// `flow` for `owner`, its cookie tagged with the owner ([`Owner::cookie`]).
+    pub fn new(mut flow: Flow, owner: Owner) -> OwnedFlow {
+        flow.cookie = owner.cookie(flow.cookie);
+        OwnedFlow { flow, owner }
+    }
 }
 
 /// A group with the object it exists for (its buckets are for the ports whose ofport is their id).

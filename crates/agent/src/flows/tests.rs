@@ -304,3 +304,19 @@ fn every_table_has_a_stage_name() {
         }
     }
 }
+
+#[test]
+fn owners_tag_their_flows_cookies() {
+    let agent = 0x4e54_1234_0000_0000;
+    assert_eq!(Owner::Pipeline.cookie(agent), agent);
+    let port = Owner::Port("p1".into());
+    let rule = Owner::Rule { rule: "r1".into(), port: "p1".into() };
+    assert_ne!(port.tag(), rule.tag());
+    assert_ne!(port.tag(), Owner::Firewall("p1".into()).tag());
+    assert!(port.tag() != 0 && port.tag() <= 0xffff_ffff);
+    assert!(neutrino_ovs::flow::owned_by(rule.cookie(agent), agent));
+    // Pinned: the shell finds a flow's object by this value on any host, across releases.
+    assert_eq!(format!("{:#x}", port.cookie(agent)), format!("{:#x}", agent | port.tag()));
+    assert_eq!(port.tag(), Owner::Port("p1".into()).tag());
+    assert_eq!(format!("{:08x}", Owner::Network("n1".into()).tag()), "f61b7ad8");
+}

@@ -42,7 +42,7 @@ pub struct Unit {
 impl Unit {
     fn add(&mut self, bridge: &str, owner: &Owner, flows: impl IntoIterator<Item = Flow>) {
         let list = self.flows.entry(bridge.to_string()).or_default();
-        list.extend(flows.into_iter().map(|flow| OwnedFlow { flow, owner: owner.clone() }));
+        list.extend(flows.into_iter().map(|flow| OwnedFlow::new(flow, owner.clone())));
     }
 
     /// One bridge's flows without their owners.
@@ -140,7 +140,7 @@ fn port(c: u64, int: &str, lv: u16, p: &LocalPort, ix: &Index<'_>) -> Unit {
     u.add(int, &owner, local::port(c, lv, p));
     u.add(int, &owner, [firewall::port(c, lv, p)]);
     let list = u.flows.entry(int.to_string()).or_default();
-    list.extend(firewall::port_flows(c, p, ix).into_iter().map(|(owner, flow)| OwnedFlow { flow, owner }));
+    list.extend(firewall::port_flows(c, p, ix).into_iter().map(|(owner, flow)| OwnedFlow::new(flow, owner)));
     u
 }
 
@@ -155,7 +155,7 @@ fn network(layout: &Layout, n: &LocalNet, ports: &[LocalPort], peers: &[String],
     }
     let list = u.flows.entry(int.to_string()).or_default();
     list.extend(
-        firewall::network_flows(c, n, ports, ix).into_iter().map(|(owner, flow)| OwnedFlow { flow, owner }),
+        firewall::network_flows(c, n, ports, ix).into_iter().map(|(owner, flow)| OwnedFlow::new(flow, owner)),
     );
     for (physnet, p) in &layout.phys {
         if n.physical_network.as_deref() == Some(physnet.as_str())
