@@ -6,5 +6,10 @@
 //! changed except by `addflow`/`delflow`.
 
 pub mod cloud;
+pub mod error;
+pub mod inventory;
 pub mod parse;
 pub mod source;
+pub mod trace;
+
+pub use error::InspectError;
