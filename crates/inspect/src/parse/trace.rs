@@ -58,6 +58,7 @@ pub struct Step {
     pub matches: String,
     /// 0 when `no_match`.
     pub priority: u16,
+    #[serde(serialize_with = "super::serialize_cookie")]
     pub cookie: u64,
     /// `N. No match.`: the table had no flow for the packet.
     pub no_match: bool,
