@@ -6,5 +6,7 @@
 //! changed except by `addflow`/`delflow`.
 
 pub mod cloud;
+pub mod owners;
 pub mod parse;
 pub mod source;
+pub mod views;
