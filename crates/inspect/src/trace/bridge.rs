@@ -9,7 +9,7 @@ use crate::cloud::Cloud;
 use crate::parse::{Step, Trace, parse_trace};
 
 use super::explain::{describe_rule, missing_rule, short};
-use super::owners::Tags;
+use crate::owners::Owners;
 use super::packet::{Arrival, Packet};
 use super::{Observation, TraceHost};
 
@@ -92,7 +92,7 @@ fn pushed_vlan(step: &Step) -> Option<u16> {
 /// Traces `packet` entering `bridge` of `host` at `in_port` and reads the result.
 pub fn cross(
     cloud: &Cloud,
-    tags: &Tags,
+    tags: &Owners<'_>,
     host: &TraceHost<'_>,
     bridge: &str,
     in_port: i64,
@@ -108,7 +108,7 @@ pub fn cross(
     Ok(read(cloud, tags, host, &trace, packet))
 }
 
-fn read(cloud: &Cloud, tags: &Tags, host: &TraceHost<'_>, trace: &Trace, packet: &Packet) -> Crossing {
+fn read(cloud: &Cloud, tags: &Owners<'_>, host: &TraceHost<'_>, trace: &Trace, packet: &Packet) -> Crossing {
     let name = host.src.host();
     let mut observations = vec![];
     let mut exits = vec![];
@@ -121,7 +121,7 @@ fn read(cloud: &Cloud, tags: &Tags, host: &TraceHost<'_>, trace: &Trace, packet:
         }
         vlan = pushed_vlan(step).or(vlan);
         vni = loaded(step, &["NXM_NX_TUN_ID", "tun_id"]).or(vni);
-        let owner = tags.owner(step.cookie);
+        let owner = tags.of_cookie(step.cookie).cloned();
         let port_label = |id: &str| cloud.port(id).map(|p| p.label()).unwrap_or_else(|| short(id));
         let acts = actions_text(step);
         if matches!(step.table, t::BASE_EGRESS | t::RULES_EGRESS | t::BASE_INGRESS | t::RULES_INGRESS) {
@@ -222,7 +222,7 @@ fn read(cloud: &Cloud, tags: &Tags, host: &TraceHost<'_>, trace: &Trace, packet:
 /// The step that dropped the packet, in words.
 fn drop_reason(
     cloud: &Cloud,
-    tags: &Tags,
+    tags: &Owners<'_>,
     host: &str,
     trace: &Trace,
     last_fw: Option<&Step>,
@@ -239,7 +239,7 @@ fn drop_reason(
         };
     };
     let port_of = |id: &str| cloud.port(id);
-    match (step.table, tags.owner(step.cookie)) {
+    match (step.table, tags.of_cookie(step.cookie).cloned()) {
         (t::BASE_EGRESS, Some(Owner::AntiSpoofing(p))) | (t::BASE_EGRESS, Some(Owner::Firewall(p))) => {
             let label = port_of(&p).map(|p| p.label()).unwrap_or_else(|| short(&p));
             obs(

@@ -10,7 +10,7 @@ use crate::cloud::{Cloud, Port};
 use crate::error::InspectError;
 
 use super::bridge::{self, Exit};
-use super::owners::Tags;
+use crate::owners::Owners;
 use super::packet::{Arrival, Packet, Proto};
 use super::{Fabric, Observation, Outcome, TraceRequest, Verdict, router};
 
@@ -208,7 +208,7 @@ fn end(outcome: Outcome, reason: String) -> Verdict {
 /// Walks from the start with conntrack answering `ct` (`trk,new` or `trk,est`).
 pub fn walk(f: &Fabric<'_>, start: &Start, ct: &str) -> (Vec<Observation>, Verdict) {
     let cloud = f.cloud;
-    let tags = Tags::new(cloud);
+    let tags = Owners::new(cloud, "");
     let mut out = vec![];
     let mut hop = start.first.clone();
     for _ in 0..12 {
