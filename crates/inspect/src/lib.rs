@@ -6,6 +6,11 @@
 //! changed except by `addflow`/`delflow`.
 
 pub mod cloud;
+pub mod error;
+pub mod inventory;
 pub mod parse;
 pub mod source;
+pub mod trace;
 pub mod views;
+
+pub use error::InspectError;

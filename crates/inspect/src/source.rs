@@ -36,6 +36,8 @@ pub enum NsQuery {
     Ruleset,
     /// `ip -j route get DST from SRC iif DEV`: where the namespace forwards a packet.
     RouteGet { dst: String, src: String, iif: String },
+    /// `ip -j neigh show`: the addresses the namespace has resolved.
+    Neighbours,
 }
 
 impl NsQuery {
@@ -46,6 +48,7 @@ impl NsQuery {
             NsQuery::Routes => v(&["ip", "-j", "route", "show"]),
             NsQuery::Routes6 => v(&["ip", "-j", "-6", "route", "show"]),
             NsQuery::Ruleset => v(&["nft", "-j", "list", "ruleset"]),
+            NsQuery::Neighbours => v(&["ip", "-j", "neigh", "show"]),
             NsQuery::RouteGet { dst, src, iif } => {
                 v(&["ip", "-j", "route", "get", dst, "from", src, "iif", iif])
             }
@@ -154,7 +157,14 @@ impl HostSource for RealHost {
     }
 
     fn trace(&self, bridge: &str, flow: &str, ct_next: &[String]) -> Result<String, SourceError> {
-        let mut args = vec!["ofproto/trace".to_string(), bridge.to_string(), flow.to_string()];
+        // The sandbox and the tests start ovs-vswitchd with `--unixctl=<rundir>/ovs-vswitchd.ctl`;
+        // a packaged one has `ovs-vswitchd.<pid>.ctl`, which ovs-appctl finds by itself.
+        let ctl = self.ovs_rundir.join("ovs-vswitchd.ctl");
+        let mut args = match ctl.exists() {
+            true => vec!["-t".to_string(), ctl.display().to_string()],
+            false => vec![],
+        };
+        args.extend(["ofproto/trace".to_string(), bridge.to_string(), flow.to_string()]);
         for c in ct_next {
             args.push("--ct-next".into());
             args.push(c.clone());

@@ -1,0 +1,298 @@
+//! One `ofproto/trace` of one host's bridge, read in the tenant's terms: the steps of the
+//! firewall tables named by the rule or port their flow's cookie names, and where the packet
+//! leaves Open vSwitch (a port, a tunnel, a physical network) or why it was dropped.
+
+use neutrino_agent::flows::Owner;
+use neutrino_agent::flows::tables as t;
+
+use crate::cloud::Cloud;
+use crate::parse::{Step, Trace, parse_trace};
+
+use super::explain::{describe_rule, missing_rule, short};
+use super::owners::Tags;
+use super::packet::{Arrival, Packet};
+use super::{Observation, TraceHost};
+
+/// Where the packet leaves a host's Open vSwitch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// Out of an interface wired for an API port.
+    Port { port_id: String },
+    /// Into a tunnel to `remote_ip` with this tunnel id, from `local_ip`.
+    Tunnel { remote_ip: String, local_ip: String, vni: u64, kind: String },
+    /// Out of a physical bridge's uplink, with the VLAN tag it carries.
+    Physical { bridge: String, iface: String, vlan: Option<u16> },
+}
+
+/// What one bridge trace shows.
+pub struct Crossing {
+    pub observations: Vec<Observation>,
+    pub exits: Vec<Exit>,
+    /// Why nothing left, when nothing did.
+    pub drop: Option<Observation>,
+}
+
+fn obs(host: &str, step: &Step, component: &str, action: &str, text: String) -> Observation {
+    Observation {
+        host: host.to_string(),
+        component: component.into(),
+        action: action.into(),
+        text,
+        bridge: Some(step.bridge.clone()),
+        table: Some(step.table),
+        flow: step.flow_id().map(|f| f.to_string()),
+        ..Observation::default()
+    }
+}
+
+fn actions_text(step: &Step) -> String {
+    step.actions.iter().map(|a| a.text.as_str()).collect::<Vec<_>>().join(",")
+}
+
+/// The number after `prefix` in an action such as `load:0x1->NXM_NX_TUN_ID[]` or
+/// `set_field:0x1->tun_id`.
+fn loaded(step: &Step, fields: &[&str]) -> Option<u64> {
+    step.actions.iter().find_map(|a| {
+        let text = a.text.trim();
+        let body = text.strip_prefix("load:").or_else(|| text.strip_prefix("set_field:"))?;
+        let (value, field) = body.split_once("->")?;
+        fields.iter().any(|f| field.starts_with(f)).then(|| parse_num(value)).flatten()
+    })
+}
+
+fn parse_num(v: &str) -> Option<u64> {
+    match v.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => v.parse().ok(),
+    }
+}
+
+/// The OpenFlow ports a step outputs to (`output:N`, including inside group buckets).
+fn outputs(step: &Step) -> Vec<i64> {
+    step.actions
+        .iter()
+        .flat_map(|a| a.text.split(','))
+        .filter_map(|a| a.trim().strip_prefix("output:")?.parse::<i64>().ok())
+        .collect()
+}
+
+/// The VLAN a step puts on the packet (`mod_vlan_vid:N`, or `set_field:4196->vlan_vid` with
+/// the CFI bit).
+fn pushed_vlan(step: &Step) -> Option<u16> {
+    step.actions.iter().find_map(|a| {
+        let text = a.text.trim();
+        if let Some(v) = text.strip_prefix("mod_vlan_vid:") {
+            return v.parse().ok();
+        }
+        let (value, field) = text.strip_prefix("set_field:")?.split_once("->")?;
+        (field == "vlan_vid").then(|| parse_num(value).map(|n| (n & 0x0fff) as u16)).flatten()
+    })
+}
+
+/// Traces `packet` entering `bridge` of `host` at `in_port` and reads the result.
+pub fn cross(
+    cloud: &Cloud,
+    tags: &Tags,
+    host: &TraceHost<'_>,
+    bridge: &str,
+    in_port: i64,
+    arrival: &Arrival,
+    packet: &Packet,
+    ct: &str,
+) -> Result<Crossing, String> {
+    let name = host.src.host();
+    let flow = packet.microflow(in_port, arrival);
+    let ct_next = vec![ct.to_string(); 4];
+    let text = host.src.trace(bridge, &flow, &ct_next).map_err(|e| format!("{name}: {e}"))?;
+    let trace = parse_trace(&text).map_err(|e| format!("{name}: ofproto/trace of {bridge}: {e}"))?;
+    Ok(read(cloud, tags, host, &trace, packet))
+}
+
+fn read(cloud: &Cloud, tags: &Tags, host: &TraceHost<'_>, trace: &Trace, packet: &Packet) -> Crossing {
+    let name = host.src.host();
+    let mut observations = vec![];
+    let mut exits = vec![];
+    let mut last_fw: Option<&Step> = None;
+    let mut vlan = None;
+    let mut vni = None;
+    for step in trace.steps() {
+        if step.no_match {
+            continue;
+        }
+        vlan = pushed_vlan(step).or(vlan);
+        vni = loaded(step, &["NXM_NX_TUN_ID", "tun_id"]).or(vni);
+        let owner = tags.owner(step.cookie);
+        let port_label = |id: &str| cloud.port(id).map(|p| p.label()).unwrap_or_else(|| short(id));
+        let acts = actions_text(step);
+        if matches!(step.table, t::BASE_EGRESS | t::RULES_EGRESS | t::BASE_INGRESS | t::RULES_INGRESS) {
+            last_fw = Some(step);
+        }
+        match (step.table, &owner) {
+            (t::BASE_EGRESS, Some(Owner::AntiSpoofing(p)))
+                if !acts.contains("resubmit(,93)") && acts != "drop" =>
+            {
+                observations.push(obs(
+                    name,
+                    step,
+                    "port",
+                    "allowed",
+                    format!(
+                        "port {}: anti-spoofing ok ({} {})",
+                        port_label(p),
+                        packet.src_mac,
+                        packet.src_ip
+                    ),
+                ));
+            }
+            (t::RULES_EGRESS | t::RULES_INGRESS, Some(Owner::Rule { rule, .. }))
+                if !acts.starts_with("conjunction(") =>
+            {
+                let dir = if step.table == t::RULES_EGRESS { "egress" } else { "ingress" };
+                let text = match cloud.rule(rule) {
+                    Some((g, r)) => format!(
+                        "security group {}: rule {} allows {dir} {}",
+                        crate::cloud::label(&g.name, &g.id),
+                        short(rule),
+                        describe_rule(cloud, r)
+                    ),
+                    None => format!("rule {} allows {dir}", short(rule)),
+                };
+                let mut o = obs(name, step, "security-group", "allowed", text);
+                o.rule = Some(rule.clone());
+                observations.push(o);
+            }
+            (
+                t::RULES_EGRESS | t::RULES_INGRESS | t::BASE_EGRESS | t::BASE_INGRESS,
+                Some(Owner::Firewall(p)),
+            ) if step.matches.contains("+est") && !acts.contains("resubmit(,93)") => {
+                observations.push(obs(
+                    name,
+                    step,
+                    "conntrack",
+                    "allowed",
+                    format!("port {}: established connection, allowed", port_label(p)),
+                ));
+            }
+            (t::BASE_EGRESS | t::BASE_INGRESS, Some(Owner::Firewall(p))) if !acts.contains("ct(") => {
+                observations.push(obs(
+                    name,
+                    step,
+                    "port",
+                    "allowed",
+                    format!("port {}: port security off, not filtered", port_label(p)),
+                ));
+            }
+            (t::ACCEPT_OR_INGRESS, _) | (t::RULES_INGRESS, _) if acts.contains("ct(commit") => {
+                observations.push(obs(
+                    name,
+                    step,
+                    "conntrack",
+                    "allowed",
+                    "conntrack: new connection committed".into(),
+                ));
+            }
+            _ => {}
+        }
+        for ofport in outputs(step) {
+            let Some(bridge) = host.inventory.bridge(&step.bridge) else { continue };
+            let Some(iface) = bridge.by_ofport(ofport) else { continue };
+            let exit = if let Some(id) = iface.iface_id() {
+                Exit::Port { port_id: id.to_string() }
+            } else if let Some(remote) = iface.remote_ip() {
+                Exit::Tunnel {
+                    remote_ip: remote.to_string(),
+                    local_ip: iface.options.get("local_ip").cloned().unwrap_or_default(),
+                    vni: vni.unwrap_or(0),
+                    kind: iface.kind.clone(),
+                }
+            } else if iface.kind == "system" && step.bridge != "br-phy" {
+                Exit::Physical { bridge: step.bridge.clone(), iface: iface.name.clone(), vlan }
+            } else {
+                continue;
+            };
+            if !exits.contains(&exit) {
+                exits.push(exit);
+            }
+        }
+    }
+    let drop = exits.is_empty().then(|| drop_reason(cloud, tags, name, trace, last_fw, packet));
+    Crossing { observations, exits, drop }
+}
+
+/// The step that dropped the packet, in words.
+fn drop_reason(
+    cloud: &Cloud,
+    tags: &Tags,
+    host: &str,
+    trace: &Trace,
+    last_fw: Option<&Step>,
+    packet: &Packet,
+) -> Observation {
+    let last = trace.last_step();
+    let Some(step) = last_fw.or(last) else {
+        return Observation {
+            host: host.into(),
+            component: "switching".into(),
+            action: "dropped".into(),
+            text: "dropped: no flow matched".into(),
+            ..Observation::default()
+        };
+    };
+    let port_of = |id: &str| cloud.port(id);
+    match (step.table, tags.owner(step.cookie)) {
+        (t::BASE_EGRESS, Some(Owner::AntiSpoofing(p))) | (t::BASE_EGRESS, Some(Owner::Firewall(p))) => {
+            let label = port_of(&p).map(|p| p.label()).unwrap_or_else(|| short(&p));
+            obs(
+                host,
+                step,
+                "port",
+                "dropped",
+                format!(
+                    "port {label}: anti-spoofing dropped it: {} {} is not the port's address",
+                    packet.src_mac, packet.src_ip
+                ),
+            )
+        }
+        (t::RULES_EGRESS | t::BASE_EGRESS, _) => {
+            let src = cloud.ports.iter().find(|p| p.mac_address == packet.src_mac);
+            firewall_drop(cloud, host, step, src, "egress", packet)
+        }
+        (t::RULES_INGRESS | t::BASE_INGRESS, _) => {
+            let dst = cloud
+                .ports
+                .iter()
+                .find(|p| p.mac_address == packet.dst_mac || p.ips().any(|i| i == packet.dst_ip));
+            firewall_drop(cloud, host, step, dst, "ingress", packet)
+        }
+        _ => {
+            let stage = t::int_stage(step.table).or_else(|| t::tun_stage(step.table)).unwrap_or("");
+            obs(
+                host,
+                step,
+                "switching",
+                "dropped",
+                format!(
+                    "dropped on {} in table {} {stage}: no port of its network has {}",
+                    step.bridge, step.table, packet.dst_mac
+                ),
+            )
+        }
+    }
+}
+
+fn firewall_drop(
+    cloud: &Cloud,
+    host: &str,
+    step: &Step,
+    port: Option<&crate::cloud::Port>,
+    direction: &str,
+    packet: &Packet,
+) -> Observation {
+    let Some(port) = port else {
+        return obs(host, step, "security-group", "dropped", format!("dropped by the {direction} firewall"));
+    };
+    let (text, nearest) = missing_rule(cloud, port, direction, packet);
+    let mut o = obs(host, step, "security-group", "dropped", text);
+    o.rule = nearest;
+    o
+}
