@@ -3,6 +3,7 @@
 //! parsed as XML, and names no tenant can use to break the dot quoting or the SVG.
 
 use neutrino_inspect::cloud::{Cloud, FloatingIp, Network, Port, Router};
+use neutrino_inspect::inventory::{Bridge, Iface, Inventory};
 use neutrino_inspect::views::topology::{
     BridgeTopo, EdgeKind, HostTopo, NodeKind, PortKind, PortTopo, Topology, TopologyInput,
 };
@@ -111,6 +112,54 @@ fn text_of_loose_ends() {
     let remote = t.node("remote/192.0.2.12").unwrap();
     assert_eq!(remote.name, "compute-2", "named after the agent reporting that endpoint");
     insta::assert_snapshot!(t.render());
+}
+
+#[test]
+fn hosts_come_from_the_ovsdb_inventory() {
+    let iface = |name: &str, kind: &str, opts: &[(&str, &str)], ids: &[(&str, &str)]| Iface {
+        name: name.into(),
+        kind: kind.into(),
+        options: opts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        external_ids: ids.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        ..Iface::default()
+    };
+    let inventory = Inventory {
+        bridges: vec![Bridge {
+            name: "br-tun".into(),
+            ifaces: vec![
+                iface("br-tun", "internal", &[], &[]),
+                iface("patch-int", "patch", &[("peer", "patch-tun")], &[]),
+                iface("vxlan-c000020b", "vxlan", &[("remote_ip", "192.0.2.11")], &[]),
+                iface("gre-c000020c", "gre", &[("remote_ip", "192.0.2.12")], &[]),
+                iface("gnv-c000020d", "geneve", &[("remote_ip", "192.0.2.13")], &[]),
+                iface("vxlan-broken", "vxlan", &[], &[]),
+                iface("tap1", "", &[], &[("iface-id", "p1")]),
+                iface("qr-1", "internal", &[], &[("iface-id", "p2")]),
+                iface("eth1", "", &[], &[]),
+            ],
+            ..Bridge::default()
+        }],
+    };
+    let host = HostTopo::from_inventory("compute-1", Some("192.0.2.10"), &inventory, vec!["ns1".into()]);
+    let kinds: Vec<(&str, &PortKind)> =
+        host.bridges[0].ports.iter().map(|p| (p.name.as_str(), &p.kind)).collect();
+    let remote = |ip: &str| ip.to_string();
+    assert_eq!(
+        kinds,
+        [
+            ("br-tun", &PortKind::Internal),
+            ("patch-int", &PortKind::Patch { peer: "patch-tun".into() }),
+            ("vxlan-c000020b", &PortKind::Vxlan { remote_ip: remote("192.0.2.11") }),
+            ("gre-c000020c", &PortKind::Gre { remote_ip: remote("192.0.2.12") }),
+            ("gnv-c000020d", &PortKind::Geneve { remote_ip: remote("192.0.2.13") }),
+            ("vxlan-broken", &PortKind::Other),
+            ("tap1", &PortKind::Vm { iface_id: "p1".into() }),
+            ("qr-1", &PortKind::Vm { iface_id: "p2".into() }),
+            ("eth1", &PortKind::Other),
+        ]
+    );
+    assert_eq!((host.name.as_str(), host.tunnel_ip.as_deref()), ("compute-1", Some("192.0.2.10")));
+    assert_eq!(host.namespaces, ["ns1"]);
 }
 
 fn svg_of(t: &Topology) -> String {

@@ -5,68 +5,17 @@
 //! ([`Topology::to_dot`]) and a self-drawn SVG ([`Topology::to_svg`]).
 
 mod dot;
+mod input;
 mod svg;
 mod text;
 
+pub use input::{BridgeTopo, HostTopo, PortKind, PortTopo, TopologyInput};
+
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::cloud::{Cloud, Port, label};
-
-/// What the view is built from: each inspected host's bridges and namespaces, and the API.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct TopologyInput {
-    pub hosts: Vec<HostTopo>,
-    pub cloud: Cloud,
-}
-
-/// One host as its OVSDB and `ip netns` show it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct HostTopo {
-    /// The host's name, as in the ports' `binding:host_id`.
-    pub name: String,
-    /// Its tunnel endpoint (the agent's `local_ip`), which other hosts' tunnel ports point at.
-    pub tunnel_ip: Option<String>,
-    pub bridges: Vec<BridgeTopo>,
-    /// Every namespace of the host (only the `qrouter-`/`qdhcp-` ones are shown).
-    pub namespaces: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct BridgeTopo {
-    pub name: String,
-    pub ports: Vec<PortTopo>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PortTopo {
-    pub name: String,
-    pub kind: PortKind,
-}
-
-/// An Open vSwitch port's kind, from its interface's `type`, `options` and `external_ids`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum PortKind {
-    Internal,
-    Patch {
-        peer: String,
-    },
-    Vxlan {
-        remote_ip: String,
-    },
-    Gre {
-        remote_ip: String,
-    },
-    /// A port with `external_ids:iface-id`: a VM's, a router's or a DHCP server's API port.
-    Vm {
-        iface_id: String,
-    },
-    Other,
-}
 
 /// The picture as data: nodes (each with a unique `id`) and the edges between them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -158,7 +107,7 @@ pub struct Edge {
     pub from_port: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to_port: Option<String>,
-    /// `VXLAN`/`GRE` for tunnels, the addresses for ports and router legs, else empty.
+    /// `VXLAN`/`GRE`/`Geneve` for tunnels, the addresses for ports and router legs, else empty.
     pub label: String,
 }
 
@@ -446,6 +395,7 @@ fn tunnel_of(kind: &PortKind) -> Option<(&'static str, &str)> {
     match kind {
         PortKind::Vxlan { remote_ip } => Some(("VXLAN", remote_ip)),
         PortKind::Gre { remote_ip } => Some(("GRE", remote_ip)),
+        PortKind::Geneve { remote_ip } => Some(("Geneve", remote_ip)),
         _ => None,
     }
 }
