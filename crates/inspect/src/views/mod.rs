@@ -6,3 +6,4 @@ pub mod dump;
 pub mod flowmod;
 pub mod ipt;
 pub mod plain;
+pub mod topology;
