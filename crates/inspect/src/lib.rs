@@ -8,3 +8,4 @@
 pub mod cloud;
 pub mod parse;
 pub mod source;
+pub mod views;
