@@ -9,9 +9,9 @@ use crate::cloud::Cloud;
 use crate::parse::{Step, Trace, parse_trace};
 
 use super::explain::{describe_rule, missing_rule, short};
-use crate::owners::Owners;
 use super::packet::{Arrival, Packet};
 use super::{Observation, TraceHost};
+use crate::owners::Owners;
 
 /// Where the packet leaves a host's Open vSwitch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,13 +32,19 @@ pub struct Crossing {
     pub drop: Option<Observation>,
 }
 
-fn obs(host: &str, step: &Step, component: &str, action: &str, text: String) -> Observation {
+fn obs(
+    host: &str,
+    (bridge, step): (&str, &Step),
+    component: &str,
+    action: &str,
+    text: String,
+) -> Observation {
     Observation {
         host: host.to_string(),
         component: component.into(),
         action: action.into(),
         text,
-        bridge: Some(step.bridge.clone()),
+        bridge: Some(bridge.to_string()),
         table: Some(step.table),
         flow: step.flow_id().map(|f| f.to_string()),
         ..Observation::default()
@@ -89,6 +95,69 @@ fn pushed_vlan(step: &Step) -> Option<u16> {
     })
 }
 
+/// A physical bridge's `NORMAL` for a packet from its patch to `br-int` sends it out of the
+/// bridge's uplink (its `system` interface), with the VLAN that bridge's flow left on it.
+fn normal_out(host: &TraceHost<'_>, bridge_name: &str, step: &Step) -> Option<Exit> {
+    if !step.actions.iter().any(|a| a.text.trim() == "NORMAL") || bridge_name == "br-phy" {
+        return None;
+    }
+    let bridge = host.inventory.bridge(bridge_name)?;
+    let from_patch = step.matches.split(',').any(|m| {
+        m.strip_prefix("in_port=")
+            .and_then(|p| p.parse::<i64>().ok())
+            .and_then(|p| bridge.by_ofport(p))
+            .is_some_and(|i| i.kind == "patch")
+    });
+    let uplink = bridge.ifaces.iter().find(|i| i.kind == "system")?;
+    if !from_patch {
+        return None;
+    }
+    let mut vlan = step.matches.split(',').find_map(|m| m.strip_prefix("dl_vlan=")?.parse::<u16>().ok());
+    for a in &step.actions {
+        let t = a.text.trim();
+        if t == "pop_vlan" || t == "strip_vlan" {
+            vlan = None;
+        } else if let Some(v) = t.strip_prefix("mod_vlan_vid:").and_then(|v| v.parse().ok()) {
+            vlan = Some(v);
+        }
+    }
+    Some(Exit::Physical { bridge: bridge_name.to_string(), iface: uplink.name.clone(), vlan })
+}
+
+/// Every step with the bridge it really ran on. A pass resumed after conntrack
+/// (`recirc(…)`) is printed under the bridge the trace was started on, whatever bridge forked it;
+/// its leading steps ran on the bridge of the `ct(table=…)` that forked it.
+fn effective_steps(trace: &Trace) -> Vec<(String, &Step)> {
+    let mut out = vec![];
+    let mut forked_on: Option<String> = None;
+    for section in &trace.sections {
+        let header = section.steps.first().map(|s| s.bridge.clone());
+        let mut leading = section.recirc.is_some() && forked_on.is_some();
+        let mut next_fork = None;
+        for step in &section.steps {
+            if Some(&step.bridge) != header.as_ref() {
+                leading = false;
+            }
+            let bridge = match (leading, &forked_on) {
+                (true, Some(b)) => b.clone(),
+                _ => step.bridge.clone(),
+            };
+            if step
+                .actions
+                .iter()
+                .any(|a| a.text.trim_start().starts_with("ct(") && a.text.contains("table="))
+            {
+                next_fork = Some(bridge.clone());
+            }
+            out.push((bridge, step));
+        }
+        if next_fork.is_some() {
+            forked_on = next_fork;
+        }
+    }
+    out
+}
+
 /// Traces `packet` entering `bridge` of `host` at `in_port` and reads the result.
 pub fn cross(
     cloud: &Cloud,
@@ -112,10 +181,10 @@ fn read(cloud: &Cloud, tags: &Owners<'_>, host: &TraceHost<'_>, trace: &Trace, p
     let name = host.src.host();
     let mut observations = vec![];
     let mut exits = vec![];
-    let mut last_fw: Option<&Step> = None;
+    let mut last_fw: Option<(String, &Step)> = None;
     let mut vlan = None;
     let mut vni = None;
-    for step in trace.steps() {
+    for (bridge_name, step) in effective_steps(trace) {
         if step.no_match {
             continue;
         }
@@ -125,7 +194,7 @@ fn read(cloud: &Cloud, tags: &Owners<'_>, host: &TraceHost<'_>, trace: &Trace, p
         let port_label = |id: &str| cloud.port(id).map(|p| p.label()).unwrap_or_else(|| short(id));
         let acts = actions_text(step);
         if matches!(step.table, t::BASE_EGRESS | t::RULES_EGRESS | t::BASE_INGRESS | t::RULES_INGRESS) {
-            last_fw = Some(step);
+            last_fw = Some((bridge_name.clone(), step));
         }
         match (step.table, &owner) {
             (t::BASE_EGRESS, Some(Owner::AntiSpoofing(p)))
@@ -133,7 +202,7 @@ fn read(cloud: &Cloud, tags: &Owners<'_>, host: &TraceHost<'_>, trace: &Trace, p
             {
                 observations.push(obs(
                     name,
-                    step,
+                    (&bridge_name, step),
                     "port",
                     "allowed",
                     format!(
@@ -157,7 +226,7 @@ fn read(cloud: &Cloud, tags: &Owners<'_>, host: &TraceHost<'_>, trace: &Trace, p
                     ),
                     None => format!("rule {} allows {dir}", short(rule)),
                 };
-                let mut o = obs(name, step, "security-group", "allowed", text);
+                let mut o = obs(name, (&bridge_name, step), "security-group", "allowed", text);
                 o.rule = Some(rule.clone());
                 observations.push(o);
             }
@@ -167,7 +236,7 @@ fn read(cloud: &Cloud, tags: &Owners<'_>, host: &TraceHost<'_>, trace: &Trace, p
             ) if step.matches.contains("+est") && !acts.contains("resubmit(,93)") => {
                 observations.push(obs(
                     name,
-                    step,
+                    (&bridge_name, step),
                     "conntrack",
                     "allowed",
                     format!("port {}: established connection, allowed", port_label(p)),
@@ -176,7 +245,7 @@ fn read(cloud: &Cloud, tags: &Owners<'_>, host: &TraceHost<'_>, trace: &Trace, p
             (t::BASE_EGRESS | t::BASE_INGRESS, Some(Owner::Firewall(p))) if !acts.contains("ct(") => {
                 observations.push(obs(
                     name,
-                    step,
+                    (&bridge_name, step),
                     "port",
                     "allowed",
                     format!("port {}: port security off, not filtered", port_label(p)),
@@ -185,7 +254,7 @@ fn read(cloud: &Cloud, tags: &Owners<'_>, host: &TraceHost<'_>, trace: &Trace, p
             (t::ACCEPT_OR_INGRESS, _) | (t::RULES_INGRESS, _) if acts.contains("ct(commit") => {
                 observations.push(obs(
                     name,
-                    step,
+                    (&bridge_name, step),
                     "conntrack",
                     "allowed",
                     "conntrack: new connection committed".into(),
@@ -193,8 +262,13 @@ fn read(cloud: &Cloud, tags: &Owners<'_>, host: &TraceHost<'_>, trace: &Trace, p
             }
             _ => {}
         }
+        if let Some(exit) = normal_out(host, &bridge_name, step) {
+            if !exits.contains(&exit) {
+                exits.push(exit);
+            }
+        }
         for ofport in outputs(step) {
-            let Some(bridge) = host.inventory.bridge(&step.bridge) else { continue };
+            let Some(bridge) = host.inventory.bridge(&bridge_name) else { continue };
             let Some(iface) = bridge.by_ofport(ofport) else { continue };
             let exit = if let Some(id) = iface.iface_id() {
                 Exit::Port { port_id: id.to_string() }
@@ -205,8 +279,8 @@ fn read(cloud: &Cloud, tags: &Owners<'_>, host: &TraceHost<'_>, trace: &Trace, p
                     vni: vni.unwrap_or(0),
                     kind: iface.kind.clone(),
                 }
-            } else if iface.kind == "system" && step.bridge != "br-phy" {
-                Exit::Physical { bridge: step.bridge.clone(), iface: iface.name.clone(), vlan }
+            } else if iface.kind == "system" && bridge_name != "br-phy" {
+                Exit::Physical { bridge: bridge_name.clone(), iface: iface.name.clone(), vlan }
             } else {
                 continue;
             };
@@ -215,7 +289,9 @@ fn read(cloud: &Cloud, tags: &Owners<'_>, host: &TraceHost<'_>, trace: &Trace, p
             }
         }
     }
-    let drop = exits.is_empty().then(|| drop_reason(cloud, tags, name, trace, last_fw, packet));
+    let drop = exits.is_empty().then(|| {
+        drop_reason(cloud, tags, name, trace, last_fw.as_ref().map(|(b, s)| (b.as_str(), *s)), packet)
+    });
     Crossing { observations, exits, drop }
 }
 
@@ -225,11 +301,11 @@ fn drop_reason(
     tags: &Owners<'_>,
     host: &str,
     trace: &Trace,
-    last_fw: Option<&Step>,
+    last_fw: Option<(&str, &Step)>,
     packet: &Packet,
 ) -> Observation {
-    let last = trace.last_step();
-    let Some(step) = last_fw.or(last) else {
+    let last = trace.last_step().map(|s| (s.bridge.as_str(), s));
+    let Some((bridge, step)) = last_fw.or(last) else {
         return Observation {
             host: host.into(),
             component: "switching".into(),
@@ -244,7 +320,7 @@ fn drop_reason(
             let label = port_of(&p).map(|p| p.label()).unwrap_or_else(|| short(&p));
             obs(
                 host,
-                step,
+                (bridge, step),
                 "port",
                 "dropped",
                 format!(
@@ -255,20 +331,20 @@ fn drop_reason(
         }
         (t::RULES_EGRESS | t::BASE_EGRESS, _) => {
             let src = cloud.ports.iter().find(|p| p.mac_address == packet.src_mac);
-            firewall_drop(cloud, host, step, src, "egress", packet)
+            firewall_drop(cloud, host, (bridge, step), src, "egress", packet)
         }
         (t::RULES_INGRESS | t::BASE_INGRESS, _) => {
             let dst = cloud
                 .ports
                 .iter()
                 .find(|p| p.mac_address == packet.dst_mac || p.ips().any(|i| i == packet.dst_ip));
-            firewall_drop(cloud, host, step, dst, "ingress", packet)
+            firewall_drop(cloud, host, (bridge, step), dst, "ingress", packet)
         }
         _ => {
             let stage = t::int_stage(step.table).or_else(|| t::tun_stage(step.table)).unwrap_or("");
             obs(
                 host,
-                step,
+                (bridge, step),
                 "switching",
                 "dropped",
                 format!(
@@ -283,16 +359,16 @@ fn drop_reason(
 fn firewall_drop(
     cloud: &Cloud,
     host: &str,
-    step: &Step,
+    at: (&str, &Step),
     port: Option<&crate::cloud::Port>,
     direction: &str,
     packet: &Packet,
 ) -> Observation {
     let Some(port) = port else {
-        return obs(host, step, "security-group", "dropped", format!("dropped by the {direction} firewall"));
+        return obs(host, at, "security-group", "dropped", format!("dropped by the {direction} firewall"));
     };
     let (text, nearest) = missing_rule(cloud, port, direction, packet);
-    let mut o = obs(host, step, "security-group", "dropped", text);
+    let mut o = obs(host, at, "security-group", "dropped", text);
     o.rule = nearest;
     o
 }

@@ -10,9 +10,9 @@ use crate::cloud::{Cloud, Port};
 use crate::error::InspectError;
 
 use super::bridge::{self, Exit};
-use crate::owners::Owners;
 use super::packet::{Arrival, Packet, Proto};
 use super::{Fabric, Observation, Outcome, TraceRequest, Verdict, router};
+use crate::owners::Owners;
 
 /// A hop of the walk.
 #[derive(Debug, Clone)]
@@ -222,7 +222,12 @@ pub fn walk(f: &Fabric<'_>, start: &Start, ct: &str) -> (Vec<Observation>, Verdi
                     Ok(c) => c,
                     Err(e) => return (out, end(Outcome::Unknown, e)),
                 };
-                out.extend(crossing.observations);
+                for o in crossing.observations {
+                    // One line per fact: a pass resumed after conntrack can repeat a step.
+                    if out.last() != Some(&o) {
+                        out.push(o);
+                    }
+                }
                 if let Some(d) = crossing.drop {
                     let mut reason = d.text.clone();
                     if let Some(why) = &start.isolated {

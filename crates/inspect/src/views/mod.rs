@@ -5,5 +5,11 @@
 pub mod dump;
 pub mod flowmod;
 pub mod ipt;
+pub mod leases;
+pub mod list;
+pub mod ns;
 pub mod plain;
+pub mod query;
+pub mod show;
+pub mod switch;
 pub mod topology;
