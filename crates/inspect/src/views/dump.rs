@@ -114,6 +114,19 @@ fn number_of(name: &str, names: &BTreeMap<i64, String>) -> Option<i64> {
     names.iter().find(|(_, n)| n.as_str() == name).map(|(p, _)| *p)
 }
 
+/// Actions as the table shows them: a `learn(…)` by its target table only (`learn(table=94,…)`;
+/// the JSON keeps it whole), so that the table stays readable.
+pub fn compact_actions(actions: &str) -> String {
+    split_top(actions)
+        .into_iter()
+        .map(|a| match a.strip_prefix("learn(").map(split_top).as_deref() {
+            Some([first, _, ..]) => format!("learn({first},…)"),
+            _ => a.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Which rows a `dump` shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DumpFilter {
@@ -264,7 +277,7 @@ impl Dump {
                 r.n_packets.to_string(),
                 r.priority.to_string(),
                 matches,
-                r.actions.clone(),
+                compact_actions(&r.actions),
                 r.owner.text.clone(),
             ]
         });
@@ -293,6 +306,13 @@ mod tests {
             unname_actions("strip_vlan,output:patch-tun,tap1234", &names()),
             "strip_vlan,output:1,output:3"
         );
+    }
+
+    #[test]
+    fn learn_actions_are_shortened_in_the_table() {
+        let a = "mod_vlan_vid:2,learn(table=94,idle_timeout=300,priority=2,NXM_OF_VLAN_TCI[0..11],output:NXM_OF_IN_PORT[]),resubmit(,60)";
+        assert_eq!(compact_actions(a), "mod_vlan_vid:2,learn(table=94,…),resubmit(,60)");
+        assert_eq!(compact_actions("output:3"), "output:3");
     }
 
     #[test]

@@ -1,0 +1,141 @@
+//! `dump` on the flows the agent generates for a fixed cloud: the rendered table and JSON of
+//! `br-int`, `br-tun` and a filter; ids that stay the same across counters, cookies, and an
+//! unrelated rule change.
+
+mod views_support;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use neutrino_inspect::cloud::SecurityGroupRule;
+use neutrino_inspect::owners::Owners;
+use neutrino_inspect::views::dump::{BridgeRole, Dump};
+use views_support::*;
+
+fn dump(bridge: &str, seed: u64, filter: Option<&str>) -> Dump {
+    let c = cloud();
+    let owners = Owners::new(&c, HOST);
+    let (role, names) = match bridge {
+        "br-int" => (BridgeRole::Integration, int_names()),
+        _ => (BridgeRole::Tunnel, tun_names()),
+    };
+    Dump::new(bridge, role, &dumped(&c, bridge, seed, AGENT_COOKIE), &names, &owners, filter)
+}
+
+fn json(d: &Dump) -> String {
+    serde_json::to_string_pretty(d).expect("json")
+}
+
+#[test]
+fn br_int() {
+    let d = dump("br-int", 1, None);
+    // Every flow the agent wrote names an API object or the pipeline; only the learnt one has none.
+    let kinds: BTreeSet<&str> = d.rows.iter().map(|r| r.owner.kind).collect();
+    assert!(!kinds.contains("unknown"), "{kinds:?}");
+    assert_eq!(d.rows.iter().filter(|r| r.owner.kind == "learnt").count(), 1);
+    insta::assert_snapshot!("br-int", d.render());
+}
+
+#[test]
+fn br_tun() {
+    let d = dump("br-tun", 1, None);
+    assert!(d.rows.iter().all(|r| r.owner.kind != "unknown"));
+    insta::assert_snapshot!("br-tun", d.render());
+    insta::assert_snapshot!("br-tun-json", json(&d));
+}
+
+#[test]
+fn filtered_by_port_name() {
+    let d = dump("br-int", 1, Some("web-1"));
+    assert!(!d.rows.is_empty());
+    assert!(d.rows.iter().all(|r| r.owner.text.contains("web-1")));
+    insta::assert_snapshot!("br-int-web-1", d.render());
+    insta::assert_snapshot!("br-int-web-1-json", json(&d));
+}
+
+#[test]
+fn filtered_by_stage_and_id_prefix() {
+    let by_stage = dump("br-int", 1, Some("rules-ingress"));
+    assert!(!by_stage.rows.is_empty() && by_stage.rows.iter().all(|r| r.table == 82));
+    assert_eq!(by_stage.rows, dump("br-int", 1, Some("82")).rows);
+    insta::assert_snapshot!("br-int-rules-ingress", by_stage.render());
+    let all = dump("br-int", 1, None);
+    let one = &all.rows[7];
+    let by_id = dump("br-int", 1, Some(&one.id[..10]));
+    assert_eq!(by_id.rows.first().map(|r| &r.id), Some(&one.id));
+}
+
+fn ids(d: &Dump) -> BTreeMap<String, (String, String)> {
+    d.rows.iter().map(|r| (r.id.clone(), (r.raw_matches.clone(), r.owner.text.clone()))).collect()
+}
+
+#[test]
+fn ids_stay_across_counters_and_cookies() {
+    let c = cloud();
+    let owners = Owners::new(&c, HOST);
+    let names = int_names();
+    let a = Dump::new(
+        "br-int",
+        BridgeRole::Integration,
+        &dumped(&c, "br-int", 1, AGENT_COOKIE),
+        &names,
+        &owners,
+        None,
+    );
+    let other_agent = 0x4e54_ffff_0000_0000;
+    let b = Dump::new(
+        "br-int",
+        BridgeRole::Integration,
+        &dumped(&c, "br-int", 2, other_agent),
+        &names,
+        &owners,
+        None,
+    );
+    assert_ne!(
+        a.rows.iter().map(|r| r.n_packets).collect::<Vec<_>>(),
+        b.rows.iter().map(|r| r.n_packets).collect::<Vec<_>>()
+    );
+    assert_ne!(a.rows[0].cookie, b.rows[0].cookie);
+    assert_eq!(ids(&a), ids(&b));
+}
+
+#[test]
+fn an_unrelated_rule_change_keeps_the_other_ids() {
+    let before = cloud();
+    let mut after = cloud();
+    let db = after.security_groups.iter_mut().find(|g| g.name == "db").expect("db");
+    db.security_group_rules.push(SecurityGroupRule {
+        id: "2f3a4b5c-0000-4000-8000-000000000204".into(),
+        security_group_id: db.id.clone(),
+        direction: "ingress".into(),
+        ethertype: "IPv4".into(),
+        protocol: Some("udp".into()),
+        port_range_min: Some(53),
+        port_range_max: Some(53),
+        remote_ip_prefix: Some("10.0.0.0/8".into()),
+        remote_group_id: None,
+    });
+    let web = after.security_groups.iter_mut().find(|g| g.name == "web").expect("web");
+    web.security_group_rules.retain(|r| r.id != "6c7d8e9f-0000-4000-8000-000000000104");
+    let names = int_names();
+    let view = |c| {
+        let owners = Owners::new(c, HOST);
+        ids(&Dump::new(
+            "br-int",
+            BridgeRole::Integration,
+            &dumped(c, "br-int", 1, AGENT_COOKIE),
+            &names,
+            &owners,
+            None,
+        ))
+    };
+    let (a, b) = (view(&before), view(&after));
+    let gone: Vec<_> = a.iter().filter(|(id, _)| !b.contains_key(*id)).map(|(_, v)| &v.1).collect();
+    let new: Vec<_> = b.iter().filter(|(id, _)| !a.contains_key(*id)).map(|(_, v)| &v.1).collect();
+    assert!(!gone.is_empty() && gone.iter().all(|o| o.contains("rule 6c7d8e9f")), "{gone:?}");
+    assert!(!new.is_empty() && new.iter().all(|o| o.contains("rule 2f3a4b5c")), "{new:?}");
+    for (id, v) in &a {
+        if let Some(w) = b.get(id) {
+            assert_eq!(v, w, "{id} changed");
+        }
+    }
+}
