@@ -2,6 +2,8 @@
 //! `br-int`, `br-tun` and a filter; ids that stay the same across counters, cookies, and an
 //! unrelated rule change.
 
+#![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
+
 mod views_support;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,6 +1,8 @@
 //! `ipt` on the flows the agent generates for a fixed cloud: web-1's and db-1's sections as
 //! text and JSON, a rule's packets summed over its flows, and the ports it cannot choose.
 
+#![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
+
 mod views_support;
 
 use neutrino_inspect::owners::Owners;

@@ -3,7 +3,8 @@
 //! and the flows the agent's own generator gives host `compute-1` for it, written as
 //! `ovs-ofctl dump-flows` text with made-up counters (a seed picks them).
 
-#![allow(dead_code)]
+#![allow(dead_code, reason = "each test file uses part of it")]
+#![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
 
 use std::collections::BTreeMap;
 
@@ -156,7 +157,7 @@ pub fn generated(c: &Cloud, cookie: u64) -> BTreeMap<String, Vec<Flow>> {
 /// Made-up counters of a flow for a seed: about a third of the flows saw no packet.
 fn counters(flow: &Flow, seed: u64) -> (u64, u64, u64) {
     let h = (flow.id().0 ^ seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40;
-    let packets = if h % 3 == 0 { 0 } else { h % 1000 };
+    let packets = if h.is_multiple_of(3) { 0 } else { h % 1000 };
     (packets, packets * 98, h % 600)
 }
 
