@@ -128,7 +128,7 @@ impl<'a> Owners<'a> {
     /// An owner in the tenant's terms: the cloud's names, or 8-character ids when it has none.
     pub fn describe(&self, owner: &Owner) -> Described {
         let c = self.cloud;
-        let port = |id: &str| c.port(id).map_or_else(|| label("", id), |p| p.label());
+        let port = |id: &str| port_label(c, id);
         let d = |kind, id: &str, text: String| Described { kind, id: id.to_string(), text };
         match owner {
             Owner::Pipeline => d("pipeline", "", "pipeline".into()),
@@ -163,6 +163,28 @@ impl<'a> Owners<'a> {
                 format!("members of group {} on network {}", c.group_label(group), c.network_label(network)),
             ),
         }
+    }
+}
+
+/// A port as the tenant knows it: its name, else its id's first 8 characters with what it is
+/// for when it serves a router or a network (`def01234 (DHCP of blue)`, `ab12cd34 (router
+/// r1)`).
+pub fn port_label(cloud: &Cloud, id: &str) -> String {
+    let Some(p) = cloud.port(id) else { return label("", id) };
+    if !p.name.is_empty() {
+        return p.name.clone();
+    }
+    let short = p.label();
+    match p.device_owner.as_str() {
+        "network:dhcp" => format!("{short} (DHCP of {})", cloud.network_label(&p.network_id)),
+        "network:router_gateway" => match cloud.router_of_port(p) {
+            Some(r) => format!("{short} (gateway of router {})", label(&r.name, &r.id)),
+            None => short,
+        },
+        _ => match cloud.router_of_port(p) {
+            Some(r) => format!("{short} (router {})", label(&r.name, &r.id)),
+            None => short,
+        },
     }
 }
 
@@ -309,6 +331,13 @@ mod tests {
             Owner::Rule { rule: "9c1e0000-0000-4000-8000-000000000002".into(), port: "port-web-1".into() };
         assert_eq!(text(from_group), "rule 9c1e0000 of group web on port web-1 (ingress any from group web)");
         assert_eq!(text(Owner::AntiSpoofing("b0b0b0b0-1111".into())), "anti-spoofing of port b0b0b0b0");
+        let mut c = c.clone();
+        c.ports[1].device_owner = "network:router_interface".into();
+        c.ports[1].device_id = "r-1".into();
+        c.routers.push(crate::cloud::Router { id: "r-1".into(), name: "r1".into(), ..Default::default() });
+        assert_eq!(port_label(&c, "b0b0b0b0-1111"), "b0b0b0b0 (router r1)");
+        c.ports[1].device_owner = "network:dhcp".into();
+        assert_eq!(port_label(&c, "b0b0b0b0-1111"), "b0b0b0b0 (DHCP of blue)");
         assert_eq!(text(Owner::Network("net-blue".into())), "network blue");
         assert_eq!(text(Owner::Tunnel("172.31.0.2".into())), "tunnel to compute-2 (172.31.0.2)");
         assert_eq!(text(Owner::Physnet("physnet1".into())), "physical network physnet1");

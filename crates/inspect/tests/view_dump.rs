@@ -141,3 +141,56 @@ fn an_unrelated_rule_change_keeps_the_other_ids() {
         }
     }
 }
+
+#[test]
+fn a_physical_bridge_has_no_stage_names() {
+    let c = cloud();
+    let owners = Owners::new(&c, HOST);
+    let flows = neutrino_inspect::parse::flows::parse_dump(&dump_text(
+        &generated(&c, AGENT_COOKIE)["br-eth1"],
+        1,
+        &[],
+    ))
+    .expect("br-eth1");
+    let names = BTreeMap::from([(1, "phy-br-eth1".to_string())]);
+    let d = Dump::new("br-eth1", BridgeRole::Other, &flows, &names, &owners, None);
+    assert!(d.rows.iter().all(|r| r.stage.is_none()));
+    let owners: BTreeSet<&str> = d.rows.iter().map(|r| r.owner.text.as_str()).collect();
+    assert!(owners.contains("network red"), "{owners:?}");
+    insta::assert_snapshot!("br-eth1", d.render());
+}
+
+mod ids {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+        /// Whatever the counters and the agent's cookie, and whichever other flows are gone,
+        /// a flow keeps its id and its owner.
+        #[test]
+        fn a_flow_keeps_its_id(seed in any::<u64>(), agent in any::<u16>(), drop_every in 2usize..9, skew in 0usize..8) {
+            let c = cloud();
+            let owners = Owners::new(&c, HOST);
+            let names = int_names();
+            let all = generated(&c, AGENT_COOKIE)["br-int"].clone();
+            let base = Dump::new("br-int", BridgeRole::Integration, &dumped(&c, "br-int", 1, AGENT_COOKIE), &names, &owners, None);
+            let cookie = (0x4e54u64 << 48) | (u64::from(agent) << 32);
+            let kept: Vec<_> = generated(&c, cookie)["br-int"]
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| (i + skew) % drop_every != 0)
+                .map(|(_, f)| f.clone())
+                .collect();
+            prop_assert!(kept.len() < all.len());
+            let text = dump_text(&kept, seed, &[]);
+            let flows = neutrino_inspect::parse::flows::parse_dump(&text).expect("parses");
+            let other = Dump::new("br-int", BridgeRole::Integration, &flows, &names, &owners, None);
+            let before = ids(&base);
+            for (id, v) in ids(&other) {
+                prop_assert_eq!(before.get(&id), Some(&v));
+            }
+        }
+    }
+}

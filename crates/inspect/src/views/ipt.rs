@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::dump::name_actions;
 use super::plain;
 use crate::cloud::{Cloud, Port, label};
-use crate::owners::{Owners, allows_text, remote_text};
+use crate::owners::{Owners, allows_text, port_label, remote_text};
 use crate::parse::flows::DumpedFlow;
 
 /// The port `ipt` was asked about cannot be chosen.
@@ -33,6 +33,8 @@ pub enum IptError {
 pub struct IptPort {
     pub id: String,
     pub name: String,
+    /// Its name, or its short id with what it serves ([`crate::owners::port_label`]).
+    pub label: String,
     pub network_id: String,
     pub network: String,
     pub mac: String,
@@ -295,6 +297,7 @@ impl Ipt {
             port: IptPort {
                 id: port.id.clone(),
                 name: port.name.clone(),
+                label: port_label(cloud, &port.id),
                 network_id: port.network_id.clone(),
                 network: cloud.network_label(&port.network_id),
                 mac: port.mac_address.clone(),
@@ -314,10 +317,10 @@ impl Ipt {
     pub fn render(&self) -> String {
         let p = &self.port;
         let mut out = format!(
-            "port {} ({}) on network {}, MAC {}, {}\n",
-            label(&p.name, &p.id),
-            p.id,
+            "port {} on network {}: id {}, MAC {}, {}\n",
+            p.label,
             p.network,
+            p.id,
             p.mac,
             match (&p.interface, p.ofport) {
                 (Some(i), Some(n)) => format!("{i} (ofport {n}) on br-int"),
