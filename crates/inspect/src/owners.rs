@@ -79,15 +79,28 @@ impl<'a> Owners<'a> {
                 all.insert(Owner::Tunnel(ip.to_string()));
             }
         }
+        let local_ports: BTreeSet<&str> =
+            cloud.ports.iter().filter(|p| p.host.as_deref() == Some(host)).map(|p| p.id.as_str()).collect();
+        let local_nets: BTreeSet<&str> = cloud
+            .ports
+            .iter()
+            .filter(|p| local_ports.contains(p.id.as_str()))
+            .map(|p| p.network_id.as_str())
+            .collect();
+        let is_local = |o: &Owner| match o {
+            Owner::Port(p) | Owner::AntiSpoofing(p) | Owner::Firewall(p) | Owner::Rule { port: p, .. } => {
+                local_ports.contains(p.as_str())
+            }
+            Owner::Network(n) | Owner::RemoteGroup { network: n, .. } => local_nets.contains(n.as_str()),
+            Owner::Pipeline | Owner::Physnet(_) | Owner::Tunnel(_) => true,
+        };
         let mut out = Owners { cloud, host: host.to_string(), by_tag: BTreeMap::new() };
         for o in all {
             out.by_tag.entry(o.tag()).or_default().push(o);
         }
-        for list in out.by_tag.values_mut() {
-            let local: Vec<bool> = list.iter().map(|o| is_local(cloud, host, o)).collect();
-            let mut paired: Vec<(bool, Owner)> = local.into_iter().zip(list.drain(..)).collect();
-            paired.sort_by_key(|(l, _)| !l);
-            list.extend(paired.into_iter().map(|(_, o)| o));
+        for list in out.by_tag.values_mut().filter(|l| l.len() > 1) {
+            // Stable: among owners of one tag, this host's first, else in their order.
+            list.sort_by_key(|o| !is_local(o));
         }
         out
     }
@@ -185,21 +198,6 @@ pub fn port_label(cloud: &Cloud, id: &str) -> String {
             Some(r) => format!("{short} (router {})", label(&r.name, &r.id)),
             None => short,
         },
-    }
-}
-
-/// Whether an owner is for an object of `host`: a port bound there, or a network or remote
-/// group on a network with a port bound there.
-fn is_local(cloud: &Cloud, host: &str, owner: &Owner) -> bool {
-    let port_here = |id: &str| cloud.port(id).is_some_and(|p| p.host.as_deref() == Some(host));
-    let net_here =
-        |id: &str| cloud.ports.iter().any(|p| p.network_id == id && p.host.as_deref() == Some(host));
-    match owner {
-        Owner::Port(p) | Owner::AntiSpoofing(p) | Owner::Firewall(p) | Owner::Rule { port: p, .. } => {
-            port_here(p)
-        }
-        Owner::Network(n) | Owner::RemoteGroup { network: n, .. } => net_here(n),
-        Owner::Pipeline | Owner::Physnet(_) | Owner::Tunnel(_) => true,
     }
 }
 
@@ -349,6 +347,28 @@ mod tests {
         let stranger = Owner::Port("not-in-the-api".into()).cookie(agent);
         assert_eq!(o.of_cookie(stranger), None);
         assert_eq!(o.describe_cookie(stranger).kind, "unknown");
+    }
+
+    #[test]
+    fn on_a_tag_collision_this_hosts_port_wins() {
+        // Two port ids whose owners share a 32-bit tag (found by search: tags are a hash).
+        let mut seen = BTreeMap::new();
+        let (a, b) = (0u32..)
+            .find_map(|i| {
+                let id = format!("port-{i}");
+                let tag = Owner::Port(id.clone()).tag();
+                seen.insert(tag, id.clone()).map(|other| (other, id))
+            })
+            .unwrap();
+        let port = |id: &str, host: &str| Port { id: id.into(), host: Some(host.into()), ..Port::default() };
+        for (here, there) in [(&a, &b), (&b, &a)] {
+            let c =
+                Cloud { ports: vec![port(there, "compute-2"), port(here, "compute-1")], ..Cloud::default() };
+            let o = Owners::new(&c, "compute-1");
+            let cookie = Owner::Port(here.clone()).cookie(0x4e54_0000_0000_0000);
+            assert_eq!(o.of_cookie(cookie), Some(&Owner::Port(here.clone())));
+            assert_eq!(o.candidates(cookie).len(), 2);
+        }
     }
 
     #[test]

@@ -263,18 +263,21 @@ impl Ipt {
                         row.packets += d.n_packets;
                     }
                 }
-                _ => sections[s].push(IptRow {
-                    packets: d.n_packets,
-                    rule: None,
-                    group_id: None,
-                    group: None,
-                    allows: match_words(&d.flow.matches).0,
-                    remote: match_words(&d.flow.matches).1,
-                    table: d.flow.table,
-                    action: action_word(&name_actions(&d.flow.actions, names)),
-                    flows: vec![id],
-                    priority: d.flow.priority,
-                }),
+                _ => {
+                    let (allows, remote) = match_words(&d.flow.matches);
+                    sections[s].push(IptRow {
+                        packets: d.n_packets,
+                        rule: None,
+                        group_id: None,
+                        group: None,
+                        allows,
+                        remote,
+                        table: d.flow.table,
+                        action: action_word(&name_actions(&d.flow.actions, names)),
+                        flows: vec![id],
+                        priority: d.flow.priority,
+                    })
+                }
             }
         }
         for ((s, _), row) in rules {
