@@ -32,3 +32,8 @@ impl ParseError {
         ParseError::Line { line, text: text.to_string(), reason: reason.into() }
     }
 }
+
+/// A cookie as ovs-ofctl prints it (`0x4e54…`): JSON numbers lose precision above 2^53.
+pub(crate) fn serialize_cookie<S: serde::Serializer>(cookie: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&format_args!("{cookie:#x}"))
+}

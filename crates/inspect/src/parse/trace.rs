@@ -54,10 +54,12 @@ pub struct Step {
     /// in the middle of another bridge's actions…).
     pub depth: usize,
     pub table: u8,
-    /// The flow's match as printed (empty for a match-everything flow or no match).
+    /// The flow's match, normalised as `dump` normalises dumped flows (fields sorted, aliases
+    /// renamed), so it compares with them; empty for a match-everything flow or no match.
     pub matches: String,
     /// 0 when `no_match`.
     pub priority: u16,
+    #[serde(serialize_with = "super::serialize_cookie")]
     pub cookie: u64,
     /// `N. No match.`: the table had no flow for the packet.
     pub no_match: bool,
@@ -344,4 +346,63 @@ pub fn parse_trace(text: &str) -> Result<Trace, ParseError> {
         return Err(ParseError::Incomplete("a recirculation banner without its pass".to_string()));
     }
     Ok(Trace { sections })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NESTED: &str = "Flow: in_port=1
+
+bridge(\"br-x\")
+---------------
+ 0. in_port=1, priority 5
+    clone
+        set_field:1->reg0
+        resubmit(,3)
+     -> a note
+ 3. No match, flow generates \"packet in\"s.
+    drop
+
+Final flow: unchanged
+Megaflow: recirc_id=0,in_port=1
+Datapath actions: drop
+";
+
+    #[test]
+    fn deeper_lines_keep_their_depth_and_no_match_keeps_its_text() {
+        let t = parse_trace(NESTED).unwrap();
+        let steps = &t.sections[0].steps;
+        let depths: Vec<_> = steps[0].actions.iter().map(|a| (a.depth, a.text.as_str())).collect();
+        assert_eq!(depths, [(0, "clone"), (1, "set_field:1->reg0"), (1, "resubmit(,3)")]);
+        assert_eq!(steps[0].notes, ["-> a note"]);
+        assert!(steps[1].no_match && steps[1].flow_id().is_none());
+        assert_eq!(steps[1].notes, ["No match, flow generates \"packet in\"s."]);
+        assert_eq!(t.last_step().map(|s| s.table), Some(3));
+        assert!(t.is_drop());
+    }
+
+    #[test]
+    fn step_bodies_and_banners() {
+        assert_eq!(step_body("priority 0"), Ok((String::new(), 0, 0)));
+        assert_eq!(step_body("ip,in_port=2, priority 10"), Ok(("ip,in_port=2".into(), 10, 0)));
+        assert_eq!(step_body("arp, priority 90, cookie 0x4e54"), Ok(("arp".into(), 90, 0x4e54)));
+        assert!(step_body("arp, priority 70000").is_err());
+        assert!(step_body("arp, priority 1, cookie zz").is_err());
+        assert!(step_body("arp").is_err());
+        let r = recirc_banner(
+            "recirc(0x1) - resume conntrack with default ct_state=trk|new (use --ct-next to customize)",
+        );
+        assert_eq!((r.id, r.ct_state.as_deref(), r.default_ct_state), (Some(1), Some("trk|new"), true));
+        let r = recirc_banner("recirc(0x3) - resume conntrack with ct_state=est|trk");
+        assert_eq!((r.id, r.ct_state.as_deref(), r.default_ct_state), (Some(3), Some("est|trk"), false));
+        assert_eq!(recirc_banner("recirc(").id, None);
+    }
+
+    #[test]
+    fn a_banner_without_its_pass_or_text_before_flow_is_an_error() {
+        assert!(parse_trace("Flow: x\nDatapath actions: drop\nrecirc(0x1) - resume\n").is_err());
+        assert!(parse_trace("bridge(\"br-int\")\nFlow: x\nDatapath actions: drop\n").is_err());
+        assert!(parse_trace("Flow: x\nDatapath actions: drop\n").is_ok());
+    }
 }
