@@ -194,3 +194,40 @@ mod ids {
         }
     }
 }
+
+#[test]
+fn port_names_are_per_bridge() {
+    use neutrino_inspect::parse::ovsdb::parse_list;
+    use neutrino_inspect::views::dump::port_names;
+    let rows = |t: &str| parse_list(t).expect("a table");
+    let bridges = rows(include_str!("fixtures/ovsdb/Bridge.json"));
+    let ports = rows(include_str!("fixtures/ovsdb/Port.json"));
+    let ifaces = rows(include_str!("fixtures/ovsdb/Interface.json"));
+    let names = |b: &str| format!("{:?}", port_names(b, &bridges, &ports, &ifaces));
+    insta::assert_snapshot!(
+        "port-names",
+        format!("br-int {}\nbr-tun {}\nnone {}", names("br-int"), names("br-tun"), names("br-none"))
+    );
+}
+
+#[test]
+fn a_bridge_is_read_from_a_host() {
+    use neutrino_inspect::source::FakeHost;
+    use neutrino_inspect::views::dump::{ReadError, read_bridge};
+    let mut h = FakeHost::new(HOST);
+    for t in ["Bridge", "Port", "Interface"] {
+        let path = format!("{}/tests/fixtures/ovsdb/{t}.json", env!("CARGO_MANIFEST_DIR"));
+        h.ovsdb.insert(t.to_string(), std::fs::read_to_string(path).expect("fixture"));
+    }
+    h.set_flows("br-tun", " cookie=0x0, table=0, n_packets=4, priority=1,in_port=2 actions=output:1\n");
+    let read = read_bridge(&h, "br-tun").expect("br-tun");
+    assert_eq!(read.flows.len(), 1);
+    assert_eq!(read.names.get(&2).map(String::as_str), Some("vxlan-0a000002"));
+    let d =
+        Dump::new("br-tun", BridgeRole::Tunnel, &read.flows, &read.names, &Owners::new(&cloud(), HOST), None);
+    let row = &d.rows[0];
+    assert_eq!((row.matches.as_str(), row.actions.as_str()), ("in_port=vxlan-0a000002", "output:patch-int"));
+    assert!(matches!(read_bridge(&h, "br-nope"), Err(ReadError::Source(_))));
+    h.set_flows("br-bad", "garbage\n");
+    assert!(matches!(read_bridge(&h, "br-bad"), Err(ReadError::Parse(_))));
+}

@@ -14,8 +14,10 @@ use serde::Serialize;
 
 use super::plain;
 use crate::owners::{Described, Owners};
-use crate::parse::flows::DumpedFlow;
-use crate::parse::ovsdb::Row;
+use crate::parse::ParseError;
+use crate::parse::flows::{DumpedFlow, parse_dump};
+use crate::parse::ovsdb::{Row, parse_list};
+use crate::source::{HostSource, SourceError};
 
 /// What a bridge is for, which names its tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -54,13 +56,47 @@ impl BridgeRole {
     }
 }
 
-/// Interface name by OpenFlow port number, from OVSDB `Interface` rows (`name`, `ofport`);
-/// interfaces without a port number yet are left out.
-pub fn port_names(interfaces: &[Row]) -> BTreeMap<i64, String> {
+/// Interface name by OpenFlow port number on one bridge (OpenFlow port numbers are per bridge),
+/// from OVSDB's `Bridge` (`name`, `ports`), `Port` (`interfaces`) and `Interface` (`name`,
+/// `ofport`) rows; interfaces without a port number yet are left out.
+pub fn port_names(bridge: &str, bridges: &[Row], ports: &[Row], interfaces: &[Row]) -> BTreeMap<i64, String> {
+    let Some(b) = bridges.iter().find(|b| b.str("name") == Some(bridge)) else { return BTreeMap::new() };
+    let port_ids = b.set_of_uuids("ports");
+    let iface_ids: Vec<&str> = ports
+        .iter()
+        .filter(|p| p.uuid().is_some_and(|u| port_ids.contains(&u)))
+        .flat_map(|p| p.set_of_uuids("interfaces"))
+        .collect();
     interfaces
         .iter()
-        .filter_map(|r| Some((r.int("ofport").filter(|p| *p > 0)?, r.str("name")?.to_string())))
+        .filter(|i| i.uuid().is_some_and(|u| iface_ids.contains(&u)))
+        .filter_map(|i| Some((i.int("ofport").filter(|p| *p > 0)?, i.str("name")?.to_string())))
         .collect()
+}
+
+/// Reading a bridge's flows or port names from a host failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+}
+
+/// What the flow views read of one bridge: its parsed dump and its port names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BridgeFlows {
+    pub flows: Vec<DumpedFlow>,
+    pub names: BTreeMap<i64, String>,
+}
+
+/// Reads `bridge`'s flows (`dump-flows`) and port names (OVSDB `Bridge`, `Port`, `Interface`)
+/// from a host.
+pub fn read_bridge(host: &dyn HostSource, bridge: &str) -> Result<BridgeFlows, ReadError> {
+    let flows = parse_dump(&host.dump_flows(bridge)?)?;
+    let table = |t: &str| -> Result<Vec<Row>, ReadError> { Ok(parse_list(&host.ovsdb_list(t)?)?) };
+    let names = port_names(bridge, &table("Bridge")?, &table("Port")?, &table("Interface")?);
+    Ok(BridgeFlows { flows, names })
 }
 
 /// `in_port=N` of a match with N's interface name.
