@@ -34,6 +34,7 @@ fn db_1_names_the_members_of_its_remote_group() {
         .find(|r| r.rule.as_deref() == Some("9c1e2d3f-0000-4000-8000-000000000201"))
         .expect("the rule from group web");
     assert_eq!(from_web.remote, "group web [10.0.1.5 10.0.1.6]");
+    assert_eq!(from_web.members, ["10.0.1.5", "10.0.1.6"]);
     assert_eq!(from_web.group.as_deref(), Some("db"));
     insta::assert_snapshot!("db-1", v.render());
 }

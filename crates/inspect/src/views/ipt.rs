@@ -59,6 +59,8 @@ pub struct IptRow {
     /// Where from (IN) or to (OUT): a prefix, `group NAME [members]`; in SRC FILTER the source
     /// MAC and address the flow requires; or empty.
     pub remote: String,
+    /// A remote-group rule's member addresses, as its flows on the port's network list them.
+    pub members: Vec<String>,
     /// `allow`, `drop`, `conntrack` (on to the rules once tracked), `rules` (on to the rules),
     /// `commit` (allowed, the connection committed) or `mark` (an established connection no
     /// rule admits any more is marked and dropped from then on).
@@ -272,6 +274,7 @@ impl Ipt {
                         group: None,
                         allows,
                         remote,
+                        members: vec![],
                         table: d.flow.table,
                         action: action_word(&name_actions(&d.flow.actions, names)),
                         flows: vec![id],
@@ -376,16 +379,18 @@ fn choose_port<'c>(ip: &str, cloud: &'c Cloud, host: &str) -> Result<&'c Port, I
 /// (a remote group with the members its flows on the port's network name in `table`).
 fn rule_row(cloud: &Cloud, rule: &str, table: u8, members: &BTreeMap<(&str, u8), Vec<&str>>) -> IptRow {
     let found = cloud.rule(rule);
-    let (allows, remote) = match found {
+    let (allows, remote, listed) = match found {
         Some((_, r)) => {
             let mut remote = remote_text(cloud, r);
+            let mut listed = vec![];
             if let (None, Some(g)) = (&r.remote_ip_prefix, &r.remote_group_id) {
                 let m = members.get(&(g.as_str(), table)).map(Vec::as_slice).unwrap_or_default();
                 remote.push_str(&format!(" [{}]", m.join(" ")));
+                listed = m.iter().map(|a| a.to_string()).collect();
             }
-            (allows_text(r), remote)
+            (allows_text(r), remote, listed)
         }
-        None => ("(rule not in the API)".to_string(), String::new()),
+        None => ("(rule not in the API)".to_string(), String::new(), vec![]),
     };
     IptRow {
         packets: 0,
@@ -394,6 +399,7 @@ fn rule_row(cloud: &Cloud, rule: &str, table: u8, members: &BTreeMap<(&str, u8),
         group: found.map(|(g, _)| label(&g.name, &g.id)),
         allows,
         remote,
+        members: listed,
         action: "allow".into(),
         flows: vec![],
         table,
