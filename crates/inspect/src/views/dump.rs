@@ -4,7 +4,8 @@
 //! the stage name of the bridge's role (`neutrino_agent::flows::tables`), packets, priority,
 //! match and actions with OpenFlow port numbers shown as interface names, and the API object the
 //! flow exists for (its cookie's owner, [`crate::owners`]). Sorted by table, then priority
-//! (highest first), then match.
+//! (highest first), then match. What it reads of a bridge (the dump and the bridge's port
+//! names from OVSDB) is [`read_bridge`]'s.
 
 use std::collections::BTreeMap;
 
