@@ -79,15 +79,28 @@ impl<'a> Owners<'a> {
                 all.insert(Owner::Tunnel(ip.to_string()));
             }
         }
+        let local_ports: BTreeSet<&str> =
+            cloud.ports.iter().filter(|p| p.host.as_deref() == Some(host)).map(|p| p.id.as_str()).collect();
+        let local_nets: BTreeSet<&str> = cloud
+            .ports
+            .iter()
+            .filter(|p| local_ports.contains(p.id.as_str()))
+            .map(|p| p.network_id.as_str())
+            .collect();
+        let is_local = |o: &Owner| match o {
+            Owner::Port(p) | Owner::AntiSpoofing(p) | Owner::Firewall(p) | Owner::Rule { port: p, .. } => {
+                local_ports.contains(p.as_str())
+            }
+            Owner::Network(n) | Owner::RemoteGroup { network: n, .. } => local_nets.contains(n.as_str()),
+            Owner::Pipeline | Owner::Physnet(_) | Owner::Tunnel(_) => true,
+        };
         let mut out = Owners { cloud, host: host.to_string(), by_tag: BTreeMap::new() };
         for o in all {
             out.by_tag.entry(o.tag()).or_default().push(o);
         }
-        for list in out.by_tag.values_mut() {
-            let local: Vec<bool> = list.iter().map(|o| is_local(cloud, host, o)).collect();
-            let mut paired: Vec<(bool, Owner)> = local.into_iter().zip(list.drain(..)).collect();
-            paired.sort_by_key(|(l, _)| !l);
-            list.extend(paired.into_iter().map(|(_, o)| o));
+        for list in out.by_tag.values_mut().filter(|l| l.len() > 1) {
+            // Stable: among owners of one tag, this host's first, else in their order.
+            list.sort_by_key(|o| !is_local(o));
         }
         out
     }
@@ -128,7 +141,7 @@ impl<'a> Owners<'a> {
     /// An owner in the tenant's terms: the cloud's names, or 8-character ids when it has none.
     pub fn describe(&self, owner: &Owner) -> Described {
         let c = self.cloud;
-        let port = |id: &str| c.port(id).map_or_else(|| label("", id), |p| p.label());
+        let port = |id: &str| port_label(c, id);
         let d = |kind, id: &str, text: String| Described { kind, id: id.to_string(), text };
         match owner {
             Owner::Pipeline => d("pipeline", "", "pipeline".into()),
@@ -166,18 +179,25 @@ impl<'a> Owners<'a> {
     }
 }
 
-/// Whether an owner is for an object of `host`: a port bound there, or a network or remote
-/// group on a network with a port bound there.
-fn is_local(cloud: &Cloud, host: &str, owner: &Owner) -> bool {
-    let port_here = |id: &str| cloud.port(id).is_some_and(|p| p.host.as_deref() == Some(host));
-    let net_here =
-        |id: &str| cloud.ports.iter().any(|p| p.network_id == id && p.host.as_deref() == Some(host));
-    match owner {
-        Owner::Port(p) | Owner::AntiSpoofing(p) | Owner::Firewall(p) | Owner::Rule { port: p, .. } => {
-            port_here(p)
-        }
-        Owner::Network(n) | Owner::RemoteGroup { network: n, .. } => net_here(n),
-        Owner::Pipeline | Owner::Physnet(_) | Owner::Tunnel(_) => true,
+/// A port as the tenant knows it: its name, else its id's first 8 characters with what it is
+/// for when it serves a router or a network (`def01234 (DHCP of blue)`, `ab12cd34 (router
+/// r1)`).
+pub fn port_label(cloud: &Cloud, id: &str) -> String {
+    let Some(p) = cloud.port(id) else { return label("", id) };
+    if !p.name.is_empty() {
+        return p.name.clone();
+    }
+    let short = p.label();
+    match p.device_owner.as_str() {
+        "network:dhcp" => format!("{short} (DHCP of {})", cloud.network_label(&p.network_id)),
+        "network:router_gateway" => match cloud.router_of_port(p) {
+            Some(r) => format!("{short} (gateway of router {})", label(&r.name, &r.id)),
+            None => short,
+        },
+        _ => match cloud.router_of_port(p) {
+            Some(r) => format!("{short} (router {})", label(&r.name, &r.id)),
+            None => short,
+        },
     }
 }
 
@@ -309,6 +329,13 @@ mod tests {
             Owner::Rule { rule: "9c1e0000-0000-4000-8000-000000000002".into(), port: "port-web-1".into() };
         assert_eq!(text(from_group), "rule 9c1e0000 of group web on port web-1 (ingress any from group web)");
         assert_eq!(text(Owner::AntiSpoofing("b0b0b0b0-1111".into())), "anti-spoofing of port b0b0b0b0");
+        let mut c = c.clone();
+        c.ports[1].device_owner = "network:router_interface".into();
+        c.ports[1].device_id = "r-1".into();
+        c.routers.push(crate::cloud::Router { id: "r-1".into(), name: "r1".into(), ..Default::default() });
+        assert_eq!(port_label(&c, "b0b0b0b0-1111"), "b0b0b0b0 (router r1)");
+        c.ports[1].device_owner = "network:dhcp".into();
+        assert_eq!(port_label(&c, "b0b0b0b0-1111"), "b0b0b0b0 (DHCP of blue)");
         assert_eq!(text(Owner::Network("net-blue".into())), "network blue");
         assert_eq!(text(Owner::Tunnel("172.31.0.2".into())), "tunnel to compute-2 (172.31.0.2)");
         assert_eq!(text(Owner::Physnet("physnet1".into())), "physical network physnet1");
@@ -320,6 +347,28 @@ mod tests {
         let stranger = Owner::Port("not-in-the-api".into()).cookie(agent);
         assert_eq!(o.of_cookie(stranger), None);
         assert_eq!(o.describe_cookie(stranger).kind, "unknown");
+    }
+
+    #[test]
+    fn on_a_tag_collision_this_hosts_port_wins() {
+        // Two port ids whose owners share a 32-bit tag (found by search: tags are a hash).
+        let mut seen = BTreeMap::new();
+        let (a, b) = (0u32..)
+            .find_map(|i| {
+                let id = format!("port-{i}");
+                let tag = Owner::Port(id.clone()).tag();
+                seen.insert(tag, id.clone()).map(|other| (other, id))
+            })
+            .unwrap();
+        let port = |id: &str, host: &str| Port { id: id.into(), host: Some(host.into()), ..Port::default() };
+        for (here, there) in [(&a, &b), (&b, &a)] {
+            let c =
+                Cloud { ports: vec![port(there, "compute-2"), port(here, "compute-1")], ..Cloud::default() };
+            let o = Owners::new(&c, "compute-1");
+            let cookie = Owner::Port(here.clone()).cookie(0x4e54_0000_0000_0000);
+            assert_eq!(o.of_cookie(cookie), Some(&Owner::Port(here.clone())));
+            assert_eq!(o.candidates(cookie).len(), 2);
+        }
     }
 
     #[test]

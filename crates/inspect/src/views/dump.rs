@@ -4,7 +4,8 @@
 //! the stage name of the bridge's role (`neutrino_agent::flows::tables`), packets, priority,
 //! match and actions with OpenFlow port numbers shown as interface names, and the API object the
 //! flow exists for (its cookie's owner, [`crate::owners`]). Sorted by table, then priority
-//! (highest first), then match.
+//! (highest first), then match. What it reads of a bridge (the dump and the bridge's port
+//! names from OVSDB) is [`read_bridge`]'s.
 
 use std::collections::BTreeMap;
 
@@ -14,8 +15,10 @@ use serde::Serialize;
 
 use super::plain;
 use crate::owners::{Described, Owners};
-use crate::parse::flows::DumpedFlow;
-use crate::parse::ovsdb::Row;
+use crate::parse::ParseError;
+use crate::parse::flows::{DumpedFlow, parse_dump};
+use crate::parse::ovsdb::{Row, parse_list};
+use crate::source::{HostSource, SourceError};
 
 /// What a bridge is for, which names its tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -54,13 +57,47 @@ impl BridgeRole {
     }
 }
 
-/// Interface name by OpenFlow port number, from OVSDB `Interface` rows (`name`, `ofport`);
-/// interfaces without a port number yet are left out.
-pub fn port_names(interfaces: &[Row]) -> BTreeMap<i64, String> {
+/// Interface name by OpenFlow port number on one bridge (OpenFlow port numbers are per bridge),
+/// from OVSDB's `Bridge` (`name`, `ports`), `Port` (`interfaces`) and `Interface` (`name`,
+/// `ofport`) rows; interfaces without a port number yet are left out.
+pub fn port_names(bridge: &str, bridges: &[Row], ports: &[Row], interfaces: &[Row]) -> BTreeMap<i64, String> {
+    let Some(b) = bridges.iter().find(|b| b.str("name") == Some(bridge)) else { return BTreeMap::new() };
+    let port_ids = b.set_of_uuids("ports");
+    let iface_ids: Vec<&str> = ports
+        .iter()
+        .filter(|p| p.uuid().is_some_and(|u| port_ids.contains(&u)))
+        .flat_map(|p| p.set_of_uuids("interfaces"))
+        .collect();
     interfaces
         .iter()
-        .filter_map(|r| Some((r.int("ofport").filter(|p| *p > 0)?, r.str("name")?.to_string())))
+        .filter(|i| i.uuid().is_some_and(|u| iface_ids.contains(&u)))
+        .filter_map(|i| Some((i.int("ofport").filter(|p| *p > 0)?, i.str("name")?.to_string())))
         .collect()
+}
+
+/// Reading a bridge's flows or port names from a host failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+}
+
+/// What the flow views read of one bridge: its parsed dump and its port names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BridgeFlows {
+    pub flows: Vec<DumpedFlow>,
+    pub names: BTreeMap<i64, String>,
+}
+
+/// Reads `bridge`'s flows (`dump-flows`) and port names (OVSDB `Bridge`, `Port`, `Interface`)
+/// from a host.
+pub fn read_bridge(host: &dyn HostSource, bridge: &str) -> Result<BridgeFlows, ReadError> {
+    let flows = parse_dump(&host.dump_flows(bridge)?)?;
+    let table = |t: &str| -> Result<Vec<Row>, ReadError> { Ok(parse_list(&host.ovsdb_list(t)?)?) };
+    let names = port_names(bridge, &table("Bridge")?, &table("Port")?, &table("Interface")?);
+    Ok(BridgeFlows { flows, names })
 }
 
 /// `in_port=N` of a match with N's interface name.
@@ -112,6 +149,19 @@ pub fn unname_actions(actions: &str, names: &BTreeMap<i64, String>) -> String {
 
 fn number_of(name: &str, names: &BTreeMap<i64, String>) -> Option<i64> {
     names.iter().find(|(_, n)| n.as_str() == name).map(|(p, _)| *p)
+}
+
+/// Actions as the table shows them: a `learn(…)` by its target table only (`learn(table=94,…)`;
+/// the JSON keeps it whole), so that the table stays readable.
+pub fn compact_actions(actions: &str) -> String {
+    split_top(actions)
+        .into_iter()
+        .map(|a| match a.strip_prefix("learn(").map(split_top).as_deref() {
+            Some([first, _, ..]) => format!("learn({first},…)"),
+            _ => a.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Which rows a `dump` shows.
@@ -264,7 +314,7 @@ impl Dump {
                 r.n_packets.to_string(),
                 r.priority.to_string(),
                 matches,
-                r.actions.clone(),
+                compact_actions(&r.actions),
                 r.owner.text.clone(),
             ]
         });
@@ -293,6 +343,13 @@ mod tests {
             unname_actions("strip_vlan,output:patch-tun,tap1234", &names()),
             "strip_vlan,output:1,output:3"
         );
+    }
+
+    #[test]
+    fn learn_actions_are_shortened_in_the_table() {
+        let a = "mod_vlan_vid:2,learn(table=94,idle_timeout=300,priority=2,NXM_OF_VLAN_TCI[0..11],output:NXM_OF_IN_PORT[]),resubmit(,60)";
+        assert_eq!(compact_actions(a), "mod_vlan_vid:2,learn(table=94,…),resubmit(,60)");
+        assert_eq!(compact_actions("output:3"), "output:3");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! planned first as pure functions (what will be done, as `ovs-ofctl` flow text, with warnings:
 //! a flow with an agent's cookie, or one that replaces or removes an agent's flow, is undone or
 //! restored by the agent at its next sync) and then applied through a
-//! [`HostSource`](crate::source::HostSource). `delflow` resolves every id (a FlowId or an
+//! [`HostSource`]. `delflow` resolves every id (a FlowId or an
 //! unambiguous prefix of one) in the current dump before anything changes: an unknown id
 //! changes nothing. Asking the operator before applying is the caller's.
 
@@ -77,7 +77,11 @@ fn agent_warning(what: &str, f: &PlannedFlow) -> String {
         "{what} {} ({}) has the agent's cookie: the agent will {} at its next sync",
         f.id,
         f.owner.text,
-        if what == "new flow" { "delete it" } else { "restore its own flow" }
+        match what {
+            "new flow" => "delete it",
+            "deleted flow" => "add it back",
+            _ => "put its own back",
+        }
     )
 }
 
@@ -97,7 +101,11 @@ pub fn plan_add(
     check_flow_text(matches, actions)?;
     let line = format!("{} actions={}", unname_matches(matches, names), unname_actions(actions, names));
     let flow = Flow::parse_dump_line(&line).map_err(|e| FlowModError::BadFlow(e.to_string()))?;
-    let add = PlannedFlow::of(&flow, owners.describe_cookie(flow.cookie));
+    let owner = match flow.cookie {
+        0 => Described { kind: "manual", id: String::new(), text: "manual (cookie 0)".into() },
+        c => owners.describe_cookie(c),
+    };
+    let add = PlannedFlow::of(&flow, owner);
     let replaces = current
         .iter()
         .find(|d| d.flow.key() == flow.key())

@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::dump::name_actions;
 use super::plain;
 use crate::cloud::{Cloud, Port, label};
-use crate::owners::{Owners, allows_text, remote_text};
+use crate::owners::{Owners, allows_text, port_label, remote_text};
 use crate::parse::flows::DumpedFlow;
 
 /// The port `ipt` was asked about cannot be chosen.
@@ -33,6 +33,8 @@ pub enum IptError {
 pub struct IptPort {
     pub id: String,
     pub name: String,
+    /// Its name, or its short id with what it serves ([`crate::owners::port_label`]).
+    pub label: String,
     pub network_id: String,
     pub network: String,
     pub mac: String,
@@ -54,14 +56,20 @@ pub struct IptRow {
     pub group: Option<String>,
     /// What the row lets through, in operator terms (`tcp/22`, `arp from fa:16:…`).
     pub allows: String,
-    /// Where from (IN) or to (OUT): a prefix, `group NAME [members]`, or empty.
+    /// Where from (IN) or to (OUT): a prefix, `group NAME [members]`; in SRC FILTER the source
+    /// MAC and address the flow requires; or empty.
     pub remote: String,
-    /// `allow`, `drop`, `conntrack`, `commit` or `mark` (an established connection no rule
-    /// admits any more is marked and dropped from then on).
+    /// A remote-group rule's member addresses, as its flows on the port's network list them.
+    pub members: Vec<String>,
+    /// `allow`, `drop`, `conntrack` (on to the rules once tracked), `rules` (on to the rules),
+    /// `commit` (allowed, the connection committed) or `mark` (an established connection no
+    /// rule admits any more is marked and dropped from then on).
     pub action: String,
     /// The row's flows (their FlowIds).
     pub flows: Vec<String>,
-    /// The highest priority among them (rows are sorted by it, as the switch tries them).
+    /// The table of the row's flows and their highest priority (rows are sorted by them, as
+    /// the switch tries them).
+    pub table: u8,
     pub priority: u16,
 }
 
@@ -113,20 +121,61 @@ fn ct_words(state: &str) -> String {
     .to_string()
 }
 
-/// What a base or state machine flow lets through: its match without the port's `reg5`, its
-/// conntrack state and mark in words.
-fn match_words(matches: &str) -> String {
-    let words: Vec<String> = matches
-        .split(',')
-        .filter(|f| !f.is_empty() && !f.starts_with("reg5="))
-        .map(|f| match f.split_once('=') {
-            Some(("ct_state", s)) => ct_words(s),
-            Some(("ct_mark", "0x1")) => "marked (its rule was removed)".into(),
-            Some(("ct_mark", "0")) | Some(("ct_mark", "0x0")) => "unmarked".into(),
-            _ => f.to_string(),
-        })
-        .collect();
-    if words.is_empty() { "anything else".into() } else { words.join(" ") }
+/// An ICMPv6 type the base checks name.
+fn icmp6_name(t: &str) -> Option<&'static str> {
+    Some(match t {
+        "130" => "MLD query",
+        "133" => "router solicitation",
+        "134" => "router advertisement",
+        "135" => "neighbour solicitation",
+        "136" => "neighbour advertisement",
+        _ => return None,
+    })
+}
+
+/// DHCP by its UDP ports.
+fn dhcp_name(src: Option<&str>, dst: Option<&str>) -> Option<&'static str> {
+    Some(match (src, dst) {
+        (Some("68"), Some("67")) => "DHCP request",
+        (Some("67"), _) => "DHCP reply",
+        (Some("546"), Some("547")) => "DHCPv6 request",
+        (Some("547"), _) => "DHCPv6 reply",
+        _ => return None,
+    })
+}
+
+/// What a base or state machine flow lets through, and the source addresses it requires (of
+/// anti-spoofing flows): its match without the port's `reg5`, in words.
+fn match_words(matches: &str) -> (String, String) {
+    let (mut what, mut macs, mut addrs) = (vec![], vec![], vec![]);
+    let (tp_src, tp_dst) = (field(matches, "tp_src"), field(matches, "tp_dst"));
+    let dl_src = field(matches, "dl_src");
+    for f in matches.split(',').filter(|f| !f.is_empty()) {
+        match f.split_once('=') {
+            None => what.push(f.to_string()),
+            Some(("reg5", _)) => {}
+            Some(("ct_state", s)) => what.push(ct_words(s)),
+            Some(("ct_mark", "0x1")) => what.push("marked (its rule was removed)".into()),
+            Some(("ct_mark", "0" | "0x0")) => what.push("unmarked".into()),
+            Some(("icmp_type", t)) if icmp6_name(t).is_some() && matches.starts_with("icmp6") => {
+                what.push(icmp6_name(t).unwrap_or_default().to_string())
+            }
+            Some(("tp_src" | "tp_dst", _)) if dhcp_name(tp_src, tp_dst).is_some() => {
+                let name = dhcp_name(tp_src, tp_dst).unwrap_or_default().to_string();
+                if !what.contains(&name) {
+                    what.push(name);
+                }
+            }
+            Some(("arp_sha", m)) if Some(m) == dl_src => {}
+            Some(("dl_src" | "arp_sha", v)) => macs.push(v.to_string()),
+            Some(("nw_src" | "ipv6_src" | "arp_spa", v)) => addrs.push(v.to_string()),
+            Some(("nd_target", v)) => addrs.push(format!("target {v}")),
+            _ => what.push(f.to_string()),
+        }
+    }
+    let what = if what.is_empty() { "anything else".into() } else { what.join(" ") };
+    macs.extend(addrs);
+    (what, macs.join(" "))
 }
 
 /// What a firewall flow does with what it matches.
@@ -141,6 +190,11 @@ fn action_word(actions: &str) -> String {
         "conntrack"
     } else if parts.iter().any(|a| a.starts_with("ct(commit")) {
         "commit"
+    } else if [tables::RULES_EGRESS, tables::RULES_INGRESS]
+        .iter()
+        .any(|t| parts.contains(&format!("resubmit(,{t})").as_str()))
+    {
+        "rules"
     } else {
         "allow"
     };
@@ -211,17 +265,22 @@ impl Ipt {
                         row.packets += d.n_packets;
                     }
                 }
-                _ => sections[s].push(IptRow {
-                    packets: d.n_packets,
-                    rule: None,
-                    group_id: None,
-                    group: None,
-                    allows: match_words(&d.flow.matches),
-                    remote: String::new(),
-                    action: action_word(&name_actions(&d.flow.actions, names)),
-                    flows: vec![id],
-                    priority: d.flow.priority,
-                }),
+                _ => {
+                    let (allows, remote) = match_words(&d.flow.matches);
+                    sections[s].push(IptRow {
+                        packets: d.n_packets,
+                        rule: None,
+                        group_id: None,
+                        group: None,
+                        allows,
+                        remote,
+                        members: vec![],
+                        table: d.flow.table,
+                        action: action_word(&name_actions(&d.flow.actions, names)),
+                        flows: vec![id],
+                        priority: d.flow.priority,
+                    })
+                }
             }
         }
         for ((s, _), row) in rules {
@@ -229,7 +288,8 @@ impl Ipt {
         }
         for rows in &mut sections {
             rows.sort_by(|a, b| {
-                (std::cmp::Reverse(a.priority), &a.group, &a.rule, &a.allows).cmp(&(
+                (a.table, std::cmp::Reverse(a.priority), &a.group, &a.rule, &a.allows).cmp(&(
+                    b.table,
                     std::cmp::Reverse(b.priority),
                     &b.group,
                     &b.rule,
@@ -243,6 +303,7 @@ impl Ipt {
             port: IptPort {
                 id: port.id.clone(),
                 name: port.name.clone(),
+                label: port_label(cloud, &port.id),
                 network_id: port.network_id.clone(),
                 network: cloud.network_label(&port.network_id),
                 mac: port.mac_address.clone(),
@@ -258,14 +319,14 @@ impl Ipt {
     }
 
     /// A header line for the port, then each section's title and table (PACKETS, RULE, GROUP,
-    /// ALLOWS, REMOTE, ACTION).
+    /// ALLOWS, FROM / TO / SOURCE, ACTION).
     pub fn render(&self) -> String {
         let p = &self.port;
         let mut out = format!(
-            "port {} ({}) on network {}, MAC {}, {}\n",
-            label(&p.name, &p.id),
-            p.id,
+            "port {} on network {}: id {}, MAC {}, {}\n",
+            p.label,
             p.network,
+            p.id,
             p.mac,
             match (&p.interface, p.ofport) {
                 (Some(i), Some(n)) => format!("{i} (ofport {n}) on br-int"),
@@ -289,7 +350,12 @@ impl Ipt {
                     r.action.clone(),
                 ]
             });
-            out.push_str(&plain::table(&["PACKETS", "RULE", "GROUP", "ALLOWS", "REMOTE", "ACTION"], rows));
+            let remote = match s.name {
+                "IN" => "FROM",
+                "OUT" => "TO",
+                _ => "SOURCE",
+            };
+            out.push_str(&plain::table(&["PACKETS", "RULE", "GROUP", "ALLOWS", remote, "ACTION"], rows));
         }
         out
     }
@@ -313,16 +379,18 @@ fn choose_port<'c>(ip: &str, cloud: &'c Cloud, host: &str) -> Result<&'c Port, I
 /// (a remote group with the members its flows on the port's network name in `table`).
 fn rule_row(cloud: &Cloud, rule: &str, table: u8, members: &BTreeMap<(&str, u8), Vec<&str>>) -> IptRow {
     let found = cloud.rule(rule);
-    let (allows, remote) = match found {
+    let (allows, remote, listed) = match found {
         Some((_, r)) => {
             let mut remote = remote_text(cloud, r);
+            let mut listed = vec![];
             if let (None, Some(g)) = (&r.remote_ip_prefix, &r.remote_group_id) {
                 let m = members.get(&(g.as_str(), table)).map(Vec::as_slice).unwrap_or_default();
                 remote.push_str(&format!(" [{}]", m.join(" ")));
+                listed = m.iter().map(|a| a.to_string()).collect();
             }
-            (allows_text(r), remote)
+            (allows_text(r), remote, listed)
         }
-        None => ("(rule not in the API)".to_string(), String::new()),
+        None => ("(rule not in the API)".to_string(), String::new(), vec![]),
     };
     IptRow {
         packets: 0,
@@ -331,8 +399,10 @@ fn rule_row(cloud: &Cloud, rule: &str, table: u8, members: &BTreeMap<(&str, u8),
         group: found.map(|(g, _)| label(&g.name, &g.id)),
         allows,
         remote,
+        members: listed,
         action: "allow".into(),
         flows: vec![],
+        table,
         priority: 0,
     }
 }
@@ -343,8 +413,19 @@ mod tests {
 
     #[test]
     fn flows_read_in_operator_words() {
-        assert_eq!(match_words("ct_state=+est-rel+rpl,ct_mark=0,reg5=0xb"), "replies unmarked");
-        assert_eq!(match_words("reg5=0xb"), "anything else");
+        let w = |m: &str| match_words(m);
+        assert_eq!(w("ct_state=+est-rel+rpl,ct_mark=0,reg5=0xb"), ("replies unmarked".into(), String::new()));
+        assert_eq!(w("reg5=0xb"), ("anything else".into(), String::new()));
+        assert_eq!(
+            w("arp,arp_sha=fa:16:3e:00:00:01,arp_spa=10.0.0.1,dl_src=fa:16:3e:00:00:01,reg5=0x3"),
+            ("arp".into(), "fa:16:3e:00:00:01 10.0.0.1".into())
+        );
+        assert_eq!(
+            w("udp,dl_src=fa:16:3e:00:00:01,nw_src=0.0.0.0,reg5=0x3,tp_dst=67,tp_src=68").0,
+            "udp DHCP request"
+        );
+        assert_eq!(w("icmp6,icmp_type=136,nd_target=fe80::1,reg5=0x3").0, "icmp6 neighbour advertisement");
+        assert_eq!(w("udp,reg5=0x3,tp_src=67").0, "udp DHCP reply");
         assert_eq!(action_word("resubmit(,93)"), "drop");
         assert_eq!(action_word("ct(table=72,zone=NXM_NX_REG6[0..15])"), "conntrack");
         assert_eq!(
@@ -353,6 +434,7 @@ mod tests {
         );
         assert_eq!(action_word("ct(commit,zone=NXM_NX_REG6[0..15]),output:11"), "commit");
         assert_eq!(action_word("output:11"), "allow");
+        assert_eq!(action_word("resubmit(,82)"), "rules");
         assert_eq!(member_address("ip,ct_state=+new-est,nw_src=10.0.0.2,reg6=0x1"), Some("10.0.0.2"));
     }
 }
