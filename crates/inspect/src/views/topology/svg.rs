@@ -1,4 +1,4 @@
-//! The topology as an SVG picture drawn by this crate (`topology --svg FILE`). Hand-written
+//! The topology as an SVG picture drawn by this crate (the SVG file of `topology`). Hand-written
 //! rather than laid out by Graphviz: there is no maintained pure-Rust Graphviz layout crate, and
 //! the picture is a fixed layered layout that needs none. Hosts are columns of boxes (bridges,
 //! namespaces, VMs; then a column for what is on hosts not inspected, and one of routers);
