@@ -112,6 +112,10 @@ fn text_of_loose_ends() {
     let remote = t.node("remote/192.0.2.12").unwrap();
     assert_eq!(remote.name, "compute-2", "named after the agent reporting that endpoint");
     insta::assert_snapshot!(t.render());
+    let titles = titles(&svg_of(&t));
+    for name in ["not inspected", "db-1", "web-2", "compute-2", "198.51.100.1", "9a9a9a9a"] {
+        assert!(titles.iter().any(|t| t == name), "{name} not in {titles:?}");
+    }
 }
 
 #[test]

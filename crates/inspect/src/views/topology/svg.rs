@@ -1,4 +1,4 @@
-//! The topology as an SVG picture drawn by this crate (`topology --svg FILE`). Hand-written
+//! The topology as an SVG picture drawn by this crate (the SVG file of `topology`). Hand-written
 //! rather than laid out by Graphviz: there is no maintained pure-Rust Graphviz layout crate, and
 //! the picture is a fixed layered layout that needs none. Hosts are columns of boxes (bridges,
 //! namespaces, VMs; then a column for what is on hosts not inspected, and one of routers);
@@ -116,12 +116,16 @@ enum Route {
 
 fn item_lines(t: &Topology, n: &Node) -> Vec<String> {
     match &n.kind {
-        NodeKind::Vm { ips, floating_ips, .. } => {
+        NodeKind::Vm { ips, floating_ips, placed, .. } => {
             let mut second = ips.join(", ");
             for f in floating_ips {
                 second.push_str(&format!(" ⇄ {f}"));
             }
-            vec![n.name.clone(), second]
+            let mut lines = vec![n.name.clone(), second];
+            if !placed {
+                lines.push(format!("on {}", n.host.as_deref().unwrap_or("no host")));
+            }
+            lines
         }
         NodeKind::Bridge => vec![format!("bridge {}", n.name)],
         NodeKind::Namespace { role, resource_id, known } => {
