@@ -193,3 +193,21 @@ impl Show {
         format!("{}\n{}", self.bridge, plain::table(&header, rows))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::parse_dump;
+
+    #[test]
+    fn local_vlans_read_both_openflow_1_0_and_1_3_tagging() {
+        let text = "\
+ cookie=0x1, table=0, n_packets=0, n_bytes=0, priority=10,in_port=10 actions=mod_vlan_vid:3,resubmit(,60)
+ cookie=0x1, table=0, n_packets=0, n_bytes=0, priority=10,in_port=11 actions=push_vlan:0x8100,set_field:4100->vlan_vid,resubmit(,60)
+ cookie=0x1, table=0, n_packets=0, n_bytes=0, priority=3,in_port=2,dl_vlan=101 actions=set_field:4101->vlan_vid,resubmit(,60)
+ cookie=0x1, table=60, n_packets=0, n_bytes=0, priority=10,in_port=12 actions=set_field:4102->vlan_vid
+";
+        let flows = parse_dump(text).unwrap();
+        assert_eq!(local_vlans(&flows), BTreeMap::from([(10, 3), (11, 4)]));
+    }
+}
