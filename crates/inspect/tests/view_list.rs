@@ -55,3 +55,9 @@ fn an_interface_that_failed_shows_its_error() {
         "{text}"
     );
 }
+
+#[test]
+fn read_from_a_host_gives_the_same_view() {
+    let h = host_fixture::host();
+    assert_eq!(neutrino_inspect::views::list::read(&h).unwrap(), list(&host_fixture::switch(&h)));
+}

@@ -4,7 +4,8 @@
 use serde::Serialize;
 
 use super::plain;
-use super::switch::{IfaceKind, Switch};
+use super::switch::{IfaceKind, Switch, SwitchError};
+use crate::source::HostSource;
 
 /// The `list` view.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -65,6 +66,11 @@ pub fn list(switch: &Switch) -> List {
             })
             .collect(),
     }
+}
+
+/// The view of a host's switch, read through `host`.
+pub fn read(host: &dyn HostSource) -> Result<List, SwitchError> {
+    Ok(list(&Switch::read(host)?))
 }
 
 impl List {

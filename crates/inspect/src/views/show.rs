@@ -10,15 +10,18 @@ use neutrino_agent::flows::tables::{self, priority as prio};
 use serde::Serialize;
 
 use super::plain;
-use super::switch::{IfaceKind, Interface, Switch};
+use super::switch::{IfaceKind, Interface, Switch, SwitchError, read_flows};
 use crate::cloud::{Cloud, Port, label};
 use crate::parse::DumpedFlow;
+use crate::source::HostSource;
 
 /// `show` could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ShowError {
     #[error("no bridge {name} (bridges: {})", .known.join(", "))]
     NoBridge { name: String, known: Vec<String> },
+    #[error(transparent)]
+    Read(#[from] SwitchError),
 }
 
 /// How an interface was joined with the API.
@@ -153,6 +156,16 @@ pub fn show(switch: &Switch, bridge: &str, flows: &[DumpedFlow], cloud: &Cloud) 
     let ports =
         b.ports.iter().map(|i| row(cloud, i, i.ofport.and_then(|o| vlans.get(&o).copied()))).collect();
     Ok(Show { bridge: b.name.clone(), ports })
+}
+
+/// The view of `bridge` on `host` (its switch and the bridge's flows read through it).
+pub fn read(host: &dyn HostSource, bridge: &str, cloud: &Cloud) -> Result<Show, ShowError> {
+    let switch = Switch::read(host)?;
+    // An unknown bridge is told before its flows are asked for.
+    if switch.bridge(bridge).is_none() {
+        return show(&switch, bridge, &[], cloud);
+    }
+    show(&switch, bridge, &read_flows(host, bridge)?, cloud)
 }
 
 fn short(s: &Option<String>) -> String {
