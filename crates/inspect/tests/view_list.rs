@@ -39,3 +39,25 @@ fn an_empty_switch_says_so() {
     let v = list(&Default::default());
     assert_eq!(v.render(), "no bridges\n");
 }
+
+#[test]
+fn an_interface_that_failed_shows_its_error() {
+    let h = host_fixture::host();
+    let mut sw = host_fixture::switch(&h);
+    let tun = sw.bridges.iter_mut().find(|b| b.name == "br-int").unwrap();
+    let vm = tun.ports.iter_mut().find(|i| i.name == "tap-vm2").unwrap();
+    (vm.ofport, vm.error) = (None, Some("could not open network device tap-vm2 (No such device)".into()));
+    let text = list(&sw).render();
+    assert!(
+        text.contains(
+            "tap-vm2        -      system (error: could not open network device tap-vm2 (No such device))\n"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn read_from_a_host_gives_the_same_view() {
+    let h = host_fixture::host();
+    assert_eq!(neutrino_inspect::views::list::read(&h).unwrap(), list(&host_fixture::switch(&h)));
+}

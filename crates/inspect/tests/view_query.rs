@@ -159,3 +159,20 @@ fn untagged_flows_concern_it_by_its_ofport_mac_or_address_on_its_own_vlan_and_br
     // db-1 (VLAN 2) is not web-net's flood, though its ofport 11 is near.
     assert!(untagged(&view("db-1")).is_empty());
 }
+
+#[test]
+fn read_from_a_host_gives_the_same_view() {
+    let cloud = host_fixture::cloud();
+    let h = host_fixture::host();
+    let q = neutrino_inspect::views::query::read(&h, &cloud, "web-1").unwrap();
+    assert_eq!(q, run(&cloud, "web-1").unwrap());
+    assert!(q.lease.is_some());
+    assert!(matches!(
+        neutrino_inspect::views::query::read(&h, &cloud, "app"),
+        Err(QueryError::Ambiguous { .. })
+    ));
+    // A host whose switch cannot be read says what failed.
+    let empty = neutrino_inspect::source::FakeHost::new("compute-1");
+    let err = neutrino_inspect::views::query::read(&empty, &cloud, "web-1").unwrap_err();
+    assert_eq!(err.to_string(), "no table Bridge");
+}

@@ -77,3 +77,19 @@ fn the_tunnel_bridge_has_no_api_ports_and_an_unknown_bridge_is_an_error() {
     assert!(matches!(err, ShowError::NoBridge { .. }));
     assert_eq!(err.to_string(), "no bridge br-nope (bridges: br-int, br-phys, br-tun)");
 }
+
+#[test]
+fn read_from_a_host_gives_the_same_view() {
+    let h = host_fixture::host();
+    let cloud = host_fixture::cloud();
+    let direct =
+        show(&host_fixture::switch(&h), "br-int", &host_fixture::flows(&h, "br-int"), &cloud).unwrap();
+    assert_eq!(neutrino_inspect::views::show::read(&h, "br-int", &cloud).unwrap(), direct);
+    assert!(matches!(
+        neutrino_inspect::views::show::read(&h, "br-x", &cloud),
+        Err(ShowError::NoBridge { .. })
+    ));
+    h.set_flows("br-int", "not a flow actions\n");
+    let err = neutrino_inspect::views::show::read(&h, "br-int", &cloud).unwrap_err();
+    assert!(err.to_string().starts_with("flows of br-int: "), "{err}");
+}

@@ -4,7 +4,8 @@
 use serde::Serialize;
 
 use super::plain;
-use super::switch::{IfaceKind, Switch};
+use super::switch::{IfaceKind, Switch, SwitchError};
+use crate::source::HostSource;
 
 /// The `list` view.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -33,6 +34,8 @@ pub struct ListPort {
     pub ofport: Option<i64>,
     #[serde(rename = "type")]
     pub kind: IfaceKind,
+    /// Why ovs-vswitchd could not set the interface up (its `error` column).
+    pub error: Option<String>,
 }
 
 /// The view of a switch.
@@ -53,11 +56,21 @@ pub fn list(switch: &Switch) -> List {
                 ports: b
                     .ports
                     .iter()
-                    .map(|i| ListPort { name: i.name.clone(), ofport: i.ofport, kind: i.kind.clone() })
+                    .map(|i| ListPort {
+                        name: i.name.clone(),
+                        ofport: i.ofport,
+                        kind: i.kind.clone(),
+                        error: i.error.clone(),
+                    })
                     .collect(),
             })
             .collect(),
     }
+}
+
+/// The view of a host's switch, read through `host`.
+pub fn read(host: &dyn HostSource) -> Result<List, SwitchError> {
+    Ok(list(&Switch::read(host)?))
 }
 
 impl List {
@@ -93,7 +106,10 @@ impl List {
                 vec![
                     p.name.clone(),
                     p.ofport.map_or_else(|| "-".to_string(), |o| o.to_string()),
-                    p.kind.to_string(),
+                    match &p.error {
+                        Some(e) => format!("{} (error: {e})", p.kind),
+                        None => p.kind.to_string(),
+                    },
                 ]
             });
             s.push_str(&plain::table(&["PORT", "OFPORT", "TYPE"], rows));

@@ -13,9 +13,10 @@ use serde::Serialize;
 use super::leases::{self, Lease};
 use super::plain;
 use super::show::{local_vlans, owner_text};
-use super::switch::Switch;
+use super::switch::{Switch, SwitchError, read_flows};
 use crate::cloud::{AddressPair, Cloud, Port, label};
 use crate::parse::DumpedFlow;
+use crate::source::HostSource;
 
 /// The port a user named could not be told.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,6 +26,8 @@ pub enum QueryError {
     #[error("{what} names {} ports, give one's id: {}", .candidates.len(),
         .candidates.iter().map(Candidate::to_string).collect::<Vec<_>>().join("; "))]
     Ambiguous { what: String, candidates: Vec<Candidate> },
+    #[error(transparent)]
+    Read(#[from] SwitchError),
 }
 
 /// One of the ports an ambiguous name or address could mean.
@@ -384,6 +387,21 @@ pub fn query(cloud: &Cloud, port: &Port, here: &HostView<'_>) -> Query {
     let all = here.leases.map(leases::parse).unwrap_or_default();
     let lease = leases::find(&all, &port.mac_address, port.ips().next()).cloned();
     Query { port: attrs(cloud, port), host, placement, vlan, flows, lease }
+}
+
+/// The port `what` names, as `host` shows it: its switch, every bridge's flows and the lease
+/// file of the port's network there.
+pub fn read(host: &dyn HostSource, cloud: &Cloud, what: &str) -> Result<Query, QueryError> {
+    let port = resolve(cloud, what)?;
+    let switch = Switch::read(host)?;
+    let flows = switch
+        .bridges
+        .iter()
+        .map(|b| Ok((b.name.clone(), read_flows(host, &b.name)?)))
+        .collect::<Result<BTreeMap<_, _>, SwitchError>>()?;
+    let leases = host.leases(&port.network_id).map_err(SwitchError::from)?;
+    let here = HostView { host: host.host(), switch: &switch, flows: &flows, leases: leases.as_deref() };
+    Ok(query(cloud, port, &here))
 }
 
 fn kv(out: &mut String, key: &str, value: &str) {

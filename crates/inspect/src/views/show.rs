@@ -10,15 +10,18 @@ use neutrino_agent::flows::tables::{self, priority as prio};
 use serde::Serialize;
 
 use super::plain;
-use super::switch::{IfaceKind, Interface, Switch};
+use super::switch::{IfaceKind, Interface, Switch, SwitchError, read_flows};
 use crate::cloud::{Cloud, Port, label};
 use crate::parse::DumpedFlow;
+use crate::source::HostSource;
 
 /// `show` could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ShowError {
     #[error("no bridge {name} (bridges: {})", .known.join(", "))]
     NoBridge { name: String, known: Vec<String> },
+    #[error(transparent)]
+    Read(#[from] SwitchError),
 }
 
 /// How an interface was joined with the API.
@@ -155,6 +158,16 @@ pub fn show(switch: &Switch, bridge: &str, flows: &[DumpedFlow], cloud: &Cloud) 
     Ok(Show { bridge: b.name.clone(), ports })
 }
 
+/// The view of `bridge` on `host` (its switch and the bridge's flows read through it).
+pub fn read(host: &dyn HostSource, bridge: &str, cloud: &Cloud) -> Result<Show, ShowError> {
+    let switch = Switch::read(host)?;
+    // An unknown bridge is told before its flows are asked for.
+    if switch.bridge(bridge).is_none() {
+        return show(&switch, bridge, &[], cloud);
+    }
+    show(&switch, bridge, &read_flows(host, bridge)?, cloud)
+}
+
 fn short(s: &Option<String>) -> String {
     s.as_deref().map(|s| label("", s)).unwrap_or_default()
 }
@@ -191,5 +204,23 @@ impl Show {
             ]
         });
         format!("{}\n{}", self.bridge, plain::table(&header, rows))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::parse_dump;
+
+    #[test]
+    fn local_vlans_read_both_openflow_1_0_and_1_3_tagging() {
+        let text = "\
+ cookie=0x1, table=0, n_packets=0, n_bytes=0, priority=10,in_port=10 actions=mod_vlan_vid:3,resubmit(,60)
+ cookie=0x1, table=0, n_packets=0, n_bytes=0, priority=10,in_port=11 actions=push_vlan:0x8100,set_field:4100->vlan_vid,resubmit(,60)
+ cookie=0x1, table=0, n_packets=0, n_bytes=0, priority=3,in_port=2,dl_vlan=101 actions=set_field:4101->vlan_vid,resubmit(,60)
+ cookie=0x1, table=60, n_packets=0, n_bytes=0, priority=10,in_port=12 actions=set_field:4102->vlan_vid
+";
+        let flows = parse_dump(text).unwrap();
+        assert_eq!(local_vlans(&flows), BTreeMap::from([(10, 3), (11, 4)]));
     }
 }

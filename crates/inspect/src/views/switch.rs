@@ -10,7 +10,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::parse::ovsdb::Row;
-use crate::parse::{ParseError, parse_list};
+use crate::parse::{DumpedFlow, ParseError, parse_dump, parse_list};
 use crate::source::{HostSource, SourceError};
 
 /// Reading the switch failed.
@@ -18,8 +18,10 @@ use crate::source::{HostSource, SourceError};
 pub enum SwitchError {
     #[error(transparent)]
     Source(#[from] SourceError),
-    #[error("{table}: {error}")]
-    Parse { table: String, error: ParseError },
+    /// An OVSDB table (`what` is its name) or a bridge's flows (`flows of BRIDGE`) that could
+    /// not be understood.
+    #[error("{what}: {error}")]
+    Parse { what: String, error: ParseError },
 }
 
 /// Every bridge of the switch, sorted by name.
@@ -133,7 +135,7 @@ impl Tables {
     /// Parses the four tables' JSON texts.
     pub fn parse(bridge: &str, port: &str, interface: &str, controller: &str) -> Result<Tables, SwitchError> {
         let p = |table: &str, text: &str| {
-            parse_list(text).map_err(|error| SwitchError::Parse { table: table.to_string(), error })
+            parse_list(text).map_err(|error| SwitchError::Parse { what: table.to_string(), error })
         };
         Ok(Tables {
             bridges: p("Bridge", bridge)?,
@@ -239,4 +241,10 @@ impl Switch {
             .iter()
             .find_map(|b| b.ports.iter().find(|i| i.iface_id.as_deref() == Some(port_id)).map(|i| (b, i)))
     }
+}
+
+/// A bridge's flows with their counters, read from a host.
+pub fn read_flows(host: &dyn HostSource, bridge: &str) -> Result<Vec<DumpedFlow>, SwitchError> {
+    parse_dump(&host.dump_flows(bridge)?)
+        .map_err(|error| SwitchError::Parse { what: format!("flows of {bridge}"), error })
 }
