@@ -158,17 +158,24 @@ fn effective_steps(trace: &Trace) -> Vec<(String, &Step)> {
     out
 }
 
-/// Traces `packet` entering `bridge` of `host` at `in_port` and reads the result.
+/// Where a packet enters a host's switch: the bridge, the OpenFlow port and what came with it.
+pub struct Entry<'e> {
+    pub bridge: &'e str,
+    pub in_port: i64,
+    pub arrival: &'e Arrival,
+}
+
+/// Traces `packet` entering `host`'s switch at `at`, conntrack answering `ct`, and reads the
+/// result.
 pub fn cross(
     cloud: &Cloud,
     tags: &Owners<'_>,
     host: &TraceHost<'_>,
-    bridge: &str,
-    in_port: i64,
-    arrival: &Arrival,
+    at: Entry<'_>,
     packet: &Packet,
     ct: &str,
 ) -> Result<Crossing, String> {
+    let Entry { bridge, in_port, arrival } = at;
     let name = host.src.host();
     let flow = packet.microflow(in_port, arrival);
     let ct_next = vec![ct.to_string(); 4];
@@ -262,10 +269,10 @@ fn read(cloud: &Cloud, tags: &Owners<'_>, host: &TraceHost<'_>, trace: &Trace, p
             }
             _ => {}
         }
-        if let Some(exit) = normal_out(host, &bridge_name, step) {
-            if !exits.contains(&exit) {
-                exits.push(exit);
-            }
+        if let Some(exit) = normal_out(host, &bridge_name, step)
+            && !exits.contains(&exit)
+        {
+            exits.push(exit);
         }
         for ofport in outputs(step) {
             let Some(bridge) = host.inventory.bridge(&bridge_name) else { continue };

@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use crate::cloud::{Cloud, Port};
 use crate::error::InspectError;
 
-use super::bridge::{self, Exit};
+use super::bridge::{self, Entry, Exit};
 use super::packet::{Arrival, Packet, Proto};
 use super::{Fabric, Observation, Outcome, TraceRequest, Verdict, router};
 use crate::owners::Owners;
@@ -217,8 +217,14 @@ pub fn walk(f: &Fabric<'_>, start: &Start, ct: &str) -> (Vec<Observation>, Verdi
                 let Some(th) = f.host(&host) else {
                     return (out, end(Outcome::Unknown, format!("host {host} cannot be read")));
                 };
-                let crossing = match bridge::cross(cloud, &tags, th, &bridge, in_port, &arrival, &packet, ct)
-                {
+                let crossing = match bridge::cross(
+                    cloud,
+                    &tags,
+                    th,
+                    Entry { bridge: &bridge, in_port, arrival: &arrival },
+                    &packet,
+                    ct,
+                ) {
                     Ok(c) => c,
                     Err(e) => return (out, end(Outcome::Unknown, e)),
                 };
