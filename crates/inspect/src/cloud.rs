@@ -203,16 +203,24 @@ pub fn label(name: &str, id: &str) -> String {
     }
 }
 
-const COLLECTIONS: [&str; 7] =
-    ["networks", "subnets", "ports", "security_groups", "routers", "floatingips", "agents"];
+/// Each collection's path under `/v2.0` and its body key.
+const COLLECTIONS: [(&str, &str); 7] = [
+    ("networks", "networks"),
+    ("subnets", "subnets"),
+    ("ports", "ports"),
+    ("security-groups", "security_groups"),
+    ("routers", "routers"),
+    ("floatingips", "floatingips"),
+    ("agents", "agents"),
+];
 
 impl Cloud {
     /// Reads every collection from the API (an admin sees every project's objects and the ports'
     /// bindings; anyone else sees theirs).
     pub async fn fetch(client: &neutrino_client::Client) -> Result<Cloud, CloudError> {
         let mut body = serde_json::Map::new();
-        for plural in COLLECTIONS {
-            let path = format!("/v2.0/{plural}");
+        for (collection, plural) in COLLECTIONS {
+            let path = format!("/v2.0/{collection}");
             let (status, v) = client.call(neutrino_client::Method::GET, &path, None).await?;
             if status == 403 || status == 404 {
                 // Agents are admin-only: a project member's view simply has none.

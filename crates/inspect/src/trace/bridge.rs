@@ -249,7 +249,11 @@ fn read(cloud: &Cloud, tags: &Owners<'_>, host: &TraceHost<'_>, trace: &Trace, p
                     format!("port {}: established connection, allowed", port_label(p)),
                 ));
             }
-            (t::BASE_EGRESS | t::BASE_INGRESS, Some(Owner::Firewall(p))) if !acts.contains("ct(") => {
+            // Router and DHCP ports are the cloud's own: not filtered, and the router's step says more.
+            (t::BASE_EGRESS | t::BASE_INGRESS, Some(Owner::Firewall(p)))
+                if !acts.contains("ct(")
+                    && !cloud.port(p).is_some_and(|q| q.device_owner.starts_with("network:")) =>
+            {
                 observations.push(obs(
                     name,
                     (&bridge_name, step),
