@@ -10,6 +10,7 @@ pub mod error;
 pub mod inventory;
 pub mod owners;
 pub mod parse;
+pub mod record;
 pub mod source;
 pub mod trace;
 pub mod views;

@@ -41,6 +41,27 @@ pub enum NsQuery {
 }
 
 impl NsQuery {
+    /// The command as one line (how a recording names the question).
+    pub fn command(&self) -> String {
+        self.argv().join(" ")
+    }
+
+    /// The query whose [`NsQuery::command`] is `line`.
+    pub fn from_command(line: &str) -> Option<NsQuery> {
+        let w: Vec<&str> = line.split(' ').collect();
+        Some(match w.as_slice() {
+            ["ip", "-j", "addr", "show"] => NsQuery::Addresses,
+            ["ip", "-j", "route", "show"] => NsQuery::Routes,
+            ["ip", "-j", "-6", "route", "show"] => NsQuery::Routes6,
+            ["nft", "-j", "list", "ruleset"] => NsQuery::Ruleset,
+            ["ip", "-j", "neigh", "show"] => NsQuery::Neighbours,
+            ["ip", "-j", "route", "get", dst, "from", src, "iif", iif] => {
+                NsQuery::RouteGet { dst: dst.to_string(), src: src.to_string(), iif: iif.to_string() }
+            }
+            _ => return None,
+        })
+    }
+
     fn argv(&self) -> Vec<String> {
         let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         match self {
@@ -334,6 +355,22 @@ impl HostSource for FakeHost {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn namespace_queries_name_themselves() {
+        let all = [
+            NsQuery::Addresses,
+            NsQuery::Routes,
+            NsQuery::Routes6,
+            NsQuery::Ruleset,
+            NsQuery::Neighbours,
+            NsQuery::RouteGet { dst: "10.0.0.5".into(), src: "10.0.1.7".into(), iif: "qr-1".into() },
+        ];
+        for q in all {
+            assert_eq!(NsQuery::from_command(&q.command()), Some(q));
+        }
+        assert_eq!(NsQuery::from_command("rm -rf /"), None);
+    }
 
     #[test]
     fn fake_flows_change_with_add_and_del() {

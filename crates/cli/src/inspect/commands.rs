@@ -134,96 +134,97 @@ pub fn run(
         return Err(usage("the format is table, json or dot"));
     }
     let Some((verb, args)) = rest.split_first() else { return Ok(String::new()) };
-    let host = cx.host().clone();
+    let host = cx.host();
+    let host: &dyn HostSource = host.as_ref();
     let (int, tun) = (cx.int_bridge.clone(), cx.tun_bridge.clone());
     match (*verb, args) {
         ("help", _) => Ok(COMMANDS.iter().map(|(c, h)| format!("  {c:<9} {h}\n")).collect()),
         ("hosts", _) => Ok(cx
             .hosts
             .iter()
-            .map(|h| format!("  {}{}\n", h.host, if h.host == host.host { " *" } else { "" }))
+            .map(|h| format!("  {}{}\n", h.host(), if h.host() == host.host() { " *" } else { "" }))
             .collect()),
         ("host", [name]) => {
             cx.select(name)?;
             Ok(format!("looking at {name}\n"))
         }
         ("list", []) => {
-            let sw = Switch::read(&host).map_err(err)?;
+            let sw = Switch::read(host).map_err(err)?;
             out(&format, &list::list(&sw), list::List::render)
         }
         ("show", [bridge]) => {
-            let sw = Switch::read(&host).map_err(err)?;
-            let flows = flows_of(&host, &int).unwrap_or_default();
+            let sw = Switch::read(host).map_err(err)?;
+            let flows = flows_of(host, &int).unwrap_or_default();
             let v = show::show(&sw, bridge, &flows, &cx.cloud()?).map_err(err)?;
             out(&format, &v, show::Show::render)
         }
         ("dump", [bridge, filter @ ..]) => {
-            let sw = Switch::read(&host).map_err(err)?;
+            let sw = Switch::read(host).map_err(err)?;
             let cloud = cx.cloud()?;
-            let owners = Owners::new(&cloud, &host.host);
+            let owners = Owners::new(&cloud, host.host());
             let names = names_of(&sw, bridge);
             let role = dump::BridgeRole::of(bridge, &int, Some(&tun));
             let filter = (!filter.is_empty()).then(|| filter.join(" "));
             let v =
-                dump::Dump::new(bridge, role, &flows_of(&host, bridge)?, &names, &owners, filter.as_deref());
+                dump::Dump::new(bridge, role, &flows_of(host, bridge)?, &names, &owners, filter.as_deref());
             out(&format, &v, dump::Dump::render)
         }
         ("ipt" | "sg", [ip]) => {
-            let sw = Switch::read(&host).map_err(err)?;
+            let sw = Switch::read(host).map_err(err)?;
             let cloud = cx.cloud()?;
-            let owners = Owners::new(&cloud, &host.host);
-            let v = ipt::Ipt::new(ip, &cloud, &owners, &flows_of(&host, &int)?, &names_of(&sw, &int))
+            let owners = Owners::new(&cloud, host.host());
+            let v = ipt::Ipt::new(ip, &cloud, &owners, &flows_of(host, &int)?, &names_of(&sw, &int))
                 .map_err(err)?;
             out(&format, &v, ipt::Ipt::render)
         }
         ("ns", [] | ["list"]) => {
-            let v = ns::list(&host, &cx.cloud()?).map_err(err)?;
+            let v = ns::list(host, &cx.cloud()?).map_err(err)?;
             out(&format, &v, ns::NsList::render)
         }
         ("ns", ["show", name]) => {
-            let v = ns::show(&host, &cx.cloud()?, name).map_err(err)?;
+            let v = ns::show(host, &cx.cloud()?, name).map_err(err)?;
             out(&format, &v, ns::NsDetail::render)
         }
         ("query", [what]) => {
-            let sw = Switch::read(&host).map_err(err)?;
+            let sw = Switch::read(host).map_err(err)?;
             let cloud = cx.cloud()?;
             let port = query::resolve(&cloud, what).map_err(err)?;
             let mut flows = BTreeMap::new();
             for b in &sw.bridges {
-                flows.insert(b.name.clone(), flows_of(&host, &b.name).unwrap_or_default());
+                flows.insert(b.name.clone(), flows_of(host, &b.name).unwrap_or_default());
             }
             let leases = host.leases(&port.network_id).map_err(err)?;
             let here =
-                query::HostView { host: &host.host, switch: &sw, flows: &flows, leases: leases.as_deref() };
+                query::HostView { host: host.host(), switch: &sw, flows: &flows, leases: leases.as_deref() };
             let v = query::query(&cloud, port, &here);
             out(&format, &v, query::Query::render)
         }
         ("addflow", [bridge, matches, actions]) => {
-            let sw = Switch::read(&host).map_err(err)?;
+            let sw = Switch::read(host).map_err(err)?;
             let cloud = cx.cloud()?;
-            let owners = Owners::new(&cloud, &host.host);
-            let current = flows_of(&host, bridge)?;
+            let owners = Owners::new(&cloud, host.host());
+            let current = flows_of(host, bridge)?;
             let plan = flowmod::plan_add(bridge, matches, actions, &current, &names_of(&sw, bridge), &owners)
                 .map_err(err)?;
             let mut s = plan.render();
             print!("{s}");
-            if !confirm.ok(&format!("add this flow to {bridge} on {}?", host.host)) {
+            if !confirm.ok(&format!("add this flow to {bridge} on {}?", host.host())) {
                 return Ok("nothing changed\n".into());
             }
-            plan.apply(&host).map_err(err)?;
+            plan.apply(host).map_err(err)?;
             s = "added\n".into();
             Ok(s)
         }
         ("delflow", [bridge, ids @ ..]) if !ids.is_empty() => {
             let cloud = cx.cloud()?;
-            let owners = Owners::new(&cloud, &host.host);
-            let current = flows_of(&host, bridge)?;
+            let owners = Owners::new(&cloud, host.host());
+            let current = flows_of(host, bridge)?;
             let plan = flowmod::plan_del(bridge, ids, &current, &owners).map_err(err)?;
             print!("{}", plan.render());
-            if !confirm.ok(&format!("delete these flows from {bridge} on {}?", host.host)) {
+            if !confirm.ok(&format!("delete these flows from {bridge} on {}?", host.host())) {
                 return Ok("nothing changed\n".into());
             }
-            plan.apply(&host).map_err(err)?;
+            plan.apply(host).map_err(err)?;
             Ok("deleted\n".into())
         }
         ("trace", args) => {
@@ -231,8 +232,8 @@ pub fn run(
             let cloud = cx.cloud()?;
             let mut hosts = vec![];
             for h in &cx.hosts {
-                let inventory = neutrino_inspect::inventory::Inventory::read(h).map_err(err)?;
-                hosts.push(TraceHost { src: h, inventory });
+                let inventory = neutrino_inspect::inventory::Inventory::read(h.as_ref()).map_err(err)?;
+                hosts.push(TraceHost { src: h.as_ref(), inventory });
             }
             let fabric = Fabric { cloud: &cloud, hosts, int_bridge: int.clone() };
             let v = trace::trace(&fabric, &req).map_err(err)?;
@@ -267,11 +268,20 @@ fn names_of(sw: &Switch, bridge: &str) -> BTreeMap<i64, String> {
 fn topology_input(cx: &Context, cloud: Cloud) -> Result<topology::TopologyInput, CliError> {
     let mut hosts = vec![];
     for h in &cx.hosts {
-        let inventory = neutrino_inspect::inventory::Inventory::read(h).map_err(err)?;
+        let inventory = neutrino_inspect::inventory::Inventory::read(h.as_ref()).map_err(err)?;
         let namespaces = h.namespaces().map_err(err)?;
-        let tunnel_ip =
-            cloud.agents.iter().find(|a| a.host == h.host).and_then(|a| a.tunneling_ip()).map(str::to_string);
-        hosts.push(topology::HostTopo::from_inventory(&h.host, tunnel_ip.as_deref(), &inventory, namespaces));
+        let tunnel_ip = cloud
+            .agents
+            .iter()
+            .find(|a| a.host == h.host())
+            .and_then(|a| a.tunneling_ip())
+            .map(str::to_string);
+        hosts.push(topology::HostTopo::from_inventory(
+            h.host(),
+            tunnel_ip.as_deref(),
+            &inventory,
+            namespaces,
+        ));
     }
     Ok(topology::TopologyInput { hosts, cloud })
 }

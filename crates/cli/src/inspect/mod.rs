@@ -9,10 +9,12 @@ mod commands;
 mod shell;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::Args;
 use neutrino_inspect::cloud::Cloud;
-use neutrino_inspect::source::RealHost;
+use neutrino_inspect::record::Recorder;
+use neutrino_inspect::source::{HostSource, RealHost};
 
 use crate::connect::ConnectArgs;
 use crate::error::CliError;
@@ -33,6 +35,11 @@ pub struct Target {
     /// Output: a table (`table`), JSON (`json`), or for `topology` Graphviz (`dot`).
     #[arg(long, short = 'f', default_value = "table", value_name = "FORMAT")]
     format: String,
+    /// Keep everything the command read (each host's answers as `<host>.json`, the API's
+    /// objects as `cloud.json`) in this directory: a problem handed over, or a test's input.
+    /// Nothing is changed while recording.
+    #[arg(long, value_name = "DIR")]
+    record: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -58,7 +65,10 @@ pub struct ShellArgs {
 
 /// The hosts and the API a command reads.
 pub struct Context {
-    pub hosts: Vec<RealHost>,
+    pub hosts: Vec<Arc<dyn HostSource>>,
+    /// With `--record`: the hosts' recorders (the same objects as `hosts`) and the directory.
+    recorders: Vec<Arc<Recorder>>,
+    record: Option<PathBuf>,
     /// The index in `hosts` of the host commands look at.
     pub current: usize,
     pub int_bridge: String,
@@ -96,7 +106,24 @@ impl Context {
             (int_bridge, tun_bridge) = (i, t);
             hosts.push(host);
         }
-        let mut cx = Context { hosts, current: 0, int_bridge, tun_bridge, client, rt };
+        let (hosts, recorders): (Vec<Arc<dyn HostSource>>, Vec<Arc<Recorder>>) = match &target.record {
+            None => (hosts.into_iter().map(|h| Arc::new(h) as Arc<dyn HostSource>).collect(), vec![]),
+            Some(_) => {
+                let r: Vec<Arc<Recorder>> =
+                    hosts.into_iter().map(|h| Arc::new(Recorder::new(Box::new(h)))).collect();
+                (r.iter().map(|r| r.clone() as Arc<dyn HostSource>).collect(), r)
+            }
+        };
+        let mut cx = Context {
+            hosts,
+            recorders,
+            record: target.record.clone(),
+            int_bridge,
+            tun_bridge,
+            client,
+            rt,
+            current: 0,
+        };
         if let Some(h) = &target.host {
             cx.select(h)?;
         }
@@ -105,23 +132,46 @@ impl Context {
 
     /// Looks at host `name` from now on.
     pub fn select(&mut self, name: &str) -> Result<(), CliError> {
-        self.current = self.hosts.iter().position(|h| h.host == name).ok_or_else(|| {
-            let names: Vec<&str> = self.hosts.iter().map(|h| h.host.as_str()).collect();
+        self.current = self.hosts.iter().position(|h| h.host() == name).ok_or_else(|| {
+            let names: Vec<&str> = self.hosts.iter().map(|h| h.host()).collect();
             CliError::Usage(format!("no host {name:?} (hosts: {})", names.join(", ")))
         })?;
         Ok(())
     }
 
-    pub fn host(&self) -> &RealHost {
-        &self.hosts[self.current]
+    pub fn host(&self) -> Arc<dyn HostSource> {
+        self.hosts[self.current].clone()
     }
 
-    /// The API's objects, read now.
+    /// The API's objects, read now (and kept when recording).
     pub fn cloud(&self) -> Result<Cloud, CliError> {
-        self.rt
+        let cloud = self
+            .rt
             .block_on(Cloud::fetch(&self.client))
-            .map_err(|e| CliError::Usage(format!("reading the API: {e}")))
+            .map_err(|e| CliError::Usage(format!("reading the API: {e}")))?;
+        if let Some(dir) = &self.record {
+            write_json(&dir.join("cloud.json"), &cloud)?;
+        }
+        Ok(cloud)
     }
+
+    /// Writes what the hosts answered so far (with `--record`).
+    fn save_recordings(&self) -> Result<(), CliError> {
+        let Some(dir) = &self.record else { return Ok(()) };
+        for r in &self.recorders {
+            let rec = r.recording();
+            write_json(&dir.join(format!("{}.json", rec.host)), &rec)?;
+        }
+        Ok(())
+    }
+}
+
+fn write_json<T: serde::Serialize>(path: &Path, v: &T) -> Result<(), CliError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| CliError::Usage(format!("{}: {e}", dir.display())))?;
+    }
+    let text = serde_json::to_string_pretty(v).map_err(|e| CliError::Output(e.to_string()))?;
+    std::fs::write(path, text + "\n").map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))
 }
 
 /// `neutrino inspect VERB …`.
@@ -135,7 +185,7 @@ pub fn run_inspect(
     let words: Vec<&str> = args.words.iter().map(String::as_str).collect();
     let out = commands::run(&mut cx, &words, &args.target.format, &mut commands::Confirm::Ask)?;
     print!("{out}");
-    Ok(())
+    cx.save_recordings()
 }
 
 /// `neutrino shell [-c COMMAND]`.
@@ -152,8 +202,11 @@ pub fn run_shell(
             let words = commands::split(line);
             let words: Vec<&str> = words.iter().map(String::as_str).collect();
             print!("{}", commands::run(&mut cx, &words, &args.target.format, &mut confirm)?);
-            Ok(())
+            cx.save_recordings()
         }
-        None => shell::interactive(&mut cx, &args.target.format, &mut confirm),
+        None => {
+            shell::interactive(&mut cx, &args.target.format, &mut confirm)?;
+            cx.save_recordings()
+        }
     }
 }

@@ -11,7 +11,6 @@ use rustyline::hint::Hinter;
 use rustyline::validate::Validator;
 use rustyline::{Context as RlContext, Editor, Helper};
 
-use neutrino_inspect::source::HostSource;
 use neutrino_inspect::views::switch::Switch;
 
 use super::Context;
@@ -74,8 +73,8 @@ impl Helper for ShellHelper {}
 
 fn words(cx: &Context) -> Words {
     let host = cx.host();
-    let mut w = Words { hosts: cx.hosts.iter().map(|h| h.host.clone()).collect(), ..Words::default() };
-    if let Ok(sw) = Switch::read(host) {
+    let mut w = Words { hosts: cx.hosts.iter().map(|h| h.host().to_string()).collect(), ..Words::default() };
+    if let Ok(sw) = Switch::read(host.as_ref()) {
         for b in &sw.bridges {
             w.bridges.push(b.name.clone());
             w.things.extend(b.ports.iter().map(|p| p.name.clone()));
@@ -111,11 +110,11 @@ pub fn interactive(cx: &mut Context, format: &str, confirm: &mut Confirm) -> Res
     }
     println!(
         "neutrino shell on {} ({} hosts readable); `help` lists the commands.",
-        cx.host().host,
+        cx.host().host(),
         cx.hosts.len()
     );
     loop {
-        let prompt = format!("neutrino:{}> ", cx.host().host);
+        let prompt = format!("neutrino:{}> ", cx.host().host());
         match rl.readline(&prompt) {
             Ok(line) => {
                 let line = line.trim();

@@ -134,6 +134,9 @@ fn words(expr: &Value) -> String {
         out.push(match k.as_str() {
             "match" => {
                 let side = |s: &Value| -> String {
+                    if let Some(c) = s.get("ct") {
+                        return format!("ct {}", c.get("key").and_then(Value::as_str).unwrap_or(""));
+                    }
                     if let Some(m) = s.get("meta") {
                         return m.get("key").and_then(Value::as_str).unwrap_or("meta").to_string();
                     }
@@ -158,6 +161,19 @@ fn words(expr: &Value) -> String {
                 )
             }
             "counter" => continue,
+            "mangle" => {
+                let key = v.get("key").map(|k| {
+                    k.get("meta")
+                        .and_then(|m| m.get("key"))
+                        .and_then(Value::as_str)
+                        .map_or_else(|| k.to_string(), |m| format!("meta {m}"))
+                });
+                format!(
+                    "{} set {}",
+                    key.unwrap_or_default(),
+                    v.get("value").map(|x| x.to_string()).unwrap_or_default()
+                )
+            }
             other => format!("{other} {}", compact(v)),
         });
     }
