@@ -7,7 +7,6 @@
 
 pub mod cloud;
 pub mod error;
-pub mod inventory;
 pub mod owners;
 pub mod parse;
 pub mod record;

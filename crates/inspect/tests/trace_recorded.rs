@@ -8,11 +8,11 @@
 use std::path::PathBuf;
 
 use neutrino_inspect::cloud::Cloud;
-use neutrino_inspect::inventory::Inventory;
 use neutrino_inspect::record::Recording;
 use neutrino_inspect::source::{FakeHost, HostSource};
 use neutrino_inspect::trace::{Fabric, Outcome, TraceHost, TraceRequest, TraceResult, trace};
 use neutrino_inspect::views::ns;
+use neutrino_inspect::views::switch::Switch;
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recorded/demo")
@@ -32,7 +32,7 @@ fn run(words: &[&str]) -> TraceResult {
     let fakes: Vec<FakeHost> = ["h1", "h2", "network"].into_iter().map(host).collect();
     let hosts = fakes
         .iter()
-        .map(|h| TraceHost { src: h as &dyn HostSource, inventory: Inventory::read(h).unwrap() })
+        .map(|h| TraceHost { src: h as &dyn HostSource, switch: Switch::read(h).unwrap() })
         .collect();
     let fabric = Fabric { cloud: &cloud, hosts, int_bridge: "br-int".into() };
     trace(&fabric, &TraceRequest::parse(words).unwrap()).unwrap()

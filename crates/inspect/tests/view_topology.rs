@@ -3,7 +3,7 @@
 //! parsed as XML, and names no tenant can use to break the dot quoting or the SVG.
 
 use neutrino_inspect::cloud::{Cloud, FloatingIp, Network, Port, Router};
-use neutrino_inspect::inventory::{Bridge, Iface, Inventory};
+use neutrino_inspect::views::switch::{Bridge, IfaceKind, Interface, Switch};
 use neutrino_inspect::views::topology::{
     BridgeTopo, EdgeKind, HostTopo, NodeKind, PortKind, PortTopo, Topology, TopologyInput,
 };
@@ -119,32 +119,32 @@ fn text_of_loose_ends() {
 }
 
 #[test]
-fn hosts_come_from_the_ovsdb_inventory() {
-    let iface = |name: &str, kind: &str, opts: &[(&str, &str)], ids: &[(&str, &str)]| Iface {
+fn hosts_come_from_the_ovsdb_switch() {
+    let iface = |name: &str, kind: IfaceKind, iface_id: Option<&str>| Interface {
         name: name.into(),
-        kind: kind.into(),
-        options: opts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        external_ids: ids.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        ..Iface::default()
+        kind,
+        iface_id: iface_id.map(str::to_string),
+        ..Interface::default()
     };
-    let inventory = Inventory {
+    let ip = |s: &str| Some(s.to_string());
+    let switch = Switch {
         bridges: vec![Bridge {
             name: "br-tun".into(),
-            ifaces: vec![
-                iface("br-tun", "internal", &[], &[]),
-                iface("patch-int", "patch", &[("peer", "patch-tun")], &[]),
-                iface("vxlan-c000020b", "vxlan", &[("remote_ip", "192.0.2.11")], &[]),
-                iface("gre-c000020c", "gre", &[("remote_ip", "192.0.2.12")], &[]),
-                iface("gnv-c000020d", "geneve", &[("remote_ip", "192.0.2.13")], &[]),
-                iface("vxlan-broken", "vxlan", &[], &[]),
-                iface("tap1", "", &[], &[("iface-id", "p1")]),
-                iface("qr-1", "internal", &[], &[("iface-id", "p2")]),
-                iface("eth1", "", &[], &[]),
+            ports: vec![
+                iface("br-tun", IfaceKind::Internal, None),
+                iface("patch-int", IfaceKind::Patch { peer: ip("patch-tun") }, None),
+                iface("vxlan-c000020b", IfaceKind::Vxlan { remote_ip: ip("192.0.2.11") }, None),
+                iface("gre-c000020c", IfaceKind::Gre { remote_ip: ip("192.0.2.12") }, None),
+                iface("gnv-c000020d", IfaceKind::Geneve { remote_ip: ip("192.0.2.13") }, None),
+                iface("vxlan-broken", IfaceKind::Vxlan { remote_ip: None }, None),
+                iface("tap1", IfaceKind::System, Some("p1")),
+                iface("qr-1", IfaceKind::Internal, Some("p2")),
+                iface("eth1", IfaceKind::System, None),
             ],
             ..Bridge::default()
         }],
     };
-    let host = HostTopo::from_inventory("compute-1", Some("192.0.2.10"), &inventory, vec!["ns1".into()]);
+    let host = HostTopo::from_switch("compute-1", Some("192.0.2.10"), &switch, vec!["ns1".into()]);
     let kinds: Vec<(&str, &PortKind)> =
         host.bridges[0].ports.iter().map(|p| (p.name.as_str(), &p.kind)).collect();
     let remote = |ip: &str| ip.to_string();

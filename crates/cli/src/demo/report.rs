@@ -60,7 +60,9 @@ pub fn look_around(dir: &Path, exe: &str, qrouter_ns: Option<&str>) -> String {
     }
     let shell = format!("{clouds} {exe} --os-cloud neutrino-admin");
     s.push_str("Ask the inspection shell what is where, and why a packet arrives or not:\n");
-    s.push_str(&format!("  {shell} shell --sandbox {d}/sandbox      (then: help, list, show br-int, ns list, …)\n"));
+    s.push_str(&format!(
+        "  {shell} shell --sandbox {d}/sandbox      (then: help, list, show br-int, ns list, …)\n"
+    ));
     s.push_str(&format!("  {shell} inspect --sandbox {d}/sandbox trace web-1 db-1 tcp 5432\n"));
     s.push_str(&format!("  {shell} inspect --sandbox {d}/sandbox trace app-1 db-1 tcp 5432\n"));
     s.push_str(&format!("  {shell} inspect --sandbox {d}/sandbox --host network ns show r1\n"));
@@ -144,7 +146,13 @@ mod tests {
         assert!(text.contains("OS_CLIENT_CONFIG_FILE=/tmp/neutrino-demo.x/data/clouds.yaml"), "{text}");
         assert_eq!(text.matches("demo down").count(), 1, "one teardown command");
         // The closing lines point at the inspection shell on the same sandbox.
-        assert!(text.contains("--os-cloud neutrino-admin shell --sandbox /tmp/neutrino-demo.x/sandbox"), "{text}");
-        assert!(text.contains("inspect --sandbox /tmp/neutrino-demo.x/sandbox trace web-1 db-1 tcp 5432"), "{text}");
+        assert!(
+            text.contains("--os-cloud neutrino-admin shell --sandbox /tmp/neutrino-demo.x/sandbox"),
+            "{text}"
+        );
+        assert!(
+            text.contains("inspect --sandbox /tmp/neutrino-demo.x/sandbox trace web-1 db-1 tcp 5432"),
+            "{text}"
+        );
     }
 }

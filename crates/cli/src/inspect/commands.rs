@@ -232,8 +232,8 @@ pub fn run(
             let cloud = cx.cloud()?;
             let mut hosts = vec![];
             for h in &cx.hosts {
-                let inventory = neutrino_inspect::inventory::Inventory::read(h.as_ref()).map_err(err)?;
-                hosts.push(TraceHost { src: h.as_ref(), inventory });
+                let switch = Switch::read(h.as_ref()).map_err(err)?;
+                hosts.push(TraceHost { src: h.as_ref(), switch });
             }
             let fabric = Fabric { cloud: &cloud, hosts, int_bridge: int.clone() };
             let v = trace::trace(&fabric, &req).map_err(err)?;
@@ -260,15 +260,13 @@ pub fn run(
 }
 
 fn names_of(sw: &Switch, bridge: &str) -> BTreeMap<i64, String> {
-    sw.bridge(bridge)
-        .map(|b| b.ports.iter().filter_map(|i| Some((i.ofport?, i.name.clone()))).collect())
-        .unwrap_or_default()
+    sw.bridge(bridge).map(|b| b.port_names()).unwrap_or_default()
 }
 
 fn topology_input(cx: &Context, cloud: Cloud) -> Result<topology::TopologyInput, CliError> {
     let mut hosts = vec![];
     for h in &cx.hosts {
-        let inventory = neutrino_inspect::inventory::Inventory::read(h.as_ref()).map_err(err)?;
+        let switch = Switch::read(h.as_ref()).map_err(err)?;
         let namespaces = h.namespaces().map_err(err)?;
         let tunnel_ip = cloud
             .agents
@@ -276,12 +274,7 @@ fn topology_input(cx: &Context, cloud: Cloud) -> Result<topology::TopologyInput,
             .find(|a| a.host == h.host())
             .and_then(|a| a.tunneling_ip())
             .map(str::to_string);
-        hosts.push(topology::HostTopo::from_inventory(
-            h.host(),
-            tunnel_ip.as_deref(),
-            &inventory,
-            namespaces,
-        ));
+        hosts.push(topology::HostTopo::from_switch(h.host(), tunnel_ip.as_deref(), &switch, namespaces));
     }
     Ok(topology::TopologyInput { hosts, cloud })
 }

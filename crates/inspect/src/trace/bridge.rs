@@ -7,6 +7,7 @@ use neutrino_agent::flows::tables as t;
 
 use crate::cloud::Cloud;
 use crate::parse::{Step, Trace, parse_trace};
+use crate::views::switch::IfaceKind;
 
 use super::explain::{describe_rule, missing_rule, short};
 use super::packet::{Arrival, Packet};
@@ -101,14 +102,14 @@ fn normal_out(host: &TraceHost<'_>, bridge_name: &str, step: &Step) -> Option<Ex
     if !step.actions.iter().any(|a| a.text.trim() == "NORMAL") || bridge_name == "br-phy" {
         return None;
     }
-    let bridge = host.inventory.bridge(bridge_name)?;
+    let bridge = host.switch.bridge(bridge_name)?;
     let from_patch = step.matches.split(',').any(|m| {
         m.strip_prefix("in_port=")
             .and_then(|p| p.parse::<i64>().ok())
             .and_then(|p| bridge.by_ofport(p))
-            .is_some_and(|i| i.kind == "patch")
+            .is_some_and(|i| matches!(i.kind, IfaceKind::Patch { .. }))
     });
-    let uplink = bridge.ifaces.iter().find(|i| i.kind == "system")?;
+    let uplink = bridge.uplink()?;
     if !from_patch {
         return None;
     }
@@ -279,18 +280,18 @@ fn read(cloud: &Cloud, tags: &Owners<'_>, host: &TraceHost<'_>, trace: &Trace, p
             exits.push(exit);
         }
         for ofport in outputs(step) {
-            let Some(bridge) = host.inventory.bridge(&bridge_name) else { continue };
+            let Some(bridge) = host.switch.bridge(&bridge_name) else { continue };
             let Some(iface) = bridge.by_ofport(ofport) else { continue };
-            let exit = if let Some(id) = iface.iface_id() {
-                Exit::Port { port_id: id.to_string() }
-            } else if let Some(remote) = iface.remote_ip() {
+            let exit = if let Some(id) = &iface.iface_id {
+                Exit::Port { port_id: id.clone() }
+            } else if let (Some(remote), Some(kind)) = (iface.remote_ip(), iface.tunnel_type()) {
                 Exit::Tunnel {
                     remote_ip: remote.to_string(),
-                    local_ip: iface.options.get("local_ip").cloned().unwrap_or_default(),
+                    local_ip: iface.local_ip().unwrap_or_default().to_string(),
                     vni: vni.unwrap_or(0),
-                    kind: iface.kind.clone(),
+                    kind: kind.to_string(),
                 }
-            } else if iface.kind == "system" && bridge_name != "br-phy" {
+            } else if iface.kind == IfaceKind::System && bridge_name != "br-phy" {
                 Exit::Physical { bridge: bridge_name.clone(), iface: iface.name.clone(), vlan }
             } else {
                 continue;

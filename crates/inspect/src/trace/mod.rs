@@ -20,15 +20,15 @@ use serde::Serialize;
 
 use crate::cloud::Cloud;
 use crate::error::InspectError;
-use crate::inventory::Inventory;
 use crate::source::HostSource;
+use crate::views::switch::Switch;
 
 pub use packet::{Packet, Proto};
 
 /// One host the trace may cross: how to read it and its bridges.
 pub struct TraceHost<'a> {
     pub src: &'a dyn HostSource,
-    pub inventory: Inventory,
+    pub switch: Switch,
 }
 
 /// The cloud as the trace sees it: the API's objects and every host it can read.

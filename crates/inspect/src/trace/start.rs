@@ -88,8 +88,8 @@ pub fn resolve(f: &Fabric<'_>, req: &TraceRequest) -> Result<Start, InspectError
             InspectError::NotFound(format!("host {host} (of port {}) cannot be read", src.label()))
         })?;
         let (bridge, iface) = th
-            .inventory
-            .by_iface_id(&src.id)
+            .switch
+            .find_iface_id(&src.id)
             .ok_or_else(|| InspectError::NotFound(format!("port {} is not wired on {host}", src.label())))?;
         let in_port = iface
             .ofport
@@ -144,13 +144,11 @@ pub fn resolve(f: &Fabric<'_>, req: &TraceRequest) -> Result<Start, InspectError
             InspectError::NotFound(format!("{host} maps no bridge for physical network {physnet:?}"))
         })?;
     let bridge = th
-        .inventory
+        .switch
         .bridge(&ext_bridge)
         .ok_or_else(|| InspectError::NotFound(format!("{host} has no bridge {ext_bridge}")))?;
     let uplink = bridge
-        .ifaces
-        .iter()
-        .find(|i| i.kind == "system")
+        .uplink()
         .and_then(|i| i.ofport)
         .ok_or_else(|| InspectError::NotFound(format!("{ext_bridge} on {host} has no uplink")))?;
     let p = packet("02:00:00:00:00:01", &src_ip, &gw.mac_address);
@@ -293,10 +291,13 @@ pub fn walk(f: &Fabric<'_>, start: &Start, ct: &str) -> (Vec<Observation>, Verdi
                         let Some(nh) = f.host(&next) else {
                             return (out, end(Outcome::Unknown, format!("host {next} cannot be read")));
                         };
-                        let tun = nh.inventory.bridges.iter().find_map(|b| {
-                            b.ifaces
+                        let tun = nh.switch.bridges.iter().find_map(|b| {
+                            b.ports
                                 .iter()
-                                .find(|i| i.remote_ip() == Some(local_ip.as_str()) && i.kind == kind)
+                                .find(|i| {
+                                    i.remote_ip() == Some(local_ip.as_str())
+                                        && i.tunnel_type() == Some(kind.as_str())
+                                })
                                 .map(|i| (b.name.clone(), i.ofport))
                         });
                         let Some((tb, Some(tp))) = tun else {
@@ -347,11 +348,8 @@ pub fn walk(f: &Fabric<'_>, start: &Start, ct: &str) -> (Vec<Observation>, Verdi
                                         end(Outcome::Unknown, format!("host {next} cannot be read")),
                                     );
                                 };
-                                let up = nh
-                                    .inventory
-                                    .bridge(&pb)
-                                    .and_then(|b| b.ifaces.iter().find(|i| i.kind == "system"))
-                                    .and_then(|i| i.ofport);
+                                let up =
+                                    nh.switch.bridge(&pb).and_then(|b| b.uplink()).and_then(|i| i.ofport);
                                 let Some(up) = up else {
                                     return (
                                         out,
@@ -407,7 +405,7 @@ pub fn walk(f: &Fabric<'_>, start: &Start, ct: &str) -> (Vec<Observation>, Verdi
                     let reason = out.last().map(|o| o.text.clone()).unwrap_or_default();
                     return (out, end(Outcome::Dropped, reason));
                 };
-                let Some((b, i)) = th.inventory.by_iface_id(&port_id) else {
+                let Some((b, i)) = th.switch.find_iface_id(&port_id) else {
                     return (
                         out,
                         end(

@@ -14,6 +14,7 @@ use neutrino_ovs::flow::normalize::split_top;
 use serde::Serialize;
 
 use super::plain;
+use super::switch::{Switch, Tables};
 use crate::owners::{Described, Owners};
 use crate::parse::ParseError;
 use crate::parse::flows::{DumpedFlow, parse_dump};
@@ -61,18 +62,13 @@ impl BridgeRole {
 /// from OVSDB's `Bridge` (`name`, `ports`), `Port` (`interfaces`) and `Interface` (`name`,
 /// `ofport`) rows; interfaces without a port number yet are left out.
 pub fn port_names(bridge: &str, bridges: &[Row], ports: &[Row], interfaces: &[Row]) -> BTreeMap<i64, String> {
-    let Some(b) = bridges.iter().find(|b| b.str("name") == Some(bridge)) else { return BTreeMap::new() };
-    let port_ids = b.set_of_uuids("ports");
-    let iface_ids: Vec<&str> = ports
-        .iter()
-        .filter(|p| p.uuid().is_some_and(|u| port_ids.contains(&u)))
-        .flat_map(|p| p.set_of_uuids("interfaces"))
-        .collect();
-    interfaces
-        .iter()
-        .filter(|i| i.uuid().is_some_and(|u| iface_ids.contains(&u)))
-        .filter_map(|i| Some((i.int("ofport").filter(|p| *p > 0)?, i.str("name")?.to_string())))
-        .collect()
+    let tables = Tables {
+        bridges: bridges.to_vec(),
+        ports: ports.to_vec(),
+        interfaces: interfaces.to_vec(),
+        controllers: vec![],
+    };
+    Switch::from_tables(&tables).bridge(bridge).map(|b| b.port_names()).unwrap_or_default()
 }
 
 /// Reading a bridge's flows or port names from a host failed.

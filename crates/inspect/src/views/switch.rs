@@ -42,6 +42,23 @@ pub struct Bridge {
     pub ports: Vec<Interface>,
 }
 
+impl Bridge {
+    /// The interface at OpenFlow port `ofport`.
+    pub fn by_ofport(&self, ofport: i64) -> Option<&Interface> {
+        self.ports.iter().find(|i| i.ofport == Some(ofport))
+    }
+
+    /// OpenFlow port → interface name, for showing port numbers as names.
+    pub fn port_names(&self) -> BTreeMap<i64, String> {
+        self.ports.iter().filter_map(|i| Some((i.ofport?, i.name.clone()))).collect()
+    }
+
+    /// Its uplink: the first device of the host on it (a physical bridge's NIC).
+    pub fn uplink(&self) -> Option<&Interface> {
+        self.ports.iter().find(|i| i.kind == IfaceKind::System)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Controller {
     pub target: String,
@@ -64,6 +81,36 @@ pub struct Interface {
     pub attached_mac: Option<String>,
     /// Why ovs-vswitchd could not set the interface up, when it could not.
     pub error: Option<String>,
+    /// Its `options` (a tunnel's `local_ip`, `key`…).
+    #[serde(skip)]
+    pub options: BTreeMap<String, String>,
+}
+
+impl Interface {
+    /// A tunnel's remote endpoint.
+    pub fn remote_ip(&self) -> Option<&str> {
+        match &self.kind {
+            IfaceKind::Vxlan { remote_ip }
+            | IfaceKind::Gre { remote_ip }
+            | IfaceKind::Geneve { remote_ip } => remote_ip.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// A tunnel's local endpoint (`options:local_ip`).
+    pub fn local_ip(&self) -> Option<&str> {
+        self.options.get("local_ip").map(String::as_str)
+    }
+
+    /// A tunnel's type as OVSDB names it (`vxlan`, `gre`, `geneve`).
+    pub fn tunnel_type(&self) -> Option<&'static str> {
+        match self.kind {
+            IfaceKind::Vxlan { .. } => Some("vxlan"),
+            IfaceKind::Gre { .. } => Some("gre"),
+            IfaceKind::Geneve { .. } => Some("geneve"),
+            _ => None,
+        }
+    }
 }
 
 /// An interface's type, with what identifies it.
@@ -171,6 +218,7 @@ fn interface(port: &str, row: &Row) -> Interface {
         iface_id: nonempty("iface-id"),
         attached_mac: nonempty("attached-mac"),
         error: row.str("error").map(str::to_string),
+        options: row.map("options"),
     }
 }
 
@@ -233,6 +281,11 @@ impl Switch {
 
     pub fn bridge(&self, name: &str) -> Option<&Bridge> {
         self.bridges.iter().find(|b| b.name == name)
+    }
+
+    /// An interface by name, and its bridge.
+    pub fn by_name(&self, name: &str) -> Option<(&Bridge, &Interface)> {
+        self.bridges.iter().find_map(|b| b.ports.iter().find(|i| i.name == name).map(|i| (b, i)))
     }
 
     /// The bridge and interface whose `iface-id` is the API port `port_id`.

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::cloud::Cloud;
-use crate::inventory::{Iface, Inventory};
+use crate::views::switch::{IfaceKind, Interface, Switch};
 
 /// What the view is built from: each inspected host's bridges and namespaces, and the API.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -68,38 +68,41 @@ pub enum PortKind {
 impl PortKind {
     /// The kind of an interface read from OVSDB: an `iface-id` makes it an API port's, whatever
     /// its type; a patch port without a peer or a tunnel without a remote is `Other`.
-    pub fn of(iface: &Iface) -> PortKind {
-        if let Some(id) = iface.iface_id() {
-            return PortKind::Vm { iface_id: id.to_string() };
+    pub fn of(iface: &Interface) -> PortKind {
+        if let Some(id) = &iface.iface_id {
+            return PortKind::Vm { iface_id: id.clone() };
         }
-        let remote = || iface.remote_ip().map(str::to_string);
-        let kind = match iface.kind.as_str() {
-            "internal" => Some(PortKind::Internal),
-            "patch" => iface.peer().map(|p| PortKind::Patch { peer: p.to_string() }),
-            "vxlan" => remote().map(|remote_ip| PortKind::Vxlan { remote_ip }),
-            "gre" => remote().map(|remote_ip| PortKind::Gre { remote_ip }),
-            "geneve" => remote().map(|remote_ip| PortKind::Geneve { remote_ip }),
-            _ => None,
+        let kind = match &iface.kind {
+            IfaceKind::Internal => Some(PortKind::Internal),
+            IfaceKind::Patch { peer } => peer.clone().map(|peer| PortKind::Patch { peer }),
+            IfaceKind::Vxlan { remote_ip } => {
+                remote_ip.clone().map(|remote_ip| PortKind::Vxlan { remote_ip })
+            }
+            IfaceKind::Gre { remote_ip } => remote_ip.clone().map(|remote_ip| PortKind::Gre { remote_ip }),
+            IfaceKind::Geneve { remote_ip } => {
+                remote_ip.clone().map(|remote_ip| PortKind::Geneve { remote_ip })
+            }
+            IfaceKind::System | IfaceKind::Other { .. } => None,
         };
         kind.unwrap_or(PortKind::Other)
     }
 }
 
 impl HostTopo {
-    /// A host from its OVSDB inventory, its tunnel endpoint and `ip netns` names.
-    pub fn from_inventory(
+    /// A host from its switch as OVSDB has it, its tunnel endpoint and `ip netns` names.
+    pub fn from_switch(
         name: &str,
         tunnel_ip: Option<&str>,
-        inventory: &Inventory,
+        switch: &Switch,
         namespaces: Vec<String>,
     ) -> HostTopo {
-        let bridges = inventory
+        let bridges = switch
             .bridges
             .iter()
             .map(|b| BridgeTopo {
                 name: b.name.clone(),
                 ports: b
-                    .ifaces
+                    .ports
                     .iter()
                     .map(|i| PortTopo { name: i.name.clone(), kind: PortKind::of(i) })
                     .collect(),
