@@ -40,6 +40,10 @@ pub struct Target {
     /// Nothing is changed while recording.
     #[arg(long, value_name = "DIR")]
     record: Option<PathBuf>,
+    /// Answer from a directory `--record` wrote instead of the hosts and the API (the trace of a
+    /// cloud that is not at hand; `addflow`/`delflow` then change only the copy in memory).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["record", "agent_config", "sandbox"])]
+    replay: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -73,8 +77,13 @@ pub struct Context {
     pub current: usize,
     pub int_bridge: String,
     pub tun_bridge: String,
-    client: neutrino_client::Client,
-    rt: tokio::runtime::Handle,
+    api: Api,
+}
+
+/// Where the API's objects come from.
+enum Api {
+    Live { client: neutrino_client::Client, rt: tokio::runtime::Handle },
+    Replay(Box<Cloud>),
 }
 
 fn load(path: &Path) -> Result<(RealHost, String, String), CliError> {
@@ -84,6 +93,43 @@ fn load(path: &Path) -> Result<(RealHost, String, String), CliError> {
 }
 
 impl Context {
+    /// The hosts and API objects a `--record` directory holds.
+    fn replay(target: &Target, dir: &Path) -> Result<Context, CliError> {
+        let read = |p: &Path| {
+            std::fs::read_to_string(p).map_err(|e| CliError::Config(format!("{}: {e}", p.display())))
+        };
+        let cloud = Cloud::from_json(&read(&dir.join("cloud.json"))?)
+            .map_err(|e| CliError::Config(format!("{}: {e}", dir.join("cloud.json").display())))?;
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| CliError::Config(format!("{}: {e}", dir.display())))?
+            .filter_map(|e| Some(e.ok()?.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json") && !p.ends_with("cloud.json"))
+            .collect();
+        files.sort();
+        let mut hosts: Vec<Arc<dyn HostSource>> = vec![];
+        for f in files {
+            let rec: neutrino_inspect::record::Recording = serde_json::from_str(&read(&f)?)
+                .map_err(|e| CliError::Config(format!("{}: {e}", f.display())))?;
+            hosts.push(Arc::new(rec.into_fake()));
+        }
+        if hosts.is_empty() {
+            return Err(CliError::Config(format!("{} holds no recorded host", dir.display())));
+        }
+        let mut cx = Context {
+            hosts,
+            recorders: vec![],
+            record: None,
+            int_bridge: "br-int".into(),
+            tun_bridge: "br-tun".into(),
+            api: Api::Replay(Box::new(cloud)),
+            current: 0,
+        };
+        if let Some(h) = &target.host {
+            cx.select(h)?;
+        }
+        Ok(cx)
+    }
+
     fn new(
         target: &Target,
         client: neutrino_client::Client,
@@ -120,8 +166,7 @@ impl Context {
             record: target.record.clone(),
             int_bridge,
             tun_bridge,
-            client,
-            rt,
+            api: Api::Live { client, rt },
             current: 0,
         };
         if let Some(h) = &target.host {
@@ -145,10 +190,12 @@ impl Context {
 
     /// The API's objects, read now (and kept when recording).
     pub fn cloud(&self) -> Result<Cloud, CliError> {
-        let cloud = self
-            .rt
-            .block_on(Cloud::fetch(&self.client))
-            .map_err(|e| CliError::Usage(format!("reading the API: {e}")))?;
+        let cloud = match &self.api {
+            Api::Replay(c) => return Ok(c.as_ref().clone()),
+            Api::Live { client, rt } => rt
+                .block_on(Cloud::fetch(client))
+                .map_err(|e| CliError::Usage(format!("reading the API: {e}")))?,
+        };
         if let Some(dir) = &self.record {
             write_json(&dir.join("cloud.json"), &cloud)?;
         }
@@ -174,14 +221,27 @@ fn write_json<T: serde::Serialize>(path: &Path, v: &T) -> Result<(), CliError> {
     std::fs::write(path, text + "\n").map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))
 }
 
+fn context(
+    rt: &tokio::runtime::Runtime,
+    connect: &ConnectArgs,
+    target: &Target,
+) -> Result<Context, CliError> {
+    match &target.replay {
+        Some(dir) => Context::replay(target, dir),
+        None => {
+            let client = rt.block_on(crate::connect::connect(connect))?;
+            Context::new(target, client, rt.handle().clone())
+        }
+    }
+}
+
 /// `neutrino inspect VERB …`.
 pub fn run_inspect(
     rt: &tokio::runtime::Runtime,
     connect: &ConnectArgs,
     args: InspectArgs,
 ) -> Result<(), CliError> {
-    let client = rt.block_on(crate::connect::connect(connect))?;
-    let mut cx = Context::new(&args.target, client, rt.handle().clone())?;
+    let mut cx = context(rt, connect, &args.target)?;
     let words: Vec<&str> = args.words.iter().map(String::as_str).collect();
     let out = commands::run(&mut cx, &words, &args.target.format, &mut commands::Confirm::Ask)?;
     print!("{out}");
@@ -194,8 +254,7 @@ pub fn run_shell(
     connect: &ConnectArgs,
     args: ShellArgs,
 ) -> Result<(), CliError> {
-    let client = rt.block_on(crate::connect::connect(connect))?;
-    let mut cx = Context::new(&args.target, client, rt.handle().clone())?;
+    let mut cx = context(rt, connect, &args.target)?;
     let mut confirm = if args.yes { commands::Confirm::Yes } else { commands::Confirm::Ask };
     match &args.command {
         Some(line) => {
