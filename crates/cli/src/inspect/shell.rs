@@ -145,3 +145,34 @@ pub fn interactive(cx: &mut Context, format: &str, confirm: &mut Confirm) -> Res
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn complete(h: &ShellHelper, line: &str) -> Vec<String> {
+        let history = rustyline::history::DefaultHistory::new();
+        let cx = RlContext::new(&history);
+        let (_, pairs) = h.complete(line, line.len(), &cx).unwrap();
+        pairs.into_iter().map(|p| p.replacement).collect()
+    }
+
+    #[test]
+    fn tab_completes_commands_bridges_hosts_and_things() {
+        let h = ShellHelper {
+            words: Words {
+                bridges: vec!["br-int".into(), "br-tun".into(), "br-ex".into()],
+                things: vec!["web-1".into(), "web-2".into(), "10.10.1.165".into(), "tapac1eb70f-78".into()],
+                hosts: vec!["h1".into(), "h2".into()],
+            },
+        };
+        assert_eq!(complete(&h, "tr"), ["trace"]);
+        assert_eq!(complete(&h, "d"), ["delflow", "dump"]);
+        assert_eq!(complete(&h, "dump br-"), ["br-ex", "br-int", "br-tun"]);
+        assert_eq!(complete(&h, "host h"), ["h1", "h2"]);
+        assert_eq!(complete(&h, "ns s"), ["show"]);
+        assert_eq!(complete(&h, "trace web"), ["web-1", "web-2"]);
+        assert_eq!(complete(&h, "trace web-1 10.10"), ["10.10.1.165"]);
+        assert!(complete(&h, "zzz").is_empty());
+    }
+}
