@@ -26,15 +26,7 @@ const FIXTURES: &[(&str, &str)] = fixtures![
     "Port",
 ];
 
-const TEXTS: &[&str] = &{
-    let mut out = [""; FIXTURES.len()];
-    let mut i = 0;
-    while i < FIXTURES.len() {
-        out[i] = FIXTURES[i].1;
-        i += 1;
-    }
-    out
-};
+const TEXTS: &[&str] = &fixture_texts!(FIXTURES);
 
 fn table(name: &str) -> Vec<Row> {
     let text = FIXTURES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t).unwrap();

@@ -37,15 +37,7 @@ const FIXTURES: &[(&str, &str)] = fixtures![
     "resubmit_missing_table",
 ];
 
-const TEXTS: &[&str] = &{
-    let mut out = [""; FIXTURES.len()];
-    let mut i = 0;
-    while i < FIXTURES.len() {
-        out[i] = FIXTURES[i].1;
-        i += 1;
-    }
-    out
-};
+const TEXTS: &[&str] = &fixture_texts!(FIXTURES);
 
 fn fixture(name: &str) -> Trace {
     let text = FIXTURES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t).unwrap();

@@ -2,6 +2,20 @@
 //! truncation, deleted, duplicated and inserted characters and lines, swapped lines.
 
 use proptest::prelude::*;
+
+/// The texts of a `[(name, text)]` fixture table, as a constant array.
+#[macro_export]
+macro_rules! fixture_texts {
+    ($fixtures:ident) => {{
+        let mut out = [""; $fixtures.len()];
+        let mut i = 0;
+        while i < $fixtures.len() {
+            out[i] = $fixtures[i].1;
+            i += 1;
+        }
+        out
+    }};
+}
 use proptest::sample::Index;
 
 /// Characters that mean something to one of the parsers, so insertions hit their edge cases.
