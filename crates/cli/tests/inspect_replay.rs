@@ -102,6 +102,10 @@ fn topology_as_text_dot_and_an_svg_file() {
     for name in ["h1", "h2", "network", "r1", "web-1", "db-1"] {
         assert!(text.contains(name), "{name}:\n{text}");
     }
+    // Tunnels join the inspected hosts (the network node's endpoint is its Open vSwitch agent's,
+    // not its DHCP or L3 agent's, which report none).
+    assert!(text.contains("VXLAN to network br-tun"), "{text}");
+    assert!(!text.contains("not inspected"), "{text}");
     let dot = ok(&["topology", "-f", "dot"]);
     assert!(dot.starts_with("digraph") || dot.starts_with("graph"), "{dot}");
     let dir = tempfile::tempdir().unwrap();

@@ -268,11 +268,12 @@ fn topology_input(cx: &Context, cloud: Cloud) -> Result<topology::TopologyInput,
     for h in &cx.hosts {
         let switch = Switch::read(h.as_ref()).map_err(err)?;
         let namespaces = h.namespaces().map_err(err)?;
+        // The host's Open vSwitch agent reports its tunnel endpoint (its DHCP and L3 rows do not).
         let tunnel_ip = cloud
             .agents
             .iter()
-            .find(|a| a.host == h.host())
-            .and_then(|a| a.tunneling_ip())
+            .filter(|a| a.host == h.host())
+            .find_map(|a| a.tunneling_ip())
             .map(str::to_string);
         hosts.push(topology::HostTopo::from_switch(h.host(), tunnel_ip.as_deref(), &switch, namespaces));
     }
