@@ -212,7 +212,8 @@ impl Cloud {
     pub async fn fetch(client: &neutrino_client::Client) -> Result<Cloud, CloudError> {
         let mut body = serde_json::Map::new();
         for plural in COLLECTIONS {
-            let path = format!("/v2.0/{plural}");
+            // URLs spell the collection with a hyphen (`security-groups`), bodies with `_`.
+            let path = format!("/v2.0/{}", plural.replace('_', "-"));
             let (status, v) = client.call(neutrino_client::Method::GET, &path, None).await?;
             if status == 403 || status == 404 {
                 // Agents are admin-only: a project member's view simply has none.
