@@ -105,7 +105,49 @@ pub fn cross(
     let ct_next = vec![ct.to_string(); 4];
     let text = host.src.trace(bridge, &flow, &ct_next).map_err(|e| format!("{name}: {e}"))?;
     let trace = parse_trace(&text).map_err(|e| format!("{name}: ofproto/trace of {bridge}: {e}"))?;
-    Ok(read(cloud, tags, host, &trace, packet))
+    Ok(read(cloud, tags, host, &on_their_bridges(trace), packet))
+}
+
+/// Whether a step sends the packet through conntrack to be resumed in another table (the
+/// `ct(table=…)` that freezes it for a recirculation).
+fn freezes(step: &Step) -> bool {
+    step.actions.iter().any(|a| a.text.trim_start().starts_with("ct(") && a.text.contains("table="))
+}
+
+/// The trace with each recirculated pass's steps on the bridge that froze the packet:
+/// `ofproto/trace` heads every resumed pass with the bridge it was asked about
+/// (`bridge("br-tun")`, then `thaw`), although the pass resumes where `ct(table=…)` ran — on
+/// `br-int` for a packet that came in by a tunnel. Steps after a later bridge header (a patch
+/// port crossed in the resumed pass) keep their own bridge.
+fn on_their_bridges(mut trace: Trace) -> Trace {
+    let frozen_on: Vec<(Vec<u32>, Option<String>)> = trace
+        .sections
+        .iter()
+        .map(|s| (s.recircs(), s.steps.iter().rev().find(|st| freezes(st)).map(|st| st.bridge.clone())))
+        .collect();
+    let mut fixed: Vec<Option<String>> = vec![None; trace.sections.len()];
+    for (i, section) in trace.sections.iter().enumerate() {
+        let Some(id) = section.recirc.as_ref().and_then(|r| r.id) else { continue };
+        let from = frozen_on[..i].iter().rposition(|(ids, _)| ids.contains(&id));
+        // The bridge that froze it, itself corrected when that pass was a resumed one.
+        fixed[i] = from.and_then(|j| {
+            let b = frozen_on[j].1.clone()?;
+            let header = trace.sections[j].steps.first().map(|s| s.bridge.clone());
+            Some(match (&fixed[j], header) {
+                (Some(fj), Some(h)) if h == b => fj.clone(),
+                _ => b,
+            })
+        });
+    }
+    for (section, bridge) in trace.sections.iter_mut().zip(fixed) {
+        let (Some(bridge), Some(header)) = (bridge, section.steps.first().map(|s| s.bridge.clone())) else {
+            continue;
+        };
+        for step in section.steps.iter_mut().take_while(|s| s.bridge == header) {
+            step.bridge = bridge.clone();
+        }
+    }
+    trace
 }
 
 fn read(cloud: &Cloud, tags: &Tags, host: &TraceHost<'_>, trace: &Trace, packet: &Packet) -> Crossing {
