@@ -76,17 +76,28 @@ fn outputs(step: &Step) -> Vec<i64> {
         .collect()
 }
 
-/// The VLAN a step puts on the packet (`mod_vlan_vid:N`, or `set_field:4196->vlan_vid` with
-/// the CFI bit).
-fn pushed_vlan(step: &Step) -> Option<u16> {
-    step.actions.iter().find_map(|a| {
+/// The VLAN the packet carries after a step, given the one before: `mod_vlan_vid:N`, or
+/// `set_field:4196->vlan_vid` with the CFI bit, set it; `pop_vlan`/`strip_vlan` remove it.
+fn vlan_after(step: &Step, before: Option<u16>) -> Option<u16> {
+    step.actions.iter().fold(before, |vlan, a| {
         let text = a.text.trim();
-        if let Some(v) = text.strip_prefix("mod_vlan_vid:") {
-            return v.parse().ok();
+        if text == "pop_vlan" || text == "strip_vlan" {
+            return None;
         }
-        let (value, field) = text.strip_prefix("set_field:")?.split_once("->")?;
-        (field == "vlan_vid").then(|| parse_num(value).map(|n| (n & 0x0fff) as u16)).flatten()
+        if let Some(v) = text.strip_prefix("mod_vlan_vid:") {
+            return v.parse().ok().or(vlan);
+        }
+        let set = text.strip_prefix("set_field:").and_then(|b| b.split_once("->"));
+        match set {
+            Some((value, "vlan_vid")) => parse_num(value).map(|n| (n & 0x0fff) as u16).or(vlan),
+            _ => vlan,
+        }
     })
+}
+
+/// Whether a step hands the packet to the bridge's `NORMAL` switching.
+fn normal(step: &Step) -> bool {
+    step.actions.iter().any(|a| a.text.trim() == "NORMAL")
 }
 
 /// Traces `packet` entering `bridge` of `host` at `in_port` and reads the result.
@@ -161,7 +172,7 @@ fn read(cloud: &Cloud, tags: &Tags, host: &TraceHost<'_>, trace: &Trace, packet:
         if step.no_match {
             continue;
         }
-        vlan = pushed_vlan(step).or(vlan);
+        vlan = vlan_after(step, vlan);
         vni = loaded(step, &["NXM_NX_TUN_ID", "tun_id"]).or(vni);
         let owner = tags.owner(step.cookie);
         let port_label = |id: &str| cloud.port(id).map(|p| p.label()).unwrap_or_else(|| short(id));
@@ -234,6 +245,17 @@ fn read(cloud: &Cloud, tags: &Tags, host: &TraceHost<'_>, trace: &Trace, packet:
                 ));
             }
             _ => {}
+        }
+        // A physical bridge switches by NORMAL towards its NIC (the agent's flows there end so).
+        if normal(step) && step.bridge != "br-phy" {
+            let uplinks =
+                host.inventory.bridge(&step.bridge).map(|b| b.ifaces.as_slice()).unwrap_or_default();
+            for iface in uplinks.iter().filter(|i| i.kind == "system") {
+                let exit = Exit::Physical { bridge: step.bridge.clone(), iface: iface.name.clone(), vlan };
+                if !exits.contains(&exit) {
+                    exits.push(exit);
+                }
+            }
         }
         for ofport in outputs(step) {
             let Some(bridge) = host.inventory.bridge(&step.bridge) else { continue };
