@@ -1,5 +1,6 @@
 //! The `neutrino` binary: `neutrino server`, `neutrino agent`, `neutrino sandbox`,
-//! `neutrino hash-password`, `neutrino demo` and the resource commands (`network`, `subnet`,
+//! `neutrino hash-password`, `neutrino demo`, the inspection shell (`neutrino shell`, `neutrino
+//! inspect VERB`) and the resource commands (`network`, `subnet`,
 //! `port`, `security group`, `router`, `floating ip`); errors are printed as `Error: …` with
 //! exit code 1.
 
@@ -7,6 +8,7 @@ mod agent;
 mod connect;
 mod demo;
 mod error;
+mod inspect;
 mod output;
 mod resources;
 mod sandbox;
@@ -52,6 +54,10 @@ enum Command {
     /// The 3-tier demo on a whole cloud in network namespaces (needs root); `demo down --dir
     /// DIR` tears it down.
     Demo(demo::DemoArgs),
+    /// The operator's inspection shell (interactive, or one command with `-c`).
+    Shell(inspect::ShellArgs),
+    /// One command of the inspection shell: `neutrino inspect dump br-int`, `inspect trace …`.
+    Inspect(inspect::InspectArgs),
     /// Manage networks.
     #[command(subcommand)]
     Network(NetworkCmd),
@@ -76,7 +82,12 @@ async fn resource_command(cli: Cli) -> Result<(), error::CliError> {
     let client = connect::connect(&cli.connect).await?;
     let fmt = cli.output;
     match cli.command {
-        Command::Server(_) | Command::Agent(_) | Command::HashPassword | Command::Demo(_) => Ok(()),
+        Command::Server(_)
+        | Command::Agent(_)
+        | Command::HashPassword
+        | Command::Demo(_)
+        | Command::Shell(_)
+        | Command::Inspect(_) => Ok(()),
         Command::Sandbox(c) => sandbox::run_api(&client, c).await,
         Command::Network(c) => resources::network::run(&client, fmt, c).await,
         Command::Subnet(c) => resources::subnet::run(&client, fmt, c).await,
@@ -101,6 +112,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Agent(args) => rt.block_on(agent::run(args)),
         Command::Sandbox(ref c) if sandbox::run_local(c)? => Ok(()),
         Command::Demo(args) => demo::run(&rt, args),
+        Command::Shell(args) => Ok(inspect::run_shell(&rt, &cli.connect, args)?),
+        Command::Inspect(args) => Ok(inspect::run_inspect(&rt, &cli.connect, args)?),
         Command::HashPassword => {
             let mut line = String::new();
             std::io::stdin().read_line(&mut line)?;

@@ -8,8 +8,10 @@
 pub mod cloud;
 pub mod error;
 pub mod inventory;
+pub mod owners;
 pub mod parse;
 pub mod source;
 pub mod trace;
+pub mod views;
 
 pub use error::InspectError;

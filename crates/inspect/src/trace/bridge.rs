@@ -9,9 +9,9 @@ use crate::cloud::Cloud;
 use crate::parse::{Step, Trace, parse_trace};
 
 use super::explain::{describe_rule, missing_rule, short};
-use super::owners::Tags;
 use super::packet::{Arrival, Packet};
 use super::{Observation, TraceHost};
+use crate::owners::Owners;
 
 /// Where the packet leaves a host's Open vSwitch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,13 +32,19 @@ pub struct Crossing {
     pub drop: Option<Observation>,
 }
 
-fn obs(host: &str, step: &Step, component: &str, action: &str, text: String) -> Observation {
+fn obs(
+    host: &str,
+    (bridge, step): (&str, &Step),
+    component: &str,
+    action: &str,
+    text: String,
+) -> Observation {
     Observation {
         host: host.to_string(),
         component: component.into(),
         action: action.into(),
         text,
-        bridge: Some(step.bridge.clone()),
+        bridge: Some(bridge.to_string()),
         table: Some(step.table),
         flow: step.flow_id().map(|f| f.to_string()),
         ..Observation::default()
@@ -76,110 +82,126 @@ fn outputs(step: &Step) -> Vec<i64> {
         .collect()
 }
 
-/// The VLAN the packet carries after a step, given the one before: `mod_vlan_vid:N`, or
-/// `set_field:4196->vlan_vid` with the CFI bit, set it; `pop_vlan`/`strip_vlan` remove it.
-fn vlan_after(step: &Step, before: Option<u16>) -> Option<u16> {
-    step.actions.iter().fold(before, |vlan, a| {
+/// The VLAN a step puts on the packet (`mod_vlan_vid:N`, or `set_field:4196->vlan_vid` with
+/// the CFI bit).
+fn pushed_vlan(step: &Step) -> Option<u16> {
+    step.actions.iter().find_map(|a| {
         let text = a.text.trim();
-        if text == "pop_vlan" || text == "strip_vlan" {
-            return None;
-        }
         if let Some(v) = text.strip_prefix("mod_vlan_vid:") {
-            return v.parse().ok().or(vlan);
+            return v.parse().ok();
         }
-        let set = text.strip_prefix("set_field:").and_then(|b| b.split_once("->"));
-        match set {
-            Some((value, "vlan_vid")) => parse_num(value).map(|n| (n & 0x0fff) as u16).or(vlan),
-            _ => vlan,
-        }
+        let (value, field) = text.strip_prefix("set_field:")?.split_once("->")?;
+        (field == "vlan_vid").then(|| parse_num(value).map(|n| (n & 0x0fff) as u16)).flatten()
     })
 }
 
-/// Whether a step hands the packet to the bridge's `NORMAL` switching.
-fn normal(step: &Step) -> bool {
-    step.actions.iter().any(|a| a.text.trim() == "NORMAL")
+/// A physical bridge's `NORMAL` for a packet from its patch to `br-int` sends it out of the
+/// bridge's uplink (its `system` interface), with the VLAN that bridge's flow left on it.
+fn normal_out(host: &TraceHost<'_>, bridge_name: &str, step: &Step) -> Option<Exit> {
+    if !step.actions.iter().any(|a| a.text.trim() == "NORMAL") || bridge_name == "br-phy" {
+        return None;
+    }
+    let bridge = host.inventory.bridge(bridge_name)?;
+    let from_patch = step.matches.split(',').any(|m| {
+        m.strip_prefix("in_port=")
+            .and_then(|p| p.parse::<i64>().ok())
+            .and_then(|p| bridge.by_ofport(p))
+            .is_some_and(|i| i.kind == "patch")
+    });
+    let uplink = bridge.ifaces.iter().find(|i| i.kind == "system")?;
+    if !from_patch {
+        return None;
+    }
+    let mut vlan = step.matches.split(',').find_map(|m| m.strip_prefix("dl_vlan=")?.parse::<u16>().ok());
+    for a in &step.actions {
+        let t = a.text.trim();
+        if t == "pop_vlan" || t == "strip_vlan" {
+            vlan = None;
+        } else if let Some(v) = t.strip_prefix("mod_vlan_vid:").and_then(|v| v.parse().ok()) {
+            vlan = Some(v);
+        }
+    }
+    Some(Exit::Physical { bridge: bridge_name.to_string(), iface: uplink.name.clone(), vlan })
 }
 
-/// Traces `packet` entering `bridge` of `host` at `in_port` and reads the result.
+/// Every step with the bridge it really ran on. A pass resumed after conntrack
+/// (`recirc(…)`) is printed under the bridge the trace was started on, whatever bridge forked it;
+/// its leading steps ran on the bridge of the `ct(table=…)` that forked it.
+fn effective_steps(trace: &Trace) -> Vec<(String, &Step)> {
+    let mut out = vec![];
+    let mut forked_on: Option<String> = None;
+    for section in &trace.sections {
+        let header = section.steps.first().map(|s| s.bridge.clone());
+        let mut leading = section.recirc.is_some() && forked_on.is_some();
+        let mut next_fork = None;
+        for step in &section.steps {
+            if Some(&step.bridge) != header.as_ref() {
+                leading = false;
+            }
+            let bridge = match (leading, &forked_on) {
+                (true, Some(b)) => b.clone(),
+                _ => step.bridge.clone(),
+            };
+            if step
+                .actions
+                .iter()
+                .any(|a| a.text.trim_start().starts_with("ct(") && a.text.contains("table="))
+            {
+                next_fork = Some(bridge.clone());
+            }
+            out.push((bridge, step));
+        }
+        if next_fork.is_some() {
+            forked_on = next_fork;
+        }
+    }
+    out
+}
+
+/// Where a packet enters a host's switch: the bridge, the OpenFlow port and what came with it.
+pub struct Entry<'e> {
+    pub bridge: &'e str,
+    pub in_port: i64,
+    pub arrival: &'e Arrival,
+}
+
+/// Traces `packet` entering `host`'s switch at `at`, conntrack answering `ct`, and reads the
+/// result.
 pub fn cross(
     cloud: &Cloud,
-    tags: &Tags,
+    tags: &Owners<'_>,
     host: &TraceHost<'_>,
-    bridge: &str,
-    in_port: i64,
-    arrival: &Arrival,
+    at: Entry<'_>,
     packet: &Packet,
     ct: &str,
 ) -> Result<Crossing, String> {
+    let Entry { bridge, in_port, arrival } = at;
     let name = host.src.host();
     let flow = packet.microflow(in_port, arrival);
     let ct_next = vec![ct.to_string(); 4];
     let text = host.src.trace(bridge, &flow, &ct_next).map_err(|e| format!("{name}: {e}"))?;
     let trace = parse_trace(&text).map_err(|e| format!("{name}: ofproto/trace of {bridge}: {e}"))?;
-    Ok(read(cloud, tags, host, &on_their_bridges(trace), packet))
+    Ok(read(cloud, tags, host, &trace, packet))
 }
 
-/// Whether a step sends the packet through conntrack to be resumed in another table (the
-/// `ct(table=…)` that freezes it for a recirculation).
-fn freezes(step: &Step) -> bool {
-    step.actions.iter().any(|a| a.text.trim_start().starts_with("ct(") && a.text.contains("table="))
-}
-
-/// The trace with each recirculated pass's steps on the bridge that froze the packet:
-/// `ofproto/trace` heads every resumed pass with the bridge it was asked about
-/// (`bridge("br-tun")`, then `thaw`), although the pass resumes where `ct(table=…)` ran — on
-/// `br-int` for a packet that came in by a tunnel. Steps after a later bridge header (a patch
-/// port crossed in the resumed pass) keep their own bridge.
-fn on_their_bridges(mut trace: Trace) -> Trace {
-    let frozen_on: Vec<(Vec<u32>, Option<String>)> = trace
-        .sections
-        .iter()
-        .map(|s| (s.recircs(), s.steps.iter().rev().find(|st| freezes(st)).map(|st| st.bridge.clone())))
-        .collect();
-    let mut fixed: Vec<Option<String>> = vec![None; trace.sections.len()];
-    for (i, section) in trace.sections.iter().enumerate() {
-        let Some(id) = section.recirc.as_ref().and_then(|r| r.id) else { continue };
-        let from = frozen_on[..i].iter().rposition(|(ids, _)| ids.contains(&id));
-        // The bridge that froze it, itself corrected when that pass was a resumed one.
-        fixed[i] = from.and_then(|j| {
-            let b = frozen_on[j].1.clone()?;
-            let header = trace.sections[j].steps.first().map(|s| s.bridge.clone());
-            Some(match (&fixed[j], header) {
-                (Some(fj), Some(h)) if h == b => fj.clone(),
-                _ => b,
-            })
-        });
-    }
-    for (section, bridge) in trace.sections.iter_mut().zip(fixed) {
-        let (Some(bridge), Some(header)) = (bridge, section.steps.first().map(|s| s.bridge.clone())) else {
-            continue;
-        };
-        for step in section.steps.iter_mut().take_while(|s| s.bridge == header) {
-            step.bridge = bridge.clone();
-        }
-    }
-    trace
-}
-
-fn read(cloud: &Cloud, tags: &Tags, host: &TraceHost<'_>, trace: &Trace, packet: &Packet) -> Crossing {
+fn read(cloud: &Cloud, tags: &Owners<'_>, host: &TraceHost<'_>, trace: &Trace, packet: &Packet) -> Crossing {
     let name = host.src.host();
     let mut observations = vec![];
     let mut exits = vec![];
-    let mut last_fw: Option<&Step> = None;
+    let mut last_fw: Option<(String, &Step)> = None;
     let mut vlan = None;
     let mut vni = None;
-    for step in trace.steps() {
+    for (bridge_name, step) in effective_steps(trace) {
         if step.no_match {
             continue;
         }
-        vlan = vlan_after(step, vlan);
+        vlan = pushed_vlan(step).or(vlan);
         vni = loaded(step, &["NXM_NX_TUN_ID", "tun_id"]).or(vni);
-        let owner = tags.owner(step.cookie);
+        let owner = tags.of_cookie(step.cookie).cloned();
         let port_label = |id: &str| cloud.port(id).map(|p| p.label()).unwrap_or_else(|| short(id));
         let acts = actions_text(step);
-        let sender = |id: &str| cloud.port(id).is_some_and(|p| p.mac_address == packet.src_mac);
         if matches!(step.table, t::BASE_EGRESS | t::RULES_EGRESS | t::BASE_INGRESS | t::RULES_INGRESS) {
-            last_fw = Some(step);
+            last_fw = Some((bridge_name.clone(), step));
         }
         match (step.table, &owner) {
             (t::BASE_EGRESS, Some(Owner::AntiSpoofing(p)))
@@ -187,7 +209,7 @@ fn read(cloud: &Cloud, tags: &Tags, host: &TraceHost<'_>, trace: &Trace, packet:
             {
                 observations.push(obs(
                     name,
-                    step,
+                    (&bridge_name, step),
                     "port",
                     "allowed",
                     format!(
@@ -198,9 +220,6 @@ fn read(cloud: &Cloud, tags: &Tags, host: &TraceHost<'_>, trace: &Trace, packet:
                     ),
                 ));
             }
-            // A flooded copy going back to the sender passes its own ingress rules, but Open
-            // vSwitch never outputs it there ("skipping output to input port"): not a step.
-            (t::RULES_INGRESS, Some(Owner::Rule { port, .. })) if sender(port) => {}
             (t::RULES_EGRESS | t::RULES_INGRESS, Some(Owner::Rule { rule, .. }))
                 if !acts.starts_with("conjunction(") =>
             {
@@ -214,7 +233,7 @@ fn read(cloud: &Cloud, tags: &Tags, host: &TraceHost<'_>, trace: &Trace, packet:
                     ),
                     None => format!("rule {} allows {dir}", short(rule)),
                 };
-                let mut o = obs(name, step, "security-group", "allowed", text);
+                let mut o = obs(name, (&bridge_name, step), "security-group", "allowed", text);
                 o.rule = Some(rule.clone());
                 observations.push(o);
             }
@@ -224,7 +243,7 @@ fn read(cloud: &Cloud, tags: &Tags, host: &TraceHost<'_>, trace: &Trace, packet:
             ) if step.matches.contains("+est") && !acts.contains("resubmit(,93)") => {
                 observations.push(obs(
                     name,
-                    step,
+                    (&bridge_name, step),
                     "conntrack",
                     "allowed",
                     format!("port {}: established connection, allowed", port_label(p)),
@@ -233,7 +252,7 @@ fn read(cloud: &Cloud, tags: &Tags, host: &TraceHost<'_>, trace: &Trace, packet:
             (t::BASE_EGRESS | t::BASE_INGRESS, Some(Owner::Firewall(p))) if !acts.contains("ct(") => {
                 observations.push(obs(
                     name,
-                    step,
+                    (&bridge_name, step),
                     "port",
                     "allowed",
                     format!("port {}: port security off, not filtered", port_label(p)),
@@ -242,7 +261,7 @@ fn read(cloud: &Cloud, tags: &Tags, host: &TraceHost<'_>, trace: &Trace, packet:
             (t::ACCEPT_OR_INGRESS, _) | (t::RULES_INGRESS, _) if acts.contains("ct(commit") => {
                 observations.push(obs(
                     name,
-                    step,
+                    (&bridge_name, step),
                     "conntrack",
                     "allowed",
                     "conntrack: new connection committed".into(),
@@ -250,25 +269,15 @@ fn read(cloud: &Cloud, tags: &Tags, host: &TraceHost<'_>, trace: &Trace, packet:
             }
             _ => {}
         }
-        // A physical bridge switches by NORMAL towards its NIC (the agent's flows there end so).
-        if normal(step) && step.bridge != "br-phy" {
-            let uplinks =
-                host.inventory.bridge(&step.bridge).map(|b| b.ifaces.as_slice()).unwrap_or_default();
-            for iface in uplinks.iter().filter(|i| i.kind == "system") {
-                let exit = Exit::Physical { bridge: step.bridge.clone(), iface: iface.name.clone(), vlan };
-                if !exits.contains(&exit) {
-                    exits.push(exit);
-                }
-            }
+        if let Some(exit) = normal_out(host, &bridge_name, step)
+            && !exits.contains(&exit)
+        {
+            exits.push(exit);
         }
         for ofport in outputs(step) {
-            let Some(bridge) = host.inventory.bridge(&step.bridge) else { continue };
+            let Some(bridge) = host.inventory.bridge(&bridge_name) else { continue };
             let Some(iface) = bridge.by_ofport(ofport) else { continue };
             let exit = if let Some(id) = iface.iface_id() {
-                // Open vSwitch skips the output back to the port a packet came in by.
-                if sender(id) {
-                    continue;
-                }
                 Exit::Port { port_id: id.to_string() }
             } else if let Some(remote) = iface.remote_ip() {
                 Exit::Tunnel {
@@ -277,8 +286,8 @@ fn read(cloud: &Cloud, tags: &Tags, host: &TraceHost<'_>, trace: &Trace, packet:
                     vni: vni.unwrap_or(0),
                     kind: iface.kind.clone(),
                 }
-            } else if iface.kind == "system" && step.bridge != "br-phy" {
-                Exit::Physical { bridge: step.bridge.clone(), iface: iface.name.clone(), vlan }
+            } else if iface.kind == "system" && bridge_name != "br-phy" {
+                Exit::Physical { bridge: bridge_name.clone(), iface: iface.name.clone(), vlan }
             } else {
                 continue;
             };
@@ -287,21 +296,23 @@ fn read(cloud: &Cloud, tags: &Tags, host: &TraceHost<'_>, trace: &Trace, packet:
             }
         }
     }
-    let drop = exits.is_empty().then(|| drop_reason(cloud, tags, name, trace, last_fw, packet));
+    let drop = exits.is_empty().then(|| {
+        drop_reason(cloud, tags, name, trace, last_fw.as_ref().map(|(b, s)| (b.as_str(), *s)), packet)
+    });
     Crossing { observations, exits, drop }
 }
 
 /// The step that dropped the packet, in words.
 fn drop_reason(
     cloud: &Cloud,
-    tags: &Tags,
+    tags: &Owners<'_>,
     host: &str,
     trace: &Trace,
-    last_fw: Option<&Step>,
+    last_fw: Option<(&str, &Step)>,
     packet: &Packet,
 ) -> Observation {
-    let last = trace.last_step();
-    let Some(step) = last_fw.or(last) else {
+    let last = trace.last_step().map(|s| (s.bridge.as_str(), s));
+    let Some((bridge, step)) = last_fw.or(last) else {
         return Observation {
             host: host.into(),
             component: "switching".into(),
@@ -311,12 +322,12 @@ fn drop_reason(
         };
     };
     let port_of = |id: &str| cloud.port(id);
-    match (step.table, tags.owner(step.cookie)) {
+    match (step.table, tags.of_cookie(step.cookie).cloned()) {
         (t::BASE_EGRESS, Some(Owner::AntiSpoofing(p))) | (t::BASE_EGRESS, Some(Owner::Firewall(p))) => {
             let label = port_of(&p).map(|p| p.label()).unwrap_or_else(|| short(&p));
             obs(
                 host,
-                step,
+                (bridge, step),
                 "port",
                 "dropped",
                 format!(
@@ -327,20 +338,20 @@ fn drop_reason(
         }
         (t::RULES_EGRESS | t::BASE_EGRESS, _) => {
             let src = cloud.ports.iter().find(|p| p.mac_address == packet.src_mac);
-            firewall_drop(cloud, host, step, src, "egress", packet)
+            firewall_drop(cloud, host, (bridge, step), src, "egress", packet)
         }
         (t::RULES_INGRESS | t::BASE_INGRESS, _) => {
             let dst = cloud
                 .ports
                 .iter()
                 .find(|p| p.mac_address == packet.dst_mac || p.ips().any(|i| i == packet.dst_ip));
-            firewall_drop(cloud, host, step, dst, "ingress", packet)
+            firewall_drop(cloud, host, (bridge, step), dst, "ingress", packet)
         }
         _ => {
             let stage = t::int_stage(step.table).or_else(|| t::tun_stage(step.table)).unwrap_or("");
             obs(
                 host,
-                step,
+                (bridge, step),
                 "switching",
                 "dropped",
                 format!(
@@ -355,16 +366,16 @@ fn drop_reason(
 fn firewall_drop(
     cloud: &Cloud,
     host: &str,
-    step: &Step,
+    at: (&str, &Step),
     port: Option<&crate::cloud::Port>,
     direction: &str,
     packet: &Packet,
 ) -> Observation {
     let Some(port) = port else {
-        return obs(host, step, "security-group", "dropped", format!("dropped by the {direction} firewall"));
+        return obs(host, at, "security-group", "dropped", format!("dropped by the {direction} firewall"));
     };
     let (text, nearest) = missing_rule(cloud, port, direction, packet);
-    let mut o = obs(host, step, "security-group", "dropped", text);
+    let mut o = obs(host, at, "security-group", "dropped", text);
     o.rule = nearest;
     o
 }

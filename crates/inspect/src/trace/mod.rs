@@ -7,11 +7,10 @@
 //! [`Observation`] (host, component, action, rule, translated addresses — the shape of Antrea's
 //! Traceflow observations) and the whole a [`Verdict`]; a drop names the reason and the rule,
 //! or the missing rule and the nearest one. Steps are interpreted by the flow's owner tag in
-//! its cookie ([`owners`]) and the table's stage.
+//! its cookie ([`crate::owners`]) and the table's stage.
 
 mod bridge;
 mod explain;
-pub mod owners;
 mod packet;
 mod render;
 mod router;

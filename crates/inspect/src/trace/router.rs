@@ -79,18 +79,18 @@ pub fn route(
     let dnat = nft_map(&ruleset, "fip_dnat");
     let snat = nft_map(&ruleset, "fip_snat");
     let iif = device(in_port);
-    if in_port.device_owner == "network:router_gateway" {
-        if let Some(fixed) = dnat.get(&p.dst_ip) {
-            let mut o = obs(
-                name,
-                "nat",
-                "translated",
-                format!("router {rlabel}: floating IP {} → {fixed} (DNAT)", p.dst_ip),
-            );
-            o.translated_dst = Some(fixed.clone());
-            observations.push(o);
-            p.dst_ip = fixed.clone();
-        }
+    if in_port.device_owner == "network:router_gateway"
+        && let Some(fixed) = dnat.get(&p.dst_ip)
+    {
+        let mut o = obs(
+            name,
+            "nat",
+            "translated",
+            format!("router {rlabel}: floating IP {} → {fixed} (DNAT)", p.dst_ip),
+        );
+        o.translated_dst = Some(fixed.clone());
+        observations.push(o);
+        p.dst_ip = fixed.clone();
     }
     let query = NsQuery::RouteGet { dst: p.dst_ip.clone(), src: packet.src_ip.clone(), iif: iif.clone() };
     let answer = host.src.in_ns(&ns, &query);

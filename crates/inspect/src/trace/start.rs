@@ -9,10 +9,10 @@ use std::net::Ipv4Addr;
 use crate::cloud::{Cloud, Port};
 use crate::error::InspectError;
 
-use super::bridge::{self, Exit};
-use super::owners::Tags;
+use super::bridge::{self, Entry, Exit};
 use super::packet::{Arrival, Packet, Proto};
 use super::{Fabric, Observation, Outcome, TraceRequest, Verdict, router};
+use crate::owners::Owners;
 
 /// A hop of the walk.
 #[derive(Debug, Clone)]
@@ -208,7 +208,7 @@ fn end(outcome: Outcome, reason: String) -> Verdict {
 /// Walks from the start with conntrack answering `ct` (`trk,new` or `trk,est`).
 pub fn walk(f: &Fabric<'_>, start: &Start, ct: &str) -> (Vec<Observation>, Verdict) {
     let cloud = f.cloud;
-    let tags = Tags::new(cloud);
+    let tags = Owners::new(cloud, "");
     let mut out = vec![];
     let mut hop = start.first.clone();
     for _ in 0..12 {
@@ -217,12 +217,23 @@ pub fn walk(f: &Fabric<'_>, start: &Start, ct: &str) -> (Vec<Observation>, Verdi
                 let Some(th) = f.host(&host) else {
                     return (out, end(Outcome::Unknown, format!("host {host} cannot be read")));
                 };
-                let crossing = match bridge::cross(cloud, &tags, th, &bridge, in_port, &arrival, &packet, ct)
-                {
+                let crossing = match bridge::cross(
+                    cloud,
+                    &tags,
+                    th,
+                    Entry { bridge: &bridge, in_port, arrival: &arrival },
+                    &packet,
+                    ct,
+                ) {
                     Ok(c) => c,
                     Err(e) => return (out, end(Outcome::Unknown, e)),
                 };
-                out.extend(crossing.observations);
+                for o in crossing.observations {
+                    // One line per fact: a pass resumed after conntrack can repeat a step.
+                    if out.last() != Some(&o) {
+                        out.push(o);
+                    }
+                }
                 if let Some(d) = crossing.drop {
                     let mut reason = d.text.clone();
                     if let Some(why) = &start.isolated {
