@@ -108,7 +108,7 @@ fn check_show(c: &Cloud, vms: &[&Vm], nets: &[(&str, &str)]) {
         for vm in vms.iter().filter(|v| v.port["binding:host_id"] == host.host.as_str()) {
             let row = view.ports.iter().find(|r| r.port_id.as_deref() == Some(vm.id())).expect("vm row");
             assert_eq!(row.port_name.as_deref(), Some(vm.name));
-            assert_eq!(row.ips, [vm.ip.clone()]);
+            assert_eq!(row.ips, std::slice::from_ref(&vm.ip));
             assert_eq!(row.mac.as_deref(), Some(vm.mac()));
             assert_eq!(
                 row.owner.as_deref().map(|o| o.starts_with("compute:nova")),
