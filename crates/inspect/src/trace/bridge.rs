@@ -201,6 +201,7 @@ fn read(cloud: &Cloud, tags: &Owners<'_>, host: &TraceHost<'_>, trace: &Trace, p
         let owner = tags.of_cookie(step.cookie).cloned();
         let port_label = |id: &str| cloud.port(id).map(|p| p.label()).unwrap_or_else(|| short(id));
         let acts = actions_text(step);
+        let sender = |id: &str| cloud.port(id).is_some_and(|p| p.mac_address == packet.src_mac);
         if matches!(step.table, t::BASE_EGRESS | t::RULES_EGRESS | t::BASE_INGRESS | t::RULES_INGRESS) {
             last_fw = Some((bridge_name.clone(), step));
         }
@@ -221,6 +222,9 @@ fn read(cloud: &Cloud, tags: &Owners<'_>, host: &TraceHost<'_>, trace: &Trace, p
                     ),
                 ));
             }
+            // A flooded copy going back to the sender passes its own ingress rules, but Open
+            // vSwitch never outputs it there ("skipping output to input port"): not a step.
+            (t::RULES_INGRESS, Some(Owner::Rule { port, .. })) if sender(port) => {}
             (t::RULES_EGRESS | t::RULES_INGRESS, Some(Owner::Rule { rule, .. }))
                 if !acts.starts_with("conjunction(") =>
             {
@@ -283,6 +287,10 @@ fn read(cloud: &Cloud, tags: &Owners<'_>, host: &TraceHost<'_>, trace: &Trace, p
             let Some(bridge) = host.switch.bridge(&bridge_name) else { continue };
             let Some(iface) = bridge.by_ofport(ofport) else { continue };
             let exit = if let Some(id) = &iface.iface_id {
+                // Open vSwitch skips the output back to the port a packet came in by.
+                if sender(id) {
+                    continue;
+                }
                 Exit::Port { port_id: id.clone() }
             } else if let (Some(remote), Some(kind)) = (iface.remote_ip(), iface.tunnel_type()) {
                 Exit::Tunnel {
