@@ -4,7 +4,8 @@
 //! against real traffic on the same path — an allowed connection across hosts, SNAT to the
 //! outside, a floating IP reached from outside, a port no security group rule opens, and a
 //! network nothing connects to. Every "it does not arrive" is paired with a packet on the same
-//! path that does.
+//! path that does. Also `show` of every host against the API, `ipt`'s rule counter growing
+//! with real connections, and `dump`'s flow ids unchanged by a rule added beside them.
 
 #![allow(clippy::expect_used, reason = "test code: an expect states what the test relies on")]
 
@@ -13,8 +14,13 @@ mod cloud;
 use cloud::l3::{PUBLIC_HOST, l3_prerequisites};
 use cloud::{Cloud, Options};
 use neutrino_inspect::cloud::Cloud as ApiCloud;
+use neutrino_inspect::owners::Owners;
+use neutrino_inspect::parse::{DumpedFlow, parse_dump};
+use neutrino_inspect::source::HostSource;
 use neutrino_inspect::source::RealHost;
 use neutrino_inspect::trace::{Fabric, Outcome, TraceHost, TraceRequest, TraceResult, trace};
+use neutrino_inspect::views::dump::{BridgeRole, Dump, DumpRow};
+use neutrino_inspect::views::ipt::Ipt;
 use neutrino_inspect::views::switch::Switch;
 use serde_json::{Value, json};
 
@@ -51,6 +57,42 @@ fn run_trace(c: &Cloud, words: &[&str]) -> TraceResult {
     let t = trace(&fabric, &req).unwrap_or_else(|e| panic!("trace {words:?}: {e}"));
     println!("$ trace {}\n{}", words.join(" "), t.render());
     t
+}
+
+/// One host as the shell reads it.
+fn real_host(c: &Cloud, host: &str) -> RealHost {
+    real_hosts(c).into_iter().find(|h| h.host == host).expect("the host")
+}
+
+/// What `dump br-int` and `ipt` of `host` read: its br-int's port names and flows, and the API.
+fn br_int(
+    c: &Cloud,
+    host: &str,
+) -> (RealHost, ApiCloud, std::collections::BTreeMap<i64, String>, Vec<DumpedFlow>) {
+    let h = real_host(c, host);
+    let names = Switch::read(&h)
+        .expect("the host's OVSDB")
+        .bridge("br-int")
+        .map(|b| b.port_names())
+        .unwrap_or_default();
+    let flows = parse_dump(&h.dump_flows("br-int").expect("dump-flows")).expect("a dump");
+    (h, api_cloud(c), names, flows)
+}
+
+/// `dump br-int` of `host`, its rows as the shell shows them.
+fn dump_rows(c: &Cloud, host: &str) -> Vec<DumpRow> {
+    let (_, cloud, names, flows) = br_int(c, host);
+    let owners = Owners::new(&cloud, host);
+    Dump::new("br-int", BridgeRole::Integration, &flows, &names, &owners, None).rows
+}
+
+/// `ipt IP` on `host`: the packets of `rule`'s row.
+fn ipt_packets(c: &Cloud, host: &str, ip: &str, rule: &str) -> u64 {
+    let (_, cloud, names, flows) = br_int(c, host);
+    let owners = Owners::new(&cloud, host);
+    let view = Ipt::new(ip, &cloud, &owners, &flows, &names).expect("ipt");
+    let row = view.sections.iter().flat_map(|s| s.rows.iter()).find(|r| r.rule.as_deref() == Some(rule));
+    row.unwrap_or_else(|| panic!("rule {rule} in ipt {ip}:\n{}", view.render())).packets
 }
 
 fn json_of(t: &TraceResult) -> Value {
@@ -281,5 +323,42 @@ fn trace_verdicts_match_real_traffic() {
         !t.observations.iter().any(|o| o.text.contains("allows ingress")),
         "no ingress firewall admits it anywhere (the flooded copy back to c1 is not a step)\n{}",
         steps(&t)
+    );
+
+    // `ipt` of a2: its tcp/80 rule counts the connections that really arrive.
+    let before = ipt_packets(&c, "h2", &a2.ip, &http_rule);
+    for _ in 0..3 {
+        assert!(c.tcp_connects(a1.name, a2.name, &a2.ip, 80), "a1 connects to a2:80");
+    }
+    // Open vSwitch folds the datapath's counters into its flows' every second or so.
+    c.wait(std::time::Duration::from_secs(15), "ipt's tcp/80 counter grows by the connections", |c| {
+        ipt_packets(c, "h2", &a2.ip, &http_rule) >= before + 3
+    });
+
+    // `dump` ids: a new rule of group web (tcp/8443) adds its own flows on h2 and leaves the id
+    // of every other flow as it was (flows learnt from traffic come and go, and are left out).
+    let ids = |rows: &[DumpRow]| -> std::collections::BTreeSet<String> {
+        rows.iter().filter(|r| r.owner.kind != "learnt").map(|r| r.id.clone()).collect()
+    };
+    let old = ids(&dump_rows(&c, "h2"));
+    let extra = c.rule(
+        &web,
+        json!({"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
+            "port_range_min": 8443, "port_range_max": 8443, "remote_ip_prefix": "0.0.0.0/0"}),
+    );
+    c.wait(std::time::Duration::from_secs(30), "the new rule's flows on h2", |c| {
+        dump_rows(c, "h2").iter().any(|r| r.owner.id == extra)
+    });
+    let rows = dump_rows(&c, "h2");
+    let new = ids(&rows);
+    let missing: Vec<&String> = old.difference(&new).collect();
+    assert!(missing.is_empty(), "every flow of before keeps its id: {missing:?} are gone");
+    let added: Vec<&DumpRow> =
+        rows.iter().filter(|r| r.owner.kind != "learnt" && !old.contains(&r.id)).collect();
+    assert!(!added.is_empty());
+    assert!(
+        added.iter().all(|r| r.owner.id == extra),
+        "only the new rule's flows are new: {:?}",
+        added.iter().map(|r| (&r.id, &r.owner.text)).collect::<Vec<_>>()
     );
 }
