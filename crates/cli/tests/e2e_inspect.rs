@@ -1,7 +1,7 @@
 //! End-to-end `trace` of the inspection shell on the sandbox: one cloud (a network node running
-//! router r1 with its gateway on `public`, two compute hosts, network A behind the router and
-//! network C attached to nothing), and for each path the trace's verdict and steps checked
-//! against real traffic on the same path — an allowed connection across hosts, SNAT to the
+//! router r1 with its gateway on `public`, two compute hosts, network A behind the router,
+//! network C attached to nothing and network B, a VLAN), and for each path the trace's verdict and steps checked
+//! against real traffic on the same path — an allowed connection across hosts (over VXLAN and over a VLAN), SNAT to the
 //! outside, a floating IP reached from outside, a port no security group rule opens, and a
 //! network nothing connects to. Every "it does not arrive" is paired with a packet on the same
 //! path that does. Also `show` of every host against the API, `ipt`'s rule counter growing
@@ -177,6 +177,8 @@ fn trace_verdicts_match_real_traffic() {
     let (net_a, subnet_a, mtu_a) = c.routed_network("vxlan", "10.61.1");
     // Network C: a subnet with a gateway address, but no router behind it.
     let (net_c, _, mtu_c) = c.routed_network("vxlan", "10.61.3");
+    // Network B: a VLAN on physnet1, across the hosts' physical bridges.
+    let (net_b, _, mtu_b) = c.routed_network("vlan", "10.61.2");
     let router = c.router("r1", Some(&ext));
     c.attach(&router, &subnet_a);
     // Group web: tcp/80 and ICMP from anywhere (and the default egress rules), nothing else.
@@ -201,6 +203,8 @@ fn trace_verdicts_match_real_traffic() {
     let a2 = vm(&mut c, "h2", "a2", &net_a, mtu_a);
     let c1 = vm(&mut c, "h1", "c1", &net_c, mtu_c);
     let c2 = vm(&mut c, "h2", "c2", &net_c, mtu_c);
+    let b1 = vm(&mut c, "h1", "b1", &net_b, mtu_b);
+    let b2 = vm(&mut c, "h2", "b2", &net_b, mtu_b);
     let fip = c.floating_ip(&ext, Some(a2.id()));
     let fip_ip = fip["floating_ip_address"].as_str().expect("floating ip").to_string();
     c.wait_fip_status(fip["id"].as_str().expect("id"), "ACTIVE");
@@ -322,6 +326,25 @@ fn trace_verdicts_match_real_traffic() {
     assert!(
         !t.observations.iter().any(|o| o.text.contains("allows ingress")),
         "no ingress firewall admits it anywhere (the flooded copy back to c1 is not a step)\n{}",
+        steps(&t)
+    );
+
+    // 1b. Allowed across hosts on a VLAN: b1 (h1) → b2 (h2) tcp/80 leaves h1 by its physical
+    // bridge tagged with the network's VLAN and enters h2's.
+    assert!(c.tcp_connects(b1.name, b2.name, &b2.ip, 80), "b1 connects to b2:80\n{}", c.logs());
+    let t = run_trace(&c, &[b1.name, b2.name, "tcp", "80"]);
+    assert_eq!(t.verdict.outcome, Outcome::Delivered, "{}", steps(&t));
+    let vlan = api_cloud(&c).network(&net_b).and_then(|n| n.segmentation_id).expect("the VLAN id");
+    assert!(
+        t.observations.iter().any(|o| o.component == "physical"
+            && o.host == "h1"
+            && o.text.contains(&format!("VLAN {vlan} to h2"))),
+        "a physical step from h1 to h2 on VLAN {vlan}\n{}",
+        steps(&t)
+    );
+    assert!(
+        t.observations.iter().any(|o| o.rule.as_deref() == Some(http_rule.as_str()) && o.host == "h2"),
+        "{}",
         steps(&t)
     );
 

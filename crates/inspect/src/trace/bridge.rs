@@ -83,17 +83,26 @@ fn outputs(step: &Step) -> Vec<i64> {
         .collect()
 }
 
-/// The VLAN a step puts on the packet (`mod_vlan_vid:N`, or `set_field:4196->vlan_vid` with
-/// the CFI bit).
+/// What an action does to the packet's VLAN tag: `Some(None)` removes it (`pop_vlan`,
+/// `strip_vlan`), `Some(Some(n))` sets it (`mod_vlan_vid:N`, or `set_field:4096+N->vlan_vid` as
+/// OpenFlow 1.3+ prints it, with the CFI bit), `None` leaves it.
+fn vlan_change(action: &str) -> Option<Option<u16>> {
+    let text = action.trim();
+    if text == "pop_vlan" || text == "strip_vlan" {
+        return Some(None);
+    }
+    if let Some(v) = text.strip_prefix("mod_vlan_vid:") {
+        return v.parse().ok().map(Some);
+    }
+    let (value, field) = text.strip_prefix("set_field:")?.split_once("->")?;
+    (field == "vlan_vid")
+        .then(|| parse_num(value).and_then(|n| u16::try_from(n & 0x0fff).ok()).map(Some))
+        .flatten()
+}
+
+/// The VLAN a step puts on the packet.
 fn pushed_vlan(step: &Step) -> Option<u16> {
-    step.actions.iter().find_map(|a| {
-        let text = a.text.trim();
-        if let Some(v) = text.strip_prefix("mod_vlan_vid:") {
-            return v.parse().ok();
-        }
-        let (value, field) = text.strip_prefix("set_field:")?.split_once("->")?;
-        (field == "vlan_vid").then(|| parse_num(value).map(|n| (n & 0x0fff) as u16)).flatten()
-    })
+    step.actions.iter().find_map(|a| vlan_change(&a.text).flatten())
 }
 
 /// A physical bridge's `NORMAL` for a packet from its patch to `br-int` sends it out of the
@@ -114,13 +123,8 @@ fn normal_out(host: &TraceHost<'_>, bridge_name: &str, step: &Step) -> Option<Ex
         return None;
     }
     let mut vlan = step.matches.split(',').find_map(|m| m.strip_prefix("dl_vlan=")?.parse::<u16>().ok());
-    for a in &step.actions {
-        let t = a.text.trim();
-        if t == "pop_vlan" || t == "strip_vlan" {
-            vlan = None;
-        } else if let Some(v) = t.strip_prefix("mod_vlan_vid:").and_then(|v| v.parse().ok()) {
-            vlan = Some(v);
-        }
+    for change in step.actions.iter().filter_map(|a| vlan_change(&a.text)) {
+        vlan = change;
     }
     Some(Exit::Physical { bridge: bridge_name.to_string(), iface: uplink.name.clone(), vlan })
 }
@@ -391,4 +395,19 @@ fn firewall_drop(
     let mut o = obs(host, at, "security-group", "dropped", text);
     o.rule = nearest;
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::vlan_change;
+
+    #[test]
+    fn vlan_actions_in_both_spellings() {
+        assert_eq!(vlan_change("mod_vlan_vid:101"), Some(Some(101)));
+        assert_eq!(vlan_change("set_field:4197->vlan_vid"), Some(Some(101)));
+        assert_eq!(vlan_change(" pop_vlan"), Some(None));
+        assert_eq!(vlan_change("strip_vlan"), Some(None));
+        assert_eq!(vlan_change("set_field:0x3->reg6"), None);
+        assert_eq!(vlan_change("NORMAL"), None);
+    }
 }
