@@ -209,7 +209,7 @@ impl Cloud {
             .sandbox
             .spawn(&self.public_netns(), &["python3", "-c", WHO_LISTENER, &p, "public", "5"])
             .expect("listener on the public host");
-        std::thread::sleep(Duration::from_millis(300));
+        self.wait_listening(&self.public_netns(), port);
         let ok = self.run_ok(vm, &["python3", "-c", WHO_CLIENT, super::l3::PUBLIC_HOST, &p]);
         let seen = stop_listener(listener);
         ok.then(|| seen.first().cloned()).flatten()
@@ -223,7 +223,7 @@ impl Cloud {
             .sandbox
             .spawn(&self.vm_netns(vm), &["python3", "-c", WHO_LISTENER, &p, vm, "5"])
             .expect("listener");
-        std::thread::sleep(Duration::from_millis(300));
+        self.wait_listening(&self.vm_netns(vm), port);
         let out = self.exec_public(&["python3", "-c", WHO_CLIENT, ip, &p]);
         stop_listener(listener);
         let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -249,7 +249,7 @@ impl Cloud {
             .sandbox
             .spawn(&self.vm_netns(to), &["python3", "-c", neutrino_sandbox::ECHO_SERVER, &p])
             .expect("echo server");
-        std::thread::sleep(Duration::from_millis(300));
+        self.wait_listening(&self.vm_netns(to), port);
         let client = self
             .sandbox
             .spawn(

@@ -237,12 +237,28 @@ impl Cloud {
         });
     }
 
+    /// Waits (at most 5 s) until something listens on TCP `port` in namespace `ns`: a listener
+    /// started a moment ago may still be starting on a busy machine, and a client that came
+    /// first would be refused and read as "blocked".
+    pub fn wait_listening(&self, ns: &str, port: u16) {
+        let start = Instant::now();
+        let filter = format!("sport = :{port}");
+        while start.elapsed() < Duration::from_secs(5) {
+            let out =
+                std::process::Command::new("ip").args(["netns", "exec", ns, "ss", "-Hltn", &filter]).output();
+            if out.is_ok_and(|o| o.status.success() && !o.stdout.is_empty()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Bytes a one-second iperf3 TCP transfer from `from` to `to` (at `ip`) delivered.
     pub fn tcp_bytes(&self, from: &str, to: &str, ip: &str) -> u64 {
         for _ in 0..5 {
             let mut server =
                 self.sandbox.spawn(&self.vm_netns(to), &["iperf3", "-s", "-1"]).expect("iperf3 -s");
-            std::thread::sleep(Duration::from_millis(300));
+            self.wait_listening(&self.vm_netns(to), 5201);
             let out = self.exec(from, &["iperf3", "-c", ip, "-t", "1", "-J"]);
             let _ = server.kill();
             let _ = server.wait();

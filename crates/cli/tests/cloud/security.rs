@@ -113,7 +113,7 @@ impl Cloud {
         let p = port.to_string();
         let mut server =
             self.sandbox.spawn(&self.vm_netns(to), &["busybox", "nc", "-l", "-p", &p]).expect("nc -l");
-        std::thread::sleep(Duration::from_millis(200));
+        self.wait_listening(&self.vm_netns(to), port);
         let ok = self.run_ok(from, &["busybox", "nc", "-w", "2", ip, &p]);
         let _ = server.kill();
         let _ = server.wait();
@@ -126,7 +126,7 @@ impl Cloud {
         let p = port.to_string();
         let server =
             self.sandbox.spawn(&self.vm_netns(to), &["python3", "-c", ECHO_SERVER, &p]).expect("echo server");
-        std::thread::sleep(Duration::from_millis(300));
+        self.wait_listening(&self.vm_netns(to), port);
         let s = secs.to_string();
         let client = self
             .sandbox
