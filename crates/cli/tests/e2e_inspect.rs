@@ -15,11 +15,9 @@ use cloud::l3::{PUBLIC_HOST, l3_prerequisites};
 use cloud::{Cloud, Options};
 use neutrino_inspect::cloud::Cloud as ApiCloud;
 use neutrino_inspect::owners::Owners;
-use neutrino_inspect::parse::{DumpedFlow, parse_dump};
-use neutrino_inspect::source::HostSource;
 use neutrino_inspect::source::RealHost;
 use neutrino_inspect::trace::{Fabric, Outcome, TraceHost, TraceRequest, TraceResult, trace};
-use neutrino_inspect::views::dump::{BridgeRole, Dump, DumpRow};
+use neutrino_inspect::views::dump::{BridgeFlows, BridgeRole, Dump, DumpRow, read_bridge};
 use neutrino_inspect::views::ipt::Ipt;
 use neutrino_inspect::views::switch::Switch;
 use serde_json::{Value, json};
@@ -64,33 +62,24 @@ fn real_host(c: &Cloud, host: &str) -> RealHost {
     real_hosts(c).into_iter().find(|h| h.host == host).expect("the host")
 }
 
-/// What `dump br-int` and `ipt` of `host` read: its br-int's port names and flows, and the API.
-fn br_int(
-    c: &Cloud,
-    host: &str,
-) -> (RealHost, ApiCloud, std::collections::BTreeMap<i64, String>, Vec<DumpedFlow>) {
-    let h = real_host(c, host);
-    let names = Switch::read(&h)
-        .expect("the host's OVSDB")
-        .bridge("br-int")
-        .map(|b| b.port_names())
-        .unwrap_or_default();
-    let flows = parse_dump(&h.dump_flows("br-int").expect("dump-flows")).expect("a dump");
-    (h, api_cloud(c), names, flows)
+/// What `dump br-int` and `ipt` of `host` read: its br-int's flows and port names, and the API.
+fn br_int(c: &Cloud, host: &str) -> (ApiCloud, BridgeFlows) {
+    let b = read_bridge(&real_host(c, host), "br-int").expect("br-int's flows and ports");
+    (api_cloud(c), b)
 }
 
 /// `dump br-int` of `host`, its rows as the shell shows them.
 fn dump_rows(c: &Cloud, host: &str) -> Vec<DumpRow> {
-    let (_, cloud, names, flows) = br_int(c, host);
+    let (cloud, b) = br_int(c, host);
     let owners = Owners::new(&cloud, host);
-    Dump::new("br-int", BridgeRole::Integration, &flows, &names, &owners, None).rows
+    Dump::new("br-int", BridgeRole::Integration, &b.flows, &b.names, &owners, None).rows
 }
 
 /// `ipt IP` on `host`: the packets of `rule`'s row.
 fn ipt_packets(c: &Cloud, host: &str, ip: &str, rule: &str) -> u64 {
-    let (_, cloud, names, flows) = br_int(c, host);
+    let (cloud, b) = br_int(c, host);
     let owners = Owners::new(&cloud, host);
-    let view = Ipt::new(ip, &cloud, &owners, &flows, &names).expect("ipt");
+    let view = Ipt::new(ip, &cloud, &owners, &b.flows, &b.names).expect("ipt");
     let row = view.sections.iter().flat_map(|s| s.rows.iter()).find(|r| r.rule.as_deref() == Some(rule));
     row.unwrap_or_else(|| panic!("rule {rule} in ipt {ip}:\n{}", view.render())).packets
 }

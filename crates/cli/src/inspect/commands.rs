@@ -3,12 +3,10 @@
 //! the API, printed as a table or JSON (`-f json` anywhere on the line, or the session's
 //! format). `addflow`/`delflow` show their plan and ask before changing anything.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
 use neutrino_inspect::cloud::Cloud;
 use neutrino_inspect::owners::Owners;
-use neutrino_inspect::parse::{DumpedFlow, parse_dump};
 use neutrino_inspect::source::HostSource;
 use neutrino_inspect::trace::{self, Fabric, TraceHost, TraceRequest};
 use neutrino_inspect::views::switch::Switch;
@@ -105,10 +103,6 @@ fn out<T: Serialize>(format: &str, view: &T, text: impl FnOnce(&T) -> String) ->
     }
 }
 
-fn flows_of(host: &dyn HostSource, bridge: &str) -> Result<Vec<DumpedFlow>, CliError> {
-    parse_dump(&host.dump_flows(bridge).map_err(err)?).map_err(err)
-}
-
 /// Runs one command line.
 pub fn run(
     cx: &mut Context,
@@ -148,33 +142,25 @@ pub fn run(
             cx.select(name)?;
             Ok(format!("looking at {name}\n"))
         }
-        ("list", []) => {
-            let sw = Switch::read(host).map_err(err)?;
-            out(&format, &list::list(&sw), list::List::render)
-        }
+        ("list", []) => out(&format, &list::read(host).map_err(err)?, list::List::render),
         ("show", [bridge]) => {
-            let sw = Switch::read(host).map_err(err)?;
-            let flows = flows_of(host, &int).unwrap_or_default();
-            let v = show::show(&sw, bridge, &flows, &cx.cloud()?).map_err(err)?;
+            let v = show::read(host, bridge, &cx.cloud()?).map_err(err)?;
             out(&format, &v, show::Show::render)
         }
         ("dump", [bridge, filter @ ..]) => {
-            let sw = Switch::read(host).map_err(err)?;
+            let b = dump::read_bridge(host, bridge).map_err(err)?;
             let cloud = cx.cloud()?;
             let owners = Owners::new(&cloud, host.host());
-            let names = names_of(&sw, bridge);
             let role = dump::BridgeRole::of(bridge, &int, Some(&tun));
             let filter = (!filter.is_empty()).then(|| filter.join(" "));
-            let v =
-                dump::Dump::new(bridge, role, &flows_of(host, bridge)?, &names, &owners, filter.as_deref());
+            let v = dump::Dump::new(bridge, role, &b.flows, &b.names, &owners, filter.as_deref());
             out(&format, &v, dump::Dump::render)
         }
         ("ipt" | "sg", [ip]) => {
-            let sw = Switch::read(host).map_err(err)?;
+            let b = dump::read_bridge(host, &int).map_err(err)?;
             let cloud = cx.cloud()?;
             let owners = Owners::new(&cloud, host.host());
-            let v = ipt::Ipt::new(ip, &cloud, &owners, &flows_of(host, &int)?, &names_of(&sw, &int))
-                .map_err(err)?;
+            let v = ipt::Ipt::new(ip, &cloud, &owners, &b.flows, &b.names).map_err(err)?;
             out(&format, &v, ipt::Ipt::render)
         }
         ("ns", [] | ["list"]) => {
@@ -186,26 +172,15 @@ pub fn run(
             out(&format, &v, ns::NsDetail::render)
         }
         ("query", [what]) => {
-            let sw = Switch::read(host).map_err(err)?;
-            let cloud = cx.cloud()?;
-            let port = query::resolve(&cloud, what).map_err(err)?;
-            let mut flows = BTreeMap::new();
-            for b in &sw.bridges {
-                flows.insert(b.name.clone(), flows_of(host, &b.name).unwrap_or_default());
-            }
-            let leases = host.leases(&port.network_id).map_err(err)?;
-            let here =
-                query::HostView { host: host.host(), switch: &sw, flows: &flows, leases: leases.as_deref() };
-            let v = query::query(&cloud, port, &here);
+            let v = query::read(host, &cx.cloud()?, what).map_err(err)?;
             out(&format, &v, query::Query::render)
         }
         ("addflow", [bridge, matches, actions]) => {
-            let sw = Switch::read(host).map_err(err)?;
+            let b = dump::read_bridge(host, bridge).map_err(err)?;
             let cloud = cx.cloud()?;
             let owners = Owners::new(&cloud, host.host());
-            let current = flows_of(host, bridge)?;
-            let plan = flowmod::plan_add(bridge, matches, actions, &current, &names_of(&sw, bridge), &owners)
-                .map_err(err)?;
+            let plan =
+                flowmod::plan_add(bridge, matches, actions, &b.flows, &b.names, &owners).map_err(err)?;
             let mut s = plan.render();
             print!("{s}");
             if !confirm.ok(&format!("add this flow to {bridge} on {}?", host.host())) {
@@ -218,7 +193,7 @@ pub fn run(
         ("delflow", [bridge, ids @ ..]) if !ids.is_empty() => {
             let cloud = cx.cloud()?;
             let owners = Owners::new(&cloud, host.host());
-            let current = flows_of(host, bridge)?;
+            let current = dump::read_bridge(host, bridge).map_err(err)?.flows;
             let plan = flowmod::plan_del(bridge, ids, &current, &owners).map_err(err)?;
             print!("{}", plan.render());
             if !confirm.ok(&format!("delete these flows from {bridge} on {}?", host.host())) {
@@ -257,10 +232,6 @@ pub fn run(
         }
         (v, _) => Err(usage(&format!("unknown command {v:?} (help lists them)"))),
     }
-}
-
-fn names_of(sw: &Switch, bridge: &str) -> BTreeMap<i64, String> {
-    sw.bridge(bridge).map(|b| b.port_names()).unwrap_or_default()
 }
 
 fn topology_input(cx: &Context, cloud: Cloud) -> Result<topology::TopologyInput, CliError> {
