@@ -4,6 +4,7 @@
 //! tcp/22 from 10.0.1.5; nearest: rule 9c1e… allows tcp/5432 from group app".
 
 use crate::cloud::{Cloud, Port, SecurityGroupRule};
+use crate::owners::{allows_text, protocol_name, remote_text};
 
 use super::packet::{Packet, Proto};
 
@@ -16,40 +17,15 @@ pub fn short(id: &str) -> String {
     }
 }
 
-/// What a rule admits: `tcp/80 from 0.0.0.0/0`, `icmp from group web`, `any to anywhere`.
+/// What a rule admits, in the words of `ipt` and `dump` ([`allows_text`], [`remote_text`])
+/// and its ethertype: `tcp/80 from 0.0.0.0/0 (IPv4)`, `any to anywhere (IPv4)`.
 pub fn describe_rule(cloud: &Cloud, r: &SecurityGroupRule) -> String {
-    let proto = r.protocol.clone().unwrap_or_else(|| "any".into());
-    let ports = match (r.port_range_min, r.port_range_max) {
-        (Some(a), Some(b)) if a == b => format!("{proto}/{a}"),
-        (Some(a), Some(b)) => format!("{proto}/{a}-{b}"),
-        (Some(a), None) => format!("{proto}/{a}"),
-        _ => proto,
-    };
-    let (word, anywhere) = match r.direction.as_str() {
-        "egress" => ("to", "anywhere"),
-        _ => ("from", "anywhere"),
-    };
-    let remote = match (&r.remote_group_id, &r.remote_ip_prefix) {
-        (Some(g), _) => format!("group {}", cloud.group_label(g)),
-        (None, Some(p)) => p.clone(),
-        (None, None) => anywhere.to_string(),
-    };
-    format!("{ports} {word} {remote} ({})", r.ethertype)
+    let word = if r.direction == "egress" { "to" } else { "from" };
+    format!("{} {word} {} ({})", allows_text(r), remote_text(cloud, r), r.ethertype)
 }
 
 fn proto_matches(r: &SecurityGroupRule, proto: Proto) -> bool {
-    match r.protocol.as_deref() {
-        None => true,
-        Some(p) => p.eq_ignore_ascii_case(proto.name()) || p == num(proto),
-    }
-}
-
-fn num(proto: Proto) -> &'static str {
-    match proto {
-        Proto::Icmp => "1",
-        Proto::Tcp => "6",
-        Proto::Udp => "17",
-    }
+    protocol_name(r).is_none_or(|p| p == proto.name())
 }
 
 fn port_matches(r: &SecurityGroupRule, port: Option<u16>) -> bool {

@@ -164,10 +164,12 @@ pub struct TraceResult {
 /// Follows the packet `req` describes through `fabric`.
 pub fn trace(fabric: &Fabric<'_>, req: &TraceRequest) -> Result<TraceResult, InspectError> {
     let start = start::resolve(fabric, req)?;
-    let first = start::walk(fabric, &start, "trk,new");
+    // Every host's flows are read, so no host's objects are preferred on a tag collision.
+    let tags = crate::owners::Owners::new(fabric.cloud, "");
+    let first = start::walk(fabric, &tags, &start, "trk,new");
     let (observations, verdict) = first;
     let established = match verdict.outcome {
-        Outcome::Delivered | Outcome::LeftCloud => Some(start::walk(fabric, &start, "trk,est").1),
+        Outcome::Delivered | Outcome::LeftCloud => Some(start::walk(fabric, &tags, &start, "trk,est").1),
         _ => None,
     };
     Ok(TraceResult { request: req.clone(), packet: start.packet.clone(), observations, verdict, established })

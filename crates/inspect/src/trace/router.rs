@@ -6,12 +6,11 @@
 //! device's veth (`tr-`/`tg-`), addressed to the next hop's MAC (the namespace's neighbours, or
 //! the API port holding the address).
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 
 use crate::cloud::{Cloud, Port, Router};
 use crate::source::NsQuery;
+use crate::views::ns::nft_map;
 
 use super::packet::Packet;
 use super::{Observation, TraceHost};
@@ -34,27 +33,18 @@ fn obs(host: &str, component: &str, action: &str, text: String) -> Observation {
     }
 }
 
+/// The router drops the packet: `observations` end with why.
+fn dropped(mut observations: Vec<Observation>, host: &str, why: String) -> Routed {
+    observations.push(obs(host, "router", "dropped", why));
+    Routed { observations, out: None }
+}
+
 /// The router's device for one of its ports.
 fn device(port: &Port) -> String {
     match port.device_owner.as_str() {
         "network:router_gateway" => neutrino_agent::l3::qg_name(&port.id),
         _ => neutrino_agent::l3::qr_name(&port.id),
     }
-}
-
-/// The pairs of an nft map of the router's table.
-fn nft_map(ruleset: &Value, name: &str) -> BTreeMap<String, String> {
-    let items = ruleset.get("nftables").and_then(Value::as_array).cloned().unwrap_or_default();
-    items
-        .iter()
-        .filter_map(|i| i.get("map"))
-        .filter(|m| m.get("name").and_then(Value::as_str) == Some(name))
-        .flat_map(|m| m.get("elem").and_then(Value::as_array).cloned().unwrap_or_default())
-        .filter_map(|e| {
-            let pair = e.as_array()?;
-            Some((pair.first()?.as_str()?.to_string(), pair.get(1)?.as_str()?.to_string()))
-        })
-        .collect()
 }
 
 /// Follows `packet` arriving on router port `in_port` of `router`, on `host`.
@@ -105,23 +95,12 @@ pub fn route(
             Err(e) => e.to_string(),
             Ok(_) => "no route".into(),
         };
-        observations.push(obs(
-            name,
-            "router",
-            "dropped",
-            format!("router {rlabel}: no route to {}: {why}", p.dst_ip),
-        ));
-        return Routed { observations, out: None };
+        return dropped(observations, name, format!("router {rlabel}: no route to {}: {why}", p.dst_ip));
     };
     let ports: Vec<&Port> = cloud.ports.iter().filter(|q| q.device_id == router.id).collect();
     let Some(out) = ports.iter().find(|q| device(q) == dev) else {
-        observations.push(obs(
-            name,
-            "router",
-            "dropped",
-            format!("router {rlabel}: route to {} leaves by {dev}, not one of its ports", p.dst_ip),
-        ));
-        return Routed { observations, out: None };
+        let text = format!("router {rlabel}: route to {} leaves by {dev}, not one of its ports", p.dst_ip);
+        return dropped(observations, name, text);
     };
     let via = gateway.clone().unwrap_or_else(|| p.dst_ip.clone());
     observations.push(obs(

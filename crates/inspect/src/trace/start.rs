@@ -204,9 +204,8 @@ fn end(outcome: Outcome, reason: String) -> Verdict {
 }
 
 /// Walks from the start with conntrack answering `ct` (`trk,new` or `trk,est`).
-pub fn walk(f: &Fabric<'_>, start: &Start, ct: &str) -> (Vec<Observation>, Verdict) {
+pub fn walk(f: &Fabric<'_>, tags: &Owners<'_>, start: &Start, ct: &str) -> (Vec<Observation>, Verdict) {
     let cloud = f.cloud;
-    let tags = Owners::new(cloud, "");
     let mut out = vec![];
     let mut hop = start.first.clone();
     for _ in 0..12 {
@@ -217,7 +216,7 @@ pub fn walk(f: &Fabric<'_>, start: &Start, ct: &str) -> (Vec<Observation>, Verdi
                 };
                 let crossing = match bridge::cross(
                     cloud,
-                    &tags,
+                    tags,
                     th,
                     Entry { bridge: &bridge, in_port, arrival: &arrival },
                     &packet,

@@ -3,6 +3,8 @@
 //! (the floating IP maps and every rule of its nftables table with its counter, `nft -j list
 //! ruleset`) and the dnsmasq serving a network with its leases.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -204,20 +206,30 @@ fn compact(v: &Value) -> String {
     }
 }
 
+/// The pairs of the nft map `name` in a ruleset (`nft -j list ruleset`): the router's floating
+/// IP maps (`fip_dnat`: floating → fixed, `fip_snat`: fixed → floating).
+pub fn nft_map(ruleset: &Value, name: &str) -> BTreeMap<String, String> {
+    let items = ruleset.get("nftables").and_then(Value::as_array).cloned().unwrap_or_default();
+    items
+        .iter()
+        .filter_map(|i| i.get("map"))
+        .filter(|m| m.get("name").and_then(Value::as_str) == Some(name))
+        .flat_map(|m| m.get("elem").and_then(Value::as_array).cloned().unwrap_or_default())
+        .filter_map(|e| {
+            let pair = e.as_array()?;
+            Some((pair.first()?.as_str()?.to_string(), pair.get(1)?.as_str()?.to_string()))
+        })
+        .collect()
+}
+
 fn nat(v: &Value) -> (Vec<FloatingPair>, Vec<NatRule>) {
     let items: Vec<Value> = v.get("nftables").and_then(Value::as_array).cloned().unwrap_or_default();
-    let mut pairs = vec![];
+    let pairs = nft_map(v, "fip_dnat")
+        .into_iter()
+        .map(|(floating_ip, fixed_ip)| FloatingPair { floating_ip, fixed_ip })
+        .collect();
     let mut rules = vec![];
     for i in &items {
-        if let Some(m) = i.get("map").filter(|m| m.get("name").and_then(Value::as_str) == Some("fip_dnat")) {
-            for e in m.get("elem").and_then(Value::as_array).into_iter().flatten() {
-                if let Some([a, b]) = e.as_array().map(Vec::as_slice)
-                    && let (Some(a), Some(b)) = (a.as_str(), b.as_str())
-                {
-                    pairs.push(FloatingPair { floating_ip: a.into(), fixed_ip: b.into() });
-                }
-            }
-        }
         if let Some(r) = i.get("rule") {
             let expr = r.get("expr").cloned().unwrap_or(Value::Null);
             let counter = expr
