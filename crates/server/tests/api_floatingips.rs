@@ -11,8 +11,8 @@ use common::l3::{FakeRouter, fake_router, fake_router_on};
 use common::{App, Caller, assert_error, assert_error_msg, id, ids};
 use serde_json::{Value, json};
 
-/// The external network `public` (203.0.113.0/24, pool .10-.200) of the admin, and p1's
-/// network with subnet 10.0.0.0/24 behind p1's router.
+/// The external network `public` (203.0.113.0/24, pool .10-.200; the addresses picked by hand lie
+/// above it) of the admin, and p1's network with subnet 10.0.0.0/24 behind p1's router.
 struct World {
     ext: String,
     ext_sub: String,
@@ -148,29 +148,30 @@ async fn a_given_address_is_for_admins_and_must_be_free_and_inside_a_subnet() {
     let app = App::new().await;
     let w = world(&app).await;
     let (admin, p1) = (app.admin(), app.as_("p1", "member"));
-    let r = create(&p1, json!({"floating_network_id": w.ext, "floating_ip_address": "203.0.113.77"})).await;
+    let r = create(&p1, json!({"floating_network_id": w.ext, "floating_ip_address": "203.0.113.250"})).await;
     assert_error(&r, 403, "PolicyNotAuthorized");
     let f = fip(
         &admin,
-        json!({"floating_network_id": w.ext, "floating_ip_address": "203.0.113.77", "project_id": "p1"}),
+        json!({"floating_network_id": w.ext, "floating_ip_address": "203.0.113.250", "project_id": "p1"}),
     )
     .await;
-    assert_eq!((&f["floating_ip_address"], &f["project_id"]), (&json!("203.0.113.77"), &json!("p1")));
+    assert_eq!((&f["floating_ip_address"], &f["project_id"]), (&json!("203.0.113.250"), &json!("p1")));
     let r =
-        create(&admin, json!({"floating_network_id": w.ext, "floating_ip_address": "203.0.113.77"})).await;
+        create(&admin, json!({"floating_network_id": w.ext, "floating_ip_address": "203.0.113.250"})).await;
     assert_error_msg(
         &r,
         409,
         "IpAddressInUse",
         &format!(
-            "Unable to complete operation for network {}. The IP address 203.0.113.77 is in use.",
+            "Unable to complete operation for network {}. The IP address 203.0.113.250 is in use.",
             w.ext
         ),
     );
     // Upstream's project managers may ask for an address in their project too.
     let manager = app.as_("p1", "manager");
-    let m = fip(&manager, json!({"floating_network_id": w.ext, "floating_ip_address": "203.0.113.78"})).await;
-    assert_eq!((&m["floating_ip_address"], &m["project_id"]), (&json!("203.0.113.78"), &json!("p1")));
+    let m =
+        fip(&manager, json!({"floating_network_id": w.ext, "floating_ip_address": "203.0.113.251"})).await;
+    assert_eq!((&m["floating_ip_address"], &m["project_id"]), (&json!("203.0.113.251"), &json!("p1")));
     let r =
         create(&admin, json!({"floating_network_id": w.ext, "floating_ip_address": "198.51.100.5"})).await;
     assert_error(&r, 400, "InvalidIpForNetwork");

@@ -22,7 +22,15 @@ struct World {
 async fn world(app: &App) -> World {
     let admin = app.admin();
     let ext = id(&admin.network(json!({"name": "public", "router:external": true})).await);
-    let ext_sub = id(&admin.subnet(&ext, "203.0.113.0/24", json!({"name": "public-v4"})).await);
+    let ext_sub = id(&admin
+        .subnet(
+            &ext,
+            "203.0.113.0/24",
+            json!({"name": "public-v4",
+        // Above the pool: the addresses the tests pick by hand.
+        "allocation_pools": [{"start": "203.0.113.10", "end": "203.0.113.200"}]}),
+        )
+        .await);
     let p1 = app.as_("p1", "member");
     let net = p1.net("n1").await;
     let sub = id(&p1.subnet(&net, "10.0.0.0/24", json!({})).await);
@@ -140,7 +148,7 @@ async fn delete_frees_the_address_and_removes_the_floatingip_port() {
     let admin = app.admin();
     let f = fip(
         &admin,
-        json!({"floating_network_id": w.ext, "floating_ip_address": "203.0.113.99", "project_id": "p1"}),
+        json!({"floating_network_id": w.ext, "floating_ip_address": "203.0.113.250", "project_id": "p1"}),
     )
     .await;
     let (s, ports) = admin.get(&format!("/v2.0/ports?device_id={}", id(&f))).await;
@@ -170,8 +178,8 @@ async fn delete_frees_the_address_and_removes_the_floatingip_port() {
     assert_error(&admin.delete(&format!("/v2.0/floatingips/{}", id(&f))).await, 404, "FloatingIPNotFound");
     // The address is free again.
     let again =
-        fip(&admin, json!({"floating_network_id": w.ext, "floating_ip_address": "203.0.113.99"})).await;
-    assert_eq!(again["floating_ip_address"], "203.0.113.99");
+        fip(&admin, json!({"floating_network_id": w.ext, "floating_ip_address": "203.0.113.250"})).await;
+    assert_eq!(again["floating_ip_address"], "203.0.113.250");
 }
 
 #[tokio::test]

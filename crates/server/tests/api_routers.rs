@@ -101,10 +101,10 @@ async fn the_gateway_is_a_port_on_the_external_network() {
     assert_eq!(b["router"]["external_gateway_info"]["enable_snat"], false);
     assert_eq!(ports_of(&admin, &rid, "network:router_gateway").await.len(), 1, "the port stays");
     let fixed = json!({"router": {"external_gateway_info": {"network_id": ext,
-        "external_fixed_ips": [{"ip_address": "203.0.113.77"}]}}});
+        "external_fixed_ips": [{"ip_address": "203.0.113.250"}]}}});
     let (s, b) = admin.put(&format!("/v2.0/routers/{rid}"), fixed).await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    assert_eq!(b["router"]["external_gateway_info"]["external_fixed_ips"][0]["ip_address"], "203.0.113.77");
+    assert_eq!(b["router"]["external_gateway_info"]["external_fixed_ips"][0]["ip_address"], "203.0.113.250");
     // A network that is not external is refused.
     let tenant = p1.net("n1").await;
     let r2 = router(&p1, json!({})).await;
@@ -288,7 +288,7 @@ async fn floating_ips_hold_the_gateway_and_their_interface() {
     iface(&p1, &rid, json!({"subnet_id": sub})).await;
     iface(&p1, &rid, json!({"subnet_id": sub2})).await;
     let vm = p1.port(&net, json!({"fixed_ips": [{"ip_address": "10.0.0.5"}]})).await;
-    insert_fip(&store, &admin, &ext, "203.0.113.50", &rid, &id(&vm), "10.0.0.5").await;
+    insert_fip(&store, &admin, &ext, "203.0.113.251", &rid, &id(&vm), "10.0.0.5").await;
     let clear = json!({"router": {"external_gateway_info": {}}});
     assert_error(
         &p1.put(&format!("/v2.0/routers/{rid}"), clear).await,

@@ -8,14 +8,22 @@ use serde_json::{Value, json};
 
 use super::{App, Caller, Resp, id};
 
-/// The external network `public` (flat on physnet `public`) with 203.0.113.0/24: `(network,
-/// subnet)`.
+/// The external network `public` (flat on physnet `public`) with 203.0.113.0/24, allocation pool
+/// .10-.200: `(network, subnet)`. Addresses the tests pick by hand lie above the pool, so a
+/// gateway port (placed at random in the pool) never holds one.
 pub async fn ext_net(admin: &Caller) -> (String, String) {
     let net = id(&admin
         .network(json!({"name": "public", "router:external": true, "provider:network_type": "flat",
             "provider:physical_network": "public"}))
         .await);
-    let sub = id(&admin.subnet(&net, "203.0.113.0/24", json!({"gateway_ip": "203.0.113.1"})).await);
+    let sub = id(&admin
+        .subnet(
+            &net,
+            "203.0.113.0/24",
+            json!({"gateway_ip": "203.0.113.1",
+            "allocation_pools": [{"start": "203.0.113.10", "end": "203.0.113.200"}]}),
+        )
+        .await);
     (net, sub)
 }
 
