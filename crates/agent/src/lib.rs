@@ -20,4 +20,5 @@ pub mod l3;
 pub mod metadata;
 pub mod reconcile;
 pub mod run;
+pub mod units;
 pub mod vlan;

@@ -11,7 +11,7 @@ use ipnet::IpNet;
 use neutrino_model::internal::DhcpNetworkState;
 
 use crate::dhcp::hosts::subnet_tag;
-use crate::dhcp::opts::METADATA_IP;
+use crate::metadata::proxy::{self, METADATA_IP, Serves};
 
 /// dnsmasq's upper bound of leases whatever the subnets' sizes (upstream's `dnsmasq_lease_max`).
 pub const LEASE_MAX: u128 = 1 << 24;
@@ -140,34 +140,8 @@ pub fn haproxy_argv(program: &str, paths: &Paths) -> Vec<String> {
 }
 
 /// The metadata proxy of network `network_id`: HTTP on 169.254.169.254:80 inside the
-/// namespace, forwarded to the unix socket `socket`. Whatever `X-Neutron-*` headers a VM sends
-/// are dropped; the proxy sets `X-Neutron-Network-ID` and `X-Forwarded-For` (exactly one
-/// address: the caller's), from which the metadata service finds the caller.
+/// namespace, naming the network in `X-Neutron-Network-ID` ([`proxy::haproxy_config`]).
 pub fn haproxy_config(network_id: &str, paths: &Paths, socket: &Path) -> String {
-    format!(
-        "global
-    maxconn     1024
-    pidfile     {pid}
-    daemon
-
-defaults
-    mode http
-    option http-server-close
-    retries                 3
-    timeout http-request    30s
-    timeout connect         30s
-    timeout client          32s
-    timeout server          32s
-    timeout http-keep-alive 30s
-
-listen listener
-    bind {METADATA_IP}:80
-    http-request del-header X-Neutron- -m beg
-    http-request set-header X-Neutron-Network-ID {network_id}
-    http-request set-header X-Forwarded-For %[src]
-    server metadata {socket}
-",
-        pid = paths.haproxy_pid().display(),
-        socket = socket.display(),
-    )
+    let bind = format!("{METADATA_IP}:80");
+    proxy::haproxy_config(&bind, Serves::Network(network_id), &paths.haproxy_pid(), socket)
 }

@@ -1,15 +1,13 @@
 //! The `dhcp` driver behind the [`Driver`] seam (upstream's DHCP agent, `neutron/agent/dhcp/
 //! agent.py`): it keeps the section of the networks this host serves (and the metadata
-//! service's [`Instances`] table with it), sweeps this agent's leftovers on its first sync,
-//! then per sync removes the networks no longer served and converges the others
-//! ([`crate::dhcp::network`]), skipping those realised as they are while their processes run.
-//! A network that fails is retried a few seconds later without failing the agent; every minute
-//! the processes are checked (a dnsmasq that died is started again).
+//! service's [`Instances`] table with it) and converges its networks through the loop the
+//! namespaced roles share ([`crate::units`]: leftovers swept once, networks no longer served
+//! removed, the others realised by [`crate::dhcp::network`] and retried a few seconds later
+//! when they fail; every minute the processes are checked, a dnsmasq that died is started
+//! again).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use neutrino_host::{Host, LinuxHost};
 use neutrino_model::agent::Role;
@@ -22,20 +20,7 @@ use crate::dhcp::DhcpError;
 use crate::dhcp::network::{Action, Cx, served_port};
 use crate::driver::{BoxFuture, Driver, DriverError, StatusChanges, Wake};
 use crate::metadata::Instances;
-
-/// How long after a failed network the driver asks for another sync.
-pub const RETRY_DELAY: Duration = Duration::from_secs(5);
-/// How often the processes are checked (upstream's `check_child_processes_interval`).
-pub const CHECK_INTERVAL: Duration = Duration::from_secs(60);
-
-/// Aborts a task when the driver goes.
-struct Task(tokio::task::JoinHandle<()>);
-
-impl Drop for Task {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
+use crate::units::{Unit, Units};
 
 /// The `dhcp` driver on a host and an Open vSwitch.
 pub struct DhcpDriver<V: Vswitch> {
@@ -45,14 +30,8 @@ pub struct DhcpDriver<V: Vswitch> {
     instances: Instances,
     /// The section: every network the server says this host serves.
     networks: BTreeMap<String, DhcpNetworkState>,
-    /// The networks as last converged.
-    realised: BTreeMap<String, DhcpNetworkState>,
-    /// The networks with something on the host.
-    present: BTreeSet<String>,
-    swept: bool,
-    wake: Option<Wake>,
-    retry_pending: Arc<AtomicBool>,
-    tasks: Vec<Task>,
+    /// The networks on the host, as last converged.
+    units: Units<DhcpNetworkState>,
 }
 
 impl DhcpDriver<OvsVswitch> {
@@ -66,96 +45,16 @@ impl DhcpDriver<OvsVswitch> {
 impl<V: Vswitch + 'static> DhcpDriver<V> {
     /// `instances` is the metadata service's table, kept current from the section.
     pub fn new(cfg: AgentConfig, host: Arc<dyn Host>, vs: V, instances: Instances) -> Self {
-        Self {
-            cfg,
-            host,
-            vs,
-            instances,
-            networks: BTreeMap::new(),
-            realised: BTreeMap::new(),
-            present: BTreeSet::new(),
-            swept: false,
-            wake: None,
-            retry_pending: Arc::default(),
-            tasks: vec![],
-        }
+        Self { cfg, host, vs, instances, networks: BTreeMap::new(), units: Units::default() }
     }
 
-    fn cx(&self) -> Cx<'_, V> {
-        Cx { cfg: &self.cfg, host: self.host.as_ref(), vs: &self.vs }
-    }
-
-    /// The networks to serve now.
-    fn wanted(&self) -> BTreeSet<String> {
-        self.networks.values().filter(|n| served_port(n).is_some()).map(|n| n.id.clone()).collect()
-    }
-
-    /// Asks for a sync after [`RETRY_DELAY`] (once, however many networks failed).
-    fn retry_later(&self) {
-        let Some(wake) = self.wake.clone() else { return };
-        if self.retry_pending.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let pending = self.retry_pending.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(RETRY_DELAY).await;
-            pending.store(false, Ordering::SeqCst);
-            wake.wake();
-        });
-    }
-
-    /// One sync; what failed is logged and retried, not returned.
-    async fn converge(&mut self) -> Result<StatusChanges, DhcpError> {
-        let wanted = self.wanted();
-        let mut failed = false;
-        if !self.swept {
-            match self.cx().sweep(&wanted).await {
-                Ok(()) => self.swept = true,
-                Err(e) => {
-                    tracing::error!(error = %e, "DHCP sweep failed");
-                    failed = true;
-                }
-            }
-        }
-        let gone: Vec<String> = self.present.difference(&wanted).cloned().collect();
-        for id in gone {
-            self.realised.remove(&id);
-            match self.cx().teardown(&id).await {
-                Ok(()) => {
-                    self.present.remove(&id);
-                    tracing::info!(network = %id, "DHCP network removed");
-                }
-                Err(e) => {
-                    tracing::error!(network = %id, error = %e, "removing a DHCP network failed");
-                    failed = true;
-                }
-            }
-        }
-        for id in &wanted {
-            let Some(net) = self.networks.get(id) else { continue };
-            if self.realised.get(id) == Some(net) && self.cx().running(net) {
-                continue;
-            }
-            self.present.insert(id.clone());
-            match self.cx().ensure(net).await {
-                Ok(action) => {
-                    if action != Action::Unchanged {
-                        tracing::info!(network = %id, ?action, "DHCP network converged");
-                    }
-                    self.realised.insert(id.clone(), net.clone());
-                }
-                Err(e) => {
-                    tracing::error!(network = %id, error = %e, "serving a DHCP network failed");
-                    self.realised.remove(id);
-                    failed = true;
-                }
-            }
-        }
-        if failed {
-            self.retry_later();
-        }
-        // The DHCP port is reported up by the `l2` driver once it wired it.
-        Ok(StatusChanges::default())
+    /// One sync (the networks to serve: up, with a DHCP subnet and port); what failed is
+    /// logged and retried, not returned.
+    async fn converge(&mut self) {
+        let cx = Cx { cfg: &self.cfg, host: self.host.as_ref(), vs: &self.vs };
+        let wanted =
+            self.networks.iter().filter(|(_, n)| served_port(n).is_some()).map(|(id, n)| (id.as_str(), n));
+        self.units.converge(&cx, wanted.collect()).await;
     }
 
     fn counts(&self) -> (usize, usize, usize) {
@@ -174,18 +73,7 @@ impl<V: Vswitch + 'static> Driver for DhcpDriver<V> {
             let dir = &self.cfg.dhcp.state_path;
             std::fs::create_dir_all(dir).map_err(|e| DriverError::new(Role::Dhcp, DhcpError::io(dir, e)))?;
             super::check_reachable(dir).map_err(|e| DriverError::new(Role::Dhcp, e))?;
-            let check = wake.clone();
-            self.tasks.push(Task(tokio::spawn(async move {
-                let mut tick = tokio::time::interval(CHECK_INTERVAL);
-                tick.tick().await;
-                loop {
-                    tick.tick().await;
-                    if !check.wake() {
-                        return;
-                    }
-                }
-            })));
-            self.wake = Some(wake);
+            self.units.start(wake);
             Ok(())
         })
     }
@@ -209,7 +97,11 @@ impl<V: Vswitch + 'static> Driver for DhcpDriver<V> {
     }
 
     fn sync(&mut self) -> BoxFuture<'_, Result<StatusChanges, DriverError>> {
-        Box::pin(async move { self.converge().await.map_err(|e| DriverError::new(Role::Dhcp, e)) })
+        Box::pin(async move {
+            self.converge().await;
+            // The DHCP port is reported up by the `l2` driver once it wired it.
+            Ok(StatusChanges::default())
+        })
     }
 
     fn retry_status(&mut self, _changes: &StatusChanges) {}
@@ -225,5 +117,32 @@ impl<V: Vswitch + 'static> Driver for DhcpDriver<V> {
             "subnets": subnets,
             "ports": ports,
         })
+    }
+}
+
+impl<V: Vswitch> Unit for Cx<'_, V> {
+    type State = DhcpNetworkState;
+    type Action = Action;
+    type Error = DhcpError;
+    const KIND: &'static str = "DHCP network";
+
+    async fn sweep(&self, wanted: &BTreeSet<String>) -> Result<(), DhcpError> {
+        Cx::sweep(self, wanted).await
+    }
+
+    async fn teardown(&self, id: &str) -> Result<(), DhcpError> {
+        Cx::teardown(self, id).await
+    }
+
+    async fn ensure(&self, net: &DhcpNetworkState) -> Result<Action, DhcpError> {
+        Cx::ensure(self, net).await
+    }
+
+    fn running(&self, net: &DhcpNetworkState) -> bool {
+        Cx::running(self, net)
+    }
+
+    fn unchanged(action: &Action) -> bool {
+        *action == Action::Unchanged
     }
 }

@@ -16,6 +16,8 @@ pub mod sweep;
 #[cfg(test)]
 mod tests;
 
+use crate::units::short;
+
 pub use driver::DhcpDriver;
 
 /// The prefix of the namespaces of served networks (after the configured `namespace_prefix`).
@@ -28,10 +30,6 @@ pub const NETWORK_KEY: &str = "neutrino-dhcp-network";
 /// The namespace of a network: `<prefix>qdhcp-<network id>`.
 pub fn namespace(prefix: &str, network_id: &str) -> String {
     format!("{prefix}{NS_PREFIX}{network_id}")
-}
-
-fn short(port_id: &str) -> &str {
-    port_id.get(..11).unwrap_or(port_id)
 }
 
 /// The host end of the DHCP port's veth, in ovs-vswitchd's namespace: `tap<port id[:11]>`.

@@ -10,7 +10,6 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::Path;
-use std::time::Duration;
 
 use ipnet::IpNet;
 use neutrino_host::process::program_name;
@@ -24,9 +23,7 @@ use crate::dhcp::argv::{DnsmasqSettings, Paths, dnsmasq_argv, haproxy_argv, hapr
 use crate::dhcp::opts::{METADATA_CIDR, metadata_enabled};
 use crate::dhcp::{DhcpError, NETWORK_KEY, hosts, leases, namespace, ns_name, opts, tap_name};
 use crate::reconcile::OWNER_KEY;
-
-/// How long a process gets to end after SIGTERM (then again after SIGKILL).
-pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::units::STOP_TIMEOUT;
 
 /// What the driver works with.
 pub struct Cx<'a, V: Vswitch> {

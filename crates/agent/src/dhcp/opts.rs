@@ -12,8 +12,7 @@ use neutrino_model::internal::{DhcpNetworkState, DhcpSubnetState};
 
 use crate::dhcp::hosts::{is_client_id, port_tag, subnet_tag};
 
-/// The metadata service's address and the host route to it.
-pub const METADATA_IP: &str = "169.254.169.254";
+/// The host route to the metadata service's address ([`crate::metadata::proxy::METADATA_IP`]).
 pub const METADATA_CIDR: &str = "169.254.169.254/32";
 
 /// The device owner of DHCP ports.

@@ -1,14 +1,13 @@
 //! The `l3` driver behind the [`Driver`] seam (upstream's L3 agent, `neutron/agent/l3/
 //! agent.py`): it keeps the section of the routers this host runs (and the metadata service's
-//! router → networks table with it), sweeps this agent's leftovers on its first sync, then per
-//! sync removes the routers no longer run here and converges the others
-//! ([`crate::l3::realise`]), skipping those realised as they are while their processes run,
+//! router → networks table with it), converges its routers through the loop the namespaced
+//! roles share ([`crate::units`]: leftovers swept once, routers no longer run here removed, the
+//! others realised by [`crate::l3::realise`] and retried a few seconds later when they fail),
 //! and reports the floating IPs whose NAT is in place as `ACTIVE` (those that went as `DOWN`,
-//! those of a router that failed as `ERROR`). A router that fails is retried a few seconds later without failing the agent.
+//! those of a router that failed as `ERROR`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use neutrino_host::{Host, LinuxHost};
 use neutrino_model::agent::Role;
@@ -17,24 +16,16 @@ use neutrino_ovs::vswitch::{OvsVswitch, Vswitch};
 use serde_json::{Value, json};
 
 use crate::config::AgentConfig;
-use crate::dhcp::driver::{CHECK_INTERVAL, RETRY_DELAY};
 use crate::driver::{BoxFuture, Driver, DriverError, StatusChanges, Wake};
+use crate::l3::realise::NatAction;
 use crate::l3::router::Cx;
 use crate::l3::{L3Error, nat};
 use crate::metadata::Instances;
+use crate::units::{Unit, Units};
 
 pub const ACTIVE: &str = "ACTIVE";
 pub const DOWN: &str = "DOWN";
 pub const ERROR: &str = "ERROR";
-
-/// Aborts a task when the driver goes.
-struct Task(tokio::task::JoinHandle<()>);
-
-impl Drop for Task {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
 
 /// The `l3` driver on a host and an Open vSwitch.
 pub struct L3Driver<V: Vswitch> {
@@ -44,19 +35,13 @@ pub struct L3Driver<V: Vswitch> {
     instances: Instances,
     /// The section: every router the server schedules to this host.
     routers: BTreeMap<String, RouterState>,
-    /// The routers as last converged.
-    realised: BTreeMap<String, RouterState>,
-    /// The routers with something on the host.
-    present: BTreeSet<String>,
+    /// The routers on the host, as last converged.
+    units: Units<RouterState>,
     /// The status last reported per floating IP, with the fixed address it was for: the
     /// server sets a floating IP `DOWN` when it moves, so a move is reported again.
     reported: BTreeMap<String, (String, String)>,
     /// Reports that failed, sent again with the next sync's.
     retry: BTreeMap<String, String>,
-    swept: bool,
-    wake: Option<Wake>,
-    retry_pending: Arc<AtomicBool>,
-    tasks: Vec<Task>,
 }
 
 impl L3Driver<OvsVswitch> {
@@ -81,38 +66,10 @@ impl<V: Vswitch + 'static> L3Driver<V> {
             vs,
             instances,
             routers: BTreeMap::new(),
-            realised: BTreeMap::new(),
-            present: BTreeSet::new(),
+            units: Units::default(),
             reported: BTreeMap::new(),
             retry: BTreeMap::new(),
-            swept: false,
-            wake: None,
-            retry_pending: Arc::default(),
-            tasks: vec![],
         }
-    }
-
-    fn cx(&self) -> Cx<'_, V> {
-        Cx { cfg: &self.cfg, host: self.host.as_ref(), vs: &self.vs }
-    }
-
-    /// The routers to run now (an admin-down router is removed, as upstream does).
-    fn wanted(&self) -> BTreeSet<String> {
-        self.routers.values().filter(|r| r.admin_state_up).map(|r| r.id.clone()).collect()
-    }
-
-    /// Asks for a sync after [`RETRY_DELAY`] (once, however many routers failed).
-    fn retry_later(&self) {
-        let Some(wake) = self.wake.clone() else { return };
-        if self.retry_pending.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let pending = self.retry_pending.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(RETRY_DELAY).await;
-            pending.store(false, Ordering::SeqCst);
-            wake.wake();
-        });
     }
 
     /// The floating IP statuses that changed: `ACTIVE` for those of realised routers whose
@@ -121,7 +78,7 @@ impl<V: Vswitch + 'static> L3Driver<V> {
     fn floating_ip_changes(&mut self) -> BTreeMap<String, String> {
         let mut now: BTreeMap<String, (String, String)> = BTreeMap::new();
         for (id, r) in &self.routers {
-            match self.realised.get(id) {
+            match self.units.realised(id) {
                 Some(real) if real.admin_state_up => {
                     let pairs = nat::fip_pairs(real);
                     for f in &real.floating_ips {
@@ -157,56 +114,37 @@ impl<V: Vswitch + 'static> L3Driver<V> {
         out
     }
 
-    /// One sync; what failed is logged and retried, not returned.
-    async fn converge(&mut self) -> Result<StatusChanges, L3Error> {
-        let wanted = self.wanted();
-        let mut failed = false;
-        if !self.swept {
-            match self.cx().sweep(&wanted).await {
-                Ok(()) => self.swept = true,
-                Err(e) => {
-                    tracing::error!(error = %e, "L3 sweep failed");
-                    failed = true;
-                }
-            }
-        }
-        let gone: Vec<String> = self.present.difference(&wanted).cloned().collect();
-        for id in gone {
-            self.realised.remove(&id);
-            match self.cx().teardown(&id).await {
-                Ok(()) => {
-                    self.present.remove(&id);
-                    tracing::info!(router = %id, "router removed");
-                }
-                Err(e) => {
-                    tracing::error!(router = %id, error = %e, "removing a router failed");
-                    failed = true;
-                }
-            }
-        }
-        for id in &wanted {
-            let Some(router) = self.routers.get(id) else { continue };
-            if self.realised.get(id) == Some(router) && self.cx().running(router) {
-                continue;
-            }
-            self.present.insert(id.clone());
-            match self.cx().ensure(router).await {
-                Ok(action) => {
-                    tracing::info!(router = %id, ?action, "router converged");
-                    self.realised.insert(id.clone(), router.clone());
-                }
-                Err(e) => {
-                    tracing::error!(router = %id, error = %e, "converging a router failed");
-                    self.realised.remove(id);
-                    failed = true;
-                }
-            }
-        }
-        if failed {
-            self.retry_later();
-        }
+    /// One sync (the routers to run: an admin-down router is removed, as upstream does);
+    /// what failed is logged and retried, not returned.
+    async fn converge(&mut self) -> StatusChanges {
+        let cx = Cx { cfg: &self.cfg, host: self.host.as_ref(), vs: &self.vs };
+        let wanted = self.routers.iter().filter(|(_, r)| r.admin_state_up).map(|(id, r)| (id.as_str(), r));
+        self.units.converge(&cx, wanted.collect()).await;
         // The qr-/qg- ports are reported up by the `l2` driver once it wired them.
-        Ok(StatusChanges { floatingips: self.floating_ip_changes(), ..Default::default() })
+        StatusChanges { floatingips: self.floating_ip_changes(), ..Default::default() }
+    }
+}
+
+impl<V: Vswitch> Unit for Cx<'_, V> {
+    type State = RouterState;
+    type Action = NatAction;
+    type Error = L3Error;
+    const KIND: &'static str = "router";
+
+    async fn sweep(&self, wanted: &BTreeSet<String>) -> Result<(), L3Error> {
+        Cx::sweep(self, wanted).await
+    }
+
+    async fn teardown(&self, id: &str) -> Result<(), L3Error> {
+        Cx::teardown(self, id).await
+    }
+
+    async fn ensure(&self, router: &RouterState) -> Result<NatAction, L3Error> {
+        Cx::ensure(self, router).await
+    }
+
+    fn running(&self, router: &RouterState) -> bool {
+        Cx::running(self, router)
     }
 }
 
@@ -219,18 +157,7 @@ impl<V: Vswitch + 'static> Driver for L3Driver<V> {
         Box::pin(async move {
             let dir = &self.cfg.l3.state_path;
             std::fs::create_dir_all(dir).map_err(|e| DriverError::new(Role::L3, L3Error::io(dir, e)))?;
-            let check = wake.clone();
-            self.tasks.push(Task(tokio::spawn(async move {
-                let mut tick = tokio::time::interval(CHECK_INTERVAL);
-                tick.tick().await;
-                loop {
-                    tick.tick().await;
-                    if !check.wake() {
-                        return;
-                    }
-                }
-            })));
-            self.wake = Some(wake);
+            self.units.start(wake);
             Ok(())
         })
     }
@@ -254,7 +181,7 @@ impl<V: Vswitch + 'static> Driver for L3Driver<V> {
     }
 
     fn sync(&mut self) -> BoxFuture<'_, Result<StatusChanges, DriverError>> {
-        Box::pin(async move { self.converge().await.map_err(|e| DriverError::new(Role::L3, e)) })
+        Box::pin(async move { Ok(self.converge().await) })
     }
 
     fn retry_status(&mut self, changes: &StatusChanges) {

@@ -18,6 +18,8 @@ pub mod sweep;
 #[cfg(test)]
 mod tests;
 
+use crate::units::short;
+
 pub use driver::L3Driver;
 
 /// The prefix of router namespaces (after the configured `namespace_prefix`).
@@ -30,10 +32,6 @@ pub const ROUTER_KEY: &str = "neutrino-l3-router";
 /// The namespace of a router: `<prefix>qrouter-<router id>`.
 pub fn namespace(prefix: &str, router_id: &str) -> String {
     format!("{prefix}{NS_PREFIX}{router_id}")
-}
-
-fn short(port_id: &str) -> &str {
-    port_id.get(..11).unwrap_or(port_id)
 }
 
 /// An interface's device inside the namespace: `qr-<port id[:11]>`.

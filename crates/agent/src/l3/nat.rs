@@ -14,11 +14,10 @@ use neutrino_model::internal::RouterState;
 use serde_json::{Value, json};
 
 use crate::l3::qg_name;
+use crate::metadata::proxy::METADATA_IP;
 
 pub const FAMILY: &str = "ip";
 pub const TABLE: &str = "neutrino-l3";
-/// The metadata address a VM asks (`169.254.169.254`).
-pub const METADATA_IP: &str = "169.254.169.254";
 /// Packets that came in by `qg-` (upstream's `0x2` external mark).
 const MARK_EXTERNAL: u64 = 0x2;
 /// Metadata requests arriving on `qr-*` (upstream's `0x1`).

@@ -11,37 +11,16 @@ use std::path::Path;
 use neutrino_host::process::program_name;
 use neutrino_host::{Host, Process, Spawn};
 
-use crate::dhcp::network::{STOP_TIMEOUT, write_atomic};
+use crate::dhcp::network::write_atomic;
 use crate::l3::{L3Error, Paths};
+use crate::metadata::{self, proxy::Serves};
+use crate::units::STOP_TIMEOUT;
 
-/// haproxy's configuration for router `router_id`.
+/// haproxy's configuration for router `router_id`: on every address at `port`, naming the
+/// router in `X-Neutron-Router-ID` ([`metadata::proxy::haproxy_config`]).
 pub fn haproxy_config(router_id: &str, port: u16, pid_file: &Path, socket: &Path) -> String {
-    format!(
-        "global
-    maxconn     1024
-    pidfile     {pid}
-    daemon
-
-defaults
-    mode http
-    option http-server-close
-    retries                 3
-    timeout http-request    30s
-    timeout connect         30s
-    timeout client          32s
-    timeout server          32s
-    timeout http-keep-alive 30s
-
-listen listener
-    bind 0.0.0.0:{port}
-    http-request del-header X-Neutron- -m beg
-    http-request set-header X-Neutron-Router-ID {router_id}
-    http-request set-header X-Forwarded-For %[src]
-    server metadata {socket}
-",
-        pid = pid_file.display(),
-        socket = socket.display(),
-    )
+    let bind = format!("0.0.0.0:{port}");
+    metadata::proxy::haproxy_config(&bind, Serves::Router(router_id), pid_file, socket)
 }
 
 /// The running proxy of a router.

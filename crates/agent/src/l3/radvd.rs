@@ -12,8 +12,9 @@ use neutrino_host::process::program_name;
 use neutrino_host::{Host, Process, Signal, Spawn};
 use neutrino_model::internal::{RouterState, RouterSubnetState};
 
-use crate::dhcp::network::{STOP_TIMEOUT, write_atomic};
+use crate::dhcp::network::write_atomic;
 use crate::l3::{L3Error, Paths, qr_name};
+use crate::units::STOP_TIMEOUT;
 
 fn advertised(s: &RouterSubnetState) -> bool {
     s.ip_version == 6 && s.ipv6_ra_mode.is_some()

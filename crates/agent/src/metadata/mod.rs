@@ -2,7 +2,7 @@
 //! `enable_isolated_metadata` with `neutron-metadata-agent`): who may ask ([`Instances`], kept
 //! by the `dhcp` driver from its section of the desired state), how a caller is identified
 //! ([`identify`]), the HTTP service on a unix socket behind each network's haproxy
-//! ([`service`]), and the answers: forwarded to Nova ([`nova`]) or, without one, Neutrino's
+//! ([`service`]; the haproxy in front of it: [`proxy`]), and the answers: forwarded to Nova ([`nova`]) or, without one, Neutrino's
 //! own ([`answers`], [`network_data`]). Configured by `[metadata]` ([`config`]).
 
 pub mod answers;
@@ -11,6 +11,7 @@ pub mod identify;
 pub mod instances;
 pub mod network_data;
 pub mod nova;
+pub mod proxy;
 pub mod reply;
 pub mod service;
 
