@@ -46,6 +46,27 @@ fn namespaces(prefix: &str) -> Vec<String> {
 }
 
 /// A GET on the noauth server, body as text (HTTP/1.0, no client library needed).
+/// What `/proc` says of `pid` (its state, command line and network namespace) and of the
+/// named namespaces: for the message when a process outlives what should have stopped it.
+fn proc_facts(pid: u32) -> String {
+    let read = |p: String| std::fs::read(&p).map(|b| String::from_utf8_lossy(&b).replace('\0', " "));
+    let ns = std::fs::read_link(format!("/proc/{pid}/ns/net"));
+    let named = std::fs::read_dir("/run/netns").map(|d| {
+        d.flatten()
+            .map(|e| {
+                use std::os::unix::fs::MetadataExt;
+                let ino = std::fs::metadata(e.path()).map(|m| m.ino());
+                format!("{}={ino:?}", e.file_name().to_string_lossy())
+            })
+            .collect::<Vec<_>>()
+    });
+    format!(
+        "stat {:?}; cmdline {:?}; ns {ns:?}; /run/netns {named:?}",
+        read(format!("/proc/{pid}/stat")),
+        read(format!("/proc/{pid}/cmdline"))
+    )
+}
+
 fn get(port: u16, path: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
@@ -186,7 +207,11 @@ fn sandbox_commands_drive_a_one_host_cloud() {
         let pid = status["vms"][0]["dhcp"]["pid"].as_u64().and_then(|p| u32::try_from(p).ok()).expect("pid");
         assert!(neutrino_host::process::proc_alive(pid), "the client keeps trying");
         ok(&["--os-url", &url, "sandbox", "vm", "delete", "v2", "--run-dir", rd]);
-        assert!(!neutrino_host::process::proc_alive(pid), "vm delete stopped the client");
+        assert!(
+            !neutrino_host::process::proc_alive(pid),
+            "vm delete stopped the client: {}",
+            proc_facts(pid)
+        );
     });
     ok(&["sandbox", "down", "--run-dir", rd]);
     assert_eq!(namespaces(prefix), Vec::<String>::new(), "sandbox down left namespaces");
