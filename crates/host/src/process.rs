@@ -279,8 +279,19 @@ impl Processes for LinuxHost {
 
     fn wait_exit(&self, p: &Process, timeout: Duration) -> Result<bool> {
         let deadline = Instant::now() + timeout;
+        if !self.is_running(p) {
+            return Ok(true);
+        }
+        // Once it is known to be ours, the process is followed by its start time: an exiting
+        // process loses its command line and its namespace (the kernel releases them early in
+        // the exit) while it still runs, and the description would call it gone too soon.
+        let started = proc_start_time(p.pid);
         loop {
-            if !self.is_running(p) {
+            let gone = match self.child_running(p.pid) {
+                Some(running) => !running,
+                None => !proc_alive(p.pid) || started.is_none() || proc_start_time(p.pid) != started,
+            };
+            if gone {
                 return Ok(true);
             }
             if Instant::now() >= deadline {
@@ -301,6 +312,15 @@ pub fn proc_alive(pid: u32) -> bool {
         }
         Err(_) => false,
     }
+}
+
+/// When `pid` started (field 22 of `/proc/<pid>/stat`, in clock ticks since boot): with the
+/// pid, what tells one process from a later one given the same pid.
+fn proc_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields 3 onwards follow the parenthesised command name; the start time is field 22.
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// The base name of `pid`'s `argv[0]`.
@@ -385,6 +405,31 @@ mod tests {
         assert!(host.stop(&p, Duration::from_secs(10)).unwrap());
         assert!(!host.is_running(&p));
         assert!(matches!(host.signal(&p, Signal::Term), Err(Error::NotOurs { .. })));
+    }
+
+    #[test]
+    fn stop_waits_for_the_process_itself_not_its_description() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = LinuxHost::new();
+        let ready = dir.path().join("ready");
+        // On SIGTERM the shell becomes `sleep`: no longer the program described, still the
+        // process signalled (as an exiting process loses its command line before it is gone).
+        let script =
+            format!("trap 'exec sleep 0.5' TERM; : > {}; while :; do sleep 0.05; done", ready.display());
+        let spec = Spawn::new(["sh", "-c", &script], dir.path().join("sh.pid"));
+        let child = host.spawn(&spec).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !ready.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(ready.exists(), "the shell set its trap");
+        // Another instance: not its parent, so it sees the process only through /proc.
+        let other = LinuxHost::new();
+        let p = Process { pid: child.pid, program: Some("sh".into()), netns: None };
+        assert!(proc_start_time(p.pid).is_some());
+        assert!(other.stop(&p, Duration::from_secs(10)).unwrap());
+        assert!(!proc_alive(p.pid), "stop returned while the process signalled still ran");
+        assert!(host.stop(&child, Duration::from_secs(1)).unwrap(), "the parent reaps it");
     }
 
     #[test]
